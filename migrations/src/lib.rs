@@ -1,0 +1,17 @@
+//! Aerobook's schema, as sea-orm migrations that run unchanged on SQLite and PostgreSQL.
+//!
+//! Applied on server start-up and by `aerobook-server migrate`. A migration that has landed is never
+//! edited: add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_flight_catalogue;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_flight_catalogue::Migration)]
+    }
+}

@@ -1,0 +1,302 @@
+//! Conversions between proto messages and domain values. Converting a request validates it: every
+//! problem is recorded under its proto field path, so the caller learns everything wrong at once.
+
+use aerobook_proto::v1 as pb;
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::domain::{
+    flight::{
+        AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber,
+        FlightStatus, NewFlight, NewFlightParts, SeatState,
+    },
+    money::Money,
+    pagination::{Cursor, page_size},
+    search::{self, FlightPage, FlightSearch, Route},
+    validation::{ValidationError, Violations},
+};
+
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn parse_timestamp(at: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, String> {
+    let at = at.ok_or("is required")?;
+    u32::try_from(at.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(at.seconds, nanos))
+        .ok_or_else(|| "is not a valid timestamp".to_owned())
+}
+
+/// A UUID in its canonical hyphenated form.
+pub fn parse_id(field: &'static str, text: &str) -> Result<Uuid, ValidationError> {
+    Uuid::try_parse(text)
+        .ok()
+        .filter(|_| text.len() == 36)
+        .ok_or_else(|| {
+            ValidationError::single(
+                field,
+                "must be a UUID, e.g. 0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f",
+            )
+        })
+}
+
+/// A required cabin: unspecified and unknown values are rejected.
+fn cabin(value: i32) -> Result<CabinClass, String> {
+    optional_cabin(value)?.ok_or_else(|| "must be set to a cabin class".to_owned())
+}
+
+/// `None` for unspecified; unknown values are rejected.
+pub fn optional_cabin(value: i32) -> Result<Option<CabinClass>, String> {
+    match pb::CabinClass::try_from(value) {
+        Ok(pb::CabinClass::Unspecified) => Ok(None),
+        Ok(pb::CabinClass::Economy) => Ok(Some(CabinClass::Economy)),
+        Ok(pb::CabinClass::PremiumEconomy) => Ok(Some(CabinClass::PremiumEconomy)),
+        Ok(pb::CabinClass::Business) => Ok(Some(CabinClass::Business)),
+        Ok(pb::CabinClass::First) => Ok(Some(CabinClass::First)),
+        Err(_) => Err(format!("{value} is not a cabin class")),
+    }
+}
+
+pub fn cabin_to_proto(cabin: CabinClass) -> pb::CabinClass {
+    match cabin {
+        CabinClass::Economy => pb::CabinClass::Economy,
+        CabinClass::PremiumEconomy => pb::CabinClass::PremiumEconomy,
+        CabinClass::Business => pb::CabinClass::Business,
+        CabinClass::First => pb::CabinClass::First,
+    }
+}
+
+fn status_to_proto(status: FlightStatus) -> pb::FlightStatus {
+    match status {
+        FlightStatus::Scheduled => pb::FlightStatus::Scheduled,
+        FlightStatus::Delayed => pb::FlightStatus::Delayed,
+        FlightStatus::Cancelled => pb::FlightStatus::Cancelled,
+        FlightStatus::Departed => pb::FlightStatus::Departed,
+        FlightStatus::Arrived => pb::FlightStatus::Arrived,
+    }
+}
+
+fn money_to_proto(money: Money) -> pb::Money {
+    pb::Money {
+        currency_code: money.currency.as_str().to_owned(),
+        amount_minor: money.amount_minor,
+    }
+}
+
+fn cabin_availability_to_proto(cabin: &CabinAvailability) -> pb::CabinAvailability {
+    pb::CabinAvailability {
+        cabin: cabin_to_proto(cabin.cabin).into(),
+        seats_total: cabin.seats_total,
+        seats_available: cabin.seats_available,
+        price: Some(money_to_proto(cabin.price)),
+    }
+}
+
+pub fn flight_to_proto(flight: &Flight) -> pb::Flight {
+    pb::Flight {
+        id: flight.id.to_string(),
+        flight_number: flight.flight_number.as_str().to_owned(),
+        origin: flight.origin.to_string(),
+        destination: flight.destination.to_string(),
+        departs_at: Some(timestamp(flight.departs_at)),
+        arrives_at: Some(timestamp(flight.arrives_at)),
+        status: status_to_proto(flight.status).into(),
+        cabins: flight
+            .cabins
+            .iter()
+            .map(cabin_availability_to_proto)
+            .collect(),
+    }
+}
+
+pub fn flight_page_to_proto(page: &FlightPage) -> pb::SearchFlightsResponse {
+    pb::SearchFlightsResponse {
+        flights: page.flights.iter().map(flight_to_proto).collect(),
+        next_page_token: page.next_page_token.clone().unwrap_or_default(),
+    }
+}
+
+pub fn seat_map_to_proto(flight: &Flight, seats: &[SeatState]) -> pb::SeatMap {
+    pb::SeatMap {
+        flight_id: flight.id.to_string(),
+        seats: seats
+            .iter()
+            .map(|s| pb::Seat {
+                seat_number: s.seat.to_string(),
+                cabin: cabin_to_proto(s.cabin).into(),
+                available: s.available,
+            })
+            .collect(),
+    }
+}
+
+/// `today` is the server's current UTC date, against which the departure date is bounded.
+pub fn flight_search(
+    request: pb::SearchFlightsRequest,
+    today: NaiveDate,
+) -> Result<FlightSearch, ValidationError> {
+    let mut v = Violations::new();
+    let origin = v.check("origin", AirportCode::parse(&request.origin));
+    let destination = v.check("destination", AirportCode::parse(&request.destination));
+    if let (Some(o), Some(d)) = (origin, destination)
+        && o == d
+    {
+        v.add("destination", "must differ from origin");
+    }
+    let departure_date = v.check(
+        "departure_date",
+        search::departure_date(&request.departure_date, today),
+    );
+    let passengers = v.check("passengers", search::passengers(request.passengers));
+    let cabin = v.check("cabin", cabin(request.cabin));
+    let page_size = v.check("page_size", page_size(request.page_size));
+    let after = v.check("page_token", Cursor::decode(&request.page_token));
+    v.finish_with(|| {
+        Some(FlightSearch {
+            route: Route {
+                origin: origin?,
+                destination: destination?,
+            },
+            departure_date: departure_date?,
+            passengers: passengers?,
+            cabin: cabin?,
+            page_size: page_size?,
+            after: after?,
+        })
+    })
+}
+
+pub fn new_flight(
+    request: pb::CreateFlightRequest,
+    now: DateTime<Utc>,
+) -> Result<NewFlight, ValidationError> {
+    let mut v = Violations::new();
+    let mut cabins = Vec::with_capacity(request.cabins.len());
+    for (i, config) in request.cabins.iter().enumerate() {
+        let class = v.check(format!("cabins[{i}].cabin"), cabin(config.cabin));
+        let layout = CabinLayout::new(config.first_row, config.rows, &config.seat_letters)
+            .map_err(|(field, e)| v.add(format!("cabins[{i}].{field}"), e))
+            .ok();
+        let price = match &config.price {
+            None => {
+                v.add(format!("cabins[{i}].price"), "is required");
+                None
+            }
+            Some(price) => Money::seat_price(&price.currency_code, price.amount_minor)
+                .map_err(|(field, e)| v.add(format!("cabins[{i}].price.{field}"), e))
+                .ok(),
+        };
+        cabins.push(match (class, layout, price) {
+            (Some(cabin), Some(layout), Some(price)) => Some(CabinConfig {
+                cabin,
+                layout,
+                price,
+            }),
+            _ => None,
+        });
+    }
+    let parts = NewFlightParts {
+        flight_number: v.check("flight_number", FlightNumber::parse(&request.flight_number)),
+        origin: v.check("origin", AirportCode::parse(&request.origin)),
+        destination: v.check("destination", AirportCode::parse(&request.destination)),
+        departs_at: v.check("departs_at", parse_timestamp(request.departs_at.as_ref())),
+        arrives_at: v.check("arrives_at", parse_timestamp(request.arrives_at.as_ref())),
+        cabins,
+    };
+    NewFlight::assemble(parts, v, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(error: ValidationError) -> Vec<String> {
+        error.violations.into_iter().map(|v| v.field).collect()
+    }
+
+    #[test]
+    fn a_search_reports_every_bad_field() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let request = pb::SearchFlightsRequest {
+            origin: "ruh".into(),
+            destination: "JEDD".into(),
+            departure_date: "tomorrow".into(),
+            passengers: 0,
+            cabin: 0,
+            page_size: 101,
+            page_token: "nope".into(),
+        };
+        assert_eq!(
+            fields(flight_search(request, today).unwrap_err()),
+            [
+                "origin",
+                "destination",
+                "departure_date",
+                "passengers",
+                "cabin",
+                "page_size",
+                "page_token"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_enum_numbers_are_rejected() {
+        assert!(optional_cabin(99).is_err());
+        assert_eq!(optional_cabin(0), Ok(None));
+        assert_eq!(cabin(3), Ok(CabinClass::Business));
+    }
+
+    #[test]
+    fn create_flight_paths_name_nested_fields() {
+        let request = pb::CreateFlightRequest {
+            flight_number: "AB1".into(),
+            origin: "RUH".into(),
+            destination: "JED".into(),
+            departs_at: None,
+            arrives_at: Some(prost_types::Timestamp {
+                seconds: 0,
+                nanos: -1,
+            }),
+            cabins: vec![pb::CabinConfig {
+                cabin: 1,
+                first_row: 0,
+                rows: 1,
+                seat_letters: "AB".into(),
+                price: Some(pb::Money {
+                    currency_code: "SAR".into(),
+                    amount_minor: -5,
+                }),
+            }],
+        };
+        assert_eq!(
+            fields(new_flight(request, Utc::now()).unwrap_err()),
+            [
+                "cabins[0].first_row",
+                "cabins[0].price.amount_minor",
+                "departs_at",
+                "arrives_at"
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_must_be_canonical_uuids() {
+        assert!(parse_id("flight_id", "0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f").is_ok());
+        for bad in [
+            "",
+            "123",
+            "0192f3c45b6a7c8d9e0f1a2b3c4d5e6f",
+            "{0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f}",
+        ] {
+            assert_eq!(
+                fields(parse_id("flight_id", bad).unwrap_err()),
+                ["flight_id"]
+            );
+        }
+    }
+}

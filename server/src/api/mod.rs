@@ -1,0 +1,53 @@
+//! The gRPC surface: one module per proto service, each handler the same shape: convert (and so validate)
+//! the request, take the call's context, call one use case, convert the result. Proto types stop here;
+//! [`ApiError`] is built from use-case errors here and only here.
+
+pub mod convert;
+pub mod flights;
+
+use tonic::{Request, Status};
+
+use crate::{
+    app::AppError,
+    layers::{correlation::CorrelationId, errors::ApiError},
+    store::StoreError,
+};
+
+/// What a handler knows about the call besides its message.
+pub struct CallContext {
+    pub correlation_id: CorrelationId,
+}
+
+impl CallContext {
+    pub fn of<T>(request: &Request<T>) -> Self {
+        let correlation_id = request
+            .extensions()
+            .get::<CorrelationId>()
+            .cloned()
+            .unwrap_or_else(CorrelationId::generate);
+        Self { correlation_id }
+    }
+
+    /// The wire form of a failure; internal causes are logged (inside the call's span, so with its
+    /// correlation id) and never returned.
+    pub fn fail(&self, error: impl Into<ApiError>) -> Status {
+        error.into().into_status(&self.correlation_id)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Invalid(invalid) => invalid.into(),
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::Store(StoreError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::unavailable()
+            }
+            AppError::Store(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                ApiError::internal()
+            }
+        }
+    }
+}

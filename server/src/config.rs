@@ -1,0 +1,406 @@
+//! Typed configuration, read in one place from the environment and an optional TOML file.
+//!
+//! The file (`--config PATH` or `AEROBOOK_CONFIG`) holds the same keys as the environment variables, e.g.
+//! `AEROBOOK_LISTEN_ADDR = "0.0.0.0:50051"`; the environment wins over the file. Nothing else in the
+//! server reads the environment. Secrets are wrapped in [`Secret`] so they never reach a log line.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
+
+use crate::layers::cors::OriginPattern;
+
+/// Every key the server understands. Unknown `AEROBOOK_*` keys in a config file are rejected (typos).
+const KEYS: &[&str] = &[
+    "AEROBOOK_LISTEN_ADDR",
+    "AEROBOOK_DATA_DIR",
+    "DATABASE_URL",
+    "AEROBOOK_DATABASE_SCHEMA",
+    "AEROBOOK_DATABASE_MAX_CONNECTIONS",
+    "REDIS_URL",
+    "AEROBOOK_REDIS_KEY_PREFIX",
+    "AEROBOOK_SEED_DEMO_DATA",
+    "AEROBOOK_DEMO_DAYS",
+    "AEROBOOK_SEARCH_CACHE_TTL_SECONDS",
+    "AEROBOOK_CORS_ORIGINS",
+    "AEROBOOK_REQUEST_TIMEOUT_MS",
+    "AEROBOOK_MAX_CONCURRENT_CALLS",
+    "AEROBOOK_MAX_MESSAGE_BYTES",
+    "AEROBOOK_SHUTDOWN_GRACE_SECONDS",
+    "AEROBOOK_LOG_FORMAT",
+    "RUST_LOG",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+
+/// Upper bound of the search cache TTL: search results may be stale for at most this long.
+pub const MAX_SEARCH_CACHE_TTL: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"[redacted]\")")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// May carry a password.
+    pub url: Secret,
+    /// PostgreSQL schema to use (created by the operator); `None` uses the server's default search path.
+    pub schema: Option<String>,
+    pub max_connections: u32,
+    pub is_sqlite: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: Secret,
+    /// Prepended to every key, so several deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Server-side deadline of every call (a shorter client `grpc-timeout` wins).
+    pub request_timeout: Duration,
+    /// Calls executing at once across all connections; more wait for a slot within their deadline.
+    pub max_concurrent_calls: usize,
+    /// Largest encoded request or response message.
+    pub max_message_bytes: usize,
+    /// How long shutdown waits for in-flight calls and streams before closing connections.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub redis: Option<RedisConfig>,
+    pub seed_demo_data: bool,
+    pub demo_days: u64,
+    /// `None` disables the search cache.
+    pub search_cache_ttl: Option<Duration>,
+    pub cors_origins: Vec<OriginPattern>,
+    pub limits: Limits,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Config {
+    /// Reads the config file (if `file` or `AEROBOOK_CONFIG` names one), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("AEROBOOK_CONFIG").map(PathBuf::from));
+        let mut source = match file {
+            Some(path) => read_file(&path)?,
+            None => BTreeMap::new(),
+        };
+        source.extend(
+            env.into_iter()
+                .filter(|(key, _)| KEYS.contains(&key.as_str())),
+        );
+        Self::from_source(&source)
+    }
+
+    /// Builds the configuration from key/value pairs (the environment's names); absent keys take defaults.
+    pub fn from_source(source: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| source.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let data_dir = PathBuf::from(get("AEROBOOK_DATA_DIR").unwrap_or("./data"));
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => url.to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("aerobook.db").display()
+            ),
+        };
+        let is_sqlite = database_url.starts_with("sqlite:");
+        if !is_sqlite
+            && !database_url.starts_with("postgres://")
+            && !database_url.starts_with("postgresql://")
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        }
+        let schema = get("AEROBOOK_DATABASE_SCHEMA").map(str::to_owned);
+        if let Some(schema) = &schema {
+            let valid = !is_sqlite
+                && schema.len() <= 63
+                && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return Err(invalid(
+                    "AEROBOOK_DATABASE_SCHEMA",
+                    "PostgreSQL only; lower-case letters, digits and _",
+                ));
+            }
+        }
+        let redis = get("REDIS_URL")
+            .map(|url| -> Result<RedisConfig, ConfigError> {
+                if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                    return Err(invalid(
+                        "REDIS_URL",
+                        "must start with redis:// or rediss://",
+                    ));
+                }
+                Ok(RedisConfig {
+                    url: Secret::new(url),
+                    key_prefix: get("AEROBOOK_REDIS_KEY_PREFIX")
+                        .unwrap_or("aerobook:")
+                        .to_owned(),
+                })
+            })
+            .transpose()?;
+        let cache_ttl_seconds: u64 = parse_in(
+            get,
+            "AEROBOOK_SEARCH_CACHE_TTL_SECONDS",
+            30,
+            0..=MAX_SEARCH_CACHE_TTL.as_secs(),
+        )?;
+        let cors_origins = get("AEROBOOK_CORS_ORIGINS")
+            .unwrap_or("http://localhost:*,http://127.0.0.1:*")
+            .split(',')
+            .map(|origin| {
+                OriginPattern::parse(origin.trim())
+                    .map_err(|reason| invalid("AEROBOOK_CORS_ORIGINS", reason))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            listen_addr: parse(
+                get,
+                "AEROBOOK_LISTEN_ADDR",
+                "127.0.0.1:50051".parse().expect("valid literal"),
+            )?,
+            data_dir,
+            database: DatabaseConfig {
+                url: Secret::new(database_url),
+                schema,
+                max_connections: parse_in(get, "AEROBOOK_DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?,
+                is_sqlite,
+            },
+            redis,
+            seed_demo_data: parse(get, "AEROBOOK_SEED_DEMO_DATA", is_sqlite)?,
+            demo_days: parse_in(get, "AEROBOOK_DEMO_DAYS", 30, 1..=366)?,
+            search_cache_ttl: (cache_ttl_seconds > 0)
+                .then(|| Duration::from_secs(cache_ttl_seconds)),
+            cors_origins,
+            limits: Limits {
+                request_timeout: Duration::from_millis(parse_in(
+                    get,
+                    "AEROBOOK_REQUEST_TIMEOUT_MS",
+                    10_000,
+                    100..=120_000,
+                )?),
+                max_concurrent_calls: parse_in(
+                    get,
+                    "AEROBOOK_MAX_CONCURRENT_CALLS",
+                    1024,
+                    1..=100_000,
+                )?,
+                max_message_bytes: parse_in(
+                    get,
+                    "AEROBOOK_MAX_MESSAGE_BYTES",
+                    1 << 20,
+                    4096..=16 << 20,
+                )?,
+                shutdown_grace: Duration::from_secs(parse_in(
+                    get,
+                    "AEROBOOK_SHUTDOWN_GRACE_SECONDS",
+                    30,
+                    0..=600,
+                )?),
+            },
+            log_format: match get("AEROBOOK_LOG_FORMAT").unwrap_or("text") {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(invalid("AEROBOOK_LOG_FORMAT", "must be text or json")),
+            },
+            log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
+            otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
+        })
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+fn parse<'a, T: FromStr>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    key: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    get(key).map_or(Ok(default), |value| {
+        value
+            .parse()
+            .map_err(|e: T::Err| invalid(key, e.to_string()))
+    })
+}
+
+fn parse_in<'a, T>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    key: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + fmt::Display + Copy,
+    T::Err: fmt::Display,
+{
+    let value = parse(get, key, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            key,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let fail = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.to_string()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(fail(format!("unknown key {key}")));
+            }
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(fail(format!(
+                        "{key}: expected a string, number or boolean, got {other}"
+                    )));
+                }
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_development_setup() {
+        let config = Config::from_source(&BTreeMap::new()).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50051");
+        assert!(config.database.is_sqlite && config.seed_demo_data && config.redis.is_none());
+        assert_eq!(
+            config.database.url.expose(),
+            "sqlite://./data/aerobook.db?mode=rwc"
+        );
+        assert_eq!(config.search_cache_ttl, Some(Duration::from_secs(30)));
+        assert_eq!(config.cors_origins.len(), 2);
+    }
+
+    #[test]
+    fn postgres_does_not_seed_unless_asked_and_secrets_do_not_print() {
+        let config =
+            Config::from_source(&source(&[("DATABASE_URL", "postgres://u:hunter2@db/x")])).unwrap();
+        assert!(!config.database.is_sqlite && !config.seed_demo_data);
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (key, value) in [
+            ("AEROBOOK_LISTEN_ADDR", "nowhere"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "http://x"),
+            ("AEROBOOK_SEARCH_CACHE_TTL_SECONDS", "121"),
+            ("AEROBOOK_MAX_MESSAGE_BYTES", "10"),
+            ("AEROBOOK_SEED_DEMO_DATA", "maybe"),
+            ("AEROBOOK_CORS_ORIGINS", "*"),
+            ("AEROBOOK_LOG_FORMAT", "xml"),
+            ("AEROBOOK_DATABASE_SCHEMA", "Bad-Name"),
+        ] {
+            match Config::from_source(&source(&[(key, value)])) {
+                Err(ConfigError::Invalid { key: named, .. }) => assert_eq!(named, key),
+                other => panic!("{key}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_file_uses_the_environment_names_and_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("aerobook-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(
+            &good,
+            "AEROBOOK_LISTEN_ADDR = \"0.0.0.0:6000\"\nAEROBOOK_DEMO_DAYS = 3\n",
+        )
+        .unwrap();
+        let values = read_file(&good).unwrap();
+        let config = Config::from_source(&values).unwrap();
+        assert_eq!((config.listen_addr.port(), config.demo_days), (6000, 3));
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "AEROBOOK_LISTEN_ADRR = \"x\"\n").unwrap();
+        assert!(matches!(read_file(&bad), Err(ConfigError::File { .. })));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

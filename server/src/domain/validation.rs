@@ -1,0 +1,112 @@
+//! Field violations, collected so one response names every bad field at once.
+
+use std::fmt;
+
+/// One bad field: its proto field path (`cabins[1].first_row`, `idempotency-key`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+/// The input was rejected; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationError {
+    pub violations: Vec<FieldViolation>,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid input:")?;
+        for v in &self.violations {
+            write!(f, " {}: {};", v.field, v.description)?;
+        }
+        Ok(())
+    }
+}
+
+impl ValidationError {
+    pub fn single(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            violations: vec![FieldViolation {
+                field: field.into(),
+                description: description.into(),
+            }],
+        }
+    }
+}
+
+/// Collects violations while a request is converted into domain values.
+#[derive(Debug, Default)]
+#[must_use = "call finish() to turn the collected violations into a result"]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Keeps the value of a successful parse, records the failure of another under `field`.
+    pub fn check<T>(&mut self, field: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
+        parsed
+            .map_err(|description| self.add(field, description))
+            .ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when nothing was recorded.
+    pub fn finish(self) -> Result<(), ValidationError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError { violations: self.0 })
+        }
+    }
+
+    /// `value` when nothing was recorded; callers pass the fully parsed value built from the `check`ed parts.
+    pub fn finish_with<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ValidationError> {
+        if let (true, Some(value)) = (self.0.is_empty(), value()) {
+            return Ok(value);
+        }
+        debug_assert!(
+            !self.0.is_empty(),
+            "a missing value must come with a violation"
+        );
+        Err(ValidationError { violations: self.0 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_every_violation_in_order() {
+        let mut v = Violations::new();
+        assert_eq!(v.check("a", Ok::<_, String>(1)), Some(1));
+        assert_eq!(v.check::<u8>("b", Err("bad b".into())), None);
+        v.add("c", "bad c");
+        let err = v.finish().unwrap_err();
+        let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["b", "c"]);
+        assert_eq!(err.to_string(), "invalid input: b: bad b; c: bad c;");
+    }
+
+    #[test]
+    fn finish_with_returns_the_value_only_when_clean() {
+        assert_eq!(Violations::new().finish_with(|| Some(7)), Ok(7));
+        let mut v = Violations::new();
+        v.add("x", "no");
+        assert!(v.finish_with(|| None::<u8>).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The search cache: results of `SearchFlights` for at most the configured TTL (<= 120 s), grouped by route
+//! so creating or changing a flight drops every cached search of its route at once.
+//!
+//! In Redis each route is one hash (field = search, value = JSON) whose TTL starts with its first entry;
+//! invalidation deletes the hash. In process the same shape lives in a map. Every failure is a miss: the
+//! cache never fails a read.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use fred::prelude::{HashesInterface as _, KeysInterface as _};
+use fred::types::ExpireOptions;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::time::Instant;
+
+use super::redis::Redis;
+
+/// Upper bound of cached searches held in process; past it new results are simply not cached.
+const MAX_LOCAL_ENTRIES: usize = 10_000;
+
+#[derive(Clone)]
+pub enum SearchCache {
+    Disabled,
+    Local(LocalCache),
+    Redis { redis: Redis, ttl: Duration },
+}
+
+impl SearchCache {
+    pub async fn get<T: DeserializeOwned>(&self, route: &str, search: &str) -> Option<T> {
+        let json = match self {
+            SearchCache::Disabled => None,
+            SearchCache::Local(local) => local.get(route, search),
+            SearchCache::Redis { redis, .. } => {
+                let client = redis.available()?;
+                client
+                    .hget::<Option<String>, _, _>(redis.key(&route_key(route)), search)
+                    .await
+                    .inspect_err(|error| tracing::warn!(%error, "search cache read failed"))
+                    .ok()
+                    .flatten()
+            }
+        }?;
+        serde_json::from_str(&json)
+            .inspect_err(|error| tracing::warn!(%error, "search cache entry unreadable"))
+            .ok()
+    }
+
+    pub async fn put<T: Serialize>(&self, route: &str, search: &str, value: &T) {
+        let Ok(json) = serde_json::to_string(value) else {
+            return;
+        };
+        match self {
+            SearchCache::Disabled => {}
+            SearchCache::Local(local) => local.put(route, search, json),
+            SearchCache::Redis { redis, ttl } => {
+                let Some(client) = redis.available() else {
+                    return;
+                };
+                let key = redis.key(&route_key(route));
+                let pipeline = client.pipeline();
+                let queued: Result<(), _> = async {
+                    pipeline.hset::<(), _, _>(&key, (search, json)).await?;
+                    // NX: the route's TTL runs from its first cached search, so no entry outlives it.
+                    pipeline
+                        .expire::<(), _>(&key, ttl.as_secs() as i64, Some(ExpireOptions::NX))
+                        .await
+                }
+                .await;
+                if let Err(error) = queued.and(pipeline.all::<()>().await) {
+                    tracing::warn!(%error, "search cache write failed");
+                }
+            }
+        }
+    }
+
+    /// Drops every cached search of the route. If Redis is away the entries still expire within the TTL.
+    pub async fn invalidate_route(&self, route: &str) {
+        match self {
+            SearchCache::Disabled => {}
+            SearchCache::Local(local) => local.invalidate_route(route),
+            SearchCache::Redis { redis, .. } => {
+                let result = match redis.available() {
+                    Some(client) => client.del::<(), _>(redis.key(&route_key(route))).await,
+                    None => Ok(()),
+                };
+                if let Err(error) = result {
+                    tracing::warn!(%error, route, "search cache invalidation failed; entries expire with their TTL");
+                }
+            }
+        }
+    }
+}
+
+fn route_key(route: &str) -> String {
+    format!("search:{route}")
+}
+
+/// In-process equivalent of the Redis layout, for the embedded mode.
+#[derive(Clone)]
+pub struct LocalCache {
+    ttl: Duration,
+    routes: Arc<Mutex<HashMap<String, RouteEntries>>>,
+}
+
+struct RouteEntries {
+    expires_at: Instant,
+    searches: HashMap<String, String>,
+}
+
+impl LocalCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            routes: Arc::default(),
+        }
+    }
+
+    fn get(&self, route: &str, search: &str) -> Option<String> {
+        let routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = routes
+            .get(route)
+            .filter(|entries| entries.expires_at > Instant::now())?;
+        entries.searches.get(search).cloned()
+    }
+
+    fn put(&self, route: &str, search: &str, json: String) {
+        let now = Instant::now();
+        let mut routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut total: usize = routes.values().map(|entries| entries.searches.len()).sum();
+        if total >= MAX_LOCAL_ENTRIES {
+            routes.retain(|_, entries| entries.expires_at > now);
+            total = routes.values().map(|entries| entries.searches.len()).sum();
+            if total >= MAX_LOCAL_ENTRIES {
+                return;
+            }
+        }
+        let entries = routes
+            .entry(route.to_owned())
+            .and_modify(|entries| {
+                if entries.expires_at <= now {
+                    *entries = RouteEntries {
+                        expires_at: now + self.ttl,
+                        searches: HashMap::new(),
+                    };
+                }
+            })
+            .or_insert_with(|| RouteEntries {
+                expires_at: now + self.ttl,
+                searches: HashMap::new(),
+            });
+        entries.searches.insert(search.to_owned(), json);
+    }
+
+    fn invalidate_route(&self, route: &str) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(route);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn local_entries_expire_with_their_route_and_invalidate_per_route() {
+        let cache = SearchCache::Local(LocalCache::new(Duration::from_secs(30)));
+        cache.put("RUH-JED", "a", &1u32).await;
+        cache.put("JED-RUH", "a", &2u32).await;
+        assert_eq!(cache.get::<u32>("RUH-JED", "a").await, Some(1));
+        assert_eq!(cache.get::<u32>("RUH-JED", "b").await, None);
+
+        cache.invalidate_route("RUH-JED").await;
+        assert_eq!(cache.get::<u32>("RUH-JED", "a").await, None);
+        assert_eq!(
+            cache.get::<u32>("JED-RUH", "a").await,
+            Some(2),
+            "other routes are untouched"
+        );
+
+        tokio::time::advance(Duration::from_secs(20)).await;
+        cache.put("JED-RUH", "b", &3u32).await;
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert_eq!(
+            cache.get::<u32>("JED-RUH", "b").await,
+            None,
+            "the route's TTL runs from its first entry"
+        );
+        cache.put("JED-RUH", "c", &4u32).await;
+        assert_eq!(
+            cache.get::<u32>("JED-RUH", "c").await,
+            Some(4),
+            "an expired route starts afresh"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_local_cache_is_bounded() {
+        let cache = LocalCache::new(Duration::from_secs(30));
+        for i in 0..MAX_LOCAL_ENTRIES + 5 {
+            cache.put("R", &i.to_string(), String::new());
+        }
+        let held: usize = cache
+            .routes
+            .lock()
+            .unwrap()
+            .values()
+            .map(|e| e.searches.len())
+            .sum();
+        assert_eq!(held, MAX_LOCAL_ENTRIES);
+    }
+
+    #[tokio::test]
+    async fn disabled_caches_nothing() {
+        let cache = SearchCache::Disabled;
+        cache.put("R", "a", &1u32).await;
+        assert_eq!(cache.get::<u32>("R", "a").await, None);
+    }
+}

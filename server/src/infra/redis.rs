@@ -1,0 +1,69 @@
+//! The shared Redis client (fred): short command timeouts and endless reconnection, so a Redis outage costs
+//! speed, never availability.
+
+use std::time::Duration;
+
+use fred::prelude::{Builder, ClientLike as _, Config, ReconnectPolicy};
+
+use crate::config::RedisConfig;
+
+/// Longest a Redis command may take before the caller carries on without it.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long start-up waits for the first connection before carrying on without Redis.
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct Redis {
+    client: fred::clients::Client,
+    prefix: String,
+}
+
+impl Redis {
+    /// Starts connecting. An unreachable Redis is logged and retried in the background; it is not an error.
+    pub async fn connect(config: &RedisConfig) -> Result<Self, fred::error::Error> {
+        let mut fred_config = Config::from_url(config.url.expose())?;
+        // Keep retrying after a failed first connection instead of giving up.
+        fred_config.fail_fast = false;
+        let client = Builder::from_config(fred_config)
+            .with_performance_config(|performance| {
+                performance.default_command_timeout = COMMAND_TIMEOUT
+            })
+            .with_connection_config(|connection| {
+                connection.connection_timeout = Duration::from_secs(2);
+                connection.max_command_attempts = 1;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+            .build()?;
+        client.connect();
+        match tokio::time::timeout(FIRST_CONNECT_WAIT, client.wait_for_connect()).await {
+            Ok(Ok(())) => tracing::info!("connected to Redis"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "Redis unreachable; carrying on without it and reconnecting")
+            }
+            Err(_) => tracing::warn!(
+                "Redis did not answer in time; carrying on without it and reconnecting"
+            ),
+        }
+        Ok(Self {
+            client,
+            prefix: config.key_prefix.clone(),
+        })
+    }
+
+    /// The client, or `None` while disconnected, so callers skip Redis at once instead of waiting for
+    /// commands to time out.
+    pub fn available(&self) -> Option<&fred::clients::Client> {
+        self.client.is_connected().then_some(&self.client)
+    }
+
+    /// A key under this deployment's prefix.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    pub async fn quit(&self) {
+        if let Err(error) = self.client.quit().await {
+            tracing::debug!(%error, "closing Redis");
+        }
+    }
+}

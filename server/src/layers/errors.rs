@@ -1,0 +1,304 @@
+//! The unified error contract: one [`ApiError`] shape for every failure, turned into a `google.rpc.Status`
+//! with `ErrorInfo`, `RequestInfo`, `RetryInfo` (when retryable) and `BadRequest` (for validation errors).
+//!
+//! The code table lives in [`grpc_code`] and [`is_retryable`]; it is exhaustive, so a new `ErrorCode` in the
+//! proto does not compile until it is mapped.
+
+use std::{collections::HashMap, time::Duration};
+
+use aerobook_proto::v1::ErrorCode;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use super::correlation::CorrelationId;
+use crate::domain::validation::{FieldViolation, ValidationError};
+
+pub const ERROR_DOMAIN: &str = "aerobook";
+
+/// A failure as the caller sees it: a machine-readable code, a short English message for humans (never
+/// SQL, stack text or internal names), field violations and extra `ErrorInfo` metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub violations: Vec<FieldViolation>,
+    /// Extra `ErrorInfo.metadata`, e.g. `seatsAvailable`; `correlationId` and `retryable` are always added.
+    pub metadata: HashMap<String, String>,
+    /// Overrides the code's default retry delay.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            violations: Vec::new(),
+            metadata: HashMap::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn validation(violations: Vec<FieldViolation>) -> Self {
+        let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+        let message = format!("invalid request: check {}", fields.join(", "));
+        Self {
+            violations,
+            ..Self::new(ErrorCode::ValidationError, message)
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// The generic failure; the cause is logged by the caller, never returned.
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorCode::InternalError,
+            "internal error; quote the correlation id to support",
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            "service temporarily unavailable; retry shortly",
+        )
+    }
+
+    pub fn deadline_exceeded(deadline: Duration) -> Self {
+        Self::new(
+            ErrorCode::DeadlineExceeded,
+            format!("the call did not finish within {} ms", deadline.as_millis()),
+        )
+    }
+
+    pub fn with_metadata(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+
+    /// The wire form. `x-correlation-id` itself is added to the response headers by the correlation layer.
+    pub fn into_status(self, correlation_id: &CorrelationId) -> Status {
+        let retryable = is_retryable(self.code);
+        let mut metadata = self.metadata;
+        metadata.insert("correlationId".to_owned(), correlation_id.to_string());
+        metadata.insert("retryable".to_owned(), retryable.to_string());
+        let mut details = ErrorDetails::new();
+        details
+            .set_error_info(reason(self.code), ERROR_DOMAIN, metadata)
+            .set_request_info(correlation_id.as_str(), "");
+        if retryable {
+            details.set_retry_info(Some(
+                self.retry_after
+                    .unwrap_or_else(|| default_retry_delay(self.code)),
+            ));
+        }
+        for violation in self.violations {
+            details.add_bad_request_violation(violation.field, violation.description);
+        }
+        Status::with_error_details(grpc_code(self.code), self.message, details)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(error: ValidationError) -> Self {
+        Self::validation(error.violations)
+    }
+}
+
+/// `ErrorInfo.reason`: the enum value's name without its `ERROR_CODE_` prefix.
+pub fn reason(code: ErrorCode) -> &'static str {
+    let code = if code == ErrorCode::Unspecified {
+        ErrorCode::InternalError
+    } else {
+        code
+    };
+    code.as_str_name().trim_start_matches("ERROR_CODE_")
+}
+
+/// The gRPC status code of each error code, as in the contract's table.
+pub fn grpc_code(code: ErrorCode) -> Code {
+    match code {
+        ErrorCode::ValidationError => Code::InvalidArgument,
+        ErrorCode::Unauthorized | ErrorCode::TokenExpired => Code::Unauthenticated,
+        ErrorCode::Forbidden => Code::PermissionDenied,
+        ErrorCode::NotFound => Code::NotFound,
+        ErrorCode::RateLimited => Code::ResourceExhausted,
+        ErrorCode::IdempotencyInProgress
+        | ErrorCode::BookingConflict
+        | ErrorCode::PaymentProcessing => Code::Aborted,
+        ErrorCode::IdempotencyConflict
+        | ErrorCode::SeatsUnavailable
+        | ErrorCode::BookingExpired
+        | ErrorCode::InvalidStateTransition
+        | ErrorCode::MaxPerUserExceeded
+        | ErrorCode::WaitingRoomRequired
+        | ErrorCode::PaymentFailed
+        | ErrorCode::PaymentRequired => Code::FailedPrecondition,
+        ErrorCode::ProviderError | ErrorCode::ProviderTimeout | ErrorCode::ServiceUnavailable => {
+            Code::Unavailable
+        }
+        ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorCode::InternalError | ErrorCode::Unspecified => Code::Internal,
+    }
+}
+
+/// Whether the same call may succeed if repeated (after the `RetryInfo` delay).
+pub fn is_retryable(code: ErrorCode) -> bool {
+    match code {
+        ErrorCode::RateLimited
+        | ErrorCode::IdempotencyInProgress
+        | ErrorCode::BookingConflict
+        | ErrorCode::PaymentProcessing
+        | ErrorCode::ProviderError
+        | ErrorCode::ProviderTimeout
+        | ErrorCode::ServiceUnavailable
+        | ErrorCode::DeadlineExceeded => true,
+        ErrorCode::ValidationError
+        | ErrorCode::Unauthorized
+        | ErrorCode::TokenExpired
+        | ErrorCode::Forbidden
+        | ErrorCode::NotFound
+        | ErrorCode::IdempotencyConflict
+        | ErrorCode::SeatsUnavailable
+        | ErrorCode::BookingExpired
+        | ErrorCode::InvalidStateTransition
+        | ErrorCode::MaxPerUserExceeded
+        | ErrorCode::WaitingRoomRequired
+        | ErrorCode::PaymentFailed
+        | ErrorCode::PaymentRequired
+        | ErrorCode::InternalError
+        | ErrorCode::Unspecified => false,
+    }
+}
+
+fn default_retry_delay(code: ErrorCode) -> Duration {
+    match code {
+        ErrorCode::BookingConflict => Duration::from_millis(100),
+        ErrorCode::IdempotencyInProgress => Duration::from_millis(500),
+        ErrorCode::PaymentProcessing | ErrorCode::ProviderError | ErrorCode::ProviderTimeout => {
+            Duration::from_secs(2)
+        }
+        _ => Duration::from_secs(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract's table, restated independently of the match above: (reason, gRPC code, retryable).
+    const CONTRACT: &[(&str, Code, bool)] = &[
+        ("VALIDATION_ERROR", Code::InvalidArgument, false),
+        ("UNAUTHORIZED", Code::Unauthenticated, false),
+        ("TOKEN_EXPIRED", Code::Unauthenticated, false),
+        ("FORBIDDEN", Code::PermissionDenied, false),
+        ("NOT_FOUND", Code::NotFound, false),
+        ("RATE_LIMITED", Code::ResourceExhausted, true),
+        ("IDEMPOTENCY_IN_PROGRESS", Code::Aborted, true),
+        ("IDEMPOTENCY_CONFLICT", Code::FailedPrecondition, false),
+        ("BOOKING_CONFLICT", Code::Aborted, true),
+        ("SEATS_UNAVAILABLE", Code::FailedPrecondition, false),
+        ("BOOKING_EXPIRED", Code::FailedPrecondition, false),
+        ("INVALID_STATE_TRANSITION", Code::FailedPrecondition, false),
+        ("MAX_PER_USER_EXCEEDED", Code::FailedPrecondition, false),
+        ("WAITING_ROOM_REQUIRED", Code::FailedPrecondition, false),
+        ("PAYMENT_FAILED", Code::FailedPrecondition, false),
+        ("PAYMENT_REQUIRED", Code::FailedPrecondition, false),
+        ("PAYMENT_PROCESSING", Code::Aborted, true),
+        ("PROVIDER_ERROR", Code::Unavailable, true),
+        ("PROVIDER_TIMEOUT", Code::Unavailable, true),
+        ("INTERNAL_ERROR", Code::Internal, false),
+        ("SERVICE_UNAVAILABLE", Code::Unavailable, true),
+        ("DEADLINE_EXCEEDED", Code::DeadlineExceeded, true),
+    ];
+
+    #[test]
+    fn every_error_code_maps_exactly_as_the_contract_says() {
+        let correlation = CorrelationId::generate();
+        let mut seen = 0;
+        for number in 1.. {
+            let Ok(code) = ErrorCode::try_from(number) else {
+                break;
+            };
+            let (expected_reason, expected_code, expected_retryable) = CONTRACT
+                .iter()
+                .find(|row| row.0 == reason(code))
+                .copied()
+                .unwrap_or_else(|| panic!("{code:?} not in the contract table"));
+            let status = ApiError::new(code, "message").into_status(&correlation);
+            assert_eq!(status.code(), expected_code, "{expected_reason}");
+            let details = status.get_error_details();
+            let info = details.error_info().expect("ErrorInfo");
+            assert_eq!(
+                (info.reason.as_str(), info.domain.as_str()),
+                (expected_reason, ERROR_DOMAIN)
+            );
+            assert_eq!(info.metadata["correlationId"], correlation.as_str());
+            assert_eq!(info.metadata["retryable"], expected_retryable.to_string());
+            assert_eq!(
+                details.request_info().expect("RequestInfo").request_id,
+                correlation.as_str()
+            );
+            assert_eq!(
+                details.retry_info().is_some(),
+                expected_retryable,
+                "{expected_reason}: RetryInfo iff retryable"
+            );
+            seen += 1;
+        }
+        assert_eq!(
+            seen,
+            CONTRACT.len(),
+            "every contract code exists in the proto enum"
+        );
+    }
+
+    #[test]
+    fn validation_errors_carry_every_field_violation() {
+        let error = ApiError::validation(vec![
+            FieldViolation {
+                field: "origin".into(),
+                description: "bad".into(),
+            },
+            FieldViolation {
+                field: "passengers".into(),
+                description: "worse".into(),
+            },
+        ]);
+        let status = error.into_status(&CorrelationId::generate());
+        assert_eq!(
+            status.message(),
+            "invalid request: check origin, passengers"
+        );
+        let violations = status
+            .get_error_details()
+            .bad_request()
+            .expect("BadRequest")
+            .field_violations
+            .clone();
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["origin", "passengers"]);
+    }
+
+    #[test]
+    fn explicit_retry_delays_and_metadata_are_kept() {
+        let status = ApiError::new(ErrorCode::RateLimited, "slow down")
+            .with_retry_after(Duration::from_secs(7))
+            .with_metadata("limit", "search")
+            .into_status(&CorrelationId::generate());
+        let details = status.get_error_details();
+        assert_eq!(
+            details.retry_info().unwrap().retry_delay,
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(details.error_info().unwrap().metadata["limit"], "search");
+    }
+}

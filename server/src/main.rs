@@ -1,0 +1,100 @@
+//! `aerobook-server`: runs the server (default), or `migrate`s and exits. Configuration comes from the
+//! environment and an optional `--config` file; see the README.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use aerobook_server::{
+    config::Config,
+    infra::telemetry,
+    startup::{self, Application, StartupError},
+};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "aerobook-server",
+    version,
+    about = "Aerobook airline booking backend"
+)]
+struct Cli {
+    /// TOML file with the same keys as the environment variables; the environment wins.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve gRPC, gRPC-web and HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("aerobook-server: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = match telemetry::init(&config) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("aerobook-server: telemetry: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => startup::migrate(&config)
+            .await
+            .inspect(|()| tracing::info!("migrations applied")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "aerobook-server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), StartupError> {
+    Application::build(config)
+        .await?
+        .run_until_stopped(shutdown_signal())
+        .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

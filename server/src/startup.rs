@@ -1,0 +1,220 @@
+//! Building and running the server, shared by `main` and the tests: `Application::build` connects,
+//! migrates, seeds and binds (port 0 works); `run_until_stopped` serves until the injected shutdown future
+//! resolves, then drains.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use aerobook_proto::v1::flight_service_server::FlightServiceServer;
+use axum::{extract::State, http::StatusCode, routing::get};
+use chrono::Utc;
+use tokio::{net::TcpListener, sync::oneshot};
+use tonic::{service::Routes, transport::server::TcpIncoming};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::ServiceBuilder;
+
+use crate::{
+    api::flights::FlightApi,
+    app::flights::FlightCatalog,
+    config::Config,
+    infra::{
+        cache::{LocalCache, SearchCache},
+        redis::Redis,
+    },
+    layers::{
+        correlation::correlate,
+        cors::cors_layer,
+        grpc_web::GrpcWebOrPlainLayer,
+        limits::{CallLimits, limit_calls},
+        policy::enforce_policy,
+    },
+    store::{Store, StoreError, seed},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {0}: {1}")]
+    DataDir(std::path::PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Redis configuration: {0}")]
+    Redis(#[from] fred::error::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("cannot listen: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error("server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+type FlightServer = FlightServiceServer<FlightApi>;
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: axum::Router,
+    health: HealthReporter,
+    serving: Arc<AtomicBool>,
+    store: Store,
+    redis: Option<Redis>,
+    config: Config,
+}
+
+/// Creates the SQLite data directory when needed, then applies pending migrations.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    if config.database.is_sqlite {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartupError::DataDir(config.data_dir.clone(), e))?;
+    }
+    Ok(Store::migrate(&config.database).await?)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        migrate(&config).await?;
+        let store = Store::connect(&config.database).await?;
+        tracing::info!(backend = ?store.backend(), "database ready");
+        if config.seed_demo_data {
+            let flights = seed::seed_demo_data(store.conn(), Utc::now(), config.demo_days).await?;
+            tracing::info!(flights, days = config.demo_days, "demo data seeded");
+        }
+        let redis = match &config.redis {
+            Some(redis) => Some(Redis::connect(redis).await?),
+            None => None,
+        };
+        let cache = match (config.search_cache_ttl, &redis) {
+            (None, _) => SearchCache::Disabled,
+            (Some(ttl), Some(redis)) => SearchCache::Redis {
+                redis: redis.clone(),
+                ttl,
+            },
+            (Some(ttl), None) => SearchCache::Local(LocalCache::new(ttl)),
+        };
+
+        let max_message = config.limits.max_message_bytes;
+        let flights =
+            FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache)))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<FlightServer>().await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let serving = Arc::new(AtomicBool::new(true));
+        let call_limits = CallLimits::new(
+            config.limits.request_timeout,
+            config.limits.max_concurrent_calls,
+        );
+        let router = Routes::new(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?)
+            .add_service(flights)
+            .into_axum_router()
+            .route("/healthz", get(liveness).with_state(serving.clone()))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(axum::middleware::from_fn(correlate))
+                    .layer(axum::middleware::from_fn_with_state(
+                        call_limits,
+                        limit_calls,
+                    ))
+                    .layer(axum::middleware::from_fn(enforce_policy)),
+            );
+
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(StartupError::Listen)?;
+        let local_addr = listener.local_addr().map_err(StartupError::Listen)?;
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+            health,
+            serving,
+            store,
+            redis,
+            config,
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves. Then health turns NOT_SERVING, no new connections are accepted,
+    /// and in-flight calls get the configured grace period to finish before connections are closed.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Self {
+            listener,
+            local_addr,
+            router,
+            health,
+            serving,
+            store,
+            redis,
+            config,
+        } = self;
+        tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
+        let (draining_tx, draining_rx) = oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight calls");
+            serving.store(false, Ordering::SeqCst);
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            health.set_not_serving::<FlightServer>().await;
+            let _ = draining_tx.send(());
+        };
+        let server = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(cors_layer(&config.cors_origins))
+            .layer(GrpcWebOrPlainLayer)
+            .add_routes(Routes::from(router))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                signal,
+            );
+        let grace = config.limits.shutdown_grace;
+        let drain_deadline = async move {
+            match draining_rx.await {
+                Ok(()) => tokio::time::sleep(grace).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = server => result?,
+            () = drain_deadline => tracing::warn!(grace_s = grace.as_secs(), "calls still open after the grace period; closing them"),
+        }
+        if let Some(redis) = redis {
+            redis.quit().await;
+        }
+        if let Err(error) = store.conn().clone().close().await {
+            tracing::warn!(%error, "closing the database pool");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Plain-HTTP liveness for load balancers and container health checks: 200 while serving, 503 once draining.
+async fn liveness(State(serving): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
+    if serving.load(Ordering::SeqCst) {
+        (StatusCode::OK, "serving\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    }
+}

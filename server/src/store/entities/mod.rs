@@ -1,0 +1,5 @@
+//! sea-orm entities: one module per table, mirroring `migrations/`.
+
+pub mod airport;
+pub mod flight;
+pub mod flight_cabin;

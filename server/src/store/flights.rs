@@ -1,0 +1,256 @@
+//! Flight catalogue queries.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Query,
+};
+use uuid::Uuid;
+
+use super::{
+    StoreError,
+    entities::{airport, flight, flight_cabin},
+};
+use crate::domain::{
+    flight::{
+        AirportCode, CabinAvailability, CabinClass, CabinLayout, Flight, FlightNumber,
+        FlightStatus, NewFlight,
+    },
+    money::{CurrencyCode, Money},
+    pagination::Cursor,
+    search::{FlightPage, FlightSearch},
+};
+
+/// One page of flights on the search's route and date whose cabin has room for the party, by departure.
+#[tracing::instrument(skip_all, fields(route = %search.route.tag(), date = %search.departure_date))]
+pub async fn search(
+    db: &impl ConnectionTrait,
+    search: &FlightSearch,
+) -> Result<FlightPage, StoreError> {
+    let with_room = Query::select()
+        .column(flight_cabin::Column::FlightId)
+        .from(flight_cabin::Entity)
+        .and_where(flight_cabin::Column::Cabin.eq(search.cabin.as_str()))
+        .and_where(flight_cabin::Column::SeatsAvailable.gte(i32::from(search.passengers)))
+        .to_owned();
+    let bookable = [
+        FlightStatus::Scheduled.as_str(),
+        FlightStatus::Delayed.as_str(),
+    ];
+    let mut query = flight::Entity::find()
+        .filter(flight::Column::Origin.eq(search.route.origin.as_str()))
+        .filter(flight::Column::Destination.eq(search.route.destination.as_str()))
+        .filter(flight::Column::DepartureDate.eq(search.departure_date))
+        .filter(flight::Column::Status.is_in(bookable))
+        .filter(flight::Column::Id.in_subquery(with_room));
+    if let Some(after) = search.after {
+        query = query.filter(
+            flight::Column::DepartsAt
+                .gt(after.at)
+                .or(flight::Column::DepartsAt
+                    .eq(after.at)
+                    .and(flight::Column::Id.gt(after.id))),
+        );
+    }
+    let mut rows = query
+        .order_by_asc(flight::Column::DepartsAt)
+        .order_by_asc(flight::Column::Id)
+        .limit(u64::from(search.page_size) + 1)
+        .all(db)
+        .await?;
+    let next_page_token = if rows.len() > search.page_size as usize {
+        rows.truncate(search.page_size as usize);
+        rows.last().map(|last| {
+            Cursor {
+                at: last.departs_at,
+                id: last.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let flights = with_cabins(db, rows).await?;
+    Ok(FlightPage {
+        flights,
+        next_page_token,
+    })
+}
+
+#[tracing::instrument(skip(db))]
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Flight>, StoreError> {
+    let Some(row) = flight::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(with_cabins(db, vec![row]).await?.pop())
+}
+
+/// Time zones of the given airports; airports that do not exist are absent from the map.
+pub async fn airport_time_zones(
+    db: &impl ConnectionTrait,
+    codes: &[AirportCode],
+) -> Result<HashMap<AirportCode, chrono_tz::Tz>, StoreError> {
+    let rows = airport::Entity::find()
+        .filter(airport::Column::IataCode.is_in(codes.iter().map(AirportCode::as_str)))
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let code = AirportCode::parse(&row.iata_code).map_err(StoreError::Corrupt)?;
+            let zone = row
+                .time_zone
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("time zone: {e}")))?;
+            Ok((code, zone))
+        })
+        .collect()
+}
+
+/// Inserts a flight with its cabins (all seats free). A flight with the same number and departure time
+/// gives [`StoreError::Duplicate`].
+#[tracing::instrument(skip_all, fields(flight_number = flight.flight_number.as_str()))]
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    flight: &NewFlight,
+    departure_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    flight::Entity::insert(flight_row(id, flight, departure_date, now))
+        .exec_without_returning(db)
+        .await?;
+    flight_cabin::Entity::insert_many(cabin_rows(id, flight))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Inserts flights, skipping any whose id exists already: seeding is idempotent and safe to run from
+/// several instances at once because seeded ids are derived from the flight's number and departure.
+pub async fn insert_missing(
+    db: &impl ConnectionTrait,
+    flights: &[(Uuid, NewFlight, NaiveDate)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if flights.is_empty() {
+        return Ok(());
+    }
+    flight::Entity::insert_many(
+        flights
+            .iter()
+            .map(|(id, f, date)| flight_row(*id, f, *date, now)),
+    )
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    flight_cabin::Entity::insert_many(flights.iter().flat_map(|(id, f, _)| cabin_rows(*id, f)))
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn flight_row(
+    id: Uuid,
+    flight: &NewFlight,
+    departure_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> flight::ActiveModel {
+    flight::ActiveModel {
+        id: Set(id),
+        flight_number: Set(flight.flight_number.as_str().to_owned()),
+        origin: Set(flight.origin.as_str().to_owned()),
+        destination: Set(flight.destination.as_str().to_owned()),
+        departs_at: Set(flight.departs_at),
+        arrives_at: Set(flight.arrives_at),
+        departure_date: Set(departure_date),
+        status: Set(FlightStatus::Scheduled.as_str().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+fn cabin_rows(
+    id: Uuid,
+    flight: &NewFlight,
+) -> impl Iterator<Item = flight_cabin::ActiveModel> + '_ {
+    flight
+        .cabins
+        .iter()
+        .map(move |cabin| flight_cabin::ActiveModel {
+            flight_id: Set(id),
+            cabin: Set(cabin.cabin.as_str().to_owned()),
+            first_row: Set(cabin.layout.first_row),
+            row_count: Set(cabin.layout.rows),
+            seat_letters: Set(cabin.layout.letters.clone()),
+            seats_total: Set(cabin.layout.seat_count()),
+            seats_available: Set(cabin.layout.seat_count()),
+            currency_code: Set(cabin.price.currency.as_str().to_owned()),
+            price_amount_minor: Set(cabin.price.amount_minor),
+        })
+}
+
+/// Loads the cabins of `rows` in one query and assembles domain flights in the same order.
+async fn with_cabins(
+    db: &impl ConnectionTrait,
+    rows: Vec<flight::Model>,
+) -> Result<Vec<Flight>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cabins = flight_cabin::Entity::find()
+        .filter(flight_cabin::Column::FlightId.is_in(rows.iter().map(|r| r.id)))
+        .all(db)
+        .await?;
+    let mut by_flight: HashMap<Uuid, Vec<CabinAvailability>> = HashMap::new();
+    for cabin in cabins {
+        by_flight
+            .entry(cabin.flight_id)
+            .or_default()
+            .push(cabin_availability(cabin)?);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut cabins = by_flight.remove(&row.id).unwrap_or_default();
+            cabins.sort_by_key(|c| c.cabin);
+            to_flight(row, cabins)
+        })
+        .collect()
+}
+
+fn to_flight(row: flight::Model, cabins: Vec<CabinAvailability>) -> Result<Flight, StoreError> {
+    Ok(Flight {
+        id: row.id,
+        flight_number: FlightNumber::parse(&row.flight_number).map_err(StoreError::Corrupt)?,
+        origin: AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?,
+        destination: AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?,
+        departs_at: row.departs_at,
+        arrives_at: row.arrives_at,
+        departure_date: row.departure_date,
+        status: row
+            .status
+            .parse::<FlightStatus>()
+            .map_err(StoreError::Corrupt)?,
+        cabins,
+    })
+}
+
+fn cabin_availability(row: flight_cabin::Model) -> Result<CabinAvailability, StoreError> {
+    let layout = CabinLayout::new(row.first_row, row.row_count, &row.seat_letters)
+        .map_err(|(field, e)| StoreError::Corrupt(format!("cabin {field}: {e}")))?;
+    Ok(CabinAvailability {
+        cabin: row
+            .cabin
+            .parse::<CabinClass>()
+            .map_err(StoreError::Corrupt)?,
+        layout,
+        seats_total: row.seats_total,
+        seats_available: row.seats_available,
+        price: Money {
+            currency: CurrencyCode::parse(&row.currency_code).map_err(StoreError::Corrupt)?,
+            amount_minor: row.price_amount_minor,
+        },
+    })
+}
