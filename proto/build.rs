@@ -20,10 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     files.retain(|name| name.ends_with(".proto"));
     files.sort();
-    let files: Vec<String> = files
-        .iter()
-        .map(|name| format!("aerobook/v1/{name}"))
-        .collect();
+    let files: Vec<String> = files.iter().map(|name| format!("aerobook/v1/{name}")).collect();
 
     let mut compiler = protox::Compiler::new([&proto_dir])?;
     compiler.include_imports(true).include_source_info(true);
@@ -32,16 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = compiler.descriptor_pool();
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(
-        out_dir.join("aerobook_descriptor.bin"),
-        descriptor_set.encode_to_vec(),
-    )?;
+    fs::write(out_dir.join("aerobook_descriptor.bin"), descriptor_set.encode_to_vec())?;
     fs::write(out_dir.join("rpc_policies.rs"), policy_table(&pool)?)?;
 
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(descriptor_set)?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptor_set)?;
     Ok(())
 }
 
@@ -57,25 +48,14 @@ fn policy_table(pool: &DescriptorPool) -> Result<String, String> {
             let path = format!("/{}/{}", service.full_name(), method.name());
             let options = method.options();
             if !options.has_extension(&extension) {
-                return Err(format!(
-                    "rpc {path} declares no ({POLICY_EXTENSION}) option"
-                ));
+                return Err(format!("rpc {path} declares no ({POLICY_EXTENSION}) option"));
             }
             let policy = options.get_extension(&extension);
-            let policy = policy
-                .as_message()
-                .ok_or("policy option is not a message")?;
-            let flag = |name: &str| {
-                policy
-                    .get_field_by_name(name)
-                    .and_then(|v| v.as_bool())
-                    .unwrap_or(false)
-            };
+            let policy = policy.as_message().ok_or("policy option is not a message")?;
+            let flag = |name: &str| policy.get_field_by_name(name).and_then(|v| v.as_bool()).unwrap_or(false);
             let public = flag("public");
             let idempotency_key_required = flag("idempotency_key_required");
-            let role_enum = pool
-                .get_enum_by_name("aerobook.v1.Role")
-                .ok_or("enum Role is not defined")?;
+            let role_enum = pool.get_enum_by_name("aerobook.v1.Role").ok_or("enum Role is not defined")?;
             let mut roles = Vec::new();
             if let Some(list) = policy.get_field_by_name("roles") {
                 for value in list.as_list().unwrap_or_default() {
@@ -85,25 +65,15 @@ fn policy_table(pool: &DescriptorPool) -> Result<String, String> {
                     let role = role_enum
                         .get_value(*number)
                         .filter(|v| v.number() != 0)
-                        .ok_or_else(|| {
-                            format!("rpc {path} lists an unknown or unspecified role")
-                        })?;
+                        .ok_or_else(|| format!("rpc {path} lists an unknown or unspecified role"))?;
                     let variant = upper_camel(role.name().trim_start_matches("ROLE_"));
                     roles.push(format!("crate::v1::Role::{variant}"));
                 }
             }
             if public && (!roles.is_empty() || idempotency_key_required) {
-                return Err(format!(
-                    "rpc {path} is public, so it may not list roles or require a key"
-                ));
+                return Err(format!("rpc {path} is public, so it may not list roles or require a key"));
             }
-            rows.push((
-                path,
-                public,
-                roles,
-                idempotency_key_required,
-                method.is_server_streaming(),
-            ));
+            rows.push((path, public, roles, idempotency_key_required, method.is_server_streaming()));
         }
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -128,9 +98,7 @@ fn upper_camel(screaming_snake: &str) -> String {
         .split('_')
         .map(|word| {
             let mut chars = word.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_string() + &chars.as_str().to_lowercase()
-            })
+            chars.next().map_or_else(String::new, |first| first.to_string() + &chars.as_str().to_lowercase())
         })
         .collect()
 }

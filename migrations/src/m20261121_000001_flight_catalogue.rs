@@ -90,11 +90,7 @@ impl MigrationTrait for Migration {
                     .col(integer(FlightCabins::SeatsAvailable))
                     .col(string_len(FlightCabins::CurrencyCode, 3))
                     .col(big_integer(FlightCabins::PriceAmountMinor))
-                    .primary_key(
-                        Index::create()
-                            .col(FlightCabins::FlightId)
-                            .col(FlightCabins::Cabin),
-                    )
+                    .primary_key(Index::create().col(FlightCabins::FlightId).col(FlightCabins::Cabin))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_flight_cabins_flight")
@@ -105,10 +101,9 @@ impl MigrationTrait for Migration {
                     // The backstop against overselling: whatever the application does, the count of free
                     // seats can never leave 0..=total.
                     .check(
-                        Expr::col(FlightCabins::SeatsAvailable).gte(0).and(
-                            Expr::col(FlightCabins::SeatsAvailable)
-                                .lte(Expr::col(FlightCabins::SeatsTotal)),
-                        ),
+                        Expr::col(FlightCabins::SeatsAvailable)
+                            .gte(0)
+                            .and(Expr::col(FlightCabins::SeatsAvailable).lte(Expr::col(FlightCabins::SeatsTotal))),
                     )
                     .to_owned(),
             )
@@ -117,14 +112,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            FlightCabins::Table.into_iden(),
-            Flights::Table.into_iden(),
-            Airports::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+        for table in [FlightCabins::Table.into_iden(), Flights::Table.into_iden(), Airports::Table.into_iden()] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

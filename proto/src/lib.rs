@@ -12,8 +12,7 @@ pub mod v1 {
 }
 
 /// Encoded `FileDescriptorSet` of the whole contract, including `google.protobuf` imports.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/aerobook_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aerobook_descriptor.bin"));
 
 /// Who may call an RPC and what its calls must carry, as declared in the proto.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,10 +41,7 @@ include!(concat!(env!("OUT_DIR"), "/rpc_policies.rs"));
 /// The policy of the RPC at `path` (`/aerobook.v1.Service/Method`); `None` for paths outside the contract
 /// (health, reflection, plain HTTP routes).
 pub fn rpc_policy(path: &str) -> Option<&'static RpcPolicy> {
-    RPC_POLICIES
-        .binary_search_by(|policy| policy.path.cmp(path))
-        .ok()
-        .map(|index| &RPC_POLICIES[index])
+    RPC_POLICIES.binary_search_by(|policy| policy.path.cmp(path)).ok().map(|index| &RPC_POLICIES[index])
 }
 
 #[cfg(test)]
@@ -54,19 +50,11 @@ mod tests {
 
     #[test]
     fn every_contract_rpc_has_a_policy_and_lookup_finds_it() {
-        assert!(
-            RPC_POLICIES.windows(2).all(|w| w[0].path < w[1].path),
-            "table must be sorted"
-        );
-        let create_flight =
-            rpc_policy("/aerobook.v1.FlightService/CreateFlight").expect("declared");
+        assert!(RPC_POLICIES.windows(2).all(|w| w[0].path < w[1].path), "table must be sorted");
+        let create_flight = rpc_policy("/aerobook.v1.FlightService/CreateFlight").expect("declared");
         assert!(create_flight.idempotency_key_required);
         assert_eq!(create_flight.roles, &[v1::Role::Operator]);
-        assert!(
-            rpc_policy("/aerobook.v1.FlightService/SearchFlights")
-                .expect("declared")
-                .public
-        );
+        assert!(rpc_policy("/aerobook.v1.FlightService/SearchFlights").expect("declared").public);
         assert!(rpc_policy("/grpc.health.v1.Health/Check").is_none());
     }
 
@@ -83,8 +71,7 @@ mod tests {
     #[test]
     fn descriptor_set_decodes_and_names_every_service() {
         use prost::Message as _;
-        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)
-            .expect("valid descriptor set");
+        let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("valid descriptor set");
         let services: Vec<_> = set
             .file
             .iter()
@@ -92,13 +79,7 @@ mod tests {
             .flat_map(|f| &f.service)
             .map(|s| s.name())
             .collect();
-        for name in [
-            "AuthService",
-            "BookingService",
-            "FlightService",
-            "PaymentService",
-            "WaitingRoomService",
-        ] {
+        for name in ["AuthService", "BookingService", "FlightService", "PaymentService", "WaitingRoomService"] {
             assert!(services.contains(&name), "{name} missing from {services:?}");
         }
     }

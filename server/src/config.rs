@@ -124,17 +124,12 @@ impl Config {
     /// Reads the config file (if `file` or `AEROBOOK_CONFIG` names one), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let env: BTreeMap<String, String> = std::env::vars().collect();
-        let file = file
-            .map(Path::to_path_buf)
-            .or_else(|| env.get("AEROBOOK_CONFIG").map(PathBuf::from));
+        let file = file.map(Path::to_path_buf).or_else(|| env.get("AEROBOOK_CONFIG").map(PathBuf::from));
         let mut source = match file {
             Some(path) => read_file(&path)?,
             None => BTreeMap::new(),
         };
-        source.extend(
-            env.into_iter()
-                .filter(|(key, _)| KEYS.contains(&key.as_str())),
-        );
+        source.extend(env.into_iter().filter(|(key, _)| KEYS.contains(&key.as_str())));
         Self::from_source(&source)
     }
 
@@ -144,72 +139,44 @@ impl Config {
         let data_dir = PathBuf::from(get("AEROBOOK_DATA_DIR").unwrap_or("./data"));
         let database_url = match get("DATABASE_URL") {
             Some(url) => url.to_owned(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("aerobook.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("aerobook.db").display()),
         };
         let is_sqlite = database_url.starts_with("sqlite:");
-        if !is_sqlite
-            && !database_url.starts_with("postgres://")
-            && !database_url.starts_with("postgresql://")
-        {
-            return Err(invalid(
-                "DATABASE_URL",
-                "must start with postgres://, postgresql:// or sqlite:",
-            ));
+        if !is_sqlite && !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            return Err(invalid("DATABASE_URL", "must start with postgres://, postgresql:// or sqlite:"));
         }
         let schema = get("AEROBOOK_DATABASE_SCHEMA").map(str::to_owned);
         if let Some(schema) = &schema {
             let valid = !is_sqlite
                 && schema.len() <= 63
                 && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-                && schema
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !valid {
-                return Err(invalid(
-                    "AEROBOOK_DATABASE_SCHEMA",
-                    "PostgreSQL only; lower-case letters, digits and _",
-                ));
+                return Err(invalid("AEROBOOK_DATABASE_SCHEMA", "PostgreSQL only; lower-case letters, digits and _"));
             }
         }
         let redis = get("REDIS_URL")
             .map(|url| -> Result<RedisConfig, ConfigError> {
                 if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-                    return Err(invalid(
-                        "REDIS_URL",
-                        "must start with redis:// or rediss://",
-                    ));
+                    return Err(invalid("REDIS_URL", "must start with redis:// or rediss://"));
                 }
                 Ok(RedisConfig {
                     url: Secret::new(url),
-                    key_prefix: get("AEROBOOK_REDIS_KEY_PREFIX")
-                        .unwrap_or("aerobook:")
-                        .to_owned(),
+                    key_prefix: get("AEROBOOK_REDIS_KEY_PREFIX").unwrap_or("aerobook:").to_owned(),
                 })
             })
             .transpose()?;
-        let cache_ttl_seconds: u64 = parse_in(
-            get,
-            "AEROBOOK_SEARCH_CACHE_TTL_SECONDS",
-            30,
-            0..=MAX_SEARCH_CACHE_TTL.as_secs(),
-        )?;
+        let cache_ttl_seconds: u64 =
+            parse_in(get, "AEROBOOK_SEARCH_CACHE_TTL_SECONDS", 30, 0..=MAX_SEARCH_CACHE_TTL.as_secs())?;
         let cors_origins = get("AEROBOOK_CORS_ORIGINS")
             .unwrap_or("http://localhost:*,http://127.0.0.1:*")
             .split(',')
             .map(|origin| {
-                OriginPattern::parse(origin.trim())
-                    .map_err(|reason| invalid("AEROBOOK_CORS_ORIGINS", reason))
+                OriginPattern::parse(origin.trim()).map_err(|reason| invalid("AEROBOOK_CORS_ORIGINS", reason))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
-            listen_addr: parse(
-                get,
-                "AEROBOOK_LISTEN_ADDR",
-                "127.0.0.1:50051".parse().expect("valid literal"),
-            )?,
+            listen_addr: parse(get, "AEROBOOK_LISTEN_ADDR", "127.0.0.1:50051".parse().expect("valid literal"))?,
             data_dir,
             database: DatabaseConfig {
                 url: Secret::new(database_url),
@@ -220,8 +187,7 @@ impl Config {
             redis,
             seed_demo_data: parse(get, "AEROBOOK_SEED_DEMO_DATA", is_sqlite)?,
             demo_days: parse_in(get, "AEROBOOK_DEMO_DAYS", 30, 1..=366)?,
-            search_cache_ttl: (cache_ttl_seconds > 0)
-                .then(|| Duration::from_secs(cache_ttl_seconds)),
+            search_cache_ttl: (cache_ttl_seconds > 0).then(|| Duration::from_secs(cache_ttl_seconds)),
             cors_origins,
             limits: Limits {
                 request_timeout: Duration::from_millis(parse_in(
@@ -230,24 +196,9 @@ impl Config {
                     10_000,
                     100..=120_000,
                 )?),
-                max_concurrent_calls: parse_in(
-                    get,
-                    "AEROBOOK_MAX_CONCURRENT_CALLS",
-                    1024,
-                    1..=100_000,
-                )?,
-                max_message_bytes: parse_in(
-                    get,
-                    "AEROBOOK_MAX_MESSAGE_BYTES",
-                    1 << 20,
-                    4096..=16 << 20,
-                )?,
-                shutdown_grace: Duration::from_secs(parse_in(
-                    get,
-                    "AEROBOOK_SHUTDOWN_GRACE_SECONDS",
-                    30,
-                    0..=600,
-                )?),
+                max_concurrent_calls: parse_in(get, "AEROBOOK_MAX_CONCURRENT_CALLS", 1024, 1..=100_000)?,
+                max_message_bytes: parse_in(get, "AEROBOOK_MAX_MESSAGE_BYTES", 1 << 20, 4096..=16 << 20)?,
+                shutdown_grace: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_GRACE_SECONDS", 30, 0..=600)?),
             },
             log_format: match get("AEROBOOK_LOG_FORMAT").unwrap_or("text") {
                 "text" => LogFormat::Text,
@@ -261,25 +212,14 @@ impl Config {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { key, reason: reason.into() }
 }
 
-fn parse<'a, T: FromStr>(
-    get: impl Fn(&str) -> Option<&'a str>,
-    key: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
+fn parse<'a, T: FromStr>(get: impl Fn(&str) -> Option<&'a str>, key: &'static str, default: T) -> Result<T, ConfigError>
 where
     T::Err: fmt::Display,
 {
-    get(key).map_or(Ok(default), |value| {
-        value
-            .parse()
-            .map_err(|e: T::Err| invalid(key, e.to_string()))
-    })
+    get(key).map_or(Ok(default), |value| value.parse().map_err(|e: T::Err| invalid(key, e.to_string())))
 }
 
 fn parse_in<'a, T>(
@@ -296,22 +236,14 @@ where
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(
-            key,
-            format!("must be between {} and {}", range.start(), range.end()),
-        ))
+        Err(invalid(key, format!("must be between {} and {}", range.start(), range.end())))
     }
 }
 
 fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let fail = |reason: String| ConfigError::File {
-        path: path.to_owned(),
-        reason,
-    };
+    let fail = |reason: String| ConfigError::File { path: path.to_owned(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| fail(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
     table
         .into_iter()
         .map(|(key, value)| {
@@ -323,9 +255,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
-                    return Err(fail(format!(
-                        "{key}: expected a string, number or boolean, got {other}"
-                    )));
+                    return Err(fail(format!("{key}: expected a string, number or boolean, got {other}")));
                 }
             };
             Ok((key, value))
@@ -338,10 +268,7 @@ mod tests {
     use super::*;
 
     fn source(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -349,18 +276,14 @@ mod tests {
         let config = Config::from_source(&BTreeMap::new()).unwrap();
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:50051");
         assert!(config.database.is_sqlite && config.seed_demo_data && config.redis.is_none());
-        assert_eq!(
-            config.database.url.expose(),
-            "sqlite://./data/aerobook.db?mode=rwc"
-        );
+        assert_eq!(config.database.url.expose(), "sqlite://./data/aerobook.db?mode=rwc");
         assert_eq!(config.search_cache_ttl, Some(Duration::from_secs(30)));
         assert_eq!(config.cors_origins.len(), 2);
     }
 
     #[test]
     fn postgres_does_not_seed_unless_asked_and_secrets_do_not_print() {
-        let config =
-            Config::from_source(&source(&[("DATABASE_URL", "postgres://u:hunter2@db/x")])).unwrap();
+        let config = Config::from_source(&source(&[("DATABASE_URL", "postgres://u:hunter2@db/x")])).unwrap();
         assert!(!config.database.is_sqlite && !config.seed_demo_data);
         assert!(!format!("{config:?}").contains("hunter2"));
     }
@@ -390,11 +313,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aerobook-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.toml");
-        std::fs::write(
-            &good,
-            "AEROBOOK_LISTEN_ADDR = \"0.0.0.0:6000\"\nAEROBOOK_DEMO_DAYS = 3\n",
-        )
-        .unwrap();
+        std::fs::write(&good, "AEROBOOK_LISTEN_ADDR = \"0.0.0.0:6000\"\nAEROBOOK_DEMO_DAYS = 3\n").unwrap();
         let values = read_file(&good).unwrap();
         let config = Config::from_source(&values).unwrap();
         assert_eq!((config.listen_addr.port(), config.demo_days), (6000, 3));

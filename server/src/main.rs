@@ -11,11 +11,7 @@ use aerobook_server::{
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "aerobook-server",
-    version,
-    about = "Aerobook airline booking backend"
-)]
+#[command(name = "aerobook-server", version, about = "Aerobook airline booking backend")]
 struct Cli {
     /// TOML file with the same keys as the environment variables; the environment wins.
     #[arg(long, global = true, value_name = "PATH")]
@@ -51,9 +47,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
-        Command::Migrate => startup::migrate(&config)
-            .await
-            .inspect(|()| tracing::info!("migrations applied")),
+        Command::Migrate => startup::migrate(&config).await.inspect(|()| tracing::info!("migrations applied")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,10 +59,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), StartupError> {
-    Application::build(config)
-        .await?
-        .run_until_stopped(shutdown_signal())
-        .await
+    Application::build(config).await?.run_until_stopped(shutdown_signal()).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

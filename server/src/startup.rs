@@ -69,8 +69,7 @@ pub struct Application {
 /// Creates the SQLite data directory when needed, then applies pending migrations.
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     if config.database.is_sqlite {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| StartupError::DataDir(config.data_dir.clone(), e))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartupError::DataDir(config.data_dir.clone(), e))?;
     }
     Ok(Store::migrate(&config.database).await?)
 }
@@ -90,18 +89,14 @@ impl Application {
         };
         let cache = match (config.search_cache_ttl, &redis) {
             (None, _) => SearchCache::Disabled,
-            (Some(ttl), Some(redis)) => SearchCache::Redis {
-                redis: redis.clone(),
-                ttl,
-            },
+            (Some(ttl), Some(redis)) => SearchCache::Redis { redis: redis.clone(), ttl },
             (Some(ttl), None) => SearchCache::Local(LocalCache::new(ttl)),
         };
 
         let max_message = config.limits.max_message_bytes;
-        let flights =
-            FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache)))
-                .max_decoding_message_size(max_message)
-                .max_encoding_message_size(max_message);
+        let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache)))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<FlightServer>().await;
         let reflection = || {
@@ -110,10 +105,7 @@ impl Application {
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         };
         let serving = Arc::new(AtomicBool::new(true));
-        let call_limits = CallLimits::new(
-            config.limits.request_timeout,
-            config.limits.max_concurrent_calls,
-        );
+        let call_limits = CallLimits::new(config.limits.request_timeout, config.limits.max_concurrent_calls);
         let router = Routes::new(health_service)
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?)
@@ -123,27 +115,13 @@ impl Application {
             .layer(
                 ServiceBuilder::new()
                     .layer(axum::middleware::from_fn(correlate))
-                    .layer(axum::middleware::from_fn_with_state(
-                        call_limits,
-                        limit_calls,
-                    ))
+                    .layer(axum::middleware::from_fn_with_state(call_limits, limit_calls))
                     .layer(axum::middleware::from_fn(enforce_policy)),
             );
 
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(StartupError::Listen)?;
+        let listener = TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
         let local_addr = listener.local_addr().map_err(StartupError::Listen)?;
-        Ok(Self {
-            listener,
-            local_addr,
-            router,
-            health,
-            serving,
-            store,
-            redis,
-            config,
-        })
+        Ok(Self { listener, local_addr, router, health, serving, store, redis, config })
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -157,25 +135,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let Self {
-            listener,
-            local_addr,
-            router,
-            health,
-            serving,
-            store,
-            redis,
-            config,
-        } = self;
+        let Self { listener, local_addr, router, health, serving, store, redis, config } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight calls");
             serving.store(false, Ordering::SeqCst);
-            health
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            health.set_service_status("", ServingStatus::NotServing).await;
             health.set_not_serving::<FlightServer>().await;
             let _ = draining_tx.send(());
         };
@@ -184,10 +151,7 @@ impl Application {
             .layer(cors_layer(&config.cors_origins))
             .layer(GrpcWebOrPlainLayer)
             .add_routes(Routes::from(router))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                signal,
-            );
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
         let grace = config.limits.shutdown_grace;
         let drain_deadline = async move {
             match draining_rx.await {

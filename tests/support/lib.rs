@@ -1,1 +1,344 @@
+//! Test harness: starts the real server (`Application`, as `main` does) on port 0 and hands out clients.
+//!
+//! Every test written with [`backend_tests!`] runs twice: `embedded` (fresh SQLite file, in-process cache)
+//! and `external` (fresh PostgreSQL schema and Redis key prefix) when `DATABASE_URL` / `REDIS_URL` are set.
+//! Under CI the external variant refuses to skip.
 
+pub mod grpc_web;
+
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+
+use aerobook_proto::v1::{self as pb, flight_service_client::FlightServiceClient};
+use aerobook_server::{
+    config::Config,
+    startup::{Application, StartupError},
+};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{
+    Status,
+    metadata::{MetadataMap, MetadataValue},
+    transport::Channel,
+};
+use tonic_types::StatusExt as _;
+
+/// Sends server logs (level from `TEST_LOG`, default warn) to each test's captured output.
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file in a temporary directory, in-process cache.
+    Embedded,
+    /// PostgreSQL (`DATABASE_URL`) in a fresh schema, Redis (`REDIS_URL`) under a fresh key prefix.
+    External,
+}
+
+/// A running server and what it runs on.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub backend: Backend,
+    pub channel: Channel,
+    database_url: String,
+    postgres_schema: Option<String>,
+    pub redis_prefix: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), StartupError>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn embedded() -> Self {
+        Self::spawn(Backend::Embedded, &[]).await.expect("the embedded backend is always available")
+    }
+
+    /// `None` (the test is skipped) when neither `DATABASE_URL` nor `REDIS_URL` is set, except under CI.
+    pub async fn external() -> Option<Self> {
+        Self::spawn(Backend::External, &[]).await
+    }
+
+    /// Starts a server on `backend` with extra configuration (environment variable names).
+    pub async fn spawn(backend: Backend, settings: &[(&str, &str)]) -> Option<Self> {
+        init_logs();
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut source: BTreeMap<String, String> = [
+            ("AEROBOOK_LISTEN_ADDR", "127.0.0.1:0"),
+            ("AEROBOOK_SEED_DEMO_DATA", "true"),
+            ("AEROBOOK_DEMO_DAYS", "3"),
+            ("AEROBOOK_SHUTDOWN_GRACE_SECONDS", "2"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        source.insert("AEROBOOK_DATA_DIR".into(), data_dir.path().display().to_string());
+        let mut postgres_schema = None;
+        let mut redis_prefix = None;
+        if backend == Backend::External {
+            let database_url = std::env::var("DATABASE_URL").ok().filter(|url| url.starts_with("postgres"));
+            let redis_url = std::env::var("REDIS_URL").ok();
+            if database_url.is_none() && redis_url.is_none() {
+                assert!(std::env::var_os("CI").is_none(), "CI must set DATABASE_URL and REDIS_URL");
+                eprintln!("skipped: neither DATABASE_URL nor REDIS_URL is set");
+                return None;
+            }
+            if let Some(url) = database_url {
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                admin_connection(&url)
+                    .await
+                    .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                    .await
+                    .expect("create schema");
+                source.insert("DATABASE_URL".into(), url);
+                source.insert("AEROBOOK_DATABASE_SCHEMA".into(), schema.clone());
+                postgres_schema = Some(schema);
+            }
+            if let Some(url) = redis_url {
+                let prefix = format!("aerobook-test:{}:", uuid::Uuid::new_v4().simple());
+                source.insert("REDIS_URL".into(), url);
+                source.insert("AEROBOOK_REDIS_KEY_PREFIX".into(), prefix.clone());
+                redis_prefix = Some(prefix);
+            }
+        }
+        for (key, value) in settings {
+            source.insert((*key).to_owned(), (*value).to_owned());
+        }
+        let config = Config::from_source(&source).expect("valid test configuration");
+        let database_url = config.database.url.expose().to_owned();
+        let app = Application::build(config).await.expect("server starts");
+        let addr = app.local_addr();
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = shutdown_rx.await;
+        }));
+        let channel =
+            Channel::from_shared(format!("http://{addr}")).expect("valid uri").connect().await.expect("connects");
+        Some(Self {
+            addr,
+            backend,
+            channel,
+            database_url,
+            postgres_schema,
+            redis_prefix,
+            shutdown: Some(shutdown_tx),
+            server: Some(server),
+            _data_dir: data_dir,
+        })
+    }
+
+    pub fn flights(&self) -> FlightServiceClient<Channel> {
+        FlightServiceClient::new(self.channel.clone())
+    }
+
+    /// A direct connection to the server's database, to check what was (not) written.
+    pub async fn database(&self) -> DatabaseConnection {
+        let mut options = ConnectOptions::new(self.database_url.clone());
+        options.max_connections(1).sqlx_logging(false);
+        if let Some(schema) = &self.postgres_schema {
+            options.set_schema_search_path(schema.clone());
+        }
+        Database::connect(options).await.expect("test database connection")
+    }
+
+    /// Triggers shutdown and waits until the server has stopped.
+    pub async fn stop(mut self) -> Result<(), StartupError> {
+        self.shutdown.take().map(|tx| tx.send(()));
+        let server = self.server.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .expect("stops within the grace period")
+            .expect("task")
+    }
+
+    pub fn trigger_shutdown(&mut self) {
+        self.shutdown.take().map(|tx| tx.send(()));
+    }
+
+    pub async fn stopped(&mut self) -> Result<(), StartupError> {
+        let server = self.server.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .expect("stops within the grace period")
+            .expect("task")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(schema) = self.postgres_schema.take() {
+            let url = self.database_url.clone();
+            // Runs on its own thread and runtime: Drop cannot await, and the test's runtime may be ending.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(async {
+                    let db = admin_connection(&url).await;
+                    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(_))) {
+                eprintln!("could not drop test schema: {dropped:?}");
+            }
+        }
+    }
+}
+
+async fn admin_connection(url: &str) -> DatabaseConnection {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    Database::connect(options).await.expect("PostgreSQL reachable at DATABASE_URL")
+}
+
+/// Generates `embedded` and `external` variants of each test: `async fn name(app: TestApp) { ... }`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block)*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                run($crate::TestApp::embedded().await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn external() {
+                if let Some(app) = $crate::TestApp::external().await {
+                    run(app).await
+                }
+            }
+        }
+    )*};
+}
+
+/// The parts of the error contract a test checks, decoded from a failed call.
+#[derive(Debug)]
+pub struct ContractError {
+    pub code: tonic::Code,
+    pub reason: String,
+    pub message: String,
+    pub correlation_id: String,
+    pub retryable: bool,
+    pub request_id: String,
+    pub has_retry_info: bool,
+    pub fields: Vec<String>,
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+impl ContractError {
+    /// Decodes the rich status, asserting the invariants every failure must hold: exactly one ErrorInfo in
+    /// the `aerobook` domain, RequestInfo = correlation id, RetryInfo iff retryable.
+    pub fn from_status(status: &Status) -> Self {
+        let details = status.check_error_details().expect("grpc-status-details-bin decodes");
+        let info = details.error_info().expect("ErrorInfo present");
+        assert_eq!(info.domain, "aerobook");
+        let correlation_id = info.metadata.get("correlationId").cloned().expect("correlationId in ErrorInfo");
+        let retryable = info.metadata.get("retryable").map(String::as_str) == Some("true");
+        let request_id = details.request_info().expect("RequestInfo present").request_id.clone();
+        assert_eq!(request_id, correlation_id, "RequestInfo.request_id is the correlation id");
+        let has_retry_info = details.retry_info().is_some();
+        assert_eq!(has_retry_info, retryable, "RetryInfo exactly when retryable");
+        let error_infos = status
+            .get_error_details_vec()
+            .iter()
+            .filter(|d| matches!(d, tonic_types::ErrorDetail::ErrorInfo(_)))
+            .count();
+        assert_eq!(error_infos, 1, "exactly one ErrorInfo");
+        Self {
+            code: status.code(),
+            reason: info.reason.clone(),
+            message: status.message().to_owned(),
+            correlation_id,
+            retryable,
+            request_id,
+            has_retry_info,
+            fields: details
+                .bad_request()
+                .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+                .unwrap_or_default(),
+            metadata: info.metadata.clone(),
+        }
+    }
+
+    /// A `VALIDATION_ERROR` naming exactly `fields`.
+    pub fn assert_validation(&self, fields: &[&str]) {
+        assert_eq!((self.code, self.reason.as_str()), (tonic::Code::InvalidArgument, "VALIDATION_ERROR"), "{self:?}");
+        assert_eq!(self.fields, fields, "{self:?}");
+        assert!(!self.retryable);
+    }
+}
+
+/// A request with metadata headers attached.
+pub fn request<T>(message: T, headers: &[(&'static str, &str)]) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let metadata: &mut MetadataMap = request.metadata_mut();
+    for (name, value) in headers {
+        metadata.insert(*name, MetadataValue::try_from(*value).expect("ASCII header"));
+    }
+    request
+}
+
+/// A fresh, valid idempotency key.
+pub fn idempotency_key() -> String {
+    format!("test-{}", uuid::Uuid::new_v4())
+}
+
+/// Local date at Riyadh (UTC+3, no DST) `days` from now, as `YYYY-MM-DD`: the seeded domestic schedule's dates.
+pub fn riyadh_date(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(3) + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+pub fn search_request(origin: &str, destination: &str, date: &str) -> pb::SearchFlightsRequest {
+    pb::SearchFlightsRequest {
+        origin: origin.into(),
+        destination: destination.into(),
+        departure_date: date.into(),
+        passengers: 1,
+        cabin: pb::CabinClass::Economy.into(),
+        page_size: 0,
+        page_token: String::new(),
+    }
+}
+
+/// A valid `CreateFlight` request departing `days_ahead` days from now at a unique minute.
+pub fn create_flight_request(
+    number: &str,
+    origin: &str,
+    destination: &str,
+    days_ahead: i64,
+) -> pb::CreateFlightRequest {
+    let departs = chrono::Utc::now() + chrono::Duration::days(days_ahead);
+    let departs = departs - chrono::Duration::seconds(departs.timestamp() % 60);
+    let ts = |at: chrono::DateTime<chrono::Utc>| prost_types::Timestamp { seconds: at.timestamp(), nanos: 0 };
+    pb::CreateFlightRequest {
+        flight_number: number.into(),
+        origin: origin.into(),
+        destination: destination.into(),
+        departs_at: Some(ts(departs)),
+        arrives_at: Some(ts(departs + chrono::Duration::minutes(95))),
+        cabins: vec![
+            pb::CabinConfig {
+                cabin: pb::CabinClass::Business.into(),
+                first_row: 1,
+                rows: 2,
+                seat_letters: "AC".into(),
+                price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: 150_000 }),
+            },
+            pb::CabinConfig {
+                cabin: pb::CabinClass::Economy.into(),
+                first_row: 10,
+                rows: 3,
+                seat_letters: "ABC".into(),
+                price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: 40_000 }),
+            },
+        ],
+    }
+}

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::domain::{
     flight::{
-        AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber,
-        FlightStatus, NewFlight, NewFlightParts, SeatState,
+        AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber, FlightStatus,
+        NewFlight, NewFlightParts, SeatState,
     },
     money::Money,
     pagination::{Cursor, page_size},
@@ -17,10 +17,7 @@ use crate::domain::{
 };
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
 }
 
 fn parse_timestamp(at: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, String> {
@@ -36,12 +33,7 @@ pub fn parse_id(field: &'static str, text: &str) -> Result<Uuid, ValidationError
     Uuid::try_parse(text)
         .ok()
         .filter(|_| text.len() == 36)
-        .ok_or_else(|| {
-            ValidationError::single(
-                field,
-                "must be a UUID, e.g. 0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f",
-            )
-        })
+        .ok_or_else(|| ValidationError::single(field, "must be a UUID, e.g. 0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f"))
 }
 
 /// A required cabin: unspecified and unknown values are rejected.
@@ -81,10 +73,7 @@ fn status_to_proto(status: FlightStatus) -> pb::FlightStatus {
 }
 
 fn money_to_proto(money: Money) -> pb::Money {
-    pb::Money {
-        currency_code: money.currency.as_str().to_owned(),
-        amount_minor: money.amount_minor,
-    }
+    pb::Money { currency_code: money.currency.as_str().to_owned(), amount_minor: money.amount_minor }
 }
 
 fn cabin_availability_to_proto(cabin: &CabinAvailability) -> pb::CabinAvailability {
@@ -105,11 +94,7 @@ pub fn flight_to_proto(flight: &Flight) -> pb::Flight {
         departs_at: Some(timestamp(flight.departs_at)),
         arrives_at: Some(timestamp(flight.arrives_at)),
         status: status_to_proto(flight.status).into(),
-        cabins: flight
-            .cabins
-            .iter()
-            .map(cabin_availability_to_proto)
-            .collect(),
+        cabins: flight.cabins.iter().map(cabin_availability_to_proto).collect(),
     }
 }
 
@@ -135,10 +120,7 @@ pub fn seat_map_to_proto(flight: &Flight, seats: &[SeatState]) -> pb::SeatMap {
 }
 
 /// `today` is the server's current UTC date, against which the departure date is bounded.
-pub fn flight_search(
-    request: pb::SearchFlightsRequest,
-    today: NaiveDate,
-) -> Result<FlightSearch, ValidationError> {
+pub fn flight_search(request: pb::SearchFlightsRequest, today: NaiveDate) -> Result<FlightSearch, ValidationError> {
     let mut v = Violations::new();
     let origin = v.check("origin", AirportCode::parse(&request.origin));
     let destination = v.check("destination", AirportCode::parse(&request.destination));
@@ -147,20 +129,14 @@ pub fn flight_search(
     {
         v.add("destination", "must differ from origin");
     }
-    let departure_date = v.check(
-        "departure_date",
-        search::departure_date(&request.departure_date, today),
-    );
+    let departure_date = v.check("departure_date", search::departure_date(&request.departure_date, today));
     let passengers = v.check("passengers", search::passengers(request.passengers));
     let cabin = v.check("cabin", cabin(request.cabin));
     let page_size = v.check("page_size", page_size(request.page_size));
     let after = v.check("page_token", Cursor::decode(&request.page_token));
     v.finish_with(|| {
         Some(FlightSearch {
-            route: Route {
-                origin: origin?,
-                destination: destination?,
-            },
+            route: Route { origin: origin?, destination: destination? },
             departure_date: departure_date?,
             passengers: passengers?,
             cabin: cabin?,
@@ -170,10 +146,7 @@ pub fn flight_search(
     })
 }
 
-pub fn new_flight(
-    request: pb::CreateFlightRequest,
-    now: DateTime<Utc>,
-) -> Result<NewFlight, ValidationError> {
+pub fn new_flight(request: pb::CreateFlightRequest, now: DateTime<Utc>) -> Result<NewFlight, ValidationError> {
     let mut v = Violations::new();
     let mut cabins = Vec::with_capacity(request.cabins.len());
     for (i, config) in request.cabins.iter().enumerate() {
@@ -191,11 +164,7 @@ pub fn new_flight(
                 .ok(),
         };
         cabins.push(match (class, layout, price) {
-            (Some(cabin), Some(layout), Some(price)) => Some(CabinConfig {
-                cabin,
-                layout,
-                price,
-            }),
+            (Some(cabin), Some(layout), Some(price)) => Some(CabinConfig { cabin, layout, price }),
             _ => None,
         });
     }
@@ -232,15 +201,7 @@ mod tests {
         };
         assert_eq!(
             fields(flight_search(request, today).unwrap_err()),
-            [
-                "origin",
-                "destination",
-                "departure_date",
-                "passengers",
-                "cabin",
-                "page_size",
-                "page_token"
-            ]
+            ["origin", "destination", "departure_date", "passengers", "cabin", "page_size", "page_token"]
         );
     }
 
@@ -258,45 +219,26 @@ mod tests {
             origin: "RUH".into(),
             destination: "JED".into(),
             departs_at: None,
-            arrives_at: Some(prost_types::Timestamp {
-                seconds: 0,
-                nanos: -1,
-            }),
+            arrives_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
             cabins: vec![pb::CabinConfig {
                 cabin: 1,
                 first_row: 0,
                 rows: 1,
                 seat_letters: "AB".into(),
-                price: Some(pb::Money {
-                    currency_code: "SAR".into(),
-                    amount_minor: -5,
-                }),
+                price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: -5 }),
             }],
         };
         assert_eq!(
             fields(new_flight(request, Utc::now()).unwrap_err()),
-            [
-                "cabins[0].first_row",
-                "cabins[0].price.amount_minor",
-                "departs_at",
-                "arrives_at"
-            ]
+            ["cabins[0].first_row", "cabins[0].price.amount_minor", "departs_at", "arrives_at"]
         );
     }
 
     #[test]
     fn ids_must_be_canonical_uuids() {
         assert!(parse_id("flight_id", "0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f").is_ok());
-        for bad in [
-            "",
-            "123",
-            "0192f3c45b6a7c8d9e0f1a2b3c4d5e6f",
-            "{0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f}",
-        ] {
-            assert_eq!(
-                fields(parse_id("flight_id", bad).unwrap_err()),
-                ["flight_id"]
-            );
+        for bad in ["", "123", "0192f3c45b6a7c8d9e0f1a2b3c4d5e6f", "{0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f}"] {
+            assert_eq!(fields(parse_id("flight_id", bad).unwrap_err()), ["flight_id"]);
         }
     }
 }

@@ -27,76 +27,42 @@ impl FlightService for FlightApi {
         request: Request<pb::SearchFlightsRequest>,
     ) -> Result<Response<pb::SearchFlightsResponse>, Status> {
         let call = CallContext::of(&request);
-        let search = convert::flight_search(request.into_inner(), Utc::now().date_naive())
-            .map_err(|e| call.fail(e))?;
-        let page = self
-            .catalog
-            .search(search)
-            .await
-            .map_err(|e| call.fail(e))?;
+        let search = convert::flight_search(request.into_inner(), Utc::now().date_naive()).map_err(|e| call.fail(e))?;
+        let page = self.catalog.search(search).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(convert::flight_page_to_proto(&page)))
     }
 
-    async fn get_flight(
-        &self,
-        request: Request<pb::GetFlightRequest>,
-    ) -> Result<Response<pb::Flight>, Status> {
+    async fn get_flight(&self, request: Request<pb::GetFlightRequest>) -> Result<Response<pb::Flight>, Status> {
         let call = CallContext::of(&request);
-        let id = convert::parse_id("flight_id", &request.get_ref().flight_id)
-            .map_err(|e| call.fail(e))?;
-        let flight = self
-            .catalog
-            .get_flight(id)
-            .await
-            .map_err(|e| call.fail(e))?;
+        let id = convert::parse_id("flight_id", &request.get_ref().flight_id).map_err(|e| call.fail(e))?;
+        let flight = self.catalog.get_flight(id).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(convert::flight_to_proto(&flight)))
     }
 
-    async fn get_seat_map(
-        &self,
-        request: Request<pb::GetSeatMapRequest>,
-    ) -> Result<Response<pb::SeatMap>, Status> {
+    async fn get_seat_map(&self, request: Request<pb::GetSeatMapRequest>) -> Result<Response<pb::SeatMap>, Status> {
         let call = CallContext::of(&request);
         let message = request.get_ref();
         let id = convert::parse_id("flight_id", &message.flight_id).map_err(|e| call.fail(e))?;
-        let cabin = convert::optional_cabin(message.cabin).map_err(|e| {
-            call.fail(crate::domain::validation::ValidationError::single(
-                "cabin", e,
-            ))
-        })?;
-        let (flight, seats) = self
-            .catalog
-            .seat_map(id, cabin)
-            .await
-            .map_err(|e| call.fail(e))?;
+        let cabin = convert::optional_cabin(message.cabin)
+            .map_err(|e| call.fail(crate::domain::validation::ValidationError::single("cabin", e)))?;
+        let (flight, seats) = self.catalog.seat_map(id, cabin).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(convert::seat_map_to_proto(&flight, &seats)))
     }
 
-    type WatchAvailabilityStream =
-        Pin<Box<dyn Stream<Item = Result<pb::AvailabilityUpdate, Status>> + Send>>;
+    type WatchAvailabilityStream = Pin<Box<dyn Stream<Item = Result<pb::AvailabilityUpdate, Status>> + Send>>;
 
     /// Seat counts only change once bookings exist; the stream is delivered with them (BookingService).
     async fn watch_availability(
         &self,
         _request: Request<pb::WatchAvailabilityRequest>,
     ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
-        Err(Status::unimplemented(
-            "WatchAvailability is not available yet",
-        ))
+        Err(Status::unimplemented("WatchAvailability is not available yet"))
     }
 
-    async fn create_flight(
-        &self,
-        request: Request<pb::CreateFlightRequest>,
-    ) -> Result<Response<pb::Flight>, Status> {
+    async fn create_flight(&self, request: Request<pb::CreateFlightRequest>) -> Result<Response<pb::Flight>, Status> {
         let call = CallContext::of(&request);
-        let new =
-            convert::new_flight(request.into_inner(), Utc::now()).map_err(|e| call.fail(e))?;
-        let flight = self
-            .catalog
-            .create_flight(new)
-            .await
-            .map_err(|e| call.fail(e))?;
+        let new = convert::new_flight(request.into_inner(), Utc::now()).map_err(|e| call.fail(e))?;
+        let flight = self.catalog.create_flight(new).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(convert::flight_to_proto(&flight)))
     }
 }

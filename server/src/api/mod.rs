@@ -20,11 +20,8 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn of<T>(request: &Request<T>) -> Self {
-        let correlation_id = request
-            .extensions()
-            .get::<CorrelationId>()
-            .cloned()
-            .unwrap_or_else(CorrelationId::generate);
+        let correlation_id =
+            request.extensions().get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate);
         Self { correlation_id }
     }
 

@@ -42,18 +42,12 @@ impl FlightCatalog {
 
     #[tracing::instrument(skip(self))]
     pub async fn get_flight(&self, id: Uuid) -> Result<Flight, AppError> {
-        flights::get(self.store.conn(), id)
-            .await?
-            .ok_or(AppError::NotFound("flight"))
+        flights::get(self.store.conn(), id).await?.ok_or(AppError::NotFound("flight"))
     }
 
     /// Every seat of the flight (or one cabin of it). No seat is held before bookings exist, so all are free.
     #[tracing::instrument(skip(self))]
-    pub async fn seat_map(
-        &self,
-        id: Uuid,
-        cabin: Option<CabinClass>,
-    ) -> Result<(Flight, Vec<SeatState>), AppError> {
+    pub async fn seat_map(&self, id: Uuid, cabin: Option<CabinClass>) -> Result<(Flight, Vec<SeatState>), AppError> {
         let flight = self.get_flight(id).await?;
         if let Some(cabin) = cabin
             && !flight.cabins.iter().any(|c| c.cabin == cabin)
@@ -89,19 +83,9 @@ impl FlightCatalog {
             }
             other => other?,
         }
-        let flight = flights::get(&txn, id)
-            .await?
-            .ok_or(AppError::NotFound("flight"))?;
+        let flight = flights::get(&txn, id).await?.ok_or(AppError::NotFound("flight"))?;
         txn.commit().await.map_err(StoreError::from)?;
-        self.cache
-            .invalidate_route(
-                &Route {
-                    origin: new.origin,
-                    destination: new.destination,
-                }
-                .tag(),
-            )
-            .await;
+        self.cache.invalidate_route(&Route { origin: new.origin, destination: new.destination }.tag()).await;
         Ok(flight)
     }
 }

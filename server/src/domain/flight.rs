@@ -28,9 +28,7 @@ pub struct AirportCode([u8; 3]);
 impl AirportCode {
     pub fn parse(code: &str) -> Result<Self, String> {
         match code.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|ch| ch.is_ascii_uppercase()) => {
-                Ok(Self([*a, *b, *c]))
-            }
+            [a, b, c] if [a, b, c].iter().all(|ch| ch.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
             _ => Err("must be a three-letter IATA airport code in upper case, e.g. RUH".into()),
         }
     }
@@ -54,9 +52,7 @@ impl FlightNumber {
     pub fn parse(number: &str) -> Result<Self, String> {
         let bytes = number.as_bytes();
         let designator_ok = bytes.len() >= 3
-            && bytes[..2]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && bytes[..2].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             && !bytes[..2].iter().all(u8::is_ascii_digit);
         let rest = bytes.get(2..).unwrap_or_default();
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -129,15 +125,9 @@ impl SeatNumber {
     pub fn parse(text: &str) -> Result<Self, String> {
         let digits = text.bytes().take_while(u8::is_ascii_digit).count();
         let letter = &text[digits..];
-        let row = text[..digits]
-            .parse::<i32>()
-            .ok()
-            .filter(|r| (1..=MAX_ROW).contains(r) && !text.starts_with('0'));
+        let row = text[..digits].parse::<i32>().ok().filter(|r| (1..=MAX_ROW).contains(r) && !text.starts_with('0'));
         match (row, letter.as_bytes()) {
-            (Some(row), [l]) if l.is_ascii_uppercase() => Ok(Self {
-                row,
-                letter: char::from(*l),
-            }),
+            (Some(row), [l]) if l.is_ascii_uppercase() => Ok(Self { row, letter: char::from(*l) }),
             _ => Err("must be a row number and a seat letter, e.g. 12A".into()),
         }
     }
@@ -164,10 +154,7 @@ impl CabinLayout {
             return Err(("first_row", format!("must be between 1 and {MAX_ROW}")));
         }
         if rows < 1 || first_row + rows - 1 > MAX_ROW {
-            return Err((
-                "rows",
-                format!("must be at least 1, and the last row at most {MAX_ROW}"),
-            ));
+            return Err(("rows", format!("must be at least 1, and the last row at most {MAX_ROW}")));
         }
         let distinct: BTreeSet<char> = letters.chars().collect();
         let letters_ok = (1..=MAX_SEATS_PER_ROW).contains(&letters.len())
@@ -179,11 +166,7 @@ impl CabinLayout {
                 format!("must be 1 to {MAX_SEATS_PER_ROW} distinct letters A-Z, e.g. ABCDEF"),
             ));
         }
-        Ok(Self {
-            first_row,
-            rows,
-            letters: letters.to_owned(),
-        })
+        Ok(Self { first_row, rows, letters: letters.to_owned() })
     }
 
     pub fn last_row(&self) -> i32 {
@@ -200,11 +183,8 @@ impl CabinLayout {
 
     /// Seats front to back, left to right.
     pub fn seats(&self) -> impl Iterator<Item = SeatNumber> + '_ {
-        (self.first_row..=self.last_row()).flat_map(move |row| {
-            self.letters
-                .chars()
-                .map(move |letter| SeatNumber { row, letter })
-        })
+        (self.first_row..=self.last_row())
+            .flat_map(move |row| self.letters.chars().map(move |letter| SeatNumber { row, letter }))
     }
 
     fn overlaps(&self, other: &CabinLayout) -> bool {
@@ -262,38 +242,23 @@ impl NewFlight {
         if let (Some(departs_at), Some(arrives_at)) = (parts.departs_at, parts.arrives_at)
             && (arrives_at <= departs_at || arrives_at - departs_at > MAX_FLIGHT_DURATION)
         {
-            violations.add(
-                "arrives_at",
-                "must be after departs_at and at most 24 hours later",
-            );
+            violations.add("arrives_at", "must be after departs_at and at most 24 hours later");
         }
         if parts.cabins.is_empty() || parts.cabins.len() > MAX_CABINS {
             violations.add("cabins", format!("must list 1 to {MAX_CABINS} cabins"));
         }
-        let cabins: Vec<(usize, &CabinConfig)> = parts
-            .cabins
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
-            .collect();
+        let cabins: Vec<(usize, &CabinConfig)> =
+            parts.cabins.iter().enumerate().filter_map(|(i, c)| c.as_ref().map(|c| (i, c))).collect();
         for (position, &(i, cabin)) in cabins.iter().enumerate() {
             for &(_, earlier) in &cabins[..position] {
                 if earlier.cabin == cabin.cabin {
-                    violations.add(
-                        format!("cabins[{i}].cabin"),
-                        "each cabin class may appear once",
-                    );
+                    violations.add(format!("cabins[{i}].cabin"), "each cabin class may appear once");
                 } else if earlier.layout.overlaps(&cabin.layout) {
-                    violations.add(
-                        format!("cabins[{i}].first_row"),
-                        "rows overlap another cabin's rows",
-                    );
+                    violations.add(format!("cabins[{i}].first_row"), "rows overlap another cabin's rows");
                 }
                 if earlier.price.currency != cabin.price.currency {
-                    violations.add(
-                        format!("cabins[{i}].price.currency_code"),
-                        "all cabins must be priced in one currency",
-                    );
+                    violations
+                        .add(format!("cabins[{i}].price.currency_code"), "all cabins must be priced in one currency");
                 }
             }
         }
@@ -357,11 +322,7 @@ pub fn seat_map(
         .iter()
         .filter(|c| only.is_none_or(|wanted| wanted == c.cabin))
         .flat_map(|c| {
-            c.layout.seats().map(|seat| SeatState {
-                seat,
-                cabin: c.cabin,
-                available: !taken.contains(&seat),
-            })
+            c.layout.seats().map(|seat| SeatState { seat, cabin: c.cabin, available: !taken.contains(&seat) })
         })
         .collect();
     seats.sort_by_key(|s| s.seat);
@@ -390,9 +351,7 @@ mod tests {
         for good in ["AB1", "AB123", "SV1234", "F9123", "AB12C"] {
             assert!(FlightNumber::parse(good).is_ok(), "{good}");
         }
-        for bad in [
-            "", "AB", "ab123", "12345", "AB12345", "AB12CD", "A-123", "AB 12",
-        ] {
+        for bad in ["", "AB", "ab123", "12345", "AB12345", "AB12CD", "A-123", "AB 12"] {
             assert!(FlightNumber::parse(bad).is_err(), "{bad}");
         }
     }
@@ -400,13 +359,7 @@ mod tests {
     #[test]
     fn seat_numbers_round_trip_and_reject_garbage() {
         let seat = SeatNumber::parse("12A").unwrap();
-        assert_eq!(
-            seat,
-            SeatNumber {
-                row: 12,
-                letter: 'A'
-            }
-        );
+        assert_eq!(seat, SeatNumber { row: 12, letter: 'A' });
         assert_eq!(seat.to_string(), "12A");
         for bad in ["", "A", "12", "12a", "012A", "0A", "100A", "12AB", "-1A"] {
             assert!(SeatNumber::parse(bad).is_err(), "{bad}");
@@ -419,27 +372,14 @@ mod tests {
         let seats: Vec<String> = layout.seats().map(|s| s.to_string()).collect();
         assert_eq!(seats, ["3A", "3C", "4A", "4C"]);
         assert_eq!(layout.seat_count(), 4);
-        assert!(layout.contains(SeatNumber {
-            row: 4,
-            letter: 'C'
-        }));
-        assert!(!layout.contains(SeatNumber {
-            row: 5,
-            letter: 'A'
-        }));
-        assert!(!layout.contains(SeatNumber {
-            row: 3,
-            letter: 'B'
-        }));
+        assert!(layout.contains(SeatNumber { row: 4, letter: 'C' }));
+        assert!(!layout.contains(SeatNumber { row: 5, letter: 'A' }));
+        assert!(!layout.contains(SeatNumber { row: 3, letter: 'B' }));
         assert_eq!(CabinLayout::new(0, 1, "A").unwrap_err().0, "first_row");
         assert_eq!(CabinLayout::new(90, 11, "A").unwrap_err().0, "rows");
         assert_eq!(CabinLayout::new(1, 0, "A").unwrap_err().0, "rows");
         for letters in ["", "AA", "ab", "ABCDEFGHIJK", "A1"] {
-            assert_eq!(
-                CabinLayout::new(1, 1, letters).unwrap_err().0,
-                "seat_letters",
-                "{letters}"
-            );
+            assert_eq!(CabinLayout::new(1, 1, letters).unwrap_err().0, "seat_letters", "{letters}");
         }
     }
 
@@ -458,20 +398,12 @@ mod tests {
             destination: AirportCode::parse("JED").ok(),
             departs_at: Some(now + Duration::days(1)),
             arrives_at: Some(now + Duration::days(1) + Duration::hours(2)),
-            cabins: vec![
-                cabin(CabinClass::Business, 1, 5, "SAR"),
-                cabin(CabinClass::Economy, 10, 20, "SAR"),
-            ],
+            cabins: vec![cabin(CabinClass::Business, 1, 5, "SAR"), cabin(CabinClass::Economy, 10, 20, "SAR")],
         }
     }
 
     fn fields(result: Result<NewFlight, ValidationError>) -> Vec<String> {
-        result
-            .unwrap_err()
-            .violations
-            .into_iter()
-            .map(|v| v.field)
-            .collect()
+        result.unwrap_err().violations.into_iter().map(|v| v.field).collect()
     }
 
     #[test]
@@ -489,17 +421,11 @@ mod tests {
         p.destination = p.origin;
         p.departs_at = Some(now - Duration::minutes(1));
         p.arrives_at = Some(now - Duration::minutes(2));
-        assert_eq!(
-            fields(NewFlight::assemble(p, Violations::new(), now)),
-            ["destination", "departs_at", "arrives_at"]
-        );
+        assert_eq!(fields(NewFlight::assemble(p, Violations::new(), now)), ["destination", "departs_at", "arrives_at"]);
 
         let mut p = parts(now);
         p.arrives_at = Some(p.departs_at.unwrap() + MAX_FLIGHT_DURATION + Duration::minutes(1));
-        assert_eq!(
-            fields(NewFlight::assemble(p, Violations::new(), now)),
-            ["arrives_at"]
-        );
+        assert_eq!(fields(NewFlight::assemble(p, Violations::new(), now)), ["arrives_at"]);
 
         let mut p = parts(now);
         p.cabins = vec![
@@ -519,10 +445,7 @@ mod tests {
 
         let mut p = parts(now);
         p.cabins.clear();
-        assert_eq!(
-            fields(NewFlight::assemble(p, Violations::new(), now)),
-            ["cabins"]
-        );
+        assert_eq!(fields(NewFlight::assemble(p, Violations::new(), now)), ["cabins"]);
     }
 
     #[test]
@@ -554,42 +477,18 @@ mod tests {
                 price: sar,
             },
         ];
-        let taken = BTreeSet::from([SeatNumber {
-            row: 10,
-            letter: 'B',
-        }]);
+        let taken = BTreeSet::from([SeatNumber { row: 10, letter: 'B' }]);
         let all = seat_map(&cabins, None, &taken);
-        let shown: Vec<(String, bool)> = all
-            .iter()
-            .map(|s| (s.seat.to_string(), s.available))
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                ("1A".into(), true),
-                ("10A".into(), true),
-                ("10B".into(), false)
-            ]
-        );
-        assert_eq!(
-            seat_map(&cabins, Some(CabinClass::Business), &taken).len(),
-            1
-        );
+        let shown: Vec<(String, bool)> = all.iter().map(|s| (s.seat.to_string(), s.available)).collect();
+        assert_eq!(shown, [("1A".into(), true), ("10A".into(), true), ("10B".into(), false)]);
+        assert_eq!(seat_map(&cabins, Some(CabinClass::Business), &taken).len(), 1);
     }
 
     #[test]
     fn local_dates_follow_the_airport_time_zone() {
-        let instant = DateTime::parse_from_rfc3339("2026-11-21T22:30:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            local_date(instant, chrono_tz::Asia::Riyadh),
-            NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
-        );
-        assert_eq!(
-            local_date(instant, chrono_tz::Europe::London),
-            NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
-        );
+        let instant = DateTime::parse_from_rfc3339("2026-11-21T22:30:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(local_date(instant, chrono_tz::Asia::Riyadh), NaiveDate::from_ymd_opt(2026, 11, 22).unwrap());
+        assert_eq!(local_date(instant, chrono_tz::Europe::London), NaiveDate::from_ymd_opt(2026, 11, 21).unwrap());
     }
 
     #[test]

@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Currencies Aerobook prices in. Kept short on purpose: each one must be supported by the payment
 /// provider account, and adding one is a product decision.
-const SUPPORTED_CURRENCIES: &[&str] = &[
-    "AED", "BHD", "EGP", "EUR", "GBP", "KWD", "OMR", "QAR", "SAR", "USD",
-];
+const SUPPORTED_CURRENCIES: &[&str] = &["AED", "BHD", "EGP", "EUR", "GBP", "KWD", "OMR", "QAR", "SAR", "USD"];
 
 /// The largest price of one seat, in minor units: a guard against a misplaced decimal point.
 pub const MAX_SEAT_PRICE_MINOR: i64 = 100_000_000;
@@ -17,10 +15,7 @@ pub struct CurrencyCode([u8; 3]);
 impl CurrencyCode {
     pub fn parse(code: &str) -> Result<Self, String> {
         if !SUPPORTED_CURRENCIES.contains(&code) {
-            return Err(format!(
-                "must be one of {}",
-                SUPPORTED_CURRENCIES.join(", ")
-            ));
+            return Err(format!("must be one of {}", SUPPORTED_CURRENCIES.join(", ")));
         }
         let bytes = code.as_bytes();
         Ok(Self([bytes[0], bytes[1], bytes[2]]))
@@ -43,15 +38,9 @@ impl Money {
     pub fn seat_price(currency: &str, amount_minor: i64) -> Result<Self, (&'static str, String)> {
         let currency = CurrencyCode::parse(currency).map_err(|e| ("currency_code", e))?;
         if !(1..=MAX_SEAT_PRICE_MINOR).contains(&amount_minor) {
-            return Err((
-                "amount_minor",
-                format!("must be between 1 and {MAX_SEAT_PRICE_MINOR}"),
-            ));
+            return Err(("amount_minor", format!("must be between 1 and {MAX_SEAT_PRICE_MINOR}")));
         }
-        Ok(Self {
-            currency,
-            amount_minor,
-        })
+        Ok(Self { currency, amount_minor })
     }
 }
 
@@ -62,19 +51,11 @@ mod tests {
     #[test]
     fn seat_prices_need_a_supported_currency_and_a_sane_amount() {
         let price = Money::seat_price("SAR", 45_000).unwrap();
-        assert_eq!(
-            (price.currency.as_str(), price.amount_minor),
-            ("SAR", 45_000)
-        );
+        assert_eq!((price.currency.as_str(), price.amount_minor), ("SAR", 45_000));
         assert_eq!(Money::seat_price("sar", 1).unwrap_err().0, "currency_code");
         assert_eq!(Money::seat_price("XYZ", 1).unwrap_err().0, "currency_code");
         assert_eq!(Money::seat_price("SAR", 0).unwrap_err().0, "amount_minor");
-        assert_eq!(
-            Money::seat_price("SAR", MAX_SEAT_PRICE_MINOR + 1)
-                .unwrap_err()
-                .0,
-            "amount_minor"
-        );
+        assert_eq!(Money::seat_price("SAR", MAX_SEAT_PRICE_MINOR + 1).unwrap_err().0, "amount_minor");
         assert!(Money::seat_price("SAR", MAX_SEAT_PRICE_MINOR).is_ok());
     }
 }

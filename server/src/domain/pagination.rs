@@ -14,9 +14,7 @@ pub fn page_size(requested: i32) -> Result<u32, String> {
     match u32::try_from(requested) {
         Ok(0) => Ok(DEFAULT_PAGE_SIZE),
         Ok(size) if size <= MAX_PAGE_SIZE => Ok(size),
-        _ => Err(format!(
-            "must be between 0 (default {DEFAULT_PAGE_SIZE}) and {MAX_PAGE_SIZE}"
-        )),
+        _ => Err(format!("must be between 0 (default {DEFAULT_PAGE_SIZE}) and {MAX_PAGE_SIZE}")),
     }
 }
 
@@ -31,12 +29,7 @@ impl Cursor {
     const VERSION: &'static str = "c1";
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!(
-            "{}:{}:{}",
-            Self::VERSION,
-            self.at.timestamp_micros(),
-            self.id.simple()
-        ))
+        URL_SAFE_NO_PAD.encode(format!("{}:{}:{}", Self::VERSION, self.at.timestamp_micros(), self.id.simple()))
     }
 
     /// Empty means the first page.
@@ -51,16 +44,10 @@ impl Cursor {
         let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         let raw = String::from_utf8(raw).map_err(|_| invalid())?;
         let mut parts = raw.splitn(3, ':');
-        let (Some(Self::VERSION), Some(micros), Some(id)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(Self::VERSION), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(invalid());
         };
-        let at = micros
-            .parse()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(invalid)?;
+        let at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
         let id = Uuid::try_parse(id).map_err(|_| invalid())?;
         Ok(Some(Self { at, id }))
     }
@@ -81,10 +68,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_rejected() {
-        let cursor = Cursor {
-            at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
-            id: Uuid::now_v7(),
-        };
+        let cursor = Cursor { at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(), id: Uuid::now_v7() };
         assert_eq!(Cursor::decode(&cursor.encode()), Ok(Some(cursor)));
         assert_eq!(Cursor::decode(""), Ok(None));
         let forged = URL_SAFE_NO_PAD.encode("c2:1:00000000000000000000000000000000");

@@ -40,14 +40,7 @@ impl FlightSearch {
     /// Identity of this search within its route, for the search cache.
     pub fn cache_key(&self) -> String {
         let after = self.after.map(|c| c.encode()).unwrap_or_default();
-        format!(
-            "{}|{}|{}|{}|{}",
-            self.departure_date,
-            self.passengers,
-            self.cabin.as_str(),
-            self.page_size,
-            after
-        )
+        format!("{}|{}|{}|{}|{}", self.departure_date, self.passengers, self.cabin.as_str(), self.page_size, after)
     }
 }
 
@@ -96,20 +89,9 @@ mod tests {
     #[test]
     fn departure_dates_are_strict_and_bounded() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
-        assert_eq!(
-            departure_date("2026-11-20", today),
-            Ok(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
-        );
+        assert_eq!(departure_date("2026-11-20", today), Ok(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()));
         assert!(departure_date("2027-11-22", today).is_ok());
-        for bad in [
-            "2026-11-19",
-            "2027-11-23",
-            "2026-11-5",
-            "21-11-2026",
-            "2026-02-30",
-            "",
-            "2026-11-21T00:00",
-        ] {
+        for bad in ["2026-11-19", "2027-11-23", "2026-11-5", "21-11-2026", "2026-02-30", "", "2026-11-21T00:00"] {
             assert!(departure_date(bad, today).is_err(), "{bad}");
         }
     }
@@ -129,29 +111,11 @@ mod tests {
         };
         assert_eq!(base.route.tag(), "RUH-JED");
         let variants = [
-            FlightSearch {
-                passengers: 2,
-                ..base.clone()
-            },
-            FlightSearch {
-                cabin: CabinClass::Business,
-                ..base.clone()
-            },
-            FlightSearch {
-                page_size: 5,
-                ..base.clone()
-            },
-            FlightSearch {
-                departure_date: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-                ..base.clone()
-            },
-            FlightSearch {
-                after: Some(Cursor {
-                    at: chrono::Utc::now(),
-                    id: uuid::Uuid::nil(),
-                }),
-                ..base.clone()
-            },
+            FlightSearch { passengers: 2, ..base.clone() },
+            FlightSearch { cabin: CabinClass::Business, ..base.clone() },
+            FlightSearch { page_size: 5, ..base.clone() },
+            FlightSearch { departure_date: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(), ..base.clone() },
+            FlightSearch { after: Some(Cursor { at: chrono::Utc::now(), id: uuid::Uuid::nil() }), ..base.clone() },
         ];
         for variant in variants {
             assert_ne!(variant.cache_key(), base.cache_key());

@@ -27,12 +27,7 @@ impl fmt::Display for ValidationError {
 
 impl ValidationError {
     pub fn single(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            violations: vec![FieldViolation {
-                field: field.into(),
-                description: description.into(),
-            }],
-        }
+        Self { violations: vec![FieldViolation { field: field.into(), description: description.into() }] }
     }
 }
 
@@ -47,17 +42,12 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        });
+        self.0.push(FieldViolation { field: field.into(), description: description.into() });
     }
 
     /// Keeps the value of a successful parse, records the failure of another under `field`.
     pub fn check<T>(&mut self, field: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
-        parsed
-            .map_err(|description| self.add(field, description))
-            .ok()
+        parsed.map_err(|description| self.add(field, description)).ok()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,11 +56,7 @@ impl Violations {
 
     /// `Ok` when nothing was recorded.
     pub fn finish(self) -> Result<(), ValidationError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationError { violations: self.0 })
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(ValidationError { violations: self.0 }) }
     }
 
     /// `value` when nothing was recorded; callers pass the fully parsed value built from the `check`ed parts.
@@ -78,10 +64,7 @@ impl Violations {
         if let (true, Some(value)) = (self.0.is_empty(), value()) {
             return Ok(value);
         }
-        debug_assert!(
-            !self.0.is_empty(),
-            "a missing value must come with a violation"
-        );
+        debug_assert!(!self.0.is_empty(), "a missing value must come with a violation");
         Err(ValidationError { violations: self.0 })
     }
 }

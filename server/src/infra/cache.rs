@@ -43,9 +43,7 @@ impl SearchCache {
                     .flatten()
             }
         }?;
-        serde_json::from_str(&json)
-            .inspect_err(|error| tracing::warn!(%error, "search cache entry unreadable"))
-            .ok()
+        serde_json::from_str(&json).inspect_err(|error| tracing::warn!(%error, "search cache entry unreadable")).ok()
     }
 
     pub async fn put<T: Serialize>(&self, route: &str, search: &str, value: &T) {
@@ -64,9 +62,7 @@ impl SearchCache {
                 let queued: Result<(), _> = async {
                     pipeline.hset::<(), _, _>(&key, (search, json)).await?;
                     // NX: the route's TTL runs from its first cached search, so no entry outlives it.
-                    pipeline
-                        .expire::<(), _>(&key, ttl.as_secs() as i64, Some(ExpireOptions::NX))
-                        .await
+                    pipeline.expire::<(), _>(&key, ttl.as_secs() as i64, Some(ExpireOptions::NX)).await
                 }
                 .await;
                 if let Err(error) = queued.and(pipeline.all::<()>().await) {
@@ -112,29 +108,18 @@ struct RouteEntries {
 
 impl LocalCache {
     pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            routes: Arc::default(),
-        }
+        Self { ttl, routes: Arc::default() }
     }
 
     fn get(&self, route: &str, search: &str) -> Option<String> {
-        let routes = self
-            .routes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entries = routes
-            .get(route)
-            .filter(|entries| entries.expires_at > Instant::now())?;
+        let routes = self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = routes.get(route).filter(|entries| entries.expires_at > Instant::now())?;
         entries.searches.get(search).cloned()
     }
 
     fn put(&self, route: &str, search: &str, json: String) {
         let now = Instant::now();
-        let mut routes = self
-            .routes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut routes = self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut total: usize = routes.values().map(|entries| entries.searches.len()).sum();
         if total >= MAX_LOCAL_ENTRIES {
             routes.retain(|_, entries| entries.expires_at > now);
@@ -147,24 +132,15 @@ impl LocalCache {
             .entry(route.to_owned())
             .and_modify(|entries| {
                 if entries.expires_at <= now {
-                    *entries = RouteEntries {
-                        expires_at: now + self.ttl,
-                        searches: HashMap::new(),
-                    };
+                    *entries = RouteEntries { expires_at: now + self.ttl, searches: HashMap::new() };
                 }
             })
-            .or_insert_with(|| RouteEntries {
-                expires_at: now + self.ttl,
-                searches: HashMap::new(),
-            });
+            .or_insert_with(|| RouteEntries { expires_at: now + self.ttl, searches: HashMap::new() });
         entries.searches.insert(search.to_owned(), json);
     }
 
     fn invalidate_route(&self, route: &str) {
-        self.routes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(route);
+        self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(route);
     }
 }
 
@@ -182,26 +158,14 @@ mod tests {
 
         cache.invalidate_route("RUH-JED").await;
         assert_eq!(cache.get::<u32>("RUH-JED", "a").await, None);
-        assert_eq!(
-            cache.get::<u32>("JED-RUH", "a").await,
-            Some(2),
-            "other routes are untouched"
-        );
+        assert_eq!(cache.get::<u32>("JED-RUH", "a").await, Some(2), "other routes are untouched");
 
         tokio::time::advance(Duration::from_secs(20)).await;
         cache.put("JED-RUH", "b", &3u32).await;
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert_eq!(
-            cache.get::<u32>("JED-RUH", "b").await,
-            None,
-            "the route's TTL runs from its first entry"
-        );
+        assert_eq!(cache.get::<u32>("JED-RUH", "b").await, None, "the route's TTL runs from its first entry");
         cache.put("JED-RUH", "c", &4u32).await;
-        assert_eq!(
-            cache.get::<u32>("JED-RUH", "c").await,
-            Some(4),
-            "an expired route starts afresh"
-        );
+        assert_eq!(cache.get::<u32>("JED-RUH", "c").await, Some(4), "an expired route starts afresh");
     }
 
     #[tokio::test]
@@ -210,13 +174,7 @@ mod tests {
         for i in 0..MAX_LOCAL_ENTRIES + 5 {
             cache.put("R", &i.to_string(), String::new());
         }
-        let held: usize = cache
-            .routes
-            .lock()
-            .unwrap()
-            .values()
-            .map(|e| e.searches.len())
-            .sum();
+        let held: usize = cache.routes.lock().unwrap().values().map(|e| e.searches.len()).sum();
         assert_eq!(held, MAX_LOCAL_ENTRIES);
     }
 

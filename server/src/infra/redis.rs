@@ -25,9 +25,7 @@ impl Redis {
         // Keep retrying after a failed first connection instead of giving up.
         fred_config.fail_fast = false;
         let client = Builder::from_config(fred_config)
-            .with_performance_config(|performance| {
-                performance.default_command_timeout = COMMAND_TIMEOUT
-            })
+            .with_performance_config(|performance| performance.default_command_timeout = COMMAND_TIMEOUT)
             .with_connection_config(|connection| {
                 connection.connection_timeout = Duration::from_secs(2);
                 connection.max_command_attempts = 1;
@@ -40,14 +38,9 @@ impl Redis {
             Ok(Err(error)) => {
                 tracing::warn!(%error, "Redis unreachable; carrying on without it and reconnecting")
             }
-            Err(_) => tracing::warn!(
-                "Redis did not answer in time; carrying on without it and reconnecting"
-            ),
+            Err(_) => tracing::warn!("Redis did not answer in time; carrying on without it and reconnecting"),
         }
-        Ok(Self {
-            client,
-            prefix: config.key_prefix.clone(),
-        })
+        Ok(Self { client, prefix: config.key_prefix.clone() })
     }
 
     /// The client, or `None` while disconnected, so callers skip Redis at once instead of waiting for

@@ -4,9 +4,7 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use tracing_subscriber::{
-    EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
-};
+use tracing_subscriber::{EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 
 use crate::config::{Config, LogFormat};
 
@@ -32,17 +30,11 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_new(&config.log_filter)?;
     let fmt = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
     };
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => {
-            let exporter = SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()?;
+            let exporter = SpanExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
@@ -52,14 +44,8 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
         }
         None => None,
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(SERVICE_NAME)));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .try_init()?;
+    let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(SERVICE_NAME)));
+    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
     Ok(Telemetry { provider })
 }
 

@@ -32,9 +32,7 @@ impl CorrelationId {
 
     fn is_acceptable(value: &str) -> bool {
         (1..=MAX_CORRELATION_ID_LEN).contains(&value.len())
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
     }
 
     pub fn as_str(&self) -> &str {
@@ -64,19 +62,9 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span.clone()).await;
     // Errors answered before any message travel as trailers-only responses: their status is a header here.
     // A successful unary call's status follows in the trailers, after this layer.
-    let status = response
-        .headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("0")
-        .to_owned();
+    let status = response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned();
     span.record("grpc.status", status.as_str());
-    span.in_scope(|| {
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "call answered"
-        )
-    });
+    span.in_scope(|| tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "call answered"));
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(CORRELATION_ID_HEADER, value);
     }
@@ -98,14 +86,10 @@ mod tests {
     #[test]
     fn well_formed_ids_are_kept_and_the_request_id_is_a_fallback() {
         assert_eq!(
-            CorrelationId::from_headers(&headers(&[("x-correlation-id", "abc.DEF_1:2-3")]))
-                .as_str(),
+            CorrelationId::from_headers(&headers(&[("x-correlation-id", "abc.DEF_1:2-3")])).as_str(),
             "abc.DEF_1:2-3"
         );
-        assert_eq!(
-            CorrelationId::from_headers(&headers(&[("x-request-id", "req-1")])).as_str(),
-            "req-1"
-        );
+        assert_eq!(CorrelationId::from_headers(&headers(&[("x-request-id", "req-1")])).as_str(), "req-1");
         let both = headers(&[("x-correlation-id", "corr"), ("x-request-id", "req")]);
         assert_eq!(CorrelationId::from_headers(&both).as_str(), "corr");
         let bad_then_good = headers(&[("x-correlation-id", "has space"), ("x-request-id", "req")]);
@@ -120,11 +104,6 @@ mod tests {
             let parsed = uuid::Uuid::parse_str(id.as_str()).expect("generated id is a UUID");
             assert_eq!(parsed.get_version_num(), 7, "for {given:?}");
         }
-        assert!(
-            CorrelationId::from_headers(&headers(&[("x-correlation-id", &"a".repeat(128))]))
-                .as_str()
-                .len()
-                == 128
-        );
+        assert!(CorrelationId::from_headers(&headers(&[("x-correlation-id", &"a".repeat(128))])).as_str().len() == 128);
     }
 }

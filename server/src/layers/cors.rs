@@ -17,13 +17,8 @@ pub const ALLOWED_HEADERS: [&str; 7] = [
     "x-user-agent",
 ];
 /// Response headers a browser script may read.
-pub const EXPOSED_HEADERS: [&str; 5] = [
-    "grpc-status",
-    "grpc-message",
-    "grpc-status-details-bin",
-    "x-correlation-id",
-    "idempotent-replayed",
-];
+pub const EXPOSED_HEADERS: [&str; 5] =
+    ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-correlation-id", "idempotent-replayed"];
 
 /// An allowed origin: `scheme://host[:port]`, or `scheme://host:*` for any port of that host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +31,7 @@ pub struct OriginPattern {
 
 impl OriginPattern {
     pub fn parse(pattern: &str) -> Result<Self, String> {
-        let invalid = || {
-            format!(
-                "{pattern:?} is not an origin like http://localhost:* or https://app.example.com"
-            )
-        };
+        let invalid = || format!("{pattern:?} is not an origin like http://localhost:* or https://app.example.com");
         let (scheme, rest) = pattern.split_once("://").ok_or_else(invalid)?;
         if !matches!(scheme, "http" | "https")
             || rest.is_empty()
@@ -59,10 +50,7 @@ impl OriginPattern {
         if host.is_empty() || host.contains(['*', '/']) {
             return Err(invalid());
         }
-        Ok(Self {
-            base: format!("{scheme}://{host}"),
-            port,
-        })
+        Ok(Self { base: format!("{scheme}://{host}"), port })
     }
 
     pub fn matches(&self, origin: &str) -> bool {
@@ -80,17 +68,10 @@ impl OriginPattern {
 
 pub fn cors_layer(origins: &[OriginPattern]) -> CorsLayer {
     let origins: Arc<[OriginPattern]> = origins.into();
-    let header_names = |names: &[&'static str]| {
-        names
-            .iter()
-            .map(|n| HeaderName::from_static(n))
-            .collect::<Vec<_>>()
-    };
+    let header_names = |names: &[&'static str]| names.iter().map(|n| HeaderName::from_static(n)).collect::<Vec<_>>();
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| {
-            origin
-                .to_str()
-                .is_ok_and(|origin| origins.iter().any(|pattern| pattern.matches(origin)))
+            origin.to_str().is_ok_and(|origin| origins.iter().any(|pattern| pattern.matches(origin)))
         }))
         .allow_credentials(true)
         .allow_methods([Method::POST])
@@ -106,11 +87,7 @@ mod tests {
     #[test]
     fn wildcard_ports_match_any_port_of_that_host_only() {
         let pattern = OriginPattern::parse("http://localhost:*").unwrap();
-        for allowed in [
-            "http://localhost:5173",
-            "http://localhost:1",
-            "http://localhost",
-        ] {
+        for allowed in ["http://localhost:5173", "http://localhost:1", "http://localhost"] {
             assert!(pattern.matches(allowed), "{allowed}");
         }
         for denied in [
@@ -131,23 +108,12 @@ mod tests {
         assert!(!pattern.matches("https://app.example.com:8443"));
         assert!(!pattern.matches("https://app.example.com.evil.io"));
         let with_port = OriginPattern::parse("http://127.0.0.1:8080").unwrap();
-        assert!(
-            with_port.matches("http://127.0.0.1:8080")
-                && !with_port.matches("http://127.0.0.1:8081")
-        );
+        assert!(with_port.matches("http://127.0.0.1:8080") && !with_port.matches("http://127.0.0.1:8081"));
     }
 
     #[test]
     fn malformed_patterns_are_rejected() {
-        for bad in [
-            "*",
-            "localhost",
-            "ftp://x",
-            "http://",
-            "http://*.example.com",
-            "http://x/path",
-            "http://x:port",
-        ] {
+        for bad in ["*", "localhost", "ftp://x", "http://", "http://*.example.com", "http://x/path", "http://x:port"] {
             assert!(OriginPattern::parse(bad).is_err(), "{bad}");
         }
     }

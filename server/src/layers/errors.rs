@@ -30,22 +30,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            violations: Vec::new(),
-            metadata: HashMap::new(),
-            retry_after: None,
-        }
+        Self { code, message: message.into(), violations: Vec::new(), metadata: HashMap::new(), retry_after: None }
     }
 
     pub fn validation(violations: Vec<FieldViolation>) -> Self {
         let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
         let message = format!("invalid request: check {}", fields.join(", "));
-        Self {
-            violations,
-            ..Self::new(ErrorCode::ValidationError, message)
-        }
+        Self { violations, ..Self::new(ErrorCode::ValidationError, message) }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -54,24 +45,15 @@ impl ApiError {
 
     /// The generic failure; the cause is logged by the caller, never returned.
     pub fn internal() -> Self {
-        Self::new(
-            ErrorCode::InternalError,
-            "internal error; quote the correlation id to support",
-        )
+        Self::new(ErrorCode::InternalError, "internal error; quote the correlation id to support")
     }
 
     pub fn unavailable() -> Self {
-        Self::new(
-            ErrorCode::ServiceUnavailable,
-            "service temporarily unavailable; retry shortly",
-        )
+        Self::new(ErrorCode::ServiceUnavailable, "service temporarily unavailable; retry shortly")
     }
 
     pub fn deadline_exceeded(deadline: Duration) -> Self {
-        Self::new(
-            ErrorCode::DeadlineExceeded,
-            format!("the call did not finish within {} ms", deadline.as_millis()),
-        )
+        Self::new(ErrorCode::DeadlineExceeded, format!("the call did not finish within {} ms", deadline.as_millis()))
     }
 
     pub fn with_metadata(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -91,14 +73,9 @@ impl ApiError {
         metadata.insert("correlationId".to_owned(), correlation_id.to_string());
         metadata.insert("retryable".to_owned(), retryable.to_string());
         let mut details = ErrorDetails::new();
-        details
-            .set_error_info(reason(self.code), ERROR_DOMAIN, metadata)
-            .set_request_info(correlation_id.as_str(), "");
+        details.set_error_info(reason(self.code), ERROR_DOMAIN, metadata).set_request_info(correlation_id.as_str(), "");
         if retryable {
-            details.set_retry_info(Some(
-                self.retry_after
-                    .unwrap_or_else(|| default_retry_delay(self.code)),
-            ));
+            details.set_retry_info(Some(self.retry_after.unwrap_or_else(|| default_retry_delay(self.code))));
         }
         for violation in self.violations {
             details.add_bad_request_violation(violation.field, violation.description);
@@ -115,11 +92,7 @@ impl From<ValidationError> for ApiError {
 
 /// `ErrorInfo.reason`: the enum value's name without its `ERROR_CODE_` prefix.
 pub fn reason(code: ErrorCode) -> &'static str {
-    let code = if code == ErrorCode::Unspecified {
-        ErrorCode::InternalError
-    } else {
-        code
-    };
+    let code = if code == ErrorCode::Unspecified { ErrorCode::InternalError } else { code };
     code.as_str_name().trim_start_matches("ERROR_CODE_")
 }
 
@@ -131,9 +104,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         ErrorCode::Forbidden => Code::PermissionDenied,
         ErrorCode::NotFound => Code::NotFound,
         ErrorCode::RateLimited => Code::ResourceExhausted,
-        ErrorCode::IdempotencyInProgress
-        | ErrorCode::BookingConflict
-        | ErrorCode::PaymentProcessing => Code::Aborted,
+        ErrorCode::IdempotencyInProgress | ErrorCode::BookingConflict | ErrorCode::PaymentProcessing => Code::Aborted,
         ErrorCode::IdempotencyConflict
         | ErrorCode::SeatsUnavailable
         | ErrorCode::BookingExpired
@@ -142,9 +113,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | ErrorCode::WaitingRoomRequired
         | ErrorCode::PaymentFailed
         | ErrorCode::PaymentRequired => Code::FailedPrecondition,
-        ErrorCode::ProviderError | ErrorCode::ProviderTimeout | ErrorCode::ServiceUnavailable => {
-            Code::Unavailable
-        }
+        ErrorCode::ProviderError | ErrorCode::ProviderTimeout | ErrorCode::ServiceUnavailable => Code::Unavailable,
         ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
         ErrorCode::InternalError | ErrorCode::Unspecified => Code::Internal,
     }
@@ -183,9 +152,7 @@ fn default_retry_delay(code: ErrorCode) -> Duration {
     match code {
         ErrorCode::BookingConflict => Duration::from_millis(100),
         ErrorCode::IdempotencyInProgress => Duration::from_millis(500),
-        ErrorCode::PaymentProcessing | ErrorCode::ProviderError | ErrorCode::ProviderTimeout => {
-            Duration::from_secs(2)
-        }
+        ErrorCode::PaymentProcessing | ErrorCode::ProviderError | ErrorCode::ProviderTimeout => Duration::from_secs(2),
         _ => Duration::from_secs(1),
     }
 }
@@ -237,16 +204,10 @@ mod tests {
             assert_eq!(status.code(), expected_code, "{expected_reason}");
             let details = status.get_error_details();
             let info = details.error_info().expect("ErrorInfo");
-            assert_eq!(
-                (info.reason.as_str(), info.domain.as_str()),
-                (expected_reason, ERROR_DOMAIN)
-            );
+            assert_eq!((info.reason.as_str(), info.domain.as_str()), (expected_reason, ERROR_DOMAIN));
             assert_eq!(info.metadata["correlationId"], correlation.as_str());
             assert_eq!(info.metadata["retryable"], expected_retryable.to_string());
-            assert_eq!(
-                details.request_info().expect("RequestInfo").request_id,
-                correlation.as_str()
-            );
+            assert_eq!(details.request_info().expect("RequestInfo").request_id, correlation.as_str());
             assert_eq!(
                 details.retry_info().is_some(),
                 expected_retryable,
@@ -254,36 +215,18 @@ mod tests {
             );
             seen += 1;
         }
-        assert_eq!(
-            seen,
-            CONTRACT.len(),
-            "every contract code exists in the proto enum"
-        );
+        assert_eq!(seen, CONTRACT.len(), "every contract code exists in the proto enum");
     }
 
     #[test]
     fn validation_errors_carry_every_field_violation() {
         let error = ApiError::validation(vec![
-            FieldViolation {
-                field: "origin".into(),
-                description: "bad".into(),
-            },
-            FieldViolation {
-                field: "passengers".into(),
-                description: "worse".into(),
-            },
+            FieldViolation { field: "origin".into(), description: "bad".into() },
+            FieldViolation { field: "passengers".into(), description: "worse".into() },
         ]);
         let status = error.into_status(&CorrelationId::generate());
-        assert_eq!(
-            status.message(),
-            "invalid request: check origin, passengers"
-        );
-        let violations = status
-            .get_error_details()
-            .bad_request()
-            .expect("BadRequest")
-            .field_violations
-            .clone();
+        assert_eq!(status.message(), "invalid request: check origin, passengers");
+        let violations = status.get_error_details().bad_request().expect("BadRequest").field_violations.clone();
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["origin", "passengers"]);
     }
@@ -295,10 +238,7 @@ mod tests {
             .with_metadata("limit", "search")
             .into_status(&CorrelationId::generate());
         let details = status.get_error_details();
-        assert_eq!(
-            details.retry_info().unwrap().retry_delay,
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(details.retry_info().unwrap().retry_delay, Some(Duration::from_secs(7)));
         assert_eq!(details.error_info().unwrap().metadata["limit"], "search");
     }
 }

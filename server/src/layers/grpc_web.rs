@@ -20,10 +20,7 @@ impl<S: Clone> Layer<S> for GrpcWebOrPlainLayer {
     type Service = GrpcWebOrPlain<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcWebOrPlain {
-            web: GrpcWebLayer::new().layer(inner.clone()),
-            plain: inner,
-        }
+        GrpcWebOrPlain { web: GrpcWebLayer::new().layer(inner.clone()), plain: inner }
     }
 }
 
@@ -43,10 +40,7 @@ fn is_grpc_web<B>(request: &Request<B>) -> bool {
 
 impl<S> Service<Request<Body>> for GrpcWebOrPlain<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response<Body>;

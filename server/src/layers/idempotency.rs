@@ -24,9 +24,7 @@ impl IdempotencyKey {
             .ok_or_else(|| violation("this call requires an idempotency-key header"))?;
         let visible_ascii = value.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
         if !visible_ascii || !(MIN_KEY_LEN..=MAX_KEY_LEN).contains(&value.len()) {
-            return Err(violation(
-                "must be 16 to 255 visible ASCII characters, e.g. a UUID",
-            ));
+            return Err(violation("must be 16 to 255 visible ASCII characters, e.g. a UUID"));
         }
         Ok(Self(String::from_utf8_lossy(value.as_bytes()).into_owned()))
     }
@@ -44,10 +42,7 @@ mod tests {
     fn key(value: Option<&[u8]>) -> Result<IdempotencyKey, FieldViolation> {
         let mut headers = HeaderMap::new();
         if let Some(value) = value {
-            headers.insert(
-                IDEMPOTENCY_KEY_HEADER,
-                HeaderValue::from_bytes(value).unwrap(),
-            );
+            headers.insert(IDEMPOTENCY_KEY_HEADER, HeaderValue::from_bytes(value).unwrap());
         }
         IdempotencyKey::from_headers(&headers)
     }

@@ -22,23 +22,12 @@ pub struct CallLimits {
 
 impl CallLimits {
     pub fn new(deadline: Duration, max_concurrent_calls: usize) -> Self {
-        Self {
-            deadline,
-            slots: Arc::new(Semaphore::new(max_concurrent_calls)),
-        }
+        Self { deadline, slots: Arc::new(Semaphore::new(max_concurrent_calls)) }
     }
 }
 
-pub async fn limit_calls(
-    State(limits): State<CallLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let correlation_id = request
-        .extensions()
-        .get::<CorrelationId>()
-        .cloned()
-        .unwrap_or_else(CorrelationId::generate);
+pub async fn limit_calls(State(limits): State<CallLimits>, request: Request, next: Next) -> Response {
+    let correlation_id = request.extensions().get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate);
     let call = async {
         // The semaphore is never closed, so acquiring only waits.
         let _slot = limits.slots.acquire().await;
@@ -47,14 +36,8 @@ pub async fn limit_calls(
     match tokio::time::timeout(limits.deadline, call).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(
-                deadline_ms = limits.deadline.as_millis() as u64,
-                "call exceeded the server deadline"
-            );
-            reject(
-                ApiError::deadline_exceeded(limits.deadline),
-                &correlation_id,
-            )
+            tracing::warn!(deadline_ms = limits.deadline.as_millis() as u64, "call exceeded the server deadline");
+            reject(ApiError::deadline_exceeded(limits.deadline), &correlation_id)
         }
     }
 }

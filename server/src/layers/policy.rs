@@ -15,11 +15,8 @@ pub async fn enforce_policy(mut request: Request, next: Next) -> Response {
                 request.extensions_mut().insert(key);
             }
             Err(violation) => {
-                let correlation_id = request
-                    .extensions()
-                    .get::<CorrelationId>()
-                    .cloned()
-                    .unwrap_or_else(CorrelationId::generate);
+                let correlation_id =
+                    request.extensions().get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate);
                 return reject(ApiError::validation(vec![violation]), &correlation_id);
             }
         }

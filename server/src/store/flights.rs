@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Query,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Query,
 };
 use uuid::Uuid;
 
@@ -14,10 +14,7 @@ use super::{
     entities::{airport, flight, flight_cabin},
 };
 use crate::domain::{
-    flight::{
-        AirportCode, CabinAvailability, CabinClass, CabinLayout, Flight, FlightNumber,
-        FlightStatus, NewFlight,
-    },
+    flight::{AirportCode, CabinAvailability, CabinClass, CabinLayout, Flight, FlightNumber, FlightStatus, NewFlight},
     money::{CurrencyCode, Money},
     pagination::Cursor,
     search::{FlightPage, FlightSearch},
@@ -25,20 +22,14 @@ use crate::domain::{
 
 /// One page of flights on the search's route and date whose cabin has room for the party, by departure.
 #[tracing::instrument(skip_all, fields(route = %search.route.tag(), date = %search.departure_date))]
-pub async fn search(
-    db: &impl ConnectionTrait,
-    search: &FlightSearch,
-) -> Result<FlightPage, StoreError> {
+pub async fn search(db: &impl ConnectionTrait, search: &FlightSearch) -> Result<FlightPage, StoreError> {
     let with_room = Query::select()
         .column(flight_cabin::Column::FlightId)
         .from(flight_cabin::Entity)
         .and_where(flight_cabin::Column::Cabin.eq(search.cabin.as_str()))
         .and_where(flight_cabin::Column::SeatsAvailable.gte(i32::from(search.passengers)))
         .to_owned();
-    let bookable = [
-        FlightStatus::Scheduled.as_str(),
-        FlightStatus::Delayed.as_str(),
-    ];
+    let bookable = [FlightStatus::Scheduled.as_str(), FlightStatus::Delayed.as_str()];
     let mut query = flight::Entity::find()
         .filter(flight::Column::Origin.eq(search.route.origin.as_str()))
         .filter(flight::Column::Destination.eq(search.route.destination.as_str()))
@@ -49,9 +40,7 @@ pub async fn search(
         query = query.filter(
             flight::Column::DepartsAt
                 .gt(after.at)
-                .or(flight::Column::DepartsAt
-                    .eq(after.at)
-                    .and(flight::Column::Id.gt(after.id))),
+                .or(flight::Column::DepartsAt.eq(after.at).and(flight::Column::Id.gt(after.id))),
         );
     }
     let mut rows = query
@@ -62,21 +51,12 @@ pub async fn search(
         .await?;
     let next_page_token = if rows.len() > search.page_size as usize {
         rows.truncate(search.page_size as usize);
-        rows.last().map(|last| {
-            Cursor {
-                at: last.departs_at,
-                id: last.id,
-            }
-            .encode()
-        })
+        rows.last().map(|last| Cursor { at: last.departs_at, id: last.id }.encode())
     } else {
         None
     };
     let flights = with_cabins(db, rows).await?;
-    Ok(FlightPage {
-        flights,
-        next_page_token,
-    })
+    Ok(FlightPage { flights, next_page_token })
 }
 
 #[tracing::instrument(skip(db))]
@@ -99,10 +79,7 @@ pub async fn airport_time_zones(
     rows.into_iter()
         .map(|row| {
             let code = AirportCode::parse(&row.iata_code).map_err(StoreError::Corrupt)?;
-            let zone = row
-                .time_zone
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("time zone: {e}")))?;
+            let zone = row.time_zone.parse().map_err(|e| StoreError::Corrupt(format!("time zone: {e}")))?;
             Ok((code, zone))
         })
         .collect()
@@ -118,12 +95,8 @@ pub async fn insert(
     departure_date: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    flight::Entity::insert(flight_row(id, flight, departure_date, now))
-        .exec_without_returning(db)
-        .await?;
-    flight_cabin::Entity::insert_many(cabin_rows(id, flight))
-        .exec_without_returning(db)
-        .await?;
+    flight::Entity::insert(flight_row(id, flight, departure_date, now)).exec_without_returning(db).await?;
+    flight_cabin::Entity::insert_many(cabin_rows(id, flight)).exec_without_returning(db).await?;
     Ok(())
 }
 
@@ -137,14 +110,10 @@ pub async fn insert_missing(
     if flights.is_empty() {
         return Ok(());
     }
-    flight::Entity::insert_many(
-        flights
-            .iter()
-            .map(|(id, f, date)| flight_row(*id, f, *date, now)),
-    )
-    .on_conflict_do_nothing()
-    .exec_without_returning(db)
-    .await?;
+    flight::Entity::insert_many(flights.iter().map(|(id, f, date)| flight_row(*id, f, *date, now)))
+        .on_conflict_do_nothing()
+        .exec_without_returning(db)
+        .await?;
     flight_cabin::Entity::insert_many(flights.iter().flat_map(|(id, f, _)| cabin_rows(*id, f)))
         .on_conflict_do_nothing()
         .exec_without_returning(db)
@@ -152,12 +121,7 @@ pub async fn insert_missing(
     Ok(())
 }
 
-fn flight_row(
-    id: Uuid,
-    flight: &NewFlight,
-    departure_date: NaiveDate,
-    now: DateTime<Utc>,
-) -> flight::ActiveModel {
+fn flight_row(id: Uuid, flight: &NewFlight, departure_date: NaiveDate, now: DateTime<Utc>) -> flight::ActiveModel {
     flight::ActiveModel {
         id: Set(id),
         flight_number: Set(flight.flight_number.as_str().to_owned()),
@@ -172,31 +136,22 @@ fn flight_row(
     }
 }
 
-fn cabin_rows(
-    id: Uuid,
-    flight: &NewFlight,
-) -> impl Iterator<Item = flight_cabin::ActiveModel> + '_ {
-    flight
-        .cabins
-        .iter()
-        .map(move |cabin| flight_cabin::ActiveModel {
-            flight_id: Set(id),
-            cabin: Set(cabin.cabin.as_str().to_owned()),
-            first_row: Set(cabin.layout.first_row),
-            row_count: Set(cabin.layout.rows),
-            seat_letters: Set(cabin.layout.letters.clone()),
-            seats_total: Set(cabin.layout.seat_count()),
-            seats_available: Set(cabin.layout.seat_count()),
-            currency_code: Set(cabin.price.currency.as_str().to_owned()),
-            price_amount_minor: Set(cabin.price.amount_minor),
-        })
+fn cabin_rows(id: Uuid, flight: &NewFlight) -> impl Iterator<Item = flight_cabin::ActiveModel> + '_ {
+    flight.cabins.iter().map(move |cabin| flight_cabin::ActiveModel {
+        flight_id: Set(id),
+        cabin: Set(cabin.cabin.as_str().to_owned()),
+        first_row: Set(cabin.layout.first_row),
+        row_count: Set(cabin.layout.rows),
+        seat_letters: Set(cabin.layout.letters.clone()),
+        seats_total: Set(cabin.layout.seat_count()),
+        seats_available: Set(cabin.layout.seat_count()),
+        currency_code: Set(cabin.price.currency.as_str().to_owned()),
+        price_amount_minor: Set(cabin.price.amount_minor),
+    })
 }
 
 /// Loads the cabins of `rows` in one query and assembles domain flights in the same order.
-async fn with_cabins(
-    db: &impl ConnectionTrait,
-    rows: Vec<flight::Model>,
-) -> Result<Vec<Flight>, StoreError> {
+async fn with_cabins(db: &impl ConnectionTrait, rows: Vec<flight::Model>) -> Result<Vec<Flight>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -206,10 +161,7 @@ async fn with_cabins(
         .await?;
     let mut by_flight: HashMap<Uuid, Vec<CabinAvailability>> = HashMap::new();
     for cabin in cabins {
-        by_flight
-            .entry(cabin.flight_id)
-            .or_default()
-            .push(cabin_availability(cabin)?);
+        by_flight.entry(cabin.flight_id).or_default().push(cabin_availability(cabin)?);
     }
     rows.into_iter()
         .map(|row| {
@@ -229,10 +181,7 @@ fn to_flight(row: flight::Model, cabins: Vec<CabinAvailability>) -> Result<Fligh
         departs_at: row.departs_at,
         arrives_at: row.arrives_at,
         departure_date: row.departure_date,
-        status: row
-            .status
-            .parse::<FlightStatus>()
-            .map_err(StoreError::Corrupt)?,
+        status: row.status.parse::<FlightStatus>().map_err(StoreError::Corrupt)?,
         cabins,
     })
 }
@@ -241,10 +190,7 @@ fn cabin_availability(row: flight_cabin::Model) -> Result<CabinAvailability, Sto
     let layout = CabinLayout::new(row.first_row, row.row_count, &row.seat_letters)
         .map_err(|(field, e)| StoreError::Corrupt(format!("cabin {field}: {e}")))?;
     Ok(CabinAvailability {
-        cabin: row
-            .cabin
-            .parse::<CabinClass>()
-            .map_err(StoreError::Corrupt)?,
+        cabin: row.cabin.parse::<CabinClass>().map_err(StoreError::Corrupt)?,
         layout,
         seats_total: row.seats_total,
         seats_available: row.seats_available,

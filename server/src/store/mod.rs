@@ -10,9 +10,7 @@ pub mod seed;
 use std::time::Duration;
 
 use aerobook_migrations::{Migrator, MigratorTrait as _};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
 
 use crate::config::DatabaseConfig;
 
@@ -62,13 +60,11 @@ impl Store {
         let db = Database::connect(connect_options(config, 1)).await?;
         let postgres = db.get_database_backend() == DbBackend::Postgres;
         if postgres {
-            db.execute_unprepared("SELECT pg_advisory_lock(7460382519)")
-                .await?;
+            db.execute_unprepared("SELECT pg_advisory_lock(7460382519)").await?;
         }
         let migrated = Migrator::up(&db, None).await;
         if postgres {
-            db.execute_unprepared("SELECT pg_advisory_unlock(7460382519)")
-                .await?;
+            db.execute_unprepared("SELECT pg_advisory_unlock(7460382519)").await?;
         }
         db.close().await?;
         Ok(migrated?)

@@ -9,56 +9,18 @@ use uuid::Uuid;
 
 use super::{StoreError, entities::airport, flights};
 use crate::domain::{
-    flight::{
-        AirportCode, CabinClass, CabinConfig, CabinLayout, FlightNumber, NewFlight, local_date,
-    },
+    flight::{AirportCode, CabinClass, CabinConfig, CabinLayout, FlightNumber, NewFlight, local_date},
     money::Money,
 };
 
 /// (IATA code, name, city, ISO country, IANA time zone)
 const AIRPORTS: &[(&str, &str, &str, &str, &str)] = &[
-    (
-        "RUH",
-        "King Khalid International Airport",
-        "Riyadh",
-        "SA",
-        "Asia/Riyadh",
-    ),
-    (
-        "JED",
-        "King Abdulaziz International Airport",
-        "Jeddah",
-        "SA",
-        "Asia/Riyadh",
-    ),
-    (
-        "DMM",
-        "King Fahd International Airport",
-        "Dammam",
-        "SA",
-        "Asia/Riyadh",
-    ),
-    (
-        "MED",
-        "Prince Mohammad bin Abdulaziz Airport",
-        "Madinah",
-        "SA",
-        "Asia/Riyadh",
-    ),
-    (
-        "DXB",
-        "Dubai International Airport",
-        "Dubai",
-        "AE",
-        "Asia/Dubai",
-    ),
-    (
-        "CAI",
-        "Cairo International Airport",
-        "Cairo",
-        "EG",
-        "Africa/Cairo",
-    ),
+    ("RUH", "King Khalid International Airport", "Riyadh", "SA", "Asia/Riyadh"),
+    ("JED", "King Abdulaziz International Airport", "Jeddah", "SA", "Asia/Riyadh"),
+    ("DMM", "King Fahd International Airport", "Dammam", "SA", "Asia/Riyadh"),
+    ("MED", "Prince Mohammad bin Abdulaziz Airport", "Madinah", "SA", "Asia/Riyadh"),
+    ("DXB", "Dubai International Airport", "Dubai", "AE", "Asia/Dubai"),
+    ("CAI", "Cairo International Airport", "Cairo", "EG", "Africa/Cairo"),
     ("LHR", "Heathrow Airport", "London", "GB", "Europe/London"),
 ];
 
@@ -87,161 +49,33 @@ const fn service(
     wide_body: bool,
     fares: (i64, i64),
 ) -> Service {
-    Service {
-        number,
-        origin,
-        destination,
-        departs,
-        minutes,
-        wide_body,
-        fares,
-    }
+    Service { number, origin, destination, departs, minutes, wide_body, fares }
 }
 
 /// The daily schedule: several departures a day on the busy domestic routes, fewer abroad.
 const SCHEDULE: &[Service] = &[
     service("AB101", "RUH", "JED", (6, 0), 105, false, (39_500, 129_000)),
-    service(
-        "AB103",
-        "RUH",
-        "JED",
-        (9, 30),
-        105,
-        false,
-        (42_000, 129_000),
-    ),
+    service("AB103", "RUH", "JED", (9, 30), 105, false, (42_000, 129_000)),
     service("AB105", "RUH", "JED", (14, 0), 105, true, (37_500, 119_000)),
-    service(
-        "AB107",
-        "RUH",
-        "JED",
-        (19, 45),
-        105,
-        false,
-        (45_000, 139_000),
-    ),
-    service(
-        "AB102",
-        "JED",
-        "RUH",
-        (7, 15),
-        100,
-        false,
-        (39_500, 129_000),
-    ),
+    service("AB107", "RUH", "JED", (19, 45), 105, false, (45_000, 139_000)),
+    service("AB102", "JED", "RUH", (7, 15), 100, false, (39_500, 129_000)),
     service("AB104", "JED", "RUH", (11, 0), 100, true, (37_500, 119_000)),
-    service(
-        "AB106",
-        "JED",
-        "RUH",
-        (16, 30),
-        100,
-        false,
-        (42_000, 129_000),
-    ),
-    service(
-        "AB108",
-        "JED",
-        "RUH",
-        (21, 20),
-        100,
-        false,
-        (45_000, 139_000),
-    ),
-    service(
-        "AB201",
-        "RUH",
-        "DXB",
-        (8, 15),
-        125,
-        false,
-        (69_000, 219_000),
-    ),
-    service(
-        "AB203",
-        "RUH",
-        "DXB",
-        (17, 40),
-        125,
-        false,
-        (74_000, 229_000),
-    ),
-    service(
-        "AB202",
-        "DXB",
-        "RUH",
-        (11, 30),
-        120,
-        false,
-        (69_000, 219_000),
-    ),
-    service(
-        "AB204",
-        "DXB",
-        "RUH",
-        (21, 10),
-        120,
-        false,
-        (74_000, 229_000),
-    ),
-    service(
-        "AB301",
-        "JED",
-        "DXB",
-        (10, 5),
-        170,
-        false,
-        (82_000, 259_000),
-    ),
-    service(
-        "AB302",
-        "DXB",
-        "JED",
-        (15, 20),
-        175,
-        false,
-        (82_000, 259_000),
-    ),
+    service("AB106", "JED", "RUH", (16, 30), 100, false, (42_000, 129_000)),
+    service("AB108", "JED", "RUH", (21, 20), 100, false, (45_000, 139_000)),
+    service("AB201", "RUH", "DXB", (8, 15), 125, false, (69_000, 219_000)),
+    service("AB203", "RUH", "DXB", (17, 40), 125, false, (74_000, 229_000)),
+    service("AB202", "DXB", "RUH", (11, 30), 120, false, (69_000, 219_000)),
+    service("AB204", "DXB", "RUH", (21, 10), 120, false, (74_000, 229_000)),
+    service("AB301", "JED", "DXB", (10, 5), 170, false, (82_000, 259_000)),
+    service("AB302", "DXB", "JED", (15, 20), 175, false, (82_000, 259_000)),
     service("AB401", "RUH", "DMM", (7, 10), 65, false, (29_500, 99_000)),
     service("AB403", "RUH", "DMM", (18, 25), 65, false, (31_500, 99_000)),
     service("AB402", "DMM", "RUH", (9, 0), 65, false, (29_500, 99_000)),
     service("AB404", "DMM", "RUH", (20, 15), 65, false, (31_500, 99_000)),
-    service(
-        "AB501",
-        "JED",
-        "CAI",
-        (13, 30),
-        140,
-        false,
-        (95_000, 289_000),
-    ),
-    service(
-        "AB502",
-        "CAI",
-        "JED",
-        (17, 50),
-        135,
-        false,
-        (95_000, 289_000),
-    ),
-    service(
-        "AB601",
-        "RUH",
-        "LHR",
-        (1, 40),
-        420,
-        true,
-        (249_000, 899_000),
-    ),
-    service(
-        "AB602",
-        "LHR",
-        "RUH",
-        (13, 15),
-        380,
-        true,
-        (249_000, 899_000),
-    ),
+    service("AB501", "JED", "CAI", (13, 30), 140, false, (95_000, 289_000)),
+    service("AB502", "CAI", "JED", (17, 50), 135, false, (95_000, 289_000)),
+    service("AB601", "RUH", "LHR", (1, 40), 420, true, (249_000, 899_000)),
+    service("AB602", "LHR", "RUH", (13, 15), 380, true, (249_000, 899_000)),
     service("AB701", "JED", "MED", (8, 0), 60, false, (25_000, 85_000)),
     service("AB703", "JED", "MED", (16, 0), 60, false, (27_000, 85_000)),
     service("AB702", "MED", "JED", (10, 0), 60, false, (25_000, 85_000)),
@@ -253,21 +87,15 @@ const SEED_NAMESPACE: Uuid = Uuid::from_u128(0x6ae1_b00c_5eed_4f11_9a7e_0000_000
 
 /// Upserts the airports and inserts every scheduled departure of the next `days` days that is still in the
 /// future and not yet present. Returns how many flights the schedule holds for the window.
-pub async fn seed_demo_data(
-    db: &DatabaseConnection,
-    now: DateTime<Utc>,
-    days: u64,
-) -> Result<usize, StoreError> {
+pub async fn seed_demo_data(db: &DatabaseConnection, now: DateTime<Utc>, days: u64) -> Result<usize, StoreError> {
     let flights = demo_flights(now, days)?;
     let txn = db.begin().await?;
-    airport::Entity::insert_many(AIRPORTS.iter().map(|(code, name, city, country, zone)| {
-        airport::ActiveModel {
-            iata_code: Set((*code).to_owned()),
-            name: Set((*name).to_owned()),
-            city: Set((*city).to_owned()),
-            country_code: Set((*country).to_owned()),
-            time_zone: Set((*zone).to_owned()),
-        }
+    airport::Entity::insert_many(AIRPORTS.iter().map(|(code, name, city, country, zone)| airport::ActiveModel {
+        iata_code: Set((*code).to_owned()),
+        name: Set((*name).to_owned()),
+        city: Set((*city).to_owned()),
+        country_code: Set((*country).to_owned()),
+        time_zone: Set((*zone).to_owned()),
     }))
     .on_conflict_do_nothing()
     .exec_without_returning(&txn)
@@ -280,21 +108,14 @@ pub async fn seed_demo_data(
     Ok(flights.len())
 }
 
-fn demo_flights(
-    now: DateTime<Utc>,
-    days: u64,
-) -> Result<Vec<(Uuid, NewFlight, chrono::NaiveDate)>, StoreError> {
+fn demo_flights(now: DateTime<Utc>, days: u64) -> Result<Vec<(Uuid, NewFlight, chrono::NaiveDate)>, StoreError> {
     let bad = |what: &str, e: String| StoreError::Corrupt(format!("demo schedule {what}: {e}"));
     let mut flights = Vec::new();
     for service in SCHEDULE {
         let zone: chrono_tz::Tz = time_zone_of(service.origin)?;
         let today = local_date(now, zone);
         let (business_rows, business_letters, economy_first, economy_rows, economy_letters) =
-            if service.wide_body {
-                WIDE_BODY
-            } else {
-                NARROW_BODY
-            };
+            if service.wide_body { WIDE_BODY } else { NARROW_BODY };
         let cabin = |class, first, rows, letters, fare| -> Result<CabinConfig, StoreError> {
             Ok(CabinConfig {
                 cabin: class,
@@ -303,45 +124,25 @@ fn demo_flights(
             })
         };
         let cabins = vec![
-            cabin(
-                CabinClass::Business,
-                1,
-                business_rows,
-                business_letters,
-                service.fares.1,
-            )?,
-            cabin(
-                CabinClass::Economy,
-                economy_first,
-                economy_rows,
-                economy_letters,
-                service.fares.0,
-            )?,
+            cabin(CabinClass::Business, 1, business_rows, business_letters, service.fares.1)?,
+            cabin(CabinClass::Economy, economy_first, economy_rows, economy_letters, service.fares.0)?,
         ];
         let time = NaiveTime::from_hms_opt(service.departs.0, service.departs.1, 0)
             .ok_or_else(|| bad("time", String::new()))?;
         for day in 0..days {
             let date = today + Days::new(day);
-            let Some(departs_at) = date
-                .and_time(time)
-                .and_local_timezone(zone)
-                .earliest()
-                .map(|t| t.to_utc())
-            else {
+            let Some(departs_at) = date.and_time(time).and_local_timezone(zone).earliest().map(|t| t.to_utc()) else {
                 continue; // the local time does not exist that day (a DST gap)
             };
             if departs_at <= now {
                 continue;
             }
-            let id = Uuid::new_v5(
-                &SEED_NAMESPACE,
-                format!("{}@{}", service.number, departs_at.to_rfc3339()).as_bytes(),
-            );
+            let id =
+                Uuid::new_v5(&SEED_NAMESPACE, format!("{}@{}", service.number, departs_at.to_rfc3339()).as_bytes());
             let flight = NewFlight {
                 flight_number: FlightNumber::parse(service.number).map_err(|e| bad("number", e))?,
                 origin: AirportCode::parse(service.origin).map_err(|e| bad("origin", e))?,
-                destination: AirportCode::parse(service.destination)
-                    .map_err(|e| bad("destination", e))?,
+                destination: AirportCode::parse(service.destination).map_err(|e| bad("destination", e))?,
                 departs_at,
                 arrives_at: departs_at + TimeDelta::minutes(service.minutes),
                 cabins: cabins.clone(),
@@ -356,11 +157,8 @@ fn time_zone_of(code: &str) -> Result<chrono_tz::Tz, StoreError> {
     let (.., zone) = AIRPORTS
         .iter()
         .find(|airport| airport.0 == code)
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!("demo schedule names unknown airport {code}"))
-        })?;
-    zone.parse()
-        .map_err(|e| StoreError::Corrupt(format!("time zone {zone}: {e}")))
+        .ok_or_else(|| StoreError::Corrupt(format!("demo schedule names unknown airport {code}")))?;
+    zone.parse().map_err(|e| StoreError::Corrupt(format!("time zone {zone}: {e}")))
 }
 
 #[cfg(test)]
@@ -369,22 +167,12 @@ mod tests {
 
     #[test]
     fn the_schedule_is_valid_and_ids_are_stable() {
-        let now = DateTime::parse_from_rfc3339("2026-11-21T00:00:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339("2026-11-21T00:00:00Z").unwrap().to_utc();
         let first = demo_flights(now, 2).unwrap();
         assert!(first.len() > SCHEDULE.len(), "two days of departures");
-        assert!(
-            first
-                .iter()
-                .all(|(_, f, _)| f.departs_at > now && f.arrives_at > f.departs_at)
-        );
+        assert!(first.iter().all(|(_, f, _)| f.departs_at > now && f.arrives_at > f.departs_at));
         let ids: Vec<Uuid> = first.iter().map(|(id, ..)| *id).collect();
-        let again: Vec<Uuid> = demo_flights(now, 2)
-            .unwrap()
-            .iter()
-            .map(|(id, ..)| *id)
-            .collect();
+        let again: Vec<Uuid> = demo_flights(now, 2).unwrap().iter().map(|(id, ..)| *id).collect();
         assert_eq!(ids, again);
         let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());

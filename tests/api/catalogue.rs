@@ -1,0 +1,109 @@
+//! SearchFlights, GetFlight and GetSeatMap over the seeded demo schedule.
+
+use aerobook_proto::v1::{self as pb, CabinClass};
+use aerobook_tests::{ContractError, backend_tests, riyadh_date, search_request};
+use sea_orm::ConnectionTrait as _;
+
+backend_tests! {
+    async fn search_finds_the_seeded_departures_in_order(app: TestApp) {
+        let date = riyadh_date(1);
+        let flights = app.flights().search_flights(search_request("RUH", "JED", &date)).await.expect("search").into_inner().flights;
+        let numbers: Vec<&str> = flights.iter().map(|f| f.flight_number.as_str()).collect();
+        assert_eq!(numbers, ["AB101", "AB103", "AB105", "AB107"], "the day's RUH-JED departures, by time");
+        for flight in &flights {
+            assert_eq!((flight.origin.as_str(), flight.destination.as_str()), ("RUH", "JED"));
+            assert_eq!(flight.status(), pb::FlightStatus::Scheduled);
+            let cabins: Vec<CabinClass> = flight.cabins.iter().map(|c| c.cabin()).collect();
+            assert_eq!(cabins, [CabinClass::Business, CabinClass::Economy], "front cabin first");
+            for cabin in &flight.cabins {
+                assert!(cabin.seats_total > 0 && cabin.seats_available == cabin.seats_total);
+                assert_eq!(cabin.price.as_ref().unwrap().currency_code, "SAR");
+            }
+            let departs = flight.departs_at.unwrap();
+            let local = chrono::DateTime::from_timestamp(departs.seconds + 3 * 3600, 0).unwrap().format("%Y-%m-%d").to_string();
+            assert_eq!(local, date, "the local departure date at RUH is the searched date");
+        }
+        let mut sorted = flights.clone();
+        sorted.sort_by_key(|f| f.departs_at.unwrap().seconds);
+        assert_eq!(sorted, flights);
+    }
+
+    async fn pages_walk_the_whole_result_without_overlap(app: TestApp) {
+        let all = app.flights().search_flights(search_request("RUH", "JED", &riyadh_date(2))).await.unwrap().into_inner().flights;
+        let mut walked = Vec::new();
+        let mut request = search_request("RUH", "JED", &riyadh_date(2));
+        request.page_size = 3;
+        loop {
+            let page = app.flights().search_flights(request.clone()).await.expect("page").into_inner();
+            assert!(page.flights.len() <= 3);
+            walked.extend(page.flights);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            request.page_token = page.next_page_token;
+        }
+        assert_eq!(walked, all);
+        assert_eq!(walked.len(), 4);
+    }
+
+    async fn get_flight_and_seat_map_match_the_search(app: TestApp) {
+        let found = app.flights().search_flights(search_request("RUH", "DXB", &riyadh_date(1))).await.unwrap().into_inner().flights;
+        let flight = &found[0];
+        let fetched = app.flights().get_flight(pb::GetFlightRequest { flight_id: flight.id.clone() }).await.expect("get").into_inner();
+        assert_eq!(&fetched, flight);
+
+        let whole = app.flights()
+            .get_seat_map(pb::GetSeatMapRequest { flight_id: flight.id.clone(), cabin: 0 })
+            .await
+            .expect("seat map")
+            .into_inner();
+        let total: i32 = flight.cabins.iter().map(|c| c.seats_total).sum();
+        assert_eq!(whole.seats.len() as i32, total);
+        assert_eq!(whole.seats[0].seat_number, "1A");
+        assert!(whole.seats.iter().all(|s| s.available));
+        let economy = app.flights()
+            .get_seat_map(pb::GetSeatMapRequest { flight_id: flight.id.clone(), cabin: CabinClass::Economy.into() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(economy.seats.len(), 26 * 6);
+        assert!(economy.seats.iter().all(|s| s.cabin() == CabinClass::Economy));
+        assert_eq!((economy.seats[0].seat_number.as_str(), economy.seats[155].seat_number.as_str()), ("10A", "35F"));
+
+        let first = app.flights()
+            .get_seat_map(pb::GetSeatMapRequest { flight_id: flight.id.clone(), cabin: CabinClass::First.into() })
+            .await
+            .unwrap_err();
+        ContractError::from_status(&first).assert_validation(&["cabin"]);
+    }
+
+    async fn missing_flights_are_not_found(app: TestApp) {
+        let missing = uuid::Uuid::now_v7().to_string();
+        let status = app.flights().get_flight(pb::GetFlightRequest { flight_id: missing.clone() }).await.unwrap_err();
+        let error = ContractError::from_status(&status);
+        assert_eq!((error.code, error.reason.as_str(), error.retryable), (tonic::Code::NotFound, "NOT_FOUND", false));
+        let status = app.flights().get_seat_map(pb::GetSeatMapRequest { flight_id: missing, cabin: 0 }).await.unwrap_err();
+        assert_eq!(ContractError::from_status(&status).reason, "NOT_FOUND");
+    }
+
+    /// Searches are served from the cache for the TTL: a change made behind the server's back is not seen
+    /// until the route is invalidated.
+    async fn searches_are_cached_per_route(app: TestApp) {
+        let request = search_request("JED", "MED", &riyadh_date(1));
+        let before = app.flights().search_flights(request.clone()).await.unwrap().into_inner();
+        let db = app.database().await;
+        db.execute_unprepared("UPDATE flight_cabins SET seats_available = seats_available - 1").await.unwrap();
+        let cached = app.flights().search_flights(request.clone()).await.unwrap().into_inner();
+        assert_eq!(cached, before, "answered from the cache");
+        let exact = app.flights().get_flight(pb::GetFlightRequest { flight_id: before.flights[0].id.clone() }).await.unwrap().into_inner();
+        assert_eq!(exact.cabins[0].seats_available, before.flights[0].cabins[0].seats_available - 1, "GetFlight is exact");
+        if let Some(prefix) = &app.redis_prefix {
+            let redis = fred::prelude::Builder::from_config(fred::prelude::Config::from_url(&std::env::var("REDIS_URL").unwrap()).unwrap()).build().unwrap();
+            fred::prelude::ClientLike::init(&redis).await.unwrap();
+            let entries: i64 = fred::prelude::HashesInterface::hlen(&redis, format!("{prefix}search:JED-MED")).await.unwrap();
+            assert_eq!(entries, 1, "the search is cached in Redis under the route's key");
+            let ttl: i64 = fred::prelude::KeysInterface::ttl(&redis, format!("{prefix}search:JED-MED")).await.unwrap();
+            assert!((1..=120).contains(&ttl), "route entries expire within 120 s, got {ttl}");
+        }
+    }
+}

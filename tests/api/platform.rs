@@ -1,0 +1,141 @@
+//! Health, reflection, plain HTTP on the shared port, transport limits and graceful shutdown.
+
+use aerobook_tests::{Backend, TestApp, backend_tests, grpc_web, search_request};
+use http_body_util::{BodyExt as _, Empty};
+use tokio_stream::StreamExt as _;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+const CONTRACT_SERVICES: [&str; 5] = [
+    "aerobook.v1.AuthService",
+    "aerobook.v1.BookingService",
+    "aerobook.v1.FlightService",
+    "aerobook.v1.PaymentService",
+    "aerobook.v1.WaitingRoomService",
+];
+
+backend_tests! {
+    async fn health_reports_serving(app: TestApp) {
+        let mut health = HealthClient::new(app.channel.clone());
+        for service in ["", "aerobook.v1.FlightService"] {
+            let response = health.check(HealthCheckRequest { service: service.into() }).await.expect("check").into_inner();
+            assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+        }
+        let unknown = health.check(HealthCheckRequest { service: "nope.Service".into() }).await.unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+    }
+
+    async fn reflection_lists_every_service(app: TestApp) {
+        let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+        let mut client = ServerReflectionClient::new(app.channel.clone());
+        let mut stream = client.server_reflection_info(tokio_stream::iter([request.clone()])).await.expect("v1").into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) = stream.next().await.expect("a response").expect("ok").message_response else {
+            panic!("expected a service list");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        for expected in CONTRACT_SERVICES.iter().chain(&["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]) {
+            assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+        }
+
+        // A client resolving a method's types, as grpcurl does.
+        let symbol = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol("aerobook.v1.FlightService".into())),
+        };
+        let mut stream = client.server_reflection_info(tokio_stream::iter([symbol])).await.expect("v1").into_inner();
+        let Some(MessageResponse::FileDescriptorResponse(files)) = stream.next().await.expect("a response").expect("ok").message_response else {
+            panic!("expected descriptors");
+        };
+        assert!(!files.file_descriptor_proto.is_empty());
+
+        // The older v1alpha protocol, still used by many tools.
+        use tonic_reflection::pb::v1alpha as alpha;
+        let mut old = alpha::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+        let request = alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = old.server_reflection_info(tokio_stream::iter([request])).await.expect("v1alpha").into_inner();
+        let response = stream.next().await.expect("a response").expect("ok");
+        let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) = response.message_response else {
+            panic!("expected a service list");
+        };
+        assert!(list.service.iter().any(|s| s.name == "aerobook.v1.FlightService"));
+    }
+
+    async fn plain_http_shares_the_port(app: TestApp) {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Empty<bytes::Bytes>>();
+        let response = client.get(format!("http://{}/healthz", app.addr).parse().unwrap()).await.expect("HTTP/1.1");
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert!(response.headers().contains_key("x-correlation-id"));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"serving\n");
+    }
+
+    async fn unknown_methods_are_unimplemented_and_harmless(app: TestApp) {
+        let response = grpc_web::call(app.addr, "/aerobook.v1.FlightService/NoSuchMethod", &search_request("RUH", "JED", "2030-01-01"), grpc_web::Encoding::Binary, &[]).await;
+        assert_eq!(response.grpc_status(), Some(tonic::Code::Unimplemented as i32));
+        assert_serving(&app).await;
+    }
+}
+
+pub async fn assert_serving(app: &TestApp) {
+    let status = HealthClient::new(app.channel.clone())
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .expect("server still answers")
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+}
+
+/// Oversized and undecodable messages keep the codes gRPC gives them, and the server stays healthy.
+#[tokio::test]
+async fn transport_failures_keep_grpc_codes_and_the_server_healthy() {
+    let app = TestApp::spawn(Backend::Embedded, &[("AEROBOOK_MAX_MESSAGE_BYTES", "4096")]).await.unwrap();
+    let mut oversized = search_request("RUH", "JED", "2030-01-01");
+    oversized.page_token = "x".repeat(5000);
+    let status = app.flights().search_flights(oversized).await.unwrap_err();
+    assert!(matches!(status.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted), "{status:?}");
+
+    let garbage = grpc_web::call_raw(
+        app.addr,
+        "/aerobook.v1.FlightService/SearchFlights",
+        &[0xff, 0xff, 0xff],
+        grpc_web::Encoding::Binary,
+        &[],
+    )
+    .await;
+    assert_eq!(garbage.grpc_status(), Some(tonic::Code::Internal as i32), "{garbage:?}");
+    assert_serving(&app).await;
+}
+
+/// On shutdown, health turns NOT_SERVING for watchers before connections close, and the server stops.
+#[tokio::test]
+async fn shutdown_reports_not_serving_then_stops() {
+    let mut app = TestApp::embedded().await;
+    let mut health = HealthClient::new(app.channel.clone());
+    let mut watch = health.watch(HealthCheckRequest { service: String::new() }).await.expect("watch").into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+
+    app.trigger_shutdown();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::NotServing);
+    app.stopped().await.expect("clean stop");
+    let after = HealthClient::new(app.channel.clone()).check(HealthCheckRequest { service: String::new() }).await;
+    assert!(after.is_err(), "no longer answering");
+}
+
+/// With Redis configured but unreachable, searches are answered from the database.
+#[tokio::test]
+async fn an_unreachable_redis_never_fails_a_read() {
+    let app = TestApp::spawn(Backend::Embedded, &[("REDIS_URL", "redis://127.0.0.1:1")]).await.unwrap();
+    let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+    for _ in 0..2 {
+        let flights = app.flights().search_flights(request.clone()).await.expect("search works").into_inner().flights;
+        assert_eq!(flights.len(), 4);
+    }
+}
