@@ -103,6 +103,8 @@ impl Application {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                // google.rpc error details, so reflection clients can decode grpc-status-details-bin.
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
         let serving = Arc::new(AtomicBool::new(true));
         let call_limits = CallLimits::new(config.limits.request_timeout, config.limits.max_concurrent_calls);

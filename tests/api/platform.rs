@@ -2,6 +2,9 @@
 
 use aerobook_tests::{Backend, TestApp, backend_tests, grpc_web, search_request};
 use http_body_util::{BodyExt as _, Empty};
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+use prost_types::{FileDescriptorProto, FileDescriptorSet};
 use tokio_stream::StreamExt as _;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_reflection::pb::v1::{
@@ -66,6 +69,26 @@ backend_tests! {
         assert!(list.service.iter().any(|s| s.name == "aerobook.v1.FlightService"));
     }
 
+    /// What grpcurl does: learn the types from reflection alone, then call with a message built from them.
+    async fn a_reflection_only_client_can_search(app: TestApp) {
+        let pool = descriptors_by_reflection(&app, "aerobook.v1.FlightService").await;
+        let method = pool.get_service_by_name("aerobook.v1.FlightService").unwrap().methods().find(|m| m.name() == "SearchFlights").unwrap();
+        let mut search = DynamicMessage::new(method.input());
+        search.set_field_by_name("origin", Value::String("RUH".into()));
+        search.set_field_by_name("destination", Value::String("JED".into()));
+        search.set_field_by_name("departure_date", Value::String(aerobook_tests::riyadh_date(1)));
+        search.set_field_by_name("passengers", Value::I32(1));
+        let economy = pool.get_enum_by_name("aerobook.v1.CabinClass").unwrap().get_value_by_name("CABIN_CLASS_ECONOMY").unwrap();
+        search.set_field_by_name("cabin", Value::EnumNumber(economy.number()));
+        let response = grpc_web::call_raw(app.addr, "/aerobook.v1.FlightService/SearchFlights", &search.encode_to_vec(), grpc_web::Encoding::Binary, &[]).await;
+        assert_eq!(response.grpc_status(), Some(0));
+        let found = DynamicMessage::decode(method.output(), response.messages[0].clone()).unwrap();
+        assert_eq!(found.get_field_by_name("flights").unwrap().as_list().unwrap().len(), 4);
+
+        let rpc = descriptors_by_reflection(&app, "google.rpc.ErrorInfo").await;
+        assert!(rpc.get_message_by_name("google.rpc.BadRequest").is_some(), "error details are decodable too");
+    }
+
     async fn plain_http_shares_the_port(app: TestApp) {
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build_http::<Empty<bytes::Bytes>>();
@@ -81,6 +104,36 @@ backend_tests! {
         assert_eq!(response.grpc_status(), Some(tonic::Code::Unimplemented as i32));
         assert_serving(&app).await;
     }
+}
+
+/// Fetches the file defining `symbol` and, file by file, everything it imports, as grpcurl does.
+async fn descriptors_by_reflection(app: &TestApp, symbol: &str) -> DescriptorPool {
+    let mut client = ServerReflectionClient::new(app.channel.clone());
+    let mut files: Vec<FileDescriptorProto> = Vec::new();
+    let mut wanted = vec![MessageRequest::FileContainingSymbol(symbol.to_owned())];
+    while let Some(request) = wanted.pop() {
+        let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+        let mut stream = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+        let Some(MessageResponse::FileDescriptorResponse(response)) =
+            stream.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("expected descriptors");
+        };
+        for bytes in response.file_descriptor_proto {
+            let file = FileDescriptorProto::decode(bytes.as_slice()).unwrap();
+            if files.iter().all(|known| known.name != file.name) {
+                files.push(file);
+            }
+        }
+        for file in &files {
+            for dependency in &file.dependency {
+                if files.iter().all(|known| known.name() != dependency) {
+                    wanted.push(MessageRequest::FileByFilename(dependency.clone()));
+                }
+            }
+        }
+    }
+    DescriptorPool::from_file_descriptor_set(FileDescriptorSet { file: files }).expect("a complete descriptor set")
 }
 
 pub async fn assert_serving(app: &TestApp) {
