@@ -80,7 +80,7 @@ impl Application {
         let store = Store::connect(&config.database).await?;
         tracing::info!(backend = ?store.backend(), "database ready");
         if config.seed_demo_data {
-            let flights = seed::seed_demo_data(store.conn(), Utc::now(), config.demo_days).await?;
+            let flights = seed::seed_demo_data(&store, Utc::now(), config.demo_days).await?;
             tracing::info!(flights, days = config.demo_days, "demo data seeded");
         }
         let redis = match &config.redis {

@@ -1,7 +1,11 @@
 //! The error contract and correlation ids, over every validation failure of the read RPCs.
 
 use aerobook_proto::v1 as pb;
-use aerobook_tests::{ContractError, backend_tests, request, riyadh_date, search_request};
+use aerobook_tests::{
+    Backend, ContractError, TestApp, backend_tests, create_flight_request, idempotency_key, request, riyadh_date,
+    search_request,
+};
+use sea_orm::{ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _};
 
 use crate::platform::assert_serving;
 
@@ -97,4 +101,62 @@ backend_tests! {
         let second = app.flights().search_flights(good).await.unwrap();
         assert_ne!(first.metadata().get("x-correlation-id"), second.metadata().get("x-correlation-id"));
     }
+}
+
+backend_tests! {
+    /// A failure inside the server is INTERNAL_ERROR with a generic message: no SQL, no table names.
+    async fn internal_failures_do_not_leak_their_cause(app: TestApp) {
+        let found = app.flights().search_flights(search_request("RUH", "JED", &riyadh_date(1))).await.unwrap().into_inner();
+        app.database().await.execute_unprepared("DROP TABLE flight_cabins").await.unwrap();
+        let status = app.flights().get_flight(pb::GetFlightRequest { flight_id: found.flights[0].id.clone() }).await.unwrap_err();
+        let error = ContractError::from_status(&status);
+        assert_eq!((error.code, error.reason.as_str(), error.retryable), (tonic::Code::Internal, "INTERNAL_ERROR", false));
+        let message = error.message.to_lowercase();
+        for leak in ["flight_cabins", "table", "sql", "select", "no such", "does not exist"] {
+            assert!(!message.contains(leak), "{leak:?} leaked in {message:?}");
+        }
+        assert!(!error.correlation_id.is_empty());
+    }
+}
+
+/// A call stuck behind a database lock gets the server's deadline as a retryable DEADLINE_EXCEEDED, and
+/// what it was doing is rolled back.
+async fn deadline_cuts_off_a_blocked_call(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend, &[("AEROBOOK_REQUEST_TIMEOUT_MS", "300")]).await else { return };
+    let db = app.database().await;
+    let count = "SELECT COUNT(*) AS n FROM flights";
+    let flights_before =
+        db.query_one_raw(Statement::from_string(db.get_database_backend(), count)).await.unwrap().unwrap();
+    let flights_before: i64 = flights_before.try_get("", "n").unwrap();
+
+    let blocker = db.begin().await.unwrap();
+    let lock = match db.get_database_backend() {
+        DbBackend::Postgres => "LOCK TABLE flights IN ACCESS EXCLUSIVE MODE",
+        _ => "UPDATE airports SET name = name", // takes SQLite's single write lock
+    };
+    blocker.execute_unprepared(lock).await.unwrap();
+    let flight = create_flight_request("XY950", "RUH", "JED", 2);
+    let status =
+        app.flights().create_flight(request(flight, &[("idempotency-key", &idempotency_key())])).await.unwrap_err();
+    blocker.rollback().await.unwrap();
+
+    let error = ContractError::from_status(&status);
+    assert_eq!(
+        (error.code, error.reason.as_str(), error.retryable),
+        (tonic::Code::DeadlineExceeded, "DEADLINE_EXCEEDED", true)
+    );
+    assert!(error.has_retry_info);
+    let after = db.query_one_raw(Statement::from_string(db.get_database_backend(), count)).await.unwrap().unwrap();
+    assert_eq!(after.try_get::<i64>("", "n").unwrap(), flights_before, "nothing was written");
+    crate::platform::assert_serving(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_cuts_off_a_blocked_call_embedded() {
+    deadline_cuts_off_a_blocked_call(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_cuts_off_a_blocked_call_external() {
+    deadline_cuts_off_a_blocked_call(Backend::External).await;
 }

@@ -7,6 +7,7 @@ use aerobook_tests::{
     riyadh_date, search_request,
 };
 use http_body_util::Empty;
+use prost::Message as _;
 
 const SEARCH: &str = "/aerobook.v1.FlightService/SearchFlights";
 const ORIGIN: &str = "http://localhost:5173";
@@ -15,11 +16,12 @@ backend_tests! {
     async fn grpc_web_binary_and_text_answer_like_grpc(app: TestApp) {
         let search = search_request("RUH", "JED", &riyadh_date(1));
         let expected = app.flights().search_flights(search.clone()).await.unwrap().into_inner();
-        for encoding in [Encoding::Binary, Encoding::Text] {
-            let response = grpc_web::call(app.addr, SEARCH, &search, encoding, &[("origin", ORIGIN)]).await;
+        let versions = [http::Version::HTTP_11, http::Version::HTTP_2];
+        for (version, encoding) in versions.into_iter().flat_map(|v| [(v, Encoding::Binary), (v, Encoding::Text)]) {
+            let response = grpc_web::call_over(version, app.addr, SEARCH, &search.encode_to_vec(), encoding, &[("origin", ORIGIN)]).await;
             assert_eq!(response.http_status, http::StatusCode::OK);
-            assert_eq!(response.grpc_status(), Some(0), "{encoding:?}: {response:?}");
-            assert_eq!(response.decode::<pb::SearchFlightsResponse>(), expected, "{encoding:?}");
+            assert_eq!(response.grpc_status(), Some(0), "{version:?} {encoding:?}: {response:?}");
+            assert_eq!(response.decode::<pb::SearchFlightsResponse>(), expected, "{version:?} {encoding:?}");
             assert_eq!(response.headers.get("access-control-allow-origin").unwrap(), ORIGIN);
             let exposed = response.headers.get("access-control-expose-headers").unwrap().to_str().unwrap().to_owned();
             for header in ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-correlation-id", "idempotent-replayed"] {

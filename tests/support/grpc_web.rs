@@ -70,6 +70,18 @@ pub async fn call_raw(
     encoding: Encoding,
     headers: &[(&str, &str)],
 ) -> WebResponse {
+    call_over(http::Version::HTTP_11, addr, path, payload, encoding, headers).await
+}
+
+/// Like [`call_raw`] over the given HTTP version (HTTP/2 is spoken with prior knowledge, as proxies do).
+pub async fn call_over(
+    version: http::Version,
+    addr: SocketAddr,
+    path: &str,
+    payload: &[u8],
+    encoding: Encoding,
+    headers: &[(&str, &str)],
+) -> WebResponse {
     let mut frame = vec![0u8];
     frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     frame.extend_from_slice(payload);
@@ -85,9 +97,10 @@ pub async fn call_raw(
         request = request.header(*name, *value);
     }
     let request = request.body(Full::new(Bytes::from(body))).expect("request");
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let response = client.request(request).await.expect("HTTP/1.1 exchange");
-    assert_eq!(response.version(), http::Version::HTTP_11);
+    let client =
+        Client::builder(TokioExecutor::new()).http2_only(version == http::Version::HTTP_2).build_http::<Full<Bytes>>();
+    let response = client.request(request).await.expect("HTTP exchange");
+    assert_eq!(response.version(), version);
     let (parts, body) = response.into_parts();
     let raw = body.collect().await.expect("body").to_bytes();
     let raw = match encoding {

@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
-use sea_orm::TransactionTrait as _;
 use uuid::Uuid;
 
 use super::AppError;
@@ -63,7 +62,7 @@ impl FlightCatalog {
     pub async fn create_flight(&self, new: NewFlight) -> Result<Flight, AppError> {
         let now = Utc::now();
         let id = Uuid::now_v7();
-        let txn = self.store.conn().begin().await.map_err(StoreError::from)?;
+        let txn = self.store.begin_write().await?;
         let zones = flights::airport_time_zones(&txn, &[new.origin, new.destination]).await?;
         let mut violations = Violations::new();
         for (field, code) in [("origin", new.origin), ("destination", new.destination)] {

@@ -10,7 +10,10 @@ pub mod seed;
 use std::time::Duration;
 
 use aerobook_migrations::{Migrator, MigratorTrait as _};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+};
 
 use crate::config::DatabaseConfig;
 
@@ -72,6 +75,17 @@ impl Store {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads first cannot wait for the lock later and fails at once with
+    /// "database is locked" when another writer holds it. PostgreSQL ignores the option.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -4,7 +4,7 @@
 //! seeded flight's id is derived from its number and departure, so a second run inserts nothing twice.
 
 use chrono::{DateTime, Days, NaiveTime, TimeDelta, Utc};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
 
 use super::{StoreError, entities::airport, flights};
@@ -87,9 +87,9 @@ const SEED_NAMESPACE: Uuid = Uuid::from_u128(0x6ae1_b00c_5eed_4f11_9a7e_0000_000
 
 /// Upserts the airports and inserts every scheduled departure of the next `days` days that is still in the
 /// future and not yet present. Returns how many flights the schedule holds for the window.
-pub async fn seed_demo_data(db: &DatabaseConnection, now: DateTime<Utc>, days: u64) -> Result<usize, StoreError> {
+pub async fn seed_demo_data(store: &super::Store, now: DateTime<Utc>, days: u64) -> Result<usize, StoreError> {
     let flights = demo_flights(now, days)?;
-    let txn = db.begin().await?;
+    let txn = store.begin_write().await?;
     airport::Entity::insert_many(AIRPORTS.iter().map(|(code, name, city, country, zone)| airport::ActiveModel {
         iata_code: Set((*code).to_owned()),
         name: Set((*name).to_owned()),

@@ -1,0 +1,196 @@
+//! `aerobook-load`: drives Aerobook RPCs with many concurrent callers and reports throughput and latency,
+//! each as a ratio to a ceiling measured in the same run on the same machine: `grpc.health.v1.Health/Check`
+//! over the same connections, i.e. the cost of the transport and layers with no work behind them.
+//!
+//! Ratios, not absolute numbers, are what compare across machines. By default it starts an embedded server
+//! (SQLite, in-process cache, demo data) in-process; `--addr` targets a running one instead. Every run is
+//! bounded by `--seconds` per scenario and `--max-requests`, and only ever talks to the given address.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use aerobook_proto::v1::{self as pb, flight_service_client::FlightServiceClient};
+use aerobook_server::{config::Config, startup::Application};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+#[derive(Parser)]
+#[command(about = "Aerobook load benchmark")]
+struct Args {
+    /// A running server (http://host:port) on this machine; default: start an embedded one.
+    #[arg(long)]
+    addr: Option<String>,
+    /// Concurrent callers.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// HTTP/2 connections the callers share.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured seconds per scenario (after one second of warm-up).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Upper bound of calls per scenario.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_requests: u64,
+}
+
+type Call = Arc<dyn Fn(Channel) -> Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>> + Send + Sync>;
+
+struct Outcome {
+    name: &'static str,
+    calls: u64,
+    errors: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+impl Outcome {
+    fn per_second(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let _data_dir;
+    let addr = match &args.addr {
+        Some(addr) => addr.clone(),
+        None => {
+            let dir = tempfile::tempdir()?;
+            let source = [
+                ("AEROBOOK_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+                ("AEROBOOK_DATA_DIR", dir.path().display().to_string()),
+                ("AEROBOOK_DEMO_DAYS", "3".to_owned()),
+                ("AEROBOOK_MAX_CONCURRENT_CALLS", "100000".to_owned()),
+                ("RUST_LOG", "warn".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let app = Application::build(Config::from_source(&source)?).await?;
+            let addr = format!("http://{}", app.local_addr());
+            tokio::spawn(app.run_until_stopped(std::future::pending()));
+            _data_dir = dir;
+            addr
+        }
+    };
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(Channel::from_shared(addr.clone())?.connect().await?);
+    }
+
+    let date =
+        (chrono::Utc::now() + chrono::Duration::hours(3) + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let search = pb::SearchFlightsRequest {
+        origin: "RUH".into(),
+        destination: "JED".into(),
+        departure_date: date,
+        passengers: 2,
+        cabin: pb::CabinClass::Economy.into(),
+        ..Default::default()
+    };
+    let flights =
+        FlightServiceClient::new(channels[0].clone()).search_flights(search.clone()).await?.into_inner().flights;
+    let flight_id = flights.first().ok_or("no demo flight found: the target needs the demo schedule")?.id.clone();
+
+    let health: Call = Arc::new(|channel| {
+        Box::pin(async move {
+            HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.map(drop)
+        })
+    });
+    let search_call: Call = Arc::new(move |channel| {
+        let search = search.clone();
+        Box::pin(async move { FlightServiceClient::new(channel).search_flights(search).await.map(drop) })
+    });
+    let get_id = flight_id.clone();
+    let get_flight: Call = Arc::new(move |channel| {
+        let flight_id = get_id.clone();
+        Box::pin(async move {
+            FlightServiceClient::new(channel).get_flight(pb::GetFlightRequest { flight_id }).await.map(drop)
+        })
+    });
+    let seat_map: Call = Arc::new(move |channel| {
+        let request = pb::GetSeatMapRequest { flight_id: flight_id.clone(), cabin: pb::CabinClass::Economy.into() };
+        Box::pin(async move { FlightServiceClient::new(channel).get_seat_map(request).await.map(drop) })
+    });
+
+    let scenarios: [(&'static str, Call); 4] = [
+        ("Health/Check (ceiling)", health),
+        ("SearchFlights (cached)", search_call),
+        ("GetFlight (database)", get_flight),
+        ("GetSeatMap economy (database)", seat_map),
+    ];
+    let mut outcomes = Vec::new();
+    for (name, call) in scenarios {
+        run(&args, &channels, call.clone(), Duration::from_secs(1)).await;
+        let mut outcome = run(&args, &channels, call, Duration::from_secs(args.seconds)).await;
+        outcome.name = name;
+        outcomes.push(outcome);
+    }
+
+    println!(
+        "target: {addr} | callers: {} | connections: {} | {} s per scenario",
+        args.concurrency, args.connections, args.seconds
+    );
+    println!("| scenario | calls/s | ratio to ceiling | p50 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let ceiling = outcomes[0].per_second();
+    for outcome in &outcomes {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            outcome.name,
+            outcome.per_second(),
+            outcome.per_second() / ceiling,
+            outcome.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            outcome.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            outcome.errors
+        );
+    }
+    if outcomes.iter().any(|o| o.errors > 0) {
+        return Err("some calls failed".into());
+    }
+    Ok(())
+}
+
+/// Runs `call` from `args.concurrency` callers for `duration` (or until `max_requests`), recording latency
+/// in microseconds.
+async fn run(args: &Args, channels: &[Channel], call: Call, duration: Duration) -> Outcome {
+    let issued = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut callers = Vec::new();
+    for caller in 0..args.concurrency.max(1) {
+        let (call, channel, issued, max) =
+            (call.clone(), channels[caller % channels.len()].clone(), issued.clone(), args.max_requests);
+        callers.push(tokio::spawn(async move {
+            let mut latency = Histogram::<u64>::new(3).expect("valid precision");
+            let mut errors = 0;
+            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
+                let sent = Instant::now();
+                if call(channel.clone()).await.is_err() {
+                    errors += 1;
+                }
+                latency.saturating_record(sent.elapsed().as_micros() as u64);
+            }
+            (latency, errors)
+        }));
+    }
+    let mut latency = Histogram::<u64>::new(3).expect("valid precision");
+    let mut errors = 0;
+    for caller in callers {
+        let (caller_latency, caller_errors) = caller.await.expect("caller task");
+        latency.add(caller_latency).expect("same precision");
+        errors += caller_errors;
+    }
+    Outcome { name: "", calls: latency.len(), errors, elapsed: started.elapsed(), latency }
+}
