@@ -173,7 +173,7 @@ async fn run(args: &Args, channels: &[Channel], call: Call, duration: Duration) 
         let (call, channel, issued, max) =
             (call.clone(), channels[caller % channels.len()].clone(), issued.clone(), args.max_requests);
         callers.push(tokio::spawn(async move {
-            let mut latency = Histogram::<u64>::new(3).expect("valid precision");
+            let mut latency = latency_histogram();
             let mut errors = 0;
             while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
                 let sent = Instant::now();
@@ -185,7 +185,7 @@ async fn run(args: &Args, channels: &[Channel], call: Call, duration: Duration) 
             (latency, errors)
         }));
     }
-    let mut latency = Histogram::<u64>::new(3).expect("valid precision");
+    let mut latency = latency_histogram();
     let mut errors = 0;
     for caller in callers {
         let (caller_latency, caller_errors) = caller.await.expect("caller task");
@@ -193,4 +193,9 @@ async fn run(args: &Args, channels: &[Channel], call: Call, duration: Duration) 
         errors += caller_errors;
     }
     Outcome { name: "", calls: latency.len(), errors, elapsed: started.elapsed(), latency }
+}
+
+/// Microseconds from 1 µs to 60 s at 3 significant digits; slower calls are recorded as 60 s.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }

@@ -89,7 +89,7 @@ impl Application {
         };
         let cache = match (config.search_cache_ttl, &redis) {
             (None, _) => SearchCache::Disabled,
-            (Some(ttl), Some(redis)) => SearchCache::Redis { redis: redis.clone(), ttl },
+            (Some(ttl), Some(redis)) => SearchCache::redis(redis.clone(), ttl),
             (Some(ttl), None) => SearchCache::Local(LocalCache::new(ttl)),
         };
 
@@ -131,8 +131,9 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves. Then health turns NOT_SERVING, no new connections are accepted,
-    /// and in-flight calls get the configured grace period to finish before connections are closed.
+    /// Serves until `shutdown` resolves. Then health turns NOT_SERVING (for watchers and on open
+    /// connections), no new connections are accepted, and in-flight calls get the configured grace period
+    /// to finish; after it, this returns without waiting for them.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -161,14 +162,22 @@ impl Application {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
-            result = server => result?,
-            () = drain_deadline => tracing::warn!(grace_s = grace.as_secs(), "calls still open after the grace period; closing them"),
-        }
+        let drained = tokio::select! {
+            result = server => {
+                result?;
+                true
+            }
+            () = drain_deadline => {
+                // Connections run in tasks of their own: they end with the process (or the test's runtime).
+                tracing::warn!(grace_s = grace.as_secs(), "calls still open after the grace period; no longer waiting");
+                false
+            }
+        };
         if let Some(redis) = redis {
             redis.quit().await;
         }
-        if let Err(error) = store.conn().clone().close().await {
+        // Calls still running after the grace period keep their pool; a clean drain releases it.
+        if drained && let Err(error) = store.conn().clone().close().await {
             tracing::warn!(%error, "closing the database pool");
         }
         tracing::info!("stopped");

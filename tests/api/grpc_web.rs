@@ -23,9 +23,9 @@ backend_tests! {
             assert_eq!(response.grpc_status(), Some(0), "{version:?} {encoding:?}: {response:?}");
             assert_eq!(response.decode::<pb::SearchFlightsResponse>(), expected, "{version:?} {encoding:?}");
             assert_eq!(response.headers.get("access-control-allow-origin").unwrap(), ORIGIN);
-            let exposed = response.headers.get("access-control-expose-headers").unwrap().to_str().unwrap().to_owned();
+            let exposed = header_list(&response.headers, "access-control-expose-headers");
             for header in ["grpc-status", "grpc-message", "grpc-status-details-bin", "x-correlation-id", "idempotent-replayed"] {
-                assert!(exposed.contains(header), "{header} not exposed: {exposed}");
+                assert!(exposed.iter().any(|h| h == header), "{header} not exposed: {exposed:?}");
             }
             assert!(response.headers.contains_key("x-correlation-id"));
         }
@@ -58,9 +58,9 @@ backend_tests! {
             let headers = response.headers();
             assert_eq!(headers.get("access-control-allow-origin").unwrap(), allowed, "the origin itself, never *");
             assert_eq!(headers.get("access-control-allow-credentials").unwrap(), "true");
-            let allowed_headers = headers.get("access-control-allow-headers").unwrap().to_str().unwrap();
+            let allowed_headers = header_list(headers, "access-control-allow-headers");
             for header in ["authorization", "idempotency-key", "x-correlation-id", "x-grpc-web", "content-type", "grpc-timeout", "x-user-agent"] {
-                assert!(allowed_headers.contains(header), "{header} not allowed: {allowed_headers}");
+                assert!(allowed_headers.iter().any(|h| h == header), "{header} not allowed: {allowed_headers:?}");
             }
         }
         for denied in ["https://evil.example", "http://localhost.evil.example:5173"] {
@@ -69,6 +69,29 @@ backend_tests! {
         }
         let call = grpc_web::call(app.addr, SEARCH, &search_request("RUH", "JED", &riyadh_date(1)), Encoding::Binary, &[("origin", "https://evil.example")]).await;
         assert!(call.headers.get("access-control-allow-origin").is_none(), "a browser would withhold the response");
+    }
+}
+
+/// The comma-separated tokens of a header, so "grpc-status" is not found inside "grpc-status-details-bin".
+fn header_list(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+    let value = headers.get(name).unwrap_or_else(|| panic!("{name} missing")).to_str().unwrap();
+    value.split(',').map(|token| token.trim().to_ascii_lowercase()).collect()
+}
+
+/// Refusals by a layer (before any service) reach browsers in the same shape.
+#[tokio::test]
+async fn layer_refusals_reach_browsers_with_the_contract() {
+    let app = TestApp::embedded().await;
+    let flight = aerobook_tests::create_flight_request("XY960", "RUH", "JED", 2);
+    let path = "/aerobook.v1.FlightService/CreateFlight";
+    for encoding in [Encoding::Binary, Encoding::Text] {
+        let response =
+            grpc_web::call(app.addr, path, &flight, encoding, &[("origin", ORIGIN), ("x-correlation-id", "web-2")])
+                .await;
+        let error = ContractError::from_status(&response.status());
+        error.assert_validation(&["idempotency-key"]);
+        assert_eq!(error.correlation_id, "web-2");
+        assert_eq!(response.headers.get("access-control-allow-origin").unwrap(), ORIGIN);
     }
 }
 

@@ -5,6 +5,7 @@ use http_body_util::{BodyExt as _, Empty};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
+use sea_orm::{ConnectionTrait as _, Statement, TransactionTrait as _};
 use tokio_stream::StreamExt as _;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_reflection::pb::v1::{
@@ -191,4 +192,72 @@ async fn an_unreachable_redis_never_fails_a_read() {
         let flights = app.flights().search_flights(request.clone()).await.expect("search works").into_inner().flights;
         assert_eq!(flights.len(), 4);
     }
+}
+
+/// A call in flight when shutdown starts still completes, and then the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_calls_in_flight() {
+    // Needs PostgreSQL: its lock waits are visible in pg_stat_activity, so the test knows the call is in
+    // flight without guessing with a sleep.
+    let Some(mut app) = TestApp::external().await else { return };
+    if !app.is_postgres() {
+        return;
+    }
+    let db = app.database().await;
+    let blocker = db.begin().await.unwrap();
+    blocker.execute_unprepared("LOCK TABLE flights IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let mut flights = app.flights();
+    let in_flight = tokio::spawn(async move {
+        let flight = aerobook_tests::create_flight_request("XY970", "RUH", "JED", 2);
+        flights
+            .create_flight(aerobook_tests::request(flight, &[("idempotency-key", &aerobook_tests::idempotency_key())]))
+            .await
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !app.server_waits_for_a_lock().await {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the call reaches the database");
+
+    app.trigger_shutdown();
+    blocker.rollback().await.unwrap();
+    let created = in_flight.await.unwrap().expect("the in-flight call completes during the drain");
+    assert_eq!(created.into_inner().flight_number, "XY970");
+    app.stopped().await.expect("clean stop once drained");
+}
+
+backend_tests! {
+    /// Seeding again changes nothing, and a flight an operator created in a seeded slot is kept.
+    async fn reseeding_is_idempotent_and_keeps_operator_flights(app: TestApp) {
+        let store = app.store().await;
+        let db = store.conn().clone();
+        let count = || async {
+            let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS n FROM flights")).await.unwrap().unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        };
+        let seeded = count().await;
+        let search = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+        let slot = app.flights().search_flights(search).await.unwrap().into_inner().flights.remove(1);
+        db.execute_raw(Statement::from_sql_and_values(db.get_database_backend(), "DELETE FROM flight_cabins WHERE flight_id = $1", [uuid::Uuid::parse_str(&slot.id).unwrap().into()])).await.unwrap();
+        db.execute_raw(Statement::from_sql_and_values(db.get_database_backend(), "DELETE FROM flights WHERE id = $1", [uuid::Uuid::parse_str(&slot.id).unwrap().into()])).await.unwrap();
+        let mut replacement = aerobook_tests::create_flight_request(&slot.flight_number, "RUH", "JED", 1);
+        replacement.departs_at = slot.departs_at;
+        replacement.arrives_at = slot.arrives_at;
+        let operator = app.flights()
+            .create_flight(aerobook_tests::request(replacement, &[("idempotency-key", &aerobook_tests::idempotency_key())]))
+            .await
+            .unwrap()
+            .into_inner();
+
+        aerobook_server::store::seed::seed_demo_data(&store, chrono::Utc::now(), 3).await.expect("reseeding succeeds");
+        assert_eq!(count().await, seeded, "nothing seeded twice");
+        let kept = app.flights().get_flight(pb_get(&operator.id)).await.unwrap().into_inner();
+        assert_eq!(kept, operator, "the operator's flight and cabins are untouched");
+    }
+}
+
+fn pb_get(id: &str) -> aerobook_proto::v1::GetFlightRequest {
+    aerobook_proto::v1::GetFlightRequest { flight_id: id.to_owned() }
 }

@@ -10,10 +10,11 @@ use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use aerobook_proto::v1::{self as pb, flight_service_client::FlightServiceClient};
 use aerobook_server::{
-    config::Config,
+    config::{Config, DatabaseConfig, Secret},
     startup::{Application, StartupError},
+    store::Store,
 };
-use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, Statement};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::{
     Status,
@@ -42,7 +43,6 @@ pub enum Backend {
 /// A running server and what it runs on.
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub backend: Backend,
     pub channel: Channel,
     database_url: String,
     postgres_schema: Option<String>,
@@ -119,7 +119,6 @@ impl TestApp {
             Channel::from_shared(format!("http://{addr}")).expect("valid uri").connect().await.expect("connects");
         Some(Self {
             addr,
-            backend,
             channel,
             database_url,
             postgres_schema,
@@ -136,28 +135,38 @@ impl TestApp {
 
     /// A direct connection to the server's database, to check what was (not) written.
     pub async fn database(&self) -> DatabaseConnection {
-        let mut options = ConnectOptions::new(self.database_url.clone());
-        options.max_connections(1).sqlx_logging(false);
-        if let Some(schema) = &self.postgres_schema {
-            options.set_schema_search_path(schema.clone());
-        }
-        Database::connect(options).await.expect("test database connection")
+        self.store().await.conn().clone()
     }
 
-    /// Triggers shutdown and waits until the server has stopped.
-    pub async fn stop(mut self) -> Result<(), StartupError> {
-        self.shutdown.take().map(|tx| tx.send(()));
-        let server = self.server.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(30), server)
-            .await
-            .expect("stops within the grace period")
-            .expect("task")
+    /// The server's store API on its database, for set-ups the RPCs cannot make.
+    pub async fn store(&self) -> Store {
+        let config = DatabaseConfig {
+            url: Secret::new(self.database_url.clone()),
+            schema: self.postgres_schema.clone(),
+            max_connections: 2,
+            is_sqlite: self.postgres_schema.is_none(),
+        };
+        Store::connect(&config).await.expect("test database connection")
     }
 
+    /// PostgreSQL only: whether some statement of the server waits for a lock.
+    pub async fn server_waits_for_a_lock(&self) -> bool {
+        let db = admin_connection(&self.database_url).await;
+        let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
+        let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap() > 0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres_schema.is_some()
+    }
+
+    /// Starts the shutdown, as SIGTERM does in production.
     pub fn trigger_shutdown(&mut self) {
         self.shutdown.take().map(|tx| tx.send(()));
     }
 
+    /// Waits (at most 30 s) until the server has stopped.
     pub async fn stopped(&mut self) -> Result<(), StartupError> {
         let server = self.server.take().expect("running");
         tokio::time::timeout(Duration::from_secs(30), server)

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::domain::{
     flight::{
         AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber, FlightStatus,
-        NewFlight, NewFlightParts, SeatState,
+        MAX_CABINS, NewFlight, NewFlightParts, SeatState,
     },
     money::Money,
     pagination::{Cursor, page_size},
@@ -20,20 +20,34 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
 }
 
+/// A schedule time, kept to the second: finer parts would make page tokens (microseconds) ambiguous.
 fn parse_timestamp(at: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, String> {
     let at = at.ok_or("is required")?;
-    u32::try_from(at.nanos)
-        .ok()
-        .and_then(|nanos| DateTime::from_timestamp(at.seconds, nanos))
-        .ok_or_else(|| "is not a valid timestamp".to_owned())
+    if !(0..1_000_000_000).contains(&at.nanos) {
+        return Err("is not a valid timestamp".to_owned());
+    }
+    DateTime::from_timestamp(at.seconds, 0).ok_or_else(|| "is not a valid timestamp".to_owned())
 }
 
 /// A UUID in its canonical hyphenated form.
-pub fn parse_id(field: &'static str, text: &str) -> Result<Uuid, ValidationError> {
+pub fn uuid(text: &str) -> Result<Uuid, String> {
     Uuid::try_parse(text)
         .ok()
         .filter(|_| text.len() == 36)
-        .ok_or_else(|| ValidationError::single(field, "must be a UUID, e.g. 0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f"))
+        .ok_or_else(|| "must be a UUID, e.g. 0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f".to_owned())
+}
+
+/// The id of the one object a request is about.
+pub fn parse_id(field: &'static str, text: &str) -> Result<Uuid, ValidationError> {
+    uuid(text).map_err(|description| ValidationError::single(field, description))
+}
+
+/// `GetSeatMapRequest`: the flight and, optionally, one cabin.
+pub fn seat_map_query(request: &pb::GetSeatMapRequest) -> Result<(Uuid, Option<CabinClass>), ValidationError> {
+    let mut v = Violations::new();
+    let id = v.check("flight_id", uuid(&request.flight_id));
+    let cabin = v.check("cabin", optional_cabin(request.cabin));
+    v.finish_with(|| Some((id?, cabin?)))
 }
 
 /// A required cabin: unspecified and unknown values are rejected.
@@ -148,8 +162,11 @@ pub fn flight_search(request: pb::SearchFlightsRequest, today: NaiveDate) -> Res
 
 pub fn new_flight(request: pb::CreateFlightRequest, now: DateTime<Utc>) -> Result<NewFlight, ValidationError> {
     let mut v = Violations::new();
-    let mut cabins = Vec::with_capacity(request.cabins.len());
-    for (i, config) in request.cabins.iter().enumerate() {
+    let mut cabins = Vec::new();
+    // Over the limit, no cabin is parsed and `NewFlight::assemble` reports the count: thousands of cabins
+    // would be work (and violations) spent on a request that is rejected anyway.
+    let listed = if request.cabins.len() > MAX_CABINS { &[][..] } else { &request.cabins[..] };
+    for (i, config) in listed.iter().enumerate() {
         let class = v.check(format!("cabins[{i}].cabin"), cabin(config.cabin));
         let layout = CabinLayout::new(config.first_row, config.rows, &config.seat_letters)
             .map_err(|(field, e)| v.add(format!("cabins[{i}].{field}"), e))
@@ -232,6 +249,28 @@ mod tests {
             fields(new_flight(request, Utc::now()).unwrap_err()),
             ["cabins[0].first_row", "cabins[0].price.amount_minor", "departs_at", "arrives_at"]
         );
+    }
+
+    #[test]
+    fn too_many_cabins_are_reported_once_without_parsing_them() {
+        let cabin = pb::CabinConfig { cabin: 0, first_row: -1, rows: 0, seat_letters: String::new(), price: None };
+        let request = pb::CreateFlightRequest {
+            flight_number: "AB1".into(),
+            origin: "RUH".into(),
+            destination: "JED".into(),
+            departs_at: Some(timestamp(Utc::now() + chrono::Duration::days(1))),
+            arrives_at: Some(timestamp(Utc::now() + chrono::Duration::days(1) + chrono::Duration::hours(1))),
+            cabins: vec![cabin; 10_000],
+        };
+        assert_eq!(fields(new_flight(request, Utc::now()).unwrap_err()), ["cabins"]);
+    }
+
+    #[test]
+    fn schedule_times_are_kept_to_the_second() {
+        let at = prost_types::Timestamp { seconds: 1_900_000_000, nanos: 123_456_789 };
+        assert_eq!(parse_timestamp(Some(&at)).unwrap().timestamp_subsec_nanos(), 0);
+        assert!(parse_timestamp(Some(&prost_types::Timestamp { seconds: 0, nanos: 1_000_000_000 })).is_err());
+        assert!(parse_timestamp(None).is_err());
     }
 
     #[test]

@@ -41,10 +41,7 @@ impl FlightService for FlightApi {
 
     async fn get_seat_map(&self, request: Request<pb::GetSeatMapRequest>) -> Result<Response<pb::SeatMap>, Status> {
         let call = CallContext::of(&request);
-        let message = request.get_ref();
-        let id = convert::parse_id("flight_id", &message.flight_id).map_err(|e| call.fail(e))?;
-        let cabin = convert::optional_cabin(message.cabin)
-            .map_err(|e| call.fail(crate::domain::validation::ValidationError::single("cabin", e)))?;
+        let (id, cabin) = convert::seat_map_query(request.get_ref()).map_err(|e| call.fail(e))?;
         let (flight, seats) = self.catalog.seat_map(id, cabin).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(convert::seat_map_to_proto(&flight, &seats)))
     }

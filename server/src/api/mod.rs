@@ -20,9 +20,7 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn of<T>(request: &Request<T>) -> Self {
-        let correlation_id =
-            request.extensions().get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate);
-        Self { correlation_id }
+        Self { correlation_id: CorrelationId::of(request.extensions()) }
     }
 
     /// The wire form of a failure; internal causes are logged (inside the call's span, so with its

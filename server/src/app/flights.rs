@@ -34,7 +34,7 @@ impl FlightCatalog {
         if let Some(page) = self.cache.get(&route, &key).await {
             return Ok(page);
         }
-        let page = flights::search(self.store.conn(), &search).await?;
+        let page = flights::search(self.store.conn(), &search, Utc::now()).await?;
         self.cache.put(&route, &key, &page).await;
         Ok(page)
     }

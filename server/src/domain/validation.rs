@@ -31,6 +31,9 @@ impl ValidationError {
     }
 }
 
+/// Most violations one response lists; past it the caller has enough to fix first.
+pub const MAX_VIOLATIONS: usize = 50;
+
 /// Collects violations while a request is converted into domain values.
 #[derive(Debug, Default)]
 #[must_use = "call finish() to turn the collected violations into a result"]
@@ -42,16 +45,14 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        if self.0.len() < MAX_VIOLATIONS {
+            self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        }
     }
 
     /// Keeps the value of a successful parse, records the failure of another under `field`.
     pub fn check<T>(&mut self, field: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
         parsed.map_err(|description| self.add(field, description)).ok()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// `Ok` when nothing was recorded.
@@ -83,6 +84,15 @@ mod tests {
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["b", "c"]);
         assert_eq!(err.to_string(), "invalid input: b: bad b; c: bad c;");
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let mut v = Violations::new();
+        for i in 0..MAX_VIOLATIONS * 3 {
+            v.add(format!("f{i}"), "bad");
+        }
+        assert_eq!(v.finish().unwrap_err().violations.len(), MAX_VIOLATIONS);
     }
 
     #[test]

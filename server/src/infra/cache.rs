@@ -1,8 +1,9 @@
 //! The search cache: results of `SearchFlights` for at most the configured TTL (<= 120 s), grouped by route
 //! so creating or changing a flight drops every cached search of its route at once.
 //!
-//! In Redis each route is one hash (field = search, value = JSON) whose TTL starts with its first entry;
-//! invalidation deletes the hash. In process the same shape lives in a map. Every failure is a miss: the
+//! In Redis each route is one hash (field = search, value = JSON) whose TTL starts with its first entry,
+//! set in the same atomic script as the entry so no hash ever lives without one; invalidation deletes the
+//! hash. In process the same shape lives in a map. Every failure is a miss: the
 //! cache never fails a read.
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
 };
 
 use fred::prelude::{HashesInterface as _, KeysInterface as _};
-use fred::types::ExpireOptions;
+use fred::types::scripts::Script;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 
@@ -21,14 +22,24 @@ use super::redis::Redis;
 /// Upper bound of cached searches held in process; past it new results are simply not cached.
 const MAX_LOCAL_ENTRIES: usize = 10_000;
 
+/// KEYS[1] route hash; ARGV search, JSON, TTL seconds. The route's TTL runs from its first entry.
+const PUT_SEARCH: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 1";
+
 #[derive(Clone)]
 pub enum SearchCache {
     Disabled,
     Local(LocalCache),
-    Redis { redis: Redis, ttl: Duration },
+    Redis { redis: Redis, ttl: Duration, put: Script },
 }
 
 impl SearchCache {
+    pub fn redis(redis: Redis, ttl: Duration) -> Self {
+        SearchCache::Redis { redis, ttl, put: Script::from_lua(PUT_SEARCH) }
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, route: &str, search: &str) -> Option<T> {
         let json = match self {
             SearchCache::Disabled => None,
@@ -53,19 +64,11 @@ impl SearchCache {
         match self {
             SearchCache::Disabled => {}
             SearchCache::Local(local) => local.put(route, search, json),
-            SearchCache::Redis { redis, ttl } => {
-                let Some(client) = redis.available() else {
-                    return;
-                };
+            SearchCache::Redis { redis, ttl, put } => {
+                let Some(client) = redis.available() else { return };
                 let key = redis.key(&route_key(route));
-                let pipeline = client.pipeline();
-                let queued: Result<(), _> = async {
-                    pipeline.hset::<(), _, _>(&key, (search, json)).await?;
-                    // NX: the route's TTL runs from its first cached search, so no entry outlives it.
-                    pipeline.expire::<(), _>(&key, ttl.as_secs() as i64, Some(ExpireOptions::NX)).await
-                }
-                .await;
-                if let Err(error) = queued.and(pipeline.all::<()>().await) {
+                let args: Vec<String> = vec![search.to_owned(), json, ttl.as_secs().to_string()];
+                if let Err(error) = put.evalsha_with_reload::<(), _, _>(client, key, args).await {
                     tracing::warn!(%error, "search cache write failed");
                 }
             }

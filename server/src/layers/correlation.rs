@@ -26,6 +26,14 @@ impl CorrelationId {
             .map_or_else(Self::generate, |value| Self(value.to_owned()))
     }
 
+    /// The id the correlation layer gave this call. Every call passes that layer first, so a missing id is
+    /// a wiring bug: debug builds stop on it, release builds answer with a fresh id rather than none.
+    pub fn of(extensions: &http::Extensions) -> Self {
+        let found = extensions.get::<CorrelationId>().cloned();
+        debug_assert!(found.is_some(), "the correlation layer must run before this point");
+        found.unwrap_or_else(Self::generate)
+    }
+
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }

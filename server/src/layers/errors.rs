@@ -56,16 +56,6 @@ impl ApiError {
         Self::new(ErrorCode::DeadlineExceeded, format!("the call did not finish within {} ms", deadline.as_millis()))
     }
 
-    pub fn with_metadata(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.metadata.insert(key.to_owned(), value.into());
-        self
-    }
-
-    pub fn with_retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = Some(delay);
-        self
-    }
-
     /// The wire form. `x-correlation-id` itself is added to the response headers by the correlation layer.
     pub fn into_status(self, correlation_id: &CorrelationId) -> Status {
         let retryable = is_retryable(self.code);
@@ -233,10 +223,10 @@ mod tests {
 
     #[test]
     fn explicit_retry_delays_and_metadata_are_kept() {
-        let status = ApiError::new(ErrorCode::RateLimited, "slow down")
-            .with_retry_after(Duration::from_secs(7))
-            .with_metadata("limit", "search")
-            .into_status(&CorrelationId::generate());
+        let mut error = ApiError::new(ErrorCode::RateLimited, "slow down");
+        error.retry_after = Some(Duration::from_secs(7));
+        error.metadata.insert("limit".into(), "search".into());
+        let status = error.into_status(&CorrelationId::generate());
         let details = status.get_error_details();
         assert_eq!(details.retry_info().unwrap().retry_delay, Some(Duration::from_secs(7)));
         assert_eq!(details.error_info().unwrap().metadata["limit"], "search");

@@ -2,6 +2,7 @@
 //!
 //! The deadline covers a call until its response starts (for a stream: until the stream is open). Calls
 //! over the concurrency limit wait for a slot, within their deadline, instead of overloading the database.
+//! Health probes are exempt from both, so a saturated server still answers its load balancer.
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,8 +27,15 @@ impl CallLimits {
     }
 }
 
+fn is_health_probe(path: &str) -> bool {
+    path == "/healthz" || path.starts_with("/grpc.health.v1.Health/")
+}
+
 pub async fn limit_calls(State(limits): State<CallLimits>, request: Request, next: Next) -> Response {
-    let correlation_id = request.extensions().get::<CorrelationId>().cloned().unwrap_or_else(CorrelationId::generate);
+    if is_health_probe(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let correlation_id = CorrelationId::of(request.extensions());
     let call = async {
         // The semaphore is never closed, so acquiring only waits.
         let _slot = limits.slots.acquire().await;

@@ -1,11 +1,12 @@
 //! Flight catalogue queries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Query,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{OnConflict, Query},
 };
 use uuid::Uuid;
 
@@ -22,19 +23,25 @@ use crate::domain::{
 
 /// One page of flights on the search's route and date whose cabin has room for the party, by departure.
 #[tracing::instrument(skip_all, fields(route = %search.route.tag(), date = %search.departure_date))]
-pub async fn search(db: &impl ConnectionTrait, search: &FlightSearch) -> Result<FlightPage, StoreError> {
+/// Flights that departed before `now` are left out.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    search: &FlightSearch,
+    now: DateTime<Utc>,
+) -> Result<FlightPage, StoreError> {
     let with_room = Query::select()
         .column(flight_cabin::Column::FlightId)
         .from(flight_cabin::Entity)
         .and_where(flight_cabin::Column::Cabin.eq(search.cabin.as_str()))
         .and_where(flight_cabin::Column::SeatsAvailable.gte(i32::from(search.passengers)))
         .to_owned();
-    let bookable = [FlightStatus::Scheduled.as_str(), FlightStatus::Delayed.as_str()];
+    let bookable = FlightStatus::ALL.iter().filter(|s| s.is_bookable()).map(|s| s.as_str());
     let mut query = flight::Entity::find()
         .filter(flight::Column::Origin.eq(search.route.origin.as_str()))
         .filter(flight::Column::Destination.eq(search.route.destination.as_str()))
         .filter(flight::Column::DepartureDate.eq(search.departure_date))
         .filter(flight::Column::Status.is_in(bookable))
+        .filter(flight::Column::DepartsAt.gt(now))
         .filter(flight::Column::Id.in_subquery(with_room));
     if let Some(after) = search.after {
         query = query.filter(
@@ -110,14 +117,29 @@ pub async fn insert_missing(
     if flights.is_empty() {
         return Ok(());
     }
+    // A flight an operator already created with the same number and departure wins over the seeded one.
+    let same_departure =
+        OnConflict::columns([flight::Column::FlightNumber, flight::Column::DepartsAt]).do_nothing().to_owned();
     flight::Entity::insert_many(flights.iter().map(|(id, f, date)| flight_row(*id, f, *date, now)))
-        .on_conflict_do_nothing()
+        .on_conflict(same_departure)
+        .try_insert()
         .exec_without_returning(db)
         .await?;
-    flight_cabin::Entity::insert_many(flights.iter().flat_map(|(id, f, _)| cabin_rows(*id, f)))
-        .on_conflict_do_nothing()
-        .exec_without_returning(db)
-        .await?;
+    let present: HashSet<Uuid> = flight::Entity::find()
+        .select_only()
+        .column(flight::Column::Id)
+        .filter(flight::Column::Id.is_in(flights.iter().map(|(id, ..)| *id)))
+        .into_tuple()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    flight_cabin::Entity::insert_many(
+        flights.iter().filter(|(id, ..)| present.contains(id)).flat_map(|(id, f, _)| cabin_rows(*id, f)),
+    )
+    .on_conflict_do_nothing()
+    .exec_without_returning(db)
+    .await?;
     Ok(())
 }
 

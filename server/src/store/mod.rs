@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use aerobook_migrations::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait as _,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait as _, sqlx,
 };
 
 use crate::config::DatabaseConfig;
@@ -34,10 +34,35 @@ impl From<DbErr> for StoreError {
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
             return StoreError::Duplicate(detail);
         }
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(err),
-            other => StoreError::Query(other),
+        if is_transient(&err) { StoreError::Unavailable(err) } else { StoreError::Query(err) }
+    }
+}
+
+/// Failures that say nothing about the request and may pass on a retry: no connection, a lost
+/// connection, lock contention, serialization failures, deadlocks, a server shutting down.
+fn is_transient(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(error) = runtime else { return false };
+    match error.as_ref() {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => {
+            if database.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+                let code = database.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or_default();
+                return matches!(code & 0xff, 5 | 6);
+            }
+            // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available, too_many_connections,
+            // admin_shutdown, crash_shutdown, cannot_connect_now.
+            matches!(
+                database.code().as_deref(),
+                Some("40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03")
+            )
         }
+        _ => false,
     }
 }
 
@@ -90,11 +115,6 @@ impl Store {
 
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
-    }
-
-    /// A trivial query, for readiness.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(self.db.ping().await?)
     }
 }
 
