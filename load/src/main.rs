@@ -1,6 +1,7 @@
 //! `aerobook-load`: drives Aerobook RPCs with many concurrent callers and reports throughput and latency,
 //! each as a ratio to a ceiling measured in the same run on the same machine: `grpc.health.v1.Health/Check`
-//! over the same connections, i.e. the cost of the transport and layers with no work behind them.
+//! over the same connections, i.e. HTTP/2, protobuf, CORS, gRPC-web dispatch and the correlation layer with
+//! no work behind them (health probes skip the deadline and concurrency-limit layer).
 //!
 //! Ratios, not absolute numbers, are what compare across machines. By default it starts an embedded server
 //! (SQLite, in-process cache, demo data) in-process; `--addr` targets a running one instead. Every run is
