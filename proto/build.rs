@@ -73,7 +73,19 @@ fn policy_table(pool: &DescriptorPool) -> Result<String, String> {
             if public && (!roles.is_empty() || idempotency_key_required) {
                 return Err(format!("rpc {path} is public, so it may not list roles or require a key"));
             }
-            rows.push((path, public, roles, idempotency_key_required, method.is_server_streaming()));
+            let class_enum =
+                pool.get_enum_by_name("aerobook.v1.RateLimitClass").ok_or("enum RateLimitClass is not defined")?;
+            let class = policy
+                .get_field_by_name("rate_limit")
+                .and_then(|v| v.as_enum_number())
+                .and_then(|number| class_enum.get_value(number))
+                .filter(|v| v.number() != 0)
+                .ok_or_else(|| format!("rpc {path} declares no rate_limit class"))?;
+            let class = format!(
+                "crate::v1::RateLimitClass::{}",
+                upper_camel(class.name().trim_start_matches("RATE_LIMIT_CLASS_"))
+            );
+            rows.push((path, public, roles, idempotency_key_required, class, method.is_server_streaming()));
         }
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
@@ -81,10 +93,11 @@ fn policy_table(pool: &DescriptorPool) -> Result<String, String> {
         "/// Every RPC of `aerobook.v1`, sorted by path, as declared by its `(aerobook.v1.policy)` option.\n",
     );
     out.push_str("pub static RPC_POLICIES: &[RpcPolicy] = &[\n");
-    for (path, public, roles, key, streaming) in rows {
+    for (path, public, roles, key, class, streaming) in rows {
         writeln!(
             out,
-            "    RpcPolicy {{ path: {path:?}, public: {public}, roles: &[{}], idempotency_key_required: {key}, server_streaming: {streaming} }},",
+            "    RpcPolicy {{ path: {path:?}, public: {public}, roles: &[{}], idempotency_key_required: {key}, \
+             rate_limit: {class}, server_streaming: {streaming} }},",
             roles.join(", ")
         )
         .map_err(|e| e.to_string())?;

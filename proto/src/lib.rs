@@ -3,7 +3,7 @@
 //! - [`v1`]: messages, enums, tonic clients (`*_client`) and servers (`*_server`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors (with imports and comments), served by reflection.
 //! - [`RPC_POLICIES`] / [`rpc_policy`]: each RPC's `(aerobook.v1.policy)` option (public or which roles,
-//!   whether an idempotency key is required). Servers and SDKs derive their behaviour from it; nothing
+//!   whether an idempotency key is required, which rate-limit class). Servers and SDKs derive their behaviour from it; nothing
 //!   repeats it by hand.
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -25,6 +25,8 @@ pub struct RpcPolicy {
     pub roles: &'static [v1::Role],
     /// Calls must carry an `idempotency-key` header.
     pub idempotency_key_required: bool,
+    /// The token bucket calls draw from.
+    pub rate_limit: v1::RateLimitClass,
     /// The response is a stream.
     pub server_streaming: bool,
 }
@@ -55,6 +57,8 @@ mod tests {
         assert!(create_flight.idempotency_key_required);
         assert_eq!(create_flight.roles, &[v1::Role::Operator]);
         assert!(rpc_policy("/aerobook.v1.FlightService/SearchFlights").expect("declared").public);
+        assert_eq!(create_flight.rate_limit, v1::RateLimitClass::Mutation);
+        assert!(RPC_POLICIES.iter().all(|p| p.rate_limit != v1::RateLimitClass::Unspecified));
         assert!(rpc_policy("/grpc.health.v1.Health/Check").is_none());
     }
 

@@ -13,7 +13,10 @@ use std::{
     time::Duration,
 };
 
-use crate::layers::cors::OriginPattern;
+use crate::{
+    infra::{rate_limit::Quota, tokens::MIN_SECRET_BYTES},
+    layers::cors::OriginPattern,
+};
 
 /// Every key the server reads. A config file may hold these and [`LATER_KEYS`]; any other key is rejected,
 /// so a typo does not pass silently.
@@ -36,16 +39,23 @@ const KEYS: &[&str] = &[
     "AEROBOOK_LOG_FORMAT",
     "RUST_LOG",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "AEROBOOK_JWT_SECRET",
+    "AEROBOOK_JWT_PREVIOUS_SECRET",
+    "AEROBOOK_ACCESS_TOKEN_TTL_SECONDS",
+    "AEROBOOK_REFRESH_TOKEN_TTL_SECONDS",
+    "AEROBOOK_RATE_LIMITS",
+    "AEROBOOK_RATE_LIMIT_AUTH",
+    "AEROBOOK_RATE_LIMIT_SEARCH",
+    "AEROBOOK_RATE_LIMIT_READ",
+    "AEROBOOK_RATE_LIMIT_MUTATION",
+    "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL",
 ];
 
-/// Names the product contract fixes for features not built yet (accounts, bookings, payments, mail). They
-/// are accepted in a config file, so one written for a later release loads, and have no effect yet.
+/// Names the product contract fixes for features not built yet (bookings, payments, mail). They are
+/// accepted in a config file, so one written for a later release loads, and have no effect yet.
 const LATER_KEYS: &[&str] = &[
     "AEROBOOK_HOLD_TTL_SECONDS",
     "AEROBOOK_MAX_HOLDS_PER_USER",
-    "AEROBOOK_ACCESS_TOKEN_TTL_SECONDS",
-    "AEROBOOK_JWT_SECRET",
-    "AEROBOOK_RATE_LIMITS",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
@@ -120,6 +130,27 @@ pub struct Limits {
 }
 
 #[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Signs access tokens; `None` means a random key per start (development only).
+    pub jwt_secret: Option<Secret>,
+    /// The key before the last rotation: tokens it signed still verify until they expire.
+    pub jwt_previous_secret: Option<Secret>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+}
+
+/// Token buckets per caller (user, or client address when anonymous) and per RPC class, plus sign-in
+/// attempts per email address.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub auth: Quota,
+    pub search: Quota,
+    pub read: Quota,
+    pub mutation: Quota,
+    pub login_email: Quota,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
@@ -134,6 +165,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub otlp_endpoint: Option<String>,
+    pub auth: AuthConfig,
+    /// `None` when `AEROBOOK_RATE_LIMITS=disabled`.
+    pub rate_limits: Option<RateLimits>,
 }
 
 impl Config {
@@ -223,6 +257,33 @@ impl Config {
             },
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
+            auth: AuthConfig {
+                jwt_secret: secret(get, "AEROBOOK_JWT_SECRET")?,
+                jwt_previous_secret: secret(get, "AEROBOOK_JWT_PREVIOUS_SECRET")?,
+                access_token_ttl: Duration::from_secs(parse_in(
+                    get,
+                    "AEROBOOK_ACCESS_TOKEN_TTL_SECONDS",
+                    900,
+                    10..=86_400,
+                )?),
+                refresh_token_ttl: Duration::from_secs(parse_in(
+                    get,
+                    "AEROBOOK_REFRESH_TOKEN_TTL_SECONDS",
+                    30 * 86_400,
+                    60..=366 * 86_400,
+                )?),
+            },
+            rate_limits: match get("AEROBOOK_RATE_LIMITS").unwrap_or("enabled") {
+                "enabled" => Some(RateLimits {
+                    auth: quota(get, "AEROBOOK_RATE_LIMIT_AUTH", "20/60")?,
+                    search: quota(get, "AEROBOOK_RATE_LIMIT_SEARCH", "600/60")?,
+                    read: quota(get, "AEROBOOK_RATE_LIMIT_READ", "600/60")?,
+                    mutation: quota(get, "AEROBOOK_RATE_LIMIT_MUTATION", "120/60")?,
+                    login_email: quota(get, "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL", "5/300")?,
+                }),
+                "disabled" => None,
+                _ => return Err(invalid("AEROBOOK_RATE_LIMITS", "must be enabled or disabled")),
+            },
         })
     }
 }
@@ -231,6 +292,19 @@ impl Config {
 fn merge(mut file: BTreeMap<String, String>, env: BTreeMap<String, String>) -> BTreeMap<String, String> {
     file.extend(env.into_iter().filter(|(key, _)| KEYS.contains(&key.as_str())));
     file
+}
+
+fn secret<'a>(get: impl Fn(&str) -> Option<&'a str>, key: &'static str) -> Result<Option<Secret>, ConfigError> {
+    match get(key) {
+        Some(value) if value.len() < MIN_SECRET_BYTES => {
+            Err(invalid(key, format!("must be at least {MIN_SECRET_BYTES} bytes")))
+        }
+        value => Ok(value.map(Secret::new)),
+    }
+}
+
+fn quota<'a>(get: impl Fn(&str) -> Option<&'a str>, key: &'static str, default: &str) -> Result<Quota, ConfigError> {
+    Quota::parse(get(key).unwrap_or(default)).map_err(|reason| invalid(key, reason))
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -323,6 +397,10 @@ mod tests {
             ("AEROBOOK_CORS_ORIGINS", "*"),
             ("AEROBOOK_LOG_FORMAT", "xml"),
             ("AEROBOOK_DATABASE_SCHEMA", "Bad-Name"),
+            ("AEROBOOK_JWT_SECRET", "too short"),
+            ("AEROBOOK_ACCESS_TOKEN_TTL_SECONDS", "5"),
+            ("AEROBOOK_RATE_LIMITS", "sometimes"),
+            ("AEROBOOK_RATE_LIMIT_SEARCH", "lots"),
         ] {
             match Config::from_source(&source(&[(key, value)])) {
                 Err(ConfigError::Invalid { key: named, .. }) => assert_eq!(named, key),

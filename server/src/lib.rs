@@ -12,10 +12,11 @@
 //! - [`store`]: sea-orm entities and queries, migrations, demo data.
 //! - [`infra`]: Redis, the search cache, telemetry.
 //! - [`startup`]: [`startup::Application`], shared by `main` and the tests.
-//! - [`config`]: the one place that reads configuration.
+//! - [`config`]: the one place that reads configuration; [`cli`]: the command line.
 
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod infra;

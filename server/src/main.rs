@@ -1,32 +1,15 @@
-//! `aerobook-server`: runs the server (default), or `migrate`s and exits. Configuration comes from the
-//! environment and an optional `--config` file; see the README.
+//! `aerobook-server`: runs the server (default), `migrate`s, or runs an `admin` command. Configuration
+//! comes from the environment and an optional `--config` file; see the README.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::process::ExitCode;
 
 use aerobook_server::{
+    cli::{Cli, Command, run_admin},
     config::Config,
     infra::telemetry,
     startup::{self, Application, StartupError},
 };
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(name = "aerobook-server", version, about = "Aerobook airline booking backend")]
-struct Cli {
-    /// TOML file with the same keys as the environment variables; the environment wins.
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve gRPC, gRPC-web and HTTP (the default).
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
-}
+use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -48,6 +31,16 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => startup::migrate(&config).await.inspect(|()| tracing::info!("migrations applied")),
+        Command::Admin(command) => match run_admin(&config, command).await {
+            Ok(output) => {
+                print!("{output}");
+                return ExitCode::SUCCESS;
+            }
+            Err(error) => {
+                eprintln!("aerobook-server: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,7 +11,9 @@ use std::{
     },
 };
 
-use aerobook_proto::v1::flight_service_server::FlightServiceServer;
+use aerobook_proto::v1::{
+    RateLimitClass, auth_service_server::AuthServiceServer, flight_service_server::FlightServiceServer,
+};
 use axum::{extract::State, http::StatusCode, routing::get};
 use chrono::Utc;
 use tokio::{net::TcpListener, sync::oneshot};
@@ -20,19 +22,24 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 
 use crate::{
-    api::flights::FlightApi,
-    app::flights::FlightCatalog,
+    api::{auth::AuthApi, flights::FlightApi},
+    app::{
+        accounts::{Accounts, LOGIN_EMAIL_BUCKET},
+        flights::FlightCatalog,
+    },
     config::Config,
     infra::{
         cache::{LocalCache, SearchCache},
+        rate_limit::RateLimiter,
         redis::Redis,
+        tokens::{self, AccessTokens},
     },
     layers::{
         correlation::correlate,
         cors::cors_layer,
         grpc_web::GrpcWebOrPlainLayer,
         limits::{CallLimits, limit_calls},
-        policy::enforce_policy,
+        policy::{PolicyState, bucket, enforce_policy},
     },
     store::{Store, StoreError, seed},
 };
@@ -54,6 +61,7 @@ pub enum StartupError {
 }
 
 type FlightServer = FlightServiceServer<FlightApi>;
+type AuthServer = AuthServiceServer<AuthApi>;
 
 pub struct Application {
     listener: TcpListener,
@@ -93,12 +101,32 @@ impl Application {
             (Some(ttl), None) => SearchCache::Local(LocalCache::new(ttl)),
         };
 
+        let tokens = access_tokens(&config);
+        let limiter = match &config.rate_limits {
+            Some(limits) => RateLimiter::new(
+                [
+                    (bucket(RateLimitClass::Auth), limits.auth),
+                    (bucket(RateLimitClass::Search), limits.search),
+                    (bucket(RateLimitClass::Read), limits.read),
+                    (bucket(RateLimitClass::Mutation), limits.mutation),
+                    (LOGIN_EMAIL_BUCKET, limits.login_email),
+                ],
+                redis.clone(),
+            ),
+            None => RateLimiter::disabled(),
+        };
+        let accounts = Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl);
+
         let max_message = config.limits.max_message_bytes;
         let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache)))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
+        let auth = AuthServiceServer::new(AuthApi::new(accounts))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<FlightServer>().await;
+        health.set_serving::<AuthServer>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
@@ -112,13 +140,17 @@ impl Application {
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?)
             .add_service(flights)
+            .add_service(auth)
             .into_axum_router()
             .route("/healthz", get(liveness).with_state(serving.clone()))
             .layer(
                 ServiceBuilder::new()
                     .layer(axum::middleware::from_fn(correlate))
                     .layer(axum::middleware::from_fn_with_state(call_limits, limit_calls))
-                    .layer(axum::middleware::from_fn(enforce_policy)),
+                    .layer(axum::middleware::from_fn_with_state(
+                        Arc::new(PolicyState { tokens, limiter }),
+                        enforce_policy,
+                    )),
             );
 
         let listener = TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
@@ -147,6 +179,7 @@ impl Application {
             serving.store(false, Ordering::SeqCst);
             health.set_service_status("", ServingStatus::NotServing).await;
             health.set_not_serving::<FlightServer>().await;
+            health.set_not_serving::<AuthServer>().await;
             let _ = draining_tx.send(());
         };
         let server = tonic::transport::Server::builder()
@@ -183,6 +216,21 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The configured signing keys, or a random key for development (tokens then die with the process).
+fn access_tokens(config: &Config) -> AccessTokens {
+    let previous = config.auth.jwt_previous_secret.as_ref().map(|s| s.expose().as_bytes());
+    let current = match &config.auth.jwt_secret {
+        Some(secret) => secret.expose().as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "AEROBOOK_JWT_SECRET is not set: signing tokens with a random key; they stop working at restart"
+            );
+            tokens::random_secret()
+        }
+    };
+    AccessTokens::new(&current, previous, config.auth.access_token_ttl)
 }
 
 /// Plain-HTTP liveness for load balancers and container health checks: 200 while serving, 503 once draining.

@@ -136,8 +136,14 @@ async fn deadline_cuts_off_a_blocked_call(backend: Backend) {
     };
     blocker.execute_unprepared(lock).await.unwrap();
     let flight = create_flight_request("XY950", "RUH", "JED", 2);
-    let status =
-        app.flights().create_flight(request(flight, &[("idempotency-key", &idempotency_key())])).await.unwrap_err();
+    let status = app
+        .flights()
+        .create_flight(request(
+            flight,
+            &[("idempotency-key", &idempotency_key()), ("authorization", &app.bearer(aerobook_tests::Role::Operator))],
+        ))
+        .await
+        .unwrap_err();
     blocker.rollback().await.unwrap();
 
     let error = ContractError::from_status(&status);

@@ -2,7 +2,7 @@
 
 use aerobook_proto::v1 as pb;
 use aerobook_tests::{
-    ContractError, TestApp, backend_tests, create_flight_request, idempotency_key, request, search_request,
+    ContractError, Role, TestApp, backend_tests, create_flight_request, idempotency_key, request, search_request,
 };
 use sea_orm::ConnectionTrait as _;
 
@@ -27,7 +27,9 @@ backend_tests! {
         let flight = create_flight_request("XY900", "RUH", "JED", 2);
         let short = "too-short-key";
         let long = "k".repeat(256);
-        for headers in [vec![], vec![("idempotency-key", short)], vec![("idempotency-key", long.as_str())]] {
+        let operator = app.bearer(Role::Operator);
+        let auth = ("authorization", operator.as_str());
+        for headers in [vec![auth], vec![auth, ("idempotency-key", short)], vec![auth, ("idempotency-key", long.as_str())]] {
             let status = app.flights().create_flight(request(flight.clone(), &headers)).await.unwrap_err();
             ContractError::from_status(&status).assert_validation(&["idempotency-key"]);
         }
@@ -42,7 +44,7 @@ backend_tests! {
         assert!(before.iter().all(|f| f.flight_number != "XY901"));
 
         let created = app.flights()
-            .create_flight(request(flight.clone(), &[("idempotency-key", &idempotency_key())]))
+            .create_flight(request(flight.clone(), &[("idempotency-key", &idempotency_key()), ("authorization", &app.bearer(Role::Operator))]))
             .await
             .expect("created")
             .into_inner();
@@ -61,7 +63,7 @@ backend_tests! {
 
     async fn searches_only_show_flights_with_room_for_the_party(app: TestApp) {
         let flight = create_flight_request("XY902", "DMM", "DXB", 2);
-        app.flights().create_flight(request(flight.clone(), &[("idempotency-key", &idempotency_key())])).await.unwrap();
+        app.flights().create_flight(request(flight.clone(), &[("idempotency-key", &idempotency_key()), ("authorization", &app.bearer(Role::Operator))])).await.unwrap();
         let mut search = search_request("DMM", "DXB", &local_date(&flight));
         search.cabin = pb::CabinClass::Business.into();
         for (passengers, found) in [(4, 1), (5, 0)] {
@@ -74,12 +76,13 @@ backend_tests! {
     async fn invalid_flights_name_every_field_and_write_nothing(app: TestApp) {
         let before = flight_count(&app).await;
         let key = idempotency_key();
+        let operator = app.bearer(Role::Operator);
         let mut flight = create_flight_request("xy1", "RUH", "RUH", 2);
         flight.arrives_at = flight.departs_at;
         flight.cabins[1].first_row = 2;
         flight.cabins[1].seat_letters = "AA".into();
         flight.cabins[0].price.as_mut().unwrap().currency_code = "XXX".into();
-        let status = app.flights().create_flight(request(flight, &[("idempotency-key", &key)])).await.unwrap_err();
+        let status = app.flights().create_flight(request(flight, &[("idempotency-key", &key), ("authorization", &operator)])).await.unwrap_err();
         ContractError::from_status(&status).assert_validation(&[
             "cabins[0].price.currency_code",
             "cabins[1].seat_letters",
@@ -91,25 +94,25 @@ backend_tests! {
         let mut overlapping = create_flight_request("XY903", "RUH", "JED", 2);
         overlapping.cabins[1].first_row = 2;
         overlapping.cabins.push(pb::CabinConfig { cabin: 0, ..overlapping.cabins[0].clone() });
-        let status = app.flights().create_flight(request(overlapping, &[("idempotency-key", &key)])).await.unwrap_err();
+        let status = app.flights().create_flight(request(overlapping, &[("idempotency-key", &key), ("authorization", &operator)])).await.unwrap_err();
         ContractError::from_status(&status).assert_validation(&["cabins[2].cabin", "cabins[1].first_row"]);
 
         let mut past = create_flight_request("XY904", "RUH", "JED", -1);
         past.cabins.clear();
-        let status = app.flights().create_flight(request(past, &[("idempotency-key", &key)])).await.unwrap_err();
+        let status = app.flights().create_flight(request(past, &[("idempotency-key", &key), ("authorization", &operator)])).await.unwrap_err();
         ContractError::from_status(&status).assert_validation(&["departs_at", "cabins"]);
 
         let unknown = create_flight_request("XY905", "ZZZ", "JED", 2);
-        let status = app.flights().create_flight(request(unknown, &[("idempotency-key", &key)])).await.unwrap_err();
+        let status = app.flights().create_flight(request(unknown, &[("idempotency-key", &key), ("authorization", &operator)])).await.unwrap_err();
         ContractError::from_status(&status).assert_validation(&["origin"]);
         assert_eq!(flight_count(&app).await, before);
     }
 
     async fn a_flight_number_departs_once_at_a_given_time(app: TestApp) {
         let flight = create_flight_request("XY906", "JED", "CAI", 3);
-        app.flights().create_flight(request(flight.clone(), &[("idempotency-key", &idempotency_key())])).await.unwrap();
+        app.flights().create_flight(request(flight.clone(), &[("idempotency-key", &idempotency_key()), ("authorization", &app.bearer(Role::Operator))])).await.unwrap();
         let before = flight_count(&app).await;
-        let status = app.flights().create_flight(request(flight, &[("idempotency-key", &idempotency_key())])).await.unwrap_err();
+        let status = app.flights().create_flight(request(flight, &[("idempotency-key", &idempotency_key()), ("authorization", &app.bearer(Role::Operator))])).await.unwrap_err();
         ContractError::from_status(&status).assert_validation(&["flight_number"]);
         assert_eq!(flight_count(&app).await, before);
     }

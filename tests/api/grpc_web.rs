@@ -84,10 +84,10 @@ async fn layer_refusals_reach_browsers_with_the_contract() {
     let app = TestApp::embedded().await;
     let flight = aerobook_tests::create_flight_request("XY960", "RUH", "JED", 2);
     let path = "/aerobook.v1.FlightService/CreateFlight";
+    let operator = app.bearer(aerobook_tests::Role::Operator);
     for encoding in [Encoding::Binary, Encoding::Text] {
-        let response =
-            grpc_web::call(app.addr, path, &flight, encoding, &[("origin", ORIGIN), ("x-correlation-id", "web-2")])
-                .await;
+        let headers = [("origin", ORIGIN), ("x-correlation-id", "web-2"), ("authorization", operator.as_str())];
+        let response = grpc_web::call(app.addr, path, &flight, encoding, &headers).await;
         let error = ContractError::from_status(&response.status());
         error.assert_validation(&["idempotency-key"]);
         assert_eq!(error.correlation_id, "web-2");

@@ -207,10 +207,14 @@ async fn shutdown_drains_calls_in_flight() {
     let blocker = db.begin().await.unwrap();
     blocker.execute_unprepared("LOCK TABLE flights IN ACCESS EXCLUSIVE MODE").await.unwrap();
     let mut flights = app.flights();
+    let operator = app.bearer(aerobook_tests::Role::Operator);
     let in_flight = tokio::spawn(async move {
         let flight = aerobook_tests::create_flight_request("XY970", "RUH", "JED", 2);
         flights
-            .create_flight(aerobook_tests::request(flight, &[("idempotency-key", &aerobook_tests::idempotency_key())]))
+            .create_flight(aerobook_tests::request(
+                flight,
+                &[("idempotency-key", &aerobook_tests::idempotency_key()), ("authorization", &operator)],
+            ))
             .await
     });
     tokio::time::timeout(std::time::Duration::from_secs(10), async {
@@ -246,7 +250,7 @@ backend_tests! {
         replacement.departs_at = slot.departs_at;
         replacement.arrives_at = slot.arrives_at;
         let operator = app.flights()
-            .create_flight(aerobook_tests::request(replacement, &[("idempotency-key", &aerobook_tests::idempotency_key())]))
+            .create_flight(aerobook_tests::request(replacement, &[("idempotency-key", &aerobook_tests::idempotency_key()), ("authorization", &app.bearer(aerobook_tests::Role::Operator))]))
             .await
             .unwrap()
             .into_inner();

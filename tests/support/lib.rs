@@ -8,9 +8,14 @@ pub mod grpc_web;
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
-use aerobook_proto::v1::{self as pb, flight_service_client::FlightServiceClient};
+use aerobook_proto::v1::{
+    self as pb, auth_service_client::AuthServiceClient, flight_service_client::FlightServiceClient,
+};
+pub use aerobook_server::domain::auth::Role;
 use aerobook_server::{
     config::{Config, DatabaseConfig, Secret},
+    domain::auth::Caller,
+    infra::tokens::AccessTokens,
     startup::{Application, StartupError},
     store::Store,
 };
@@ -40,9 +45,13 @@ pub enum Backend {
     External,
 }
 
+/// The signing secret test servers use, so tests can mint tokens (and forge bad ones).
+pub const JWT_SECRET: &str = "test-signing-secret-0123456789abcdef";
+
 /// A running server and what it runs on.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub config: Config,
     pub channel: Channel,
     database_url: String,
     postgres_schema: Option<String>,
@@ -71,6 +80,7 @@ impl TestApp {
             ("AEROBOOK_SEED_DEMO_DATA", "true"),
             ("AEROBOOK_DEMO_DAYS", "3"),
             ("AEROBOOK_SHUTDOWN_GRACE_SECONDS", "2"),
+            ("AEROBOOK_JWT_SECRET", JWT_SECRET),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -109,7 +119,7 @@ impl TestApp {
         }
         let config = Config::from_source(&source).expect("valid test configuration");
         let database_url = config.database.url.expose().to_owned();
-        let app = Application::build(config).await.expect("server starts");
+        let app = Application::build(config.clone()).await.expect("server starts");
         let addr = app.local_addr();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
@@ -119,6 +129,7 @@ impl TestApp {
             Channel::from_shared(format!("http://{addr}")).expect("valid uri").connect().await.expect("connects");
         Some(Self {
             addr,
+            config,
             channel,
             database_url,
             postgres_schema,
@@ -131,6 +142,16 @@ impl TestApp {
 
     pub fn flights(&self) -> FlightServiceClient<Channel> {
         FlightServiceClient::new(self.channel.clone())
+    }
+
+    pub fn auth(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+
+    /// `Bearer <token>` for a new user id with `role`, signed with the server's key: for calls that only
+    /// need a role. Accounts themselves are tested through the Auth RPCs.
+    pub fn bearer(&self, role: Role) -> String {
+        bearer_signed_with(JWT_SECRET, role, chrono::Utc::now())
     }
 
     /// A direct connection to the server's database, to check what was (not) written.
@@ -293,6 +314,13 @@ pub fn request<T>(message: T, headers: &[(&'static str, &str)]) -> tonic::Reques
         metadata.insert(*name, MetadataValue::try_from(*value).expect("ASCII header"));
     }
     request
+}
+
+/// `Bearer <token>` for a new user id with `role`, signed with `secret` and issued at `issued_at`.
+pub fn bearer_signed_with(secret: &str, role: Role, issued_at: chrono::DateTime<chrono::Utc>) -> String {
+    let tokens = AccessTokens::new(secret.as_bytes(), None, Duration::from_secs(900));
+    let (token, _) = tokens.issue(Caller { user_id: uuid::Uuid::now_v7(), role }, issued_at);
+    format!("Bearer {token}")
 }
 
 /// A fresh, valid idempotency key.

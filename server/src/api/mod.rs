@@ -2,6 +2,7 @@
 //! the request, take the call's context, call one use case, convert the result. Proto types stop here;
 //! [`ApiError`] is built from use-case errors here and only here.
 
+pub mod auth;
 pub mod convert;
 pub mod flights;
 
@@ -9,6 +10,7 @@ use tonic::{Request, Status};
 
 use crate::{
     app::AppError,
+    domain::auth::Caller,
     layers::{correlation::CorrelationId, errors::ApiError},
     store::StoreError,
 };
@@ -16,11 +18,21 @@ use crate::{
 /// What a handler knows about the call besides its message.
 pub struct CallContext {
     pub correlation_id: CorrelationId,
+    /// Set by the policy layer when the call carried a valid access token.
+    pub caller: Option<Caller>,
 }
 
 impl CallContext {
     pub fn of<T>(request: &Request<T>) -> Self {
-        Self { correlation_id: CorrelationId::of(request.extensions()) }
+        Self {
+            correlation_id: CorrelationId::of(request.extensions()),
+            caller: request.extensions().get::<Caller>().copied(),
+        }
+    }
+
+    /// The signed-in caller; the policy layer admits no anonymous call to an RPC that needs one.
+    pub fn signed_in(&self) -> Result<Caller, Status> {
+        self.caller.ok_or_else(|| self.fail(ApiError::unauthorized("sign in first")))
     }
 
     /// The wire form of a failure; internal causes are logged (inside the call's span, so with its
@@ -35,6 +47,12 @@ impl From<AppError> for ApiError {
         match error {
             AppError::Invalid(invalid) => invalid.into(),
             AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::Unauthorized(message) => ApiError::unauthorized(message),
+            AppError::RateLimited(wait) => ApiError::rate_limited(wait),
+            AppError::Hashing(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                ApiError::internal()
+            }
             AppError::Store(StoreError::Unavailable(cause)) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()

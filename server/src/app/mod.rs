@@ -1,6 +1,7 @@
 //! Use cases. Each public method is one thing a caller can do; it owns its transaction and talks to the
 //! store and infrastructure. Knows nothing of tonic or proto types.
 
+pub mod accounts;
 pub mod error;
 pub mod flights;
 

@@ -2,6 +2,7 @@
 //!
 //! No I/O here, and no knowledge of tonic, sea-orm or Redis: everything is unit-tested in place.
 
+pub mod auth;
 pub mod flight;
 pub mod money;
 pub mod pagination;

@@ -2,5 +2,8 @@
 //! the call when its backend is away: Redis accelerates, the database decides.
 
 pub mod cache;
+pub mod passwords;
+pub mod rate_limit;
 pub mod redis;
 pub mod telemetry;
+pub mod tokens;

@@ -52,6 +52,26 @@ impl ApiError {
         Self::new(ErrorCode::ServiceUnavailable, "service temporarily unavailable; retry shortly")
     }
 
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn token_expired() -> Self {
+        Self::new(ErrorCode::TokenExpired, "the access token expired; refresh it and retry")
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(ErrorCode::Forbidden, "your role may not make this call")
+    }
+
+    pub fn rate_limited(wait: Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil().max(1.0);
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(ErrorCode::RateLimited, format!("too many calls; retry in {seconds} s"))
+        }
+    }
+
     pub fn deadline_exceeded(deadline: Duration) -> Self {
         Self::new(ErrorCode::DeadlineExceeded, format!("the call did not finish within {} ms", deadline.as_millis()))
     }

@@ -1,10 +1,11 @@
 //! Cross-cutting rules applied to every call as tower layers, in this order (outermost first):
 //! CORS -> gRPC-web translation -> correlation id -> deadline and concurrency limit -> proto policy
-//! (idempotency key) -> the services.
+//! (authentication, role, rate limit, idempotency key) -> the services.
 //!
 //! Driven by configuration and by the `(aerobook.v1.policy)` option of each RPC; knows nothing of the
 //! use cases behind the services.
 
+pub mod auth;
 pub mod correlation;
 pub mod cors;
 pub mod errors;

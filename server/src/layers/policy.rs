@@ -1,18 +1,89 @@
-//! Enforces each RPC's `(aerobook.v1.policy)` option before the call reaches its service. Today: the
-//! idempotency-key rule (its presence and format; what a key means is the idempotency store's business).
+//! Enforces each RPC's `(aerobook.v1.policy)` option before the call reaches its service, in this order:
+//! authentication (a valid token where the RPC is not public), the role list, the rate-limit class, and
+//! the idempotency-key rule (presence and format; what a key means is the idempotency store's business).
+//! The authenticated [`Caller`] travels on to the service in the request extensions.
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use std::{net::IpAddr, sync::Arc};
 
-use super::{correlation::CorrelationId, errors::ApiError, idempotency::IdempotencyKey, reject};
+use aerobook_proto::{RpcPolicy, v1::RateLimitClass};
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
+use http::HeaderMap;
+use tonic::transport::server::TcpConnectInfo;
 
-pub async fn enforce_policy(request: Request, next: Next) -> Response {
+use super::{
+    auth::{authenticate, proto_role},
+    correlation::CorrelationId,
+    errors::ApiError,
+    idempotency::IdempotencyKey,
+    reject,
+};
+use crate::{
+    domain::auth::Caller,
+    infra::{rate_limit::RateLimiter, tokens::AccessTokens},
+};
+
+pub struct PolicyState {
+    pub tokens: AccessTokens,
+    pub limiter: RateLimiter,
+}
+
+/// The rate-limit bucket of a class, as named in the configuration.
+pub fn bucket(class: RateLimitClass) -> &'static str {
+    match class {
+        RateLimitClass::Auth => "auth",
+        RateLimitClass::Search => "search",
+        RateLimitClass::Read => "read",
+        RateLimitClass::Mutation | RateLimitClass::Unspecified => "mutation",
+    }
+}
+
+pub async fn enforce_policy(State(state): State<Arc<PolicyState>>, mut request: Request, next: Next) -> Response {
     let Some(policy) = aerobook_proto::rpc_policy(request.uri().path()) else {
         return next.run(request).await;
     };
-    if policy.idempotency_key_required
-        && let Err(violation) = IdempotencyKey::from_headers(request.headers())
-    {
-        return reject(ApiError::validation(vec![violation]), &CorrelationId::of(request.extensions()));
+    // The client address names anonymous callers for rate limiting.
+    let address = request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr).map(|a| a.ip());
+    match admit(&state, policy, request.headers(), address).await {
+        Ok(caller) => {
+            if let Some(caller) = caller {
+                request.extensions_mut().insert(caller);
+            }
+            next.run(request).await
+        }
+        Err(error) => reject(error, &CorrelationId::of(request.extensions())),
     }
-    next.run(request).await
+}
+
+async fn admit(
+    state: &PolicyState,
+    policy: &RpcPolicy,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) -> Result<Option<Caller>, ApiError> {
+    let caller = match authenticate(headers, &state.tokens) {
+        Ok(caller) => caller,
+        // A public RPC serves everyone: a stale token does not stand in the way of a search.
+        Err(_) if policy.public => None,
+        Err(error) => return Err(error),
+    };
+    if !policy.public {
+        let caller = caller.ok_or_else(|| ApiError::unauthorized("sign in first: this call needs an access token"))?;
+        if !policy.admits(proto_role(caller.role)) {
+            return Err(ApiError::forbidden());
+        }
+    }
+    let principal = match (caller, address) {
+        (Some(caller), _) => format!("user:{}", caller.user_id),
+        (None, Some(address)) => format!("ip:{address}"),
+        (None, None) => "ip:unknown".to_owned(),
+    };
+    state.limiter.check(bucket(policy.rate_limit), &principal).await.map_err(ApiError::rate_limited)?;
+    if policy.idempotency_key_required {
+        IdempotencyKey::from_headers(headers).map_err(|violation| ApiError::validation(vec![violation]))?;
+    }
+    Ok(caller)
 }

@@ -3,6 +3,7 @@
 //! Queries take `&impl ConnectionTrait`, so a use case decides whether they run inside its transaction.
 //! Knows the domain types it stores; knows nothing of tonic or Redis.
 
+pub mod accounts;
 pub mod entities;
 pub mod flights;
 pub mod seed;

@@ -3,3 +3,5 @@
 pub mod airport;
 pub mod flight;
 pub mod flight_cabin;
+pub mod refresh_token;
+pub mod user;

@@ -1,0 +1,83 @@
+//! The command line of `aerobook-server`: serve (default), `migrate`, and `admin` account commands that
+//! work against the configured database.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    app::{AppError, accounts},
+    config::Config,
+    startup::{self, StartupError},
+    store::Store,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "aerobook-server", version, about = "Aerobook airline booking backend")]
+pub struct Cli {
+    /// TOML file with the same keys as the environment variables; the environment wins.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC, gRPC-web and HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an operator (airline staff) account.
+    CreateOperator {
+        #[arg(long)]
+        email: String,
+        /// 10..=128 characters.
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "Operator")]
+        full_name: String,
+    },
+    /// Create a service account and print its client id and secret (the secret is shown only once).
+    CreateServiceAccount {
+        /// 1..=40 characters of a-z, 0-9 and -.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("{0}")]
+    Rejected(#[from] AppError),
+}
+
+/// Runs an admin command and returns what it prints.
+pub async fn run_admin(config: &Config, command: AdminCommand) -> Result<String, AdminError> {
+    startup::migrate(config).await?;
+    let store = Store::connect(&config.database).await.map_err(StartupError::from)?;
+    let output = match command {
+        AdminCommand::CreateOperator { email, password, full_name } => {
+            let operator = accounts::create_operator(&store, &email, &password, &full_name).await?;
+            format!("operator {} created (id {})\n", operator.email, operator.id)
+        }
+        AdminCommand::CreateServiceAccount { name } => {
+            let (account, credentials) = accounts::create_service_account(&store, &name).await?;
+            format!(
+                "service account {name} created (id {})\nclient id:     {}\nclient secret: {}\n\
+                 Sign in with Login(email = client id, password = client secret). The secret is not shown again.\n",
+                account.id, credentials.client_id, credentials.client_secret
+            )
+        }
+    };
+    Ok(output)
+}

@@ -1,0 +1,179 @@
+//! Token buckets per (bucket, principal): a bucket holds `burst` calls and refills them evenly over
+//! `period`. With Redis the buckets live there, updated by one atomic Lua script using Redis' own clock,
+//! so a limit holds across server instances. Without Redis, or while it is unreachable, in-process buckets
+//! (governor) take over: limits then hold per instance, and no call fails because Redis is away.
+
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use fred::types::scripts::Script;
+use governor::{
+    DefaultKeyedRateLimiter, Quota as GovernorQuota,
+    clock::{Clock as _, DefaultClock},
+};
+
+use super::redis::Redis;
+
+/// `burst` calls per `period`, refilled evenly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub burst: NonZeroU32,
+    pub period: Duration,
+}
+
+impl Quota {
+    /// Parses `N/S`: N calls per S seconds, e.g. `20/60`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || format!("{text:?} is not CALLS/SECONDS, e.g. 20/60");
+        let (calls, seconds) = text.split_once('/').ok_or_else(invalid)?;
+        let burst = calls.trim().parse::<NonZeroU32>().map_err(|_| invalid())?;
+        let seconds = seconds.trim().parse::<u64>().ok().filter(|s| (1..=86_400).contains(s)).ok_or_else(invalid)?;
+        Ok(Self { burst, period: Duration::from_secs(seconds) })
+    }
+}
+
+/// KEYS[1] bucket; ARGV burst, period in ms. Returns 0 when the call may proceed, else the milliseconds
+/// until it may.
+const TAKE_TOKEN: &str = r"
+local burst = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+local rate = burst / period
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], period)
+return wait";
+
+/// How often in-process buckets of idle principals are dropped, in checks.
+const RETAIN_EVERY: u64 = 4096;
+
+struct Bucket {
+    quota: Quota,
+    local: DefaultKeyedRateLimiter<String>,
+}
+
+struct Limits {
+    buckets: HashMap<&'static str, Bucket>,
+    redis: Option<(Redis, Script)>,
+    /// Whether the last check had to fall back from Redis; logged once per change.
+    degraded: AtomicBool,
+    checks: AtomicU64,
+}
+
+/// Shared by the rate-limit layer and the use cases (login attempts per email).
+#[derive(Clone)]
+pub struct RateLimiter {
+    limits: Option<Arc<Limits>>,
+}
+
+impl RateLimiter {
+    /// Lets every call through (`AEROBOOK_RATE_LIMITS=disabled`, for load tests).
+    pub fn disabled() -> Self {
+        Self { limits: None }
+    }
+
+    pub fn new(quotas: impl IntoIterator<Item = (&'static str, Quota)>, redis: Option<Redis>) -> Self {
+        let buckets = quotas
+            .into_iter()
+            .map(|(name, quota)| {
+                let per_call = quota.period / quota.burst.get();
+                let governor = GovernorQuota::with_period(per_call.max(Duration::from_nanos(1)))
+                    .expect("a positive period")
+                    .allow_burst(quota.burst);
+                (name, Bucket { quota, local: DefaultKeyedRateLimiter::keyed(governor) })
+            })
+            .collect();
+        let redis = redis.map(|redis| (redis, Script::from_lua(TAKE_TOKEN)));
+        Self {
+            limits: Some(Arc::new(Limits {
+                buckets,
+                redis,
+                degraded: AtomicBool::new(false),
+                checks: AtomicU64::new(0),
+            })),
+        }
+    }
+
+    /// Takes one call from `principal`'s token in `bucket`; `Err` says how long to wait. Unknown buckets
+    /// are not limited.
+    pub async fn check(&self, bucket: &'static str, principal: &str) -> Result<(), Duration> {
+        let Some(limits) = &self.limits else { return Ok(()) };
+        let Some(quota) = limits.buckets.get(bucket) else { return Ok(()) };
+        if let Some((redis, script)) = &limits.redis {
+            match Self::check_redis(redis, script, bucket, principal, quota.quota).await {
+                Ok(verdict) => {
+                    if limits.degraded.swap(false, Ordering::Relaxed) {
+                        tracing::info!("rate limits are shared through Redis again");
+                    }
+                    return verdict;
+                }
+                Err(reason) => {
+                    if !limits.degraded.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(%reason, "rate limits fall back to this instance while Redis is away");
+                    }
+                }
+            }
+        }
+        if limits.checks.fetch_add(1, Ordering::Relaxed) % RETAIN_EVERY == 0 {
+            limits.buckets.values().for_each(|b| b.local.retain_recent());
+        }
+        quota
+            .local
+            .check_key(&principal.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    async fn check_redis(
+        redis: &Redis,
+        script: &Script,
+        bucket: &str,
+        principal: &str,
+        quota: Quota,
+    ) -> Result<Result<(), Duration>, String> {
+        let client = redis.available().ok_or("not connected")?;
+        let key = redis.key(&format!("rl:{bucket}:{principal}"));
+        let args = vec![quota.burst.get().to_string(), (quota.period.as_millis() as u64).to_string()];
+        let wait_ms: u64 = script.evalsha_with_reload(client, key, args).await.map_err(|e| e.to_string())?;
+        Ok(if wait_ms == 0 { Ok(()) } else { Err(Duration::from_millis(wait_ms)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_parse_calls_per_seconds() {
+        let quota = Quota::parse("20/60").unwrap();
+        assert_eq!((quota.burst.get(), quota.period), (20, Duration::from_secs(60)));
+        for bad in ["", "20", "0/60", "20/0", "x/60", "20/86401", "-1/5"] {
+            assert!(Quota::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn in_process_buckets_allow_the_burst_then_say_how_long_to_wait() {
+        let limiter = RateLimiter::new([("search", Quota::parse("3/60").unwrap())], None);
+        for _ in 0..3 {
+            assert_eq!(limiter.check("search", "ip:1").await, Ok(()));
+        }
+        let wait = limiter.check("search", "ip:1").await.unwrap_err();
+        assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert_eq!(limiter.check("search", "ip:2").await, Ok(()), "principals have their own buckets");
+        assert_eq!(limiter.check("other", "ip:1").await, Ok(()), "unknown buckets are not limited");
+        assert_eq!(RateLimiter::disabled().check("search", "ip:1").await, Ok(()));
+    }
+}
