@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on port 0, called over gRPC (HTTP/2) and gRPC-web (HTTP/1.1).
 //! One test binary keeps link time down on small CI machines.
 
+mod auth;
 mod catalogue;
 mod contract;
 mod create_flight;

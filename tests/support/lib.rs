@@ -223,10 +223,13 @@ async fn admin_connection(url: &str) -> DatabaseConnection {
     Database::connect(options).await.expect("PostgreSQL reachable at DATABASE_URL")
 }
 
-/// Generates `embedded` and `external` variants of each test: `async fn name(app: TestApp) { ... }`.
+/// Generates `embedded` and `external` variants of each test: `async fn name(app: TestApp) { ... }`, or
+/// with extra server settings: `async fn name(app: TestApp, settings = [("KEY", "value")]) { ... }`.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp) $body:block)*) => {$(
+    ($($(#[$meta:meta])* async fn $name:ident(
+        $app:ident: TestApp $(, settings = [$(($key:literal, $value:literal)),* $(,)?])?
+    ) $body:block)*) => {$(
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -234,14 +237,19 @@ macro_rules! backend_tests {
 
             async fn run($app: $crate::TestApp) $body
 
+            fn settings() -> &'static [(&'static str, &'static str)] {
+                &[$($(($key, $value)),*)?]
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn embedded() {
-                run($crate::TestApp::embedded().await).await
+                let app = $crate::TestApp::spawn($crate::Backend::Embedded, settings()).await;
+                run(app.expect("the embedded backend is always available")).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn external() {
-                if let Some(app) = $crate::TestApp::external().await {
+                if let Some(app) = $crate::TestApp::spawn($crate::Backend::External, settings()).await {
                     run(app).await
                 }
             }
@@ -259,6 +267,7 @@ pub struct ContractError {
     pub retryable: bool,
     pub request_id: String,
     pub has_retry_info: bool,
+    pub retry_delay: Option<Duration>,
     pub fields: Vec<String>,
     pub metadata: std::collections::HashMap<String, String>,
 }
@@ -290,6 +299,7 @@ impl ContractError {
             retryable,
             request_id,
             has_retry_info,
+            retry_delay: details.retry_info().and_then(|r| r.retry_delay),
             fields: details
                 .bad_request()
                 .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
