@@ -49,15 +49,11 @@ impl From<AppError> for ApiError {
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Unauthorized(message) => ApiError::unauthorized(message),
             AppError::RateLimited(wait) => ApiError::rate_limited(wait),
-            AppError::Hashing(cause) => {
-                tracing::error!(error = %cause, "internal error");
-                ApiError::internal()
-            }
             AppError::Store(StoreError::Unavailable(cause)) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()
             }
-            AppError::Store(cause) => {
+            cause @ (AppError::Store(_) | AppError::Hashing(_)) => {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::internal()
             }

@@ -104,7 +104,8 @@ impl Accounts {
         if record.revoked || record.expires_at <= now {
             return Err(AppError::Unauthorized(BAD_REFRESH_TOKEN));
         }
-        if record.used || !accounts::mark_refresh_token_used(&txn, record.id, now).await? {
+        // Refused when the token was exchanged before, by this client or a concurrent one: both are reuse.
+        if !accounts::mark_refresh_token_used(&txn, record.id, now).await? {
             tracing::warn!(family = %record.family_id, "refresh token reused: revoking its family");
             accounts::revoke_family(&txn, record.family_id, now).await?;
             txn.commit().await.map_err(StoreError::from)?;

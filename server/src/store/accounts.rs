@@ -27,7 +27,6 @@ pub struct RefreshRecord {
     pub family_id: Uuid,
     pub user_id: Uuid,
     pub expires_at: DateTime<Utc>,
-    pub used: bool,
     pub revoked: bool,
 }
 
@@ -102,7 +101,6 @@ pub async fn refresh_token_by_hash(
         family_id: row.family_id,
         user_id: row.user_id,
         expires_at: row.expires_at,
-        used: row.used_at.is_some(),
         revoked: row.revoked_at.is_some(),
     }))
 }
