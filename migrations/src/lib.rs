@@ -7,12 +7,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_flight_catalogue;
 mod m20261121_000002_accounts;
+mod m20261121_000003_bookings;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_flight_catalogue::Migration), Box::new(m20261121_000002_accounts::Migration)]
+        vec![
+            Box::new(m20261121_000001_flight_catalogue::Migration),
+            Box::new(m20261121_000002_accounts::Migration),
+            Box::new(m20261121_000003_bookings::Migration),
+        ]
     }
 }

@@ -49,13 +49,14 @@ const KEYS: &[&str] = &[
     "AEROBOOK_RATE_LIMIT_READ",
     "AEROBOOK_RATE_LIMIT_MUTATION",
     "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL",
-];
-
-/// Names the product contract fixes for features not built yet (bookings, payments, mail). They are
-/// accepted in a config file, so one written for a later release loads, and have no effect yet.
-const LATER_KEYS: &[&str] = &[
     "AEROBOOK_HOLD_TTL_SECONDS",
     "AEROBOOK_MAX_HOLDS_PER_USER",
+    "AEROBOOK_SWEEP_INTERVAL_SECONDS",
+];
+
+/// Names the product contract fixes for features not built yet (payments, mail). They are
+/// accepted in a config file, so one written for a later release loads, and have no effect yet.
+const LATER_KEYS: &[&str] = &[
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
@@ -151,6 +152,16 @@ pub struct RateLimits {
 }
 
 #[derive(Debug, Clone)]
+pub struct BookingConfig {
+    /// How long a hold keeps its seats.
+    pub hold_ttl: Duration,
+    /// Live holds one user may have on one flight.
+    pub max_holds_per_user: u32,
+    /// How often the sweeper expires due holds and forgets expired idempotency keys.
+    pub sweep_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
@@ -168,6 +179,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `None` when `AEROBOOK_RATE_LIMITS=disabled`.
     pub rate_limits: Option<RateLimits>,
+    pub bookings: BookingConfig,
 }
 
 impl Config {
@@ -283,6 +295,11 @@ impl Config {
                 }),
                 "disabled" => None,
                 _ => return Err(invalid("AEROBOOK_RATE_LIMITS", "must be enabled or disabled")),
+            },
+            bookings: BookingConfig {
+                hold_ttl: Duration::from_secs(parse_in(get, "AEROBOOK_HOLD_TTL_SECONDS", 600, 60..=86_400)?),
+                max_holds_per_user: parse_in(get, "AEROBOOK_MAX_HOLDS_PER_USER", 4, 1..=100)?,
+                sweep_interval: Duration::from_secs(parse_in(get, "AEROBOOK_SWEEP_INTERVAL_SECONDS", 5, 1..=3_600)?),
             },
         })
     }

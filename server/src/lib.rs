@@ -10,7 +10,8 @@
 //! - [`app`]: use cases; they own transaction boundaries.
 //! - [`domain`]: pure rules and value types; no I/O, no tonic, sea-orm or Redis.
 //! - [`store`]: sea-orm entities and queries, migrations, demo data.
-//! - [`infra`]: Redis, the search cache, telemetry.
+//! - [`infra`]: Redis, the search cache, the availability feed, the clock, telemetry.
+//! - [`jobs`]: background work inside the server: the hold sweeper.
 //! - [`startup`]: [`startup::Application`], shared by `main` and the tests.
 //! - [`config`]: the one place that reads configuration; [`cli`]: the command line.
 
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod infra;
+pub mod jobs;
 pub mod layers;
 pub mod startup;
 pub mod store;

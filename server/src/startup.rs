@@ -12,7 +12,8 @@ use std::{
 };
 
 use aerobook_proto::v1::{
-    RateLimitClass, auth_service_server::AuthServiceServer, flight_service_server::FlightServiceServer,
+    RateLimitClass, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
+    flight_service_server::FlightServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use chrono::Utc;
@@ -22,14 +23,17 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 
 use crate::{
-    api::{auth::AuthApi, flights::FlightApi},
+    api::{auth::AuthApi, bookings::BookingApi, flights::FlightApi},
     app::{
         accounts::{Accounts, LOGIN_EMAIL_BUCKET},
+        bookings::Bookings,
         flights::FlightCatalog,
     },
     config::Config,
     infra::{
+        availability::AvailabilityFeed,
         cache::{LocalCache, SearchCache},
+        clock::Clock,
         rate_limit::RateLimiter,
         redis::Redis,
         tokens::{self, AccessTokens},
@@ -41,6 +45,7 @@ use crate::{
         limits::{CallLimits, limit_calls},
         policy::{PolicyState, bucket, enforce_policy},
     },
+    jobs::sweeper,
     store::{Store, StoreError, seed},
 };
 
@@ -62,6 +67,7 @@ pub enum StartupError {
 
 type FlightServer = FlightServiceServer<FlightApi>;
 type AuthServer = AuthServiceServer<AuthApi>;
+type BookingServer = BookingServiceServer<BookingApi>;
 
 pub struct Application {
     listener: TcpListener,
@@ -71,6 +77,8 @@ pub struct Application {
     serving: Arc<AtomicBool>,
     store: Store,
     redis: Option<Redis>,
+    bookings: Bookings,
+    feed: AvailabilityFeed,
     config: Config,
 }
 
@@ -84,6 +92,11 @@ pub async fn migrate(config: &Config) -> Result<(), StartupError> {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// As [`Self::build`], with the clock the use cases read (tests move it forward to expire holds).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
         migrate(&config).await?;
         let store = Store::connect(&config.database).await?;
         tracing::info!(backend = ?store.backend(), "database ready");
@@ -117,16 +130,23 @@ impl Application {
         };
         let accounts = Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl);
 
+        let feed = AvailabilityFeed::new(redis.clone());
+        let bookings = Bookings::new(store.clone(), clock, feed.clone(), config.bookings.clone());
+
         let max_message = config.limits.max_message_bytes;
-        let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache)))
+        let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache, feed.clone())))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
         let auth = AuthServiceServer::new(AuthApi::new(accounts))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
+        let booking_service = BookingServiceServer::new(BookingApi::new(bookings.clone()))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<FlightServer>().await;
         health.set_serving::<AuthServer>().await;
+        health.set_serving::<BookingServer>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
@@ -141,6 +161,7 @@ impl Application {
             .add_service(reflection().build_v1alpha()?)
             .add_service(flights)
             .add_service(auth)
+            .add_service(booking_service)
             .into_axum_router()
             .route("/healthz", get(liveness).with_state(serving.clone()))
             .layer(
@@ -155,7 +176,12 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
         let local_addr = listener.local_addr().map_err(StartupError::Listen)?;
-        Ok(Self { listener, local_addr, router, health, serving, store, redis, config })
+        Ok(Self { listener, local_addr, router, health, serving, store, redis, bookings, feed, config })
+    }
+
+    /// The booking use cases, e.g. to run a sweep on demand.
+    pub fn bookings(&self) -> Bookings {
+        self.bookings.clone()
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -170,8 +196,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let Self { listener, local_addr, router, health, serving, store, redis, config } = self;
+        let Self { listener, local_addr, router, health, serving, store, redis, bookings, feed, config } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
+        let background = [
+            Some(tokio::spawn(sweeper::run(bookings, config.bookings.sweep_interval))),
+            feed.listen(),
+        ];
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -180,6 +210,7 @@ impl Application {
             health.set_service_status("", ServingStatus::NotServing).await;
             health.set_not_serving::<FlightServer>().await;
             health.set_not_serving::<AuthServer>().await;
+            health.set_not_serving::<BookingServer>().await;
             let _ = draining_tx.send(());
         };
         let server = tonic::transport::Server::builder()
@@ -206,6 +237,9 @@ impl Application {
                 false
             }
         };
+        for task in background.into_iter().flatten() {
+            task.abort();
+        }
         if let Some(redis) = redis {
             redis.quit().await;
         }

@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use aerobook_proto::v1::{self as pb, flight_service_server::FlightService};
 use chrono::Utc;
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
+use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{CallContext, convert};
@@ -48,18 +49,29 @@ impl FlightService for FlightApi {
 
     type WatchAvailabilityStream = Pin<Box<dyn Stream<Item = Result<pb::AvailabilityUpdate, Status>> + Send>>;
 
-    /// Seat counts only change once bookings exist; the stream is delivered with them (BookingService).
     async fn watch_availability(
         &self,
-        _request: Request<pb::WatchAvailabilityRequest>,
+        request: Request<pb::WatchAvailabilityRequest>,
     ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
-        Err(Status::unimplemented("WatchAvailability is not available yet"))
+        let call = CallContext::of(&request);
+        let id = convert::parse_id("flight_id", &request.get_ref().flight_id).map_err(|e| call.fail(e))?;
+        let updates = self.catalog.watch_availability(id).await.map_err(|e| call.fail(e))?;
+        let flight_id = id.to_string();
+        let stream = updates.map(move |update| match update {
+            Ok(cabins) => {
+                Ok(pb::AvailabilityUpdate { flight_id: flight_id.clone(), cabins: convert::cabins_to_proto(&cabins) })
+            }
+            Err(error) => Err(call.fail(error)),
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn create_flight(&self, request: Request<pb::CreateFlightRequest>) -> Result<Response<pb::Flight>, Status> {
         let call = CallContext::of(&request);
+        let keyed = call.keyed(request.get_ref())?;
         let new = convert::new_flight(request.into_inner(), Utc::now()).map_err(|e| call.fail(e))?;
-        let flight = self.catalog.create_flight(new).await.map_err(|e| call.fail(e))?;
-        Ok(Response::new(convert::flight_to_proto(&flight)))
+        let encode = |flight: &_| convert::flight_to_proto(flight).encode_to_vec();
+        let outcome = self.catalog.create_flight(&keyed, new, encode).await;
+        call.keyed_response(outcome, convert::flight_to_proto)
     }
 }

@@ -3,15 +3,30 @@
 //! [`ApiError`] is built from use-case errors here and only here.
 
 pub mod auth;
+pub mod bookings;
 pub mod convert;
 pub mod flights;
 
-use tonic::{Request, Status};
+use std::collections::HashMap;
+
+use aerobook_proto::v1::ErrorCode;
+use tonic::{Request, Response, Status, metadata::MetadataValue};
 
 use crate::{
-    app::AppError,
-    domain::auth::Caller,
-    layers::{correlation::CorrelationId, errors::ApiError},
+    app::{
+        AppError,
+        bookings::Actor,
+        idempotency::{KeyedRequest, Outcome},
+    },
+    domain::{
+        auth::Caller,
+        booking::{Refusal, TransitionError},
+    },
+    layers::{
+        correlation::CorrelationId,
+        errors::ApiError,
+        idempotency::{MethodKey, REPLAYED_HEADER},
+    },
     store::StoreError,
 };
 
@@ -20,6 +35,8 @@ pub struct CallContext {
     pub correlation_id: CorrelationId,
     /// Set by the policy layer when the call carried a valid access token.
     pub caller: Option<Caller>,
+    /// Set by the policy layer on RPCs that require an idempotency key.
+    key: Option<MethodKey>,
 }
 
 impl CallContext {
@@ -27,12 +44,56 @@ impl CallContext {
         Self {
             correlation_id: CorrelationId::of(request.extensions()),
             caller: request.extensions().get::<Caller>().copied(),
+            key: request.extensions().get::<MethodKey>().cloned(),
         }
     }
 
     /// The signed-in caller; the policy layer admits no anonymous call to an RPC that needs one.
     pub fn signed_in(&self) -> Result<Caller, Status> {
         self.caller.ok_or_else(|| self.fail(ApiError::unauthorized("sign in first")))
+    }
+
+    /// The signed-in caller as the actor of a booking change.
+    pub fn actor(&self) -> Result<Actor, Status> {
+        Ok(Actor { caller: self.signed_in()?, correlation_id: self.correlation_id.to_string() })
+    }
+
+    /// The call's idempotency scope: the caller, the key, the method, and the request's fingerprint.
+    pub fn keyed(&self, message: &impl prost::Message) -> Result<KeyedRequest, Status> {
+        let caller = self.signed_in()?;
+        let Some(MethodKey { key, method }) = &self.key else {
+            tracing::error!("a keyed use case was called on an RPC whose policy requires no idempotency key");
+            return Err(self.fail(ApiError::internal()));
+        };
+        Ok(KeyedRequest::new(caller.user_id, key.as_str().to_owned(), method, &message.encode_to_vec()))
+    }
+
+    /// The response of a keyed call. A replay returns the stored response (or refusal) as it was first
+    /// sent, flagged with `idempotent-replayed: true`.
+    pub fn keyed_response<T, M: prost::Message + Default>(
+        &self,
+        outcome: Result<Outcome<T>, AppError>,
+        to_proto: impl FnOnce(&T) -> M,
+    ) -> Result<Response<M>, Status> {
+        let replayed = MetadataValue::from_static("true");
+        match outcome {
+            Ok(Outcome::Executed(value)) => Ok(Response::new(to_proto(&value))),
+            Ok(Outcome::Replayed(Ok(bytes))) => {
+                let message = M::decode(bytes.as_slice()).map_err(|error| {
+                    tracing::error!(%error, "a stored response does not decode");
+                    self.fail(ApiError::internal())
+                })?;
+                let mut response = Response::new(message);
+                response.metadata_mut().insert(REPLAYED_HEADER, replayed);
+                Ok(response)
+            }
+            Ok(Outcome::Replayed(Err(refusal))) => {
+                let mut status = self.fail(AppError::Refused(refusal));
+                status.metadata_mut().insert(REPLAYED_HEADER, replayed);
+                Err(status)
+            }
+            Err(error) => Err(self.fail(error)),
+        }
     }
 
     /// The wire form of a failure; internal causes are logged (inside the call's span, so with its
@@ -49,7 +110,20 @@ impl From<AppError> for ApiError {
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Unauthorized(message) => ApiError::unauthorized(message),
             AppError::RateLimited(wait) => ApiError::rate_limited(wait),
-            AppError::Store(StoreError::Unavailable(cause)) => {
+            AppError::Refused(refusal) => refusal.into(),
+            AppError::Conflict => ApiError::new(
+                ErrorCode::BookingConflict,
+                "the booking was changed by another call at the same time; read it and retry",
+            ),
+            AppError::KeyReused => ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this idempotency key was already used for a different request; use a new key",
+            ),
+            AppError::KeyInProgress => ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "a call with this idempotency key is still running; retry shortly for its result",
+            ),
+            AppError::Store(cause @ (StoreError::Unavailable(_) | StoreError::LockTimeout(_))) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()
             }
@@ -57,6 +131,51 @@ impl From<AppError> for ApiError {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let with = |error: ApiError, key: &str, value: String| ApiError {
+            metadata: HashMap::from([(key.to_owned(), value)]),
+            ..error
+        };
+        match refusal {
+            Refusal::SeatsUnavailable { seats_available, taken } if taken.is_empty() => with(
+                ApiError::new(ErrorCode::SeatsUnavailable, format!("not enough seats left: {seats_available} available")),
+                "seatsAvailable",
+                seats_available.to_string(),
+            ),
+            Refusal::SeatsUnavailable { seats_available, taken } => {
+                let taken: Vec<String> = taken.iter().map(ToString::to_string).collect();
+                let mut error = with(
+                    ApiError::new(ErrorCode::SeatsUnavailable, format!("seats already taken: {}", taken.join(", "))),
+                    "seatsAvailable",
+                    seats_available.to_string(),
+                );
+                error.metadata.insert("takenSeats".to_owned(), taken.join(","));
+                error
+            }
+            Refusal::MaxPerUserExceeded { limit } => with(
+                ApiError::new(
+                    ErrorCode::MaxPerUserExceeded,
+                    format!("you already hold {limit} bookings on this flight; pay for or cancel one first"),
+                ),
+                "limit",
+                limit.to_string(),
+            ),
+            Refusal::Transition(TransitionError::Expired) => {
+                ApiError::new(ErrorCode::BookingExpired, "the hold has expired and its seats were released")
+            }
+            Refusal::Transition(TransitionError::Invalid { current, action }) => with(
+                ApiError::new(
+                    ErrorCode::InvalidStateTransition,
+                    format!("a {} booking does not allow {}", current.as_str(), action.as_str()),
+                ),
+                "currentStatus",
+                current.as_str().to_owned(),
+            ),
         }
     }
 }

@@ -1,6 +1,9 @@
 use std::time::Duration;
 
-use crate::{domain::validation::ValidationError, store::StoreError};
+use crate::{
+    domain::{booking::Refusal, validation::ValidationError},
+    store::StoreError,
+};
 
 /// Why a use case failed. Mapped to the wire contract once, in `api`.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +17,18 @@ pub enum AppError {
     Unauthorized(&'static str),
     #[error("rate limited; retry in {0:?}")]
     RateLimited(Duration),
+    /// A business outcome: nothing changed, and a keyed call stores it for replay.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The booking changed between being read and being written; the call may be retried.
+    #[error("the booking was changed by a concurrent call")]
+    Conflict,
+    /// The idempotency key names a call with another method or request.
+    #[error("the idempotency key was used for a different request")]
+    KeyReused,
+    /// The call holding this idempotency key has not finished yet.
+    #[error("a call with this idempotency key is still in progress")]
+    KeyInProgress,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]

@@ -1,30 +1,39 @@
-//! The flight catalogue: search (cached per route), flight details, seat maps, and new flights.
-
-use std::collections::BTreeSet;
+//! The flight catalogue: search (cached per route), flight details, seat maps, live seat counts, and new
+//! flights.
 
 use chrono::Utc;
+use futures::{Stream, stream};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use super::AppError;
+use super::{
+    AppError,
+    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
+};
 use crate::{
     domain::{
-        flight::{CabinClass, Flight, NewFlight, SeatState, local_date, seat_map},
+        flight::{CabinAvailability, CabinClass, Flight, NewFlight, SeatState, local_date, seat_map},
         search::{FlightPage, FlightSearch, Route},
         validation::{ValidationError, Violations},
     },
-    infra::cache::SearchCache,
-    store::{Store, StoreError, flights},
+    infra::{
+        availability::{AvailabilityFeed, AvailabilityWatch},
+        cache::SearchCache,
+    },
+    store::{Store, StoreError, bookings, flights},
 };
 
 #[derive(Clone)]
 pub struct FlightCatalog {
     store: Store,
     cache: SearchCache,
+    feed: AvailabilityFeed,
+    idempotency: Idempotency,
 }
 
 impl FlightCatalog {
-    pub fn new(store: Store, cache: SearchCache) -> Self {
-        Self { store, cache }
+    pub fn new(store: Store, cache: SearchCache, feed: AvailabilityFeed) -> Self {
+        Self { idempotency: Idempotency::new(store.clone()), store, cache, feed }
     }
 
     #[tracing::instrument(skip_all, fields(route = %search.route.tag()))]
@@ -44,7 +53,7 @@ impl FlightCatalog {
         flights::get(self.store.conn(), id).await?.ok_or(AppError::NotFound("flight"))
     }
 
-    /// Every seat of the flight (or one cabin of it). No seat is held before bookings exist, so all are free.
+    /// Every seat of the flight (or one cabin of it), each free or not: exact, never cached.
     #[tracing::instrument(skip(self))]
     pub async fn seat_map(&self, id: Uuid, cabin: Option<CabinClass>) -> Result<(Flight, Vec<SeatState>), AppError> {
         let flight = self.get_flight(id).await?;
@@ -53,17 +62,66 @@ impl FlightCatalog {
         {
             return Err(ValidationError::single("cabin", "this flight has no such cabin").into());
         }
-        let seats = seat_map(&flight.cabins, cabin, &BTreeSet::new());
+        let taken = bookings::taken_seats(self.store.conn(), id, cabin).await?;
+        let seats = seat_map(&flight.cabins, cabin, &taken);
         Ok((flight, seats))
     }
 
-    /// Adds a flight, then drops the cached searches of its route so it shows up at once.
+    /// The flight's cabins now, then again each time its seat counts change. Ends when the flight is gone
+    /// or after a database failure (the failure is the stream's last item).
+    pub async fn watch_availability(
+        &self,
+        id: Uuid,
+    ) -> Result<impl Stream<Item = Result<Vec<CabinAvailability>, AppError>> + Send + 'static, AppError> {
+        // Subscribe before the first read, so a change between the two is not lost.
+        let watch = self.feed.watch(id);
+        let flight = self.get_flight(id).await?;
+        let state = AvailabilityStream { id, watch, store: self.store.clone(), next: Some(flight), last: None };
+        Ok(stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            loop {
+                let flight = match state.next.take() {
+                    Some(flight) => flight,
+                    None => {
+                        state.watch.changed().await;
+                        match flights::get(state.store.conn(), state.id).await {
+                            Ok(Some(flight)) => flight,
+                            Ok(None) => return None,
+                            Err(error) => return Some((Err(error.into()), None)),
+                        }
+                    }
+                };
+                // A signal does not always mean new counts (another cabin's seats moved, or a relay echo).
+                if state.last.as_ref() != Some(&flight.cabins) {
+                    state.last = Some(flight.cabins.clone());
+                    return Some((Ok(flight.cabins), Some(state)));
+                }
+            }
+        }))
+    }
+
+    /// Adds a flight (a keyed call), then drops the cached searches of its route so it shows up at once.
     #[tracing::instrument(skip_all, fields(flight_number = new.flight_number.as_str()))]
-    pub async fn create_flight(&self, new: NewFlight) -> Result<Flight, AppError> {
+    pub async fn create_flight(
+        &self,
+        keyed: &KeyedRequest,
+        new: NewFlight,
+        encode: impl FnOnce(&Flight) -> Vec<u8>,
+    ) -> Result<Outcome<Flight>, AppError> {
+        let txn = match self.idempotency.begin(keyed, Utc::now()).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = Self::insert_flight(txn.txn(), &new).await;
+        let flight = txn.finish(result, encode).await?;
+        self.cache.invalidate_route(&Route { origin: new.origin, destination: new.destination }.tag()).await;
+        Ok(Outcome::Executed(flight))
+    }
+
+    async fn insert_flight(txn: &impl ConnectionTrait, new: &NewFlight) -> Result<Flight, AppError> {
         let now = Utc::now();
         let id = Uuid::now_v7();
-        let txn = self.store.begin_write().await?;
-        let zones = flights::airport_time_zones(&txn, &[new.origin, new.destination]).await?;
+        let zones = flights::airport_time_zones(txn, &[new.origin, new.destination]).await?;
         let mut violations = Violations::new();
         for (field, code) in [("origin", new.origin), ("destination", new.destination)] {
             if !zones.contains_key(&code) {
@@ -72,7 +130,7 @@ impl FlightCatalog {
         }
         violations.finish()?;
         let departure_date = local_date(new.departs_at, zones[&new.origin]);
-        match flights::insert(&txn, id, &new, departure_date, now).await {
+        match flights::insert(txn, id, new, departure_date, now).await {
             Err(StoreError::Duplicate(_)) => {
                 return Err(ValidationError::single(
                     "flight_number",
@@ -82,9 +140,15 @@ impl FlightCatalog {
             }
             other => other?,
         }
-        let flight = flights::get(&txn, id).await?.ok_or(AppError::NotFound("flight"))?;
-        txn.commit().await.map_err(StoreError::from)?;
-        self.cache.invalidate_route(&Route { origin: new.origin, destination: new.destination }.tag()).await;
-        Ok(flight)
+        Ok(flights::get(txn, id).await?.ok_or(AppError::NotFound("flight"))?)
     }
+}
+
+struct AvailabilityStream {
+    id: Uuid,
+    watch: AvailabilityWatch,
+    store: Store,
+    /// The flight to send next without waiting (the state when the stream opened).
+    next: Option<Flight>,
+    last: Option<Vec<CabinAvailability>>,
 }

@@ -2,7 +2,9 @@
 //! store and infrastructure. Knows nothing of tonic or proto types.
 
 pub mod accounts;
+pub mod bookings;
 pub mod error;
 pub mod flights;
+pub mod idempotency;
 
 pub use error::AppError;

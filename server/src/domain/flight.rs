@@ -1,7 +1,7 @@
 //! Flights, cabins and seats: identifiers that validate themselves, cabin layouts, and the rules for a new
 //! flight.
 
-use std::{collections::BTreeSet, fmt, str::FromStr};
+use std::{collections::BTreeSet, fmt};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,33 +70,6 @@ impl FlightNumber {
     }
 }
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The name stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(text: &str) -> Result<Self, String> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
-                }
-            }
-        }
-    };
-}
-
 string_enum!(
     /// Cabin classes, ordered from the front of the aircraft (first) to the back (economy) by row order.
     CabinClass { First => "FIRST", Business => "BUSINESS", PremiumEconomy => "PREMIUM_ECONOMY", Economy => "ECONOMY" }
@@ -119,6 +92,21 @@ impl FlightStatus {
 pub struct SeatNumber {
     pub row: i32,
     pub letter: char,
+}
+
+impl SeatNumber {
+    /// "12A": a row of 1..=99 without leading zeros, then one upper-case letter.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || format!("{text:?} is not a seat number such as 12A");
+        let mut chars = text.chars();
+        let letter = chars.next_back().filter(char::is_ascii_uppercase).ok_or_else(invalid)?;
+        let row = chars.as_str();
+        let row_ok = (1..=2).contains(&row.len()) && row.bytes().all(|b| b.is_ascii_digit()) && !row.starts_with('0');
+        if !row_ok {
+            return Err(invalid());
+        }
+        Ok(Self { row: row.parse().map_err(|_| invalid())?, letter })
+    }
 }
 
 impl fmt::Display for SeatNumber {
@@ -163,6 +151,10 @@ impl CabinLayout {
 
     pub fn seat_count(&self) -> i32 {
         self.rows * self.letters.len() as i32
+    }
+
+    pub fn contains(&self, seat: SeatNumber) -> bool {
+        (self.first_row..=self.last_row()).contains(&seat.row) && self.letters.contains(seat.letter)
     }
 
     /// Seats front to back, left to right.
@@ -338,11 +330,24 @@ mod tests {
     }
 
     #[test]
+    fn seat_numbers_parse_and_print_alike() {
+        for good in ["1A", "12C", "99K"] {
+            assert_eq!(SeatNumber::parse(good).unwrap().to_string(), good);
+        }
+        for bad in ["", "A", "12", "012A", "0A", "100A", "12a", "12AB", "1 A", "١A", "A١"] {
+            assert!(SeatNumber::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn layouts_enumerate_rows_times_letters_and_validate_their_fields() {
         let layout = CabinLayout::new(3, 2, "AC").unwrap();
         let seats: Vec<String> = layout.seats().map(|s| s.to_string()).collect();
         assert_eq!(seats, ["3A", "3C", "4A", "4C"]);
         assert_eq!(layout.seat_count(), 4);
+        assert!(layout.contains(SeatNumber { row: 4, letter: 'C' }));
+        assert!(!layout.contains(SeatNumber { row: 4, letter: 'B' }));
+        assert!(!layout.contains(SeatNumber { row: 5, letter: 'A' }));
         assert_eq!(CabinLayout::new(0, 1, "A").unwrap_err().0, "first_row");
         assert_eq!(CabinLayout::new(90, 11, "A").unwrap_err().0, "rows");
         assert_eq!(CabinLayout::new(1, 0, "A").unwrap_err().0, "rows");

@@ -1,7 +1,9 @@
 //! Adapters to the outside world: Redis, the search cache, telemetry. Each one degrades instead of failing
 //! the call when its backend is away: Redis accelerates, the database decides.
 
+pub mod availability;
 pub mod cache;
+pub mod clock;
 pub mod passwords;
 pub mod rate_limit;
 pub mod redis;

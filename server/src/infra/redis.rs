@@ -15,6 +15,8 @@ const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Redis {
     client: fred::clients::Client,
+    /// Builds further connections with the same settings (pub/sub needs its own).
+    builder: Builder,
     prefix: String,
 }
 
@@ -24,14 +26,15 @@ impl Redis {
         let mut fred_config = Config::from_url(config.url.expose())?;
         // Keep retrying after a failed first connection instead of giving up.
         fred_config.fail_fast = false;
-        let client = Builder::from_config(fred_config)
+        let mut builder = Builder::from_config(fred_config);
+        builder
             .with_performance_config(|performance| performance.default_command_timeout = COMMAND_TIMEOUT)
             .with_connection_config(|connection| {
                 connection.connection_timeout = Duration::from_secs(2);
                 connection.max_command_attempts = 1;
             })
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
-            .build()?;
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+        let client = builder.build()?;
         client.connect();
         match tokio::time::timeout(FIRST_CONNECT_WAIT, client.wait_for_connect()).await {
             Ok(Ok(())) => tracing::info!("connected to Redis"),
@@ -40,13 +43,18 @@ impl Redis {
             }
             Err(_) => tracing::warn!("Redis did not answer in time; carrying on without it and reconnecting"),
         }
-        Ok(Self { client, prefix: config.key_prefix.clone() })
+        Ok(Self { client, builder, prefix: config.key_prefix.clone() })
     }
 
     /// The client, or `None` while disconnected, so callers skip Redis at once instead of waiting for
     /// commands to time out.
     pub fn available(&self) -> Option<&fred::clients::Client> {
         self.client.is_connected().then_some(&self.client)
+    }
+
+    /// A separate connection for subscriptions, which re-subscribes by itself after reconnecting.
+    pub fn subscriber(&self) -> Result<fred::clients::SubscriberClient, fred::error::Error> {
+        self.builder.build_subscriber_client()
     }
 
     /// A key under this deployment's prefix.

@@ -6,6 +6,8 @@ use http::HeaderMap;
 use crate::domain::validation::FieldViolation;
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Response metadata set to `true` when the response is a replay of a stored one.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const MIN_KEY_LEN: usize = 16;
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -32,6 +34,14 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A validated key and the method it was sent to, handed to the service in the request extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodKey {
+    pub key: IdempotencyKey,
+    /// Full gRPC method path, e.g. `/aerobook.v1.BookingService/CreateBooking`.
+    pub method: &'static str,
 }
 
 #[cfg(test)]

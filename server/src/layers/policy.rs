@@ -1,7 +1,8 @@
 //! Enforces each RPC's `(aerobook.v1.policy)` option before the call reaches its service, in this order:
 //! authentication (a valid token where the RPC is not public), the role list, the rate-limit class, and
 //! the idempotency-key rule (presence and format; what a key means is the idempotency store's business).
-//! The authenticated [`Caller`] travels on to the service in the request extensions.
+//! The authenticated [`Caller`] and the validated [`MethodKey`] travel on to the service in the request
+//! extensions.
 
 use std::{net::IpAddr, sync::Arc};
 
@@ -18,7 +19,7 @@ use super::{
     auth::{authenticate, proto_role},
     correlation::CorrelationId,
     errors::ApiError,
-    idempotency::IdempotencyKey,
+    idempotency::{IdempotencyKey, MethodKey},
     reject,
 };
 use crate::{
@@ -48,9 +49,12 @@ pub async fn enforce_policy(State(state): State<Arc<PolicyState>>, mut request: 
     // The client address names anonymous callers for rate limiting.
     let address = request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr).map(|a| a.ip());
     match admit(&state, policy, request.headers(), address).await {
-        Ok(caller) => {
+        Ok((caller, key)) => {
             if let Some(caller) = caller {
                 request.extensions_mut().insert(caller);
+            }
+            if let Some(key) = key {
+                request.extensions_mut().insert(MethodKey { key, method: policy.path });
             }
             next.run(request).await
         }
@@ -63,7 +67,7 @@ async fn admit(
     policy: &RpcPolicy,
     headers: &HeaderMap,
     address: Option<IpAddr>,
-) -> Result<Option<Caller>, ApiError> {
+) -> Result<(Option<Caller>, Option<IdempotencyKey>), ApiError> {
     let caller = match authenticate(headers, &state.tokens) {
         Ok(caller) => caller,
         // A public RPC serves everyone: a stale token does not stand in the way of a search.
@@ -82,8 +86,10 @@ async fn admit(
         (None, None) => "ip:unknown".to_owned(),
     };
     state.limiter.check(bucket(policy.rate_limit), &principal).await.map_err(ApiError::rate_limited)?;
-    if policy.idempotency_key_required {
-        IdempotencyKey::from_headers(headers).map_err(|violation| ApiError::validation(vec![violation]))?;
-    }
-    Ok(caller)
+    let key = if policy.idempotency_key_required {
+        Some(IdempotencyKey::from_headers(headers).map_err(|violation| ApiError::validation(vec![violation]))?)
+    } else {
+        None
+    };
+    Ok((caller, key))
 }

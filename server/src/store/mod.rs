@@ -4,8 +4,10 @@
 //! Knows the domain types it stores; knows nothing of tonic or Redis.
 
 pub mod accounts;
+pub mod bookings;
 pub mod entities;
 pub mod flights;
+pub mod idempotency;
 pub mod seed;
 
 use std::time::Duration;
@@ -22,6 +24,9 @@ use crate::config::DatabaseConfig;
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(#[source] DbErr),
+    /// A statement gave up waiting for a row another transaction holds (PostgreSQL `lock_timeout`).
+    #[error("lock wait timed out: {0}")]
+    LockTimeout(#[source] DbErr),
     #[error("a row with the same unique key exists: {0}")]
     Duplicate(String),
     #[error("database query failed: {0}")]
@@ -35,8 +40,18 @@ impl From<DbErr> for StoreError {
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
             return StoreError::Duplicate(detail);
         }
+        if is_lock_timeout(&err) {
+            return StoreError::LockTimeout(err);
+        }
         if is_transient(&err) { StoreError::Unavailable(err) } else { StoreError::Query(err) }
     }
+}
+
+fn is_lock_timeout(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) = err else {
+        return false;
+    };
+    matches!(error.as_ref(), sqlx::Error::Database(database) if database.code().as_deref() == Some("55P03"))
 }
 
 /// Failures that say nothing about the request and may pass on a retry: no connection, a lost
@@ -56,11 +71,11 @@ fn is_transient(err: &DbErr) -> bool {
                 let code = database.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or_default();
                 return matches!(code & 0xff, 5 | 6);
             }
-            // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available, too_many_connections,
+            // PostgreSQL: serialization_failure, deadlock_detected, too_many_connections,
             // admin_shutdown, crash_shutdown, cannot_connect_now.
             matches!(
                 database.code().as_deref(),
-                Some("40001" | "40P01" | "55P03" | "53300" | "57P01" | "57P02" | "57P03")
+                Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
             )
         }
         _ => false,

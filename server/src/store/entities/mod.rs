@@ -1,7 +1,12 @@
 //! sea-orm entities: one module per table, mirroring `migrations/`.
 
 pub mod airport;
+pub mod booking;
+pub mod booking_history;
+pub mod booking_passenger;
 pub mod flight;
 pub mod flight_cabin;
+pub mod idempotency_key;
 pub mod refresh_token;
+pub mod seat_assignment;
 pub mod user;

@@ -1,0 +1,104 @@
+//! `aerobook.v1.BookingService`.
+
+use aerobook_proto::v1::{self as pb, booking_service_server::BookingService};
+use chrono::Utc;
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+use super::{CallContext, convert};
+use crate::{app::bookings::Bookings, domain::validation::Violations};
+
+pub struct BookingApi {
+    bookings: Bookings,
+}
+
+impl BookingApi {
+    pub fn new(bookings: Bookings) -> Self {
+        Self { bookings }
+    }
+}
+
+fn encode(booking: &crate::domain::booking::Booking) -> Vec<u8> {
+    convert::booking_to_proto(booking).encode_to_vec()
+}
+
+#[tonic::async_trait]
+impl BookingService for BookingApi {
+    async fn create_booking(
+        &self,
+        request: Request<pb::CreateBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(&request);
+        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
+        let hold = convert::hold_request(request.into_inner(), Utc::now().date_naive()).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.place_hold(&actor, &keyed, hold, encode).await;
+        call.keyed_response(outcome, convert::booking_to_proto)
+    }
+
+    async fn get_booking(&self, request: Request<pb::GetBookingRequest>) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(&request);
+        let actor = call.actor()?;
+        let id = convert::parse_id("booking_id", &request.get_ref().booking_id).map_err(|e| call.fail(e))?;
+        let booking = self.bookings.get(&actor, id).await.map_err(|e| call.fail(e))?;
+        Ok(Response::new(convert::booking_to_proto(&booking)))
+    }
+
+    async fn list_bookings(
+        &self,
+        request: Request<pb::ListBookingsRequest>,
+    ) -> Result<Response<pb::ListBookingsResponse>, Status> {
+        let call = CallContext::of(&request);
+        let actor = call.actor()?;
+        let (flight_id, after, page_size) = convert::list_bookings_query(request.get_ref()).map_err(|e| call.fail(e))?;
+        let page = self.bookings.list(&actor, flight_id, after, page_size).await.map_err(|e| call.fail(e))?;
+        Ok(Response::new(pb::ListBookingsResponse {
+            bookings: page.bookings.iter().map(convert::booking_to_proto).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn cancel_booking(
+        &self,
+        request: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(&request);
+        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let id = v.check("booking_id", convert::uuid(&message.booking_id));
+        let reason = v.check("reason", convert::note(&message.reason));
+        let (id, reason) = v.finish_with(|| Some((id?, reason?))).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.cancel(&actor, &keyed, id, reason, encode).await;
+        call.keyed_response(outcome, convert::booking_to_proto)
+    }
+
+    async fn change_seats(&self, request: Request<pb::ChangeSeatsRequest>) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(&request);
+        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let id = v.check("booking_id", convert::uuid(&message.booking_id));
+        if message.seat_numbers.is_empty() {
+            v.add("seat_numbers", "must list one seat per passenger, in passenger order");
+        }
+        let seats = convert::seat_numbers(&message.seat_numbers, &mut v);
+        let (id, seats) = v.finish_with(|| Some((id?, seats?))).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.change_seats(&actor, &keyed, id, seats, encode).await;
+        call.keyed_response(outcome, convert::booking_to_proto)
+    }
+
+    async fn confirm_booking(
+        &self,
+        request: Request<pb::ConfirmBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(&request);
+        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let id = v.check("booking_id", convert::uuid(&message.booking_id));
+        let note = v.check("note", convert::note(&message.note));
+        let (id, note) = v.finish_with(|| Some((id?, note?))).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.confirm(&actor, &keyed, id, note, encode).await;
+        call.keyed_response(outcome, convert::booking_to_proto)
+    }
+}

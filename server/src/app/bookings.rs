@@ -1,0 +1,433 @@
+//! Bookings: placing holds, reading and listing them, cancelling, changing seats, confirming, and expiring
+//! due holds. Every mutation is a keyed call (see [`super::idempotency`]) and decides seat inventory in the
+//! database, in the transaction that writes the booking.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use super::{
+    AppError,
+    idempotency::{Begun, Idempotency, KeyedRequest, KeyedTransaction, Outcome},
+};
+use crate::{
+    config::BookingConfig,
+    domain::{
+        auth::{Caller, Role},
+        booking::{
+            Booking, BookingAction, BookingReference, BookingStatus, HoldRequest, MAX_PASSENGERS, Refusal, check_ages,
+            choose_seats, fare,
+        },
+        flight::{CabinAvailability, Flight, SeatNumber},
+        pagination::Cursor,
+        validation::{ValidationError, Violations},
+    },
+    infra::{availability::AvailabilityFeed, clock::Clock},
+    store::{
+        Store, StoreError,
+        bookings::{self, Change, HOLD_PLACED, ListFilter},
+        flights,
+    },
+};
+
+/// Holds the sweeper expires per transaction.
+pub const SWEEP_BATCH: u64 = 200;
+/// Draws of a booking reference before giving up: with 10^9 references, a second draw is already rare.
+const REFERENCE_ATTEMPTS: usize = 8;
+
+/// Who acts, for ownership checks and the booking history.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub caller: Caller,
+    pub correlation_id: String,
+}
+
+impl Actor {
+    /// Customers see their own bookings only; staff and services see all.
+    fn may_see(&self, booking: &Booking) -> bool {
+        self.caller.role != Role::Customer || booking.user_id == self.caller.user_id
+    }
+}
+
+/// A page of bookings, newest first.
+#[derive(Debug, Clone)]
+pub struct BookingPage {
+    pub bookings: Vec<Booking>,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Bookings {
+    store: Store,
+    idempotency: Idempotency,
+    clock: Clock,
+    feed: AvailabilityFeed,
+    config: BookingConfig,
+}
+
+impl Bookings {
+    pub fn new(store: Store, clock: Clock, feed: AvailabilityFeed, config: BookingConfig) -> Self {
+        Self { idempotency: Idempotency::new(store.clone()), store, clock, feed, config }
+    }
+
+    /// Places a hold: takes the seats, prices the booking, and starts the hold's clock.
+    #[tracing::instrument(skip_all, fields(flight_id = %hold.flight_id))]
+    pub async fn place_hold(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        hold: HoldRequest,
+        encode: impl FnOnce(&Booking) -> Vec<u8>,
+    ) -> Result<Outcome<Booking>, AppError> {
+        let now = self.clock.now();
+        let txn = match self.idempotency.begin(keyed, now).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = self.hold_seats(txn.txn(), actor, hold, now).await;
+        self.commit(txn, result, encode, true).await
+    }
+
+    pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
+        let booking = bookings::get(self.store.conn(), id).await?.filter(|b| actor.may_see(b));
+        Ok(booking.ok_or(AppError::NotFound("booking"))?.as_of(self.clock.now()))
+    }
+
+    /// The caller's bookings (every booking for staff and services), optionally of one flight.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        flight_id: Option<Uuid>,
+        after: Option<Cursor>,
+        page_size: u32,
+    ) -> Result<BookingPage, AppError> {
+        let user_id = (actor.caller.role == Role::Customer).then_some(actor.caller.user_id);
+        let (page, next) =
+            bookings::list(self.store.conn(), ListFilter { user_id, flight_id }, after, page_size).await?;
+        let now = self.clock.now();
+        Ok(BookingPage {
+            bookings: page.into_iter().map(|b| b.as_of(now)).collect(),
+            next_page_token: next.map(|cursor| cursor.encode()),
+        })
+    }
+
+    /// Cancels a hold and releases its seats.
+    #[tracing::instrument(skip_all, fields(booking_id = %id))]
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        id: Uuid,
+        reason: Option<String>,
+        encode: impl FnOnce(&Booking) -> Vec<u8>,
+    ) -> Result<Outcome<Booking>, AppError> {
+        let now = self.clock.now();
+        let txn = match self.idempotency.begin(keyed, now).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = self.transition(txn.txn(), actor, id, BookingAction::Cancel, reason.as_deref(), now).await;
+        self.commit(txn, result, encode, true).await
+    }
+
+    /// Confirms a hold paid outside Aerobook.
+    #[tracing::instrument(skip_all, fields(booking_id = %id))]
+    pub async fn confirm(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        id: Uuid,
+        note: Option<String>,
+        encode: impl FnOnce(&Booking) -> Vec<u8>,
+    ) -> Result<Outcome<Booking>, AppError> {
+        let now = self.clock.now();
+        let txn = match self.idempotency.begin(keyed, now).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = self.transition(txn.txn(), actor, id, BookingAction::Confirm, note.as_deref(), now).await;
+        self.commit(txn, result, encode, false).await
+    }
+
+    /// Moves a hold's passengers to other seats of the same cabin, one seat each in passenger order.
+    #[tracing::instrument(skip_all, fields(booking_id = %id))]
+    pub async fn change_seats(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        id: Uuid,
+        seats: Vec<SeatNumber>,
+        encode: impl FnOnce(&Booking) -> Vec<u8>,
+    ) -> Result<Outcome<Booking>, AppError> {
+        let now = self.clock.now();
+        let txn = match self.idempotency.begin(keyed, now).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = self.move_passengers(txn.txn(), actor, id, seats, now).await;
+        self.commit(txn, result, encode, false).await
+    }
+
+    /// Expires every hold due now and releases its seats, in batches; returns how many expired. Safe to
+    /// run on several instances at once: each due hold is claimed by one of them and expires once.
+    pub async fn expire_due_holds(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let correlation_id = format!("sweep-{}", Uuid::now_v7());
+        let mut expired = 0;
+        loop {
+            let txn = self.store.begin_write().await?;
+            let due = bookings::claim_due_holds(&txn, now, SWEEP_BATCH).await?;
+            let mut changes = Vec::with_capacity(due.len());
+            for hold in &due {
+                if !bookings::set_status(&txn, hold.id, hold.version, BookingStatus::Expired, now).await? {
+                    continue;
+                }
+                let seats = bookings::unassign_seats(&txn, hold.id).await?;
+                bookings::return_seats(&txn, hold.flight_id, hold.cabin, seat_count(seats)?).await?;
+                changes.push(Change {
+                    booking_id: hold.id,
+                    from: Some(BookingStatus::Held),
+                    to: BookingStatus::Expired,
+                    cause: BookingAction::Expire.as_str(),
+                    correlation_id: &correlation_id,
+                    actor_id: None,
+                    note: None,
+                    at: now,
+                });
+            }
+            if !changes.is_empty() {
+                bookings::record_changes(&txn, &changes).await?;
+            }
+            txn.commit().await.map_err(StoreError::from)?;
+            expired += changes.len();
+            let mut flights: Vec<Uuid> = due.iter().map(|hold| hold.flight_id).collect();
+            flights.sort();
+            flights.dedup();
+            for flight_id in flights {
+                self.feed.changed(flight_id).await;
+            }
+            if (due.len() as u64) < SWEEP_BATCH {
+                break;
+            }
+        }
+        if expired > 0 {
+            tracing::info!(expired, %correlation_id, "expired due holds");
+        }
+        Ok(expired)
+    }
+
+    /// Forgets idempotency keys past their retention.
+    pub async fn forget_expired_keys(&self) -> Result<u64, AppError> {
+        self.idempotency.forget_expired(self.clock.now()).await
+    }
+
+    /// Commits a keyed call; announces new seat counts of the booking's flight when they changed.
+    async fn commit(
+        &self,
+        txn: KeyedTransaction,
+        result: Result<Booking, AppError>,
+        encode: impl FnOnce(&Booking) -> Vec<u8>,
+        seats_moved: bool,
+    ) -> Result<Outcome<Booking>, AppError> {
+        let booking = txn.finish(result, encode).await?;
+        if seats_moved {
+            self.feed.changed(booking.flight_id).await;
+        }
+        Ok(Outcome::Executed(booking))
+    }
+
+    async fn hold_seats(
+        &self,
+        txn: &impl ConnectionTrait,
+        actor: &Actor,
+        hold: HoldRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, AppError> {
+        let flight = flights::get(txn, hold.flight_id).await?.ok_or(AppError::NotFound("flight"))?;
+        let cabin = bookable_cabin(&flight, &hold, now)?;
+        check_ages(&hold.passengers, flight.departure_date)?;
+
+        let user_id = actor.caller.user_id;
+        bookings::serialize_user_holds(txn, user_id, flight.id).await?;
+        let limit = self.config.max_holds_per_user;
+        if bookings::live_holds(txn, user_id, flight.id, now).await? >= u64::from(limit) {
+            return Err(Refusal::MaxPerUserExceeded { limit }.into());
+        }
+        let party = hold.passengers.len();
+        let party_seats = seat_count(party as u64)?;
+        if !bookings::take_seats(txn, flight.id, cabin.cabin, party_seats).await? {
+            let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await?;
+            return Err(Refusal::SeatsUnavailable { seats_available, taken: Vec::new() }.into());
+        }
+        let seats = if hold.seats.is_empty() {
+            let taken = bookings::taken_seats(txn, flight.id, Some(cabin.cabin)).await?;
+            choose_seats(&cabin.layout, &taken, party)
+                .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()))?
+        } else {
+            hold.seats
+        };
+        let hold_ttl = TimeDelta::from_std(self.config.hold_ttl).unwrap_or(TimeDelta::minutes(10));
+        let mut booking = Booking {
+            id: Uuid::now_v7(),
+            reference: BookingReference::random(&mut rand::rng()),
+            user_id,
+            flight_id: flight.id,
+            cabin: cabin.cabin,
+            status: BookingStatus::Held,
+            total_price: fare(cabin.price, &hold.passengers),
+            passengers: hold.passengers,
+            seats,
+            contact_email: hold.contact_email.as_str().to_owned(),
+            hold_expires_at: Some(now + hold_ttl),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let mut attempts = 0;
+        while !bookings::insert(txn, &booking).await? {
+            attempts += 1;
+            if attempts == REFERENCE_ATTEMPTS {
+                return Err(StoreError::Corrupt("no free booking reference found".into()).into());
+            }
+            booking.reference = BookingReference::random(&mut rand::rng());
+        }
+        let taken = bookings::assign_seats(txn, booking.id, flight.id, cabin.cabin, &booking.seats).await?;
+        if !taken.is_empty() {
+            // Every requested seat still counts as available until this transaction's own take is undone.
+            let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await? + party_seats;
+            return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
+        }
+        bookings::record_changes(txn, &[Change {
+            booking_id: booking.id,
+            from: None,
+            to: BookingStatus::Held,
+            cause: HOLD_PLACED,
+            correlation_id: &actor.correlation_id,
+            actor_id: Some(user_id),
+            note: None,
+            at: now,
+        }])
+        .await?;
+        Ok(booking)
+    }
+
+    /// Reads a booking the actor may act on, inside the transaction.
+    async fn load(&self, txn: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
+        bookings::get(txn, id).await?.filter(|b| actor.may_see(b)).ok_or(AppError::NotFound("booking"))
+    }
+
+    /// Applies a status change (cancel, confirm) under the booking's version, releasing seats when the
+    /// new status gives them back.
+    async fn transition(
+        &self,
+        txn: &impl ConnectionTrait,
+        actor: &Actor,
+        id: Uuid,
+        action: BookingAction,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, AppError> {
+        let booking = self.load(txn, actor, id).await?;
+        let from = booking.clone().as_of(now).status;
+        let to = from.apply(action).map_err(Refusal::from)?;
+        if !bookings::set_status(txn, id, booking.version, to, now).await? {
+            return Err(AppError::Conflict);
+        }
+        if to.releases_seats() {
+            let seats = bookings::unassign_seats(txn, id).await?;
+            bookings::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
+        }
+        bookings::record_changes(txn, &[Change {
+            booking_id: id,
+            from: Some(from),
+            to,
+            cause: action.as_str(),
+            correlation_id: &actor.correlation_id,
+            actor_id: Some(actor.caller.user_id),
+            note,
+            at: now,
+        }])
+        .await?;
+        bookings::get(txn, id).await?.ok_or(AppError::NotFound("booking"))
+    }
+
+    async fn move_passengers(
+        &self,
+        txn: &impl ConnectionTrait,
+        actor: &Actor,
+        id: Uuid,
+        seats: Vec<SeatNumber>,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, AppError> {
+        let booking = self.load(txn, actor, id).await?;
+        let status = booking.clone().as_of(now).status;
+        status.apply(BookingAction::ChangeSeats).map_err(Refusal::from)?;
+        let flight = flights::get(txn, booking.flight_id).await?.ok_or(AppError::NotFound("flight"))?;
+        let cabin = flight
+            .cabins
+            .iter()
+            .find(|c| c.cabin == booking.cabin)
+            .ok_or_else(|| StoreError::Corrupt("a booking's cabin is missing from its flight".into()))?;
+        let mut violations = Violations::new();
+        if seats.len() != booking.passengers.len() {
+            let passengers = booking.passengers.len();
+            violations.add("seat_numbers", format!("must list one seat for each of the {passengers} passengers"));
+        }
+        check_seats_in_cabin(cabin, &seats, &mut violations);
+        violations.finish()?;
+        if !bookings::set_status(txn, id, booking.version, status, now).await? {
+            return Err(AppError::Conflict);
+        }
+        bookings::unassign_seats(txn, id).await?;
+        let taken = bookings::assign_seats(txn, id, booking.flight_id, booking.cabin, &seats).await?;
+        if !taken.is_empty() {
+            let seats_available = bookings::seats_available(txn, booking.flight_id, booking.cabin).await?;
+            return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
+        }
+        bookings::set_passenger_seats(txn, id, &seats).await?;
+        bookings::record_changes(txn, &[Change {
+            booking_id: id,
+            from: Some(status),
+            to: status,
+            cause: BookingAction::ChangeSeats.as_str(),
+            correlation_id: &actor.correlation_id,
+            actor_id: Some(actor.caller.user_id),
+            note: None,
+            at: now,
+        }])
+        .await?;
+        bookings::get(txn, id).await?.ok_or(AppError::NotFound("booking"))
+    }
+}
+
+/// The requested cabin of a flight still on sale, with every requested seat in it.
+fn bookable_cabin<'f>(flight: &'f Flight, hold: &HoldRequest, now: DateTime<Utc>) -> Result<&'f CabinAvailability, AppError> {
+    if !flight.status.is_bookable() || flight.departs_at <= now {
+        return Err(ValidationError::single("flight_id", "this flight is no longer on sale").into());
+    }
+    let cabin = flight
+        .cabins
+        .iter()
+        .find(|c| c.cabin == hold.cabin)
+        .ok_or_else(|| ValidationError::single("cabin", "this flight has no such cabin"))?;
+    let mut violations = Violations::new();
+    check_seats_in_cabin(cabin, &hold.seats, &mut violations);
+    violations.finish()?;
+    Ok(cabin)
+}
+
+fn check_seats_in_cabin(cabin: &CabinAvailability, seats: &[SeatNumber], violations: &mut Violations) {
+    for (i, seat) in seats.iter().enumerate() {
+        if !cabin.layout.contains(*seat) {
+            violations.add(format!("seat_numbers[{i}]"), format!("{seat} is not a seat of this cabin"));
+        }
+    }
+}
+
+/// A seat count as the cabin's column type; never more than a booking's passengers.
+fn seat_count(seats: u64) -> Result<i32, AppError> {
+    i32::try_from(seats)
+        .ok()
+        .filter(|&n| n as usize <= MAX_PASSENGERS)
+        .ok_or_else(|| StoreError::Corrupt(format!("a booking with {seats} seats")).into())
+}

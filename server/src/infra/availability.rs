@@ -1,0 +1,147 @@
+//! Tells watchers of a flight that its seat counts may have changed. Watchers then read the counts from
+//! the database, which stays the only source of truth: a lost or duplicated signal costs a read, never a
+//! wrong count.
+//!
+//! Signals travel in-process through one `watch` channel per watched flight (a burst of changes reaches a
+//! slow watcher as one wake-up), and, with Redis, over pub/sub to every other instance.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use fred::prelude::{ClientLike as _, EventInterface as _, PubsubInterface as _};
+use tokio::{sync::watch, task::JoinHandle};
+use uuid::Uuid;
+
+use super::redis::Redis;
+
+#[derive(Clone)]
+pub struct AvailabilityFeed {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    watched: Mutex<HashMap<Uuid, watch::Sender<()>>>,
+    redis: Option<Redis>,
+    /// Tags this instance's messages, so it does not signal its own watchers twice.
+    origin: Uuid,
+}
+
+/// A subscription to one flight's changes; dropping it unsubscribes.
+pub struct AvailabilityWatch {
+    receiver: watch::Receiver<()>,
+    flight_id: Uuid,
+    feed: AvailabilityFeed,
+}
+
+impl AvailabilityWatch {
+    /// Waits for the next change signal; returns at once for a signal that arrived since the last call.
+    pub async fn changed(&mut self) {
+        // The sender lives in the registry while this watch exists, so this only fails if the feed is gone.
+        if self.receiver.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for AvailabilityWatch {
+    fn drop(&mut self) {
+        let mut watched = self.feed.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        // This watch's receiver still counts until the end of this function.
+        if watched.get(&self.flight_id).is_some_and(|sender| sender.receiver_count() <= 1) {
+            watched.remove(&self.flight_id);
+        }
+    }
+}
+
+impl AvailabilityFeed {
+    /// An in-process feed; with `redis`, also shared with other instances once [`Self::listen`] runs.
+    pub fn new(redis: Option<Redis>) -> Self {
+        Self { inner: Arc::new(Inner { watched: Mutex::default(), redis, origin: Uuid::new_v4() }) }
+    }
+
+    pub fn watch(&self, flight_id: Uuid) -> AvailabilityWatch {
+        let mut watched = self.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        let receiver = watched.entry(flight_id).or_insert_with(|| watch::channel(()).0).subscribe();
+        AvailabilityWatch { receiver, flight_id, feed: self.clone() }
+    }
+
+    /// Signals a change of the flight's counts, after the change committed.
+    pub async fn changed(&self, flight_id: Uuid) {
+        self.signal_local(flight_id);
+        if let Some(redis) = &self.inner.redis
+            && let Some(client) = redis.available()
+        {
+            let message = format!("{}:{flight_id}", self.inner.origin);
+            if let Err(error) = client.publish::<(), _, _>(redis.key(CHANNEL), message).await {
+                tracing::debug!(%error, "availability signal not published");
+            }
+        }
+    }
+
+    fn signal_local(&self, flight_id: Uuid) {
+        let watched = self.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = watched.get(&flight_id) {
+            sender.send_replace(());
+        }
+    }
+
+    /// Relays other instances' signals to this instance's watchers until the task is aborted. `None`
+    /// without Redis.
+    pub fn listen(&self) -> Option<JoinHandle<()>> {
+        let redis = self.inner.redis.clone()?;
+        let feed = self.clone();
+        Some(tokio::spawn(async move {
+            let subscriber = match redis.subscriber() {
+                Ok(subscriber) => subscriber,
+                Err(error) => {
+                    tracing::warn!(%error, "availability signals from other instances are off");
+                    return;
+                }
+            };
+            let mut messages = subscriber.message_rx();
+            subscriber.connect();
+            let _resubscribe = subscriber.manage_subscriptions();
+            if let Err(error) = subscriber.subscribe(redis.key(CHANNEL)).await {
+                // manage_subscriptions subscribes again on the next (re)connection.
+                tracing::warn!(%error, "availability channel not subscribed yet");
+            }
+            while let Ok(message) = messages.recv().await {
+                let Some(text) = message.value.as_str() else { continue };
+                let Some((origin, flight)) = text.split_once(':') else { continue };
+                if origin == feed.inner.origin.to_string() {
+                    continue;
+                }
+                if let Ok(flight_id) = Uuid::try_parse(flight) {
+                    feed.signal_local(flight_id);
+                }
+            }
+        }))
+    }
+}
+
+/// The pub/sub channel, under the deployment's key prefix.
+const CHANNEL: &str = "availability";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watchers_of_a_flight_wake_on_its_changes_only() {
+        let feed = AvailabilityFeed::new(None);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut watch_a = feed.watch(a);
+        let mut watch_b = feed.watch(b);
+        feed.changed(a).await;
+        feed.changed(a).await;
+        tokio::time::timeout(std::time::Duration::from_secs(5), watch_a.changed()).await.expect("signalled");
+        assert!(!watch_a.receiver.has_changed().unwrap(), "two signals coalesce into one wake-up");
+        assert!(!watch_b.receiver.has_changed().unwrap());
+        drop(watch_a);
+        assert!(!feed.inner.watched.lock().unwrap().contains_key(&a), "the last watch of a flight unregisters it");
+        feed.changed(b).await;
+        watch_b.changed().await;
+    }
+}

@@ -1,0 +1,28 @@
+//! Expires due holds (releasing their seats) and forgets expired idempotency keys, every sweep interval.
+//! Runs on every instance; the database hands each due hold to exactly one of them.
+
+use std::time::Duration;
+
+use crate::app::bookings::Bookings;
+
+/// Sweeps every `interval` until the task is aborted. A failed sweep is logged and retried next time.
+pub async fn run(bookings: Bookings, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        sweep(&bookings).await;
+    }
+}
+
+/// One pass: due holds, then expired keys.
+pub async fn sweep(bookings: &Bookings) {
+    if let Err(error) = bookings.expire_due_holds().await {
+        tracing::warn!(%error, "hold sweep failed; retrying next interval");
+    }
+    match bookings.forget_expired_keys().await {
+        Ok(0) => {}
+        Ok(forgotten) => tracing::debug!(forgotten, "expired idempotency keys deleted"),
+        Err(error) => tracing::warn!(%error, "idempotency key cleanup failed; retrying next interval"),
+    }
+}

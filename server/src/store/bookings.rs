@@ -1,0 +1,426 @@
+//! Booking queries. Seat inventory only moves through conditional updates decided by the database: a
+//! cabin's count is decremented only where enough seats remain, and a seat is assigned only where no live
+//! booking holds it (the primary key of `seat_assignments`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, Statement,
+    sea_query::{Expr, LockBehavior, LockType, OnConflict},
+};
+use uuid::Uuid;
+
+use super::{
+    StoreError,
+    entities::{booking, booking_history, booking_passenger, flight_cabin, seat_assignment},
+};
+use crate::domain::{
+    booking::{Booking, BookingReference, BookingStatus, Passenger},
+    flight::{CabinClass, SeatNumber},
+    money::{CurrencyCode, Money},
+    pagination::Cursor,
+};
+
+/// The cause recorded for the history row of a new hold (every later change records its action).
+pub const HOLD_PLACED: &str = "PLACE_HOLD";
+
+/// On PostgreSQL, serialises hold placement per (user, flight) until the transaction ends, so the count of
+/// a user's live holds cannot be raced past the limit by parallel calls. SQLite's single writer already
+/// serialises every write transaction.
+pub async fn serialize_user_holds(db: &impl ConnectionTrait, user_id: Uuid, flight_id: Uuid) -> Result<(), StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let (user, flight) = (user_id.as_u64_pair(), flight_id.as_u64_pair());
+    let lock_id = (user.0 ^ user.1 ^ flight.0.rotate_left(17) ^ flight.1.rotate_left(31)) as i64;
+    db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT pg_advisory_xact_lock($1)", [
+        lock_id.into(),
+    ]))
+    .await?;
+    Ok(())
+}
+
+/// Holds of `user_id` on the flight that are still live at `now`.
+pub async fn live_holds(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    flight_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait as _;
+    Ok(booking::Entity::find()
+        .filter(booking::Column::UserId.eq(user_id))
+        .filter(booking::Column::FlightId.eq(flight_id))
+        .filter(booking::Column::Status.eq(BookingStatus::Held.as_str()))
+        .filter(booking::Column::HoldExpiresAt.gt(now))
+        .count(db)
+        .await?)
+}
+
+/// Takes `count` seats off the cabin's available count if that many remain; `false` changes nothing.
+/// On PostgreSQL the updated row stays locked until the transaction ends, which serialises seat choice
+/// within the cabin.
+pub async fn take_seats(
+    db: &impl ConnectionTrait,
+    flight_id: Uuid,
+    cabin: CabinClass,
+    count: i32,
+) -> Result<bool, StoreError> {
+    let updated = flight_cabin::Entity::update_many()
+        .col_expr(flight_cabin::Column::SeatsAvailable, flight_cabin::Column::SeatsAvailable.into_expr().sub(count))
+        .filter(flight_cabin::Column::FlightId.eq(flight_id))
+        .filter(flight_cabin::Column::Cabin.eq(cabin.as_str()))
+        .filter(flight_cabin::Column::SeatsAvailable.gte(count))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Gives `count` seats back to the cabin's available count (the CHECK refuses to exceed the total).
+pub async fn return_seats(
+    db: &impl ConnectionTrait,
+    flight_id: Uuid,
+    cabin: CabinClass,
+    count: i32,
+) -> Result<(), StoreError> {
+    let updated = flight_cabin::Entity::update_many()
+        .col_expr(flight_cabin::Column::SeatsAvailable, flight_cabin::Column::SeatsAvailable.into_expr().add(count))
+        .filter(flight_cabin::Column::FlightId.eq(flight_id))
+        .filter(flight_cabin::Column::Cabin.eq(cabin.as_str()))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())));
+    }
+    Ok(())
+}
+
+pub async fn seats_available(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<i32, StoreError> {
+    let available: Option<i32> = flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
+        .select_only()
+        .column(flight_cabin::Column::SeatsAvailable)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(available.unwrap_or(0))
+}
+
+/// Seats of the flight (or of one cabin) held or sold.
+pub async fn taken_seats(
+    db: &impl ConnectionTrait,
+    flight_id: Uuid,
+    cabin: Option<CabinClass>,
+) -> Result<BTreeSet<SeatNumber>, StoreError> {
+    let mut query = seat_assignment::Entity::find()
+        .select_only()
+        .column(seat_assignment::Column::SeatNumber)
+        .filter(seat_assignment::Column::FlightId.eq(flight_id));
+    if let Some(cabin) = cabin {
+        query = query.filter(seat_assignment::Column::Cabin.eq(cabin.as_str()));
+    }
+    let seats: Vec<String> = query.into_tuple().all(db).await?;
+    seats.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect()
+}
+
+/// Assigns the seats to the booking where they are free; returns the seats that were taken already
+/// (nothing is assigned then, as the caller rolls back).
+pub async fn assign_seats(
+    db: &impl ConnectionTrait,
+    booking_id: Uuid,
+    flight_id: Uuid,
+    cabin: CabinClass,
+    seats: &[SeatNumber],
+) -> Result<Vec<SeatNumber>, StoreError> {
+    let rows = seats.iter().map(|seat| seat_assignment::ActiveModel {
+        flight_id: Set(flight_id),
+        seat_number: Set(seat.to_string()),
+        cabin: Set(cabin.as_str().to_owned()),
+        booking_id: Set(booking_id),
+    });
+    let inserted = seat_assignment::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([seat_assignment::Column::FlightId, seat_assignment::Column::SeatNumber])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    if inserted == seats.len() as u64 {
+        return Ok(Vec::new());
+    }
+    let held_by_others: Vec<String> = seat_assignment::Entity::find()
+        .select_only()
+        .column(seat_assignment::Column::SeatNumber)
+        .filter(seat_assignment::Column::FlightId.eq(flight_id))
+        .filter(seat_assignment::Column::SeatNumber.is_in(seats.iter().map(ToString::to_string)))
+        .filter(seat_assignment::Column::BookingId.ne(booking_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut taken: Vec<SeatNumber> =
+        held_by_others.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect::<Result<_, _>>()?;
+    taken.sort();
+    Ok(taken)
+}
+
+/// Frees the booking's seats; returns how many it held.
+pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<u64, StoreError> {
+    let deleted = seat_assignment::Entity::delete_many()
+        .filter(seat_assignment::Column::BookingId.eq(booking_id))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Inserts a new booking with its passengers. `false` when its reference is in use already (nothing is
+/// written then; draw another).
+pub async fn insert(db: &impl ConnectionTrait, booking: &Booking) -> Result<bool, StoreError> {
+    let row = booking::ActiveModel {
+        id: Set(booking.id),
+        reference: Set(booking.reference.as_str().to_owned()),
+        user_id: Set(booking.user_id),
+        flight_id: Set(booking.flight_id),
+        cabin: Set(booking.cabin.as_str().to_owned()),
+        status: Set(booking.status.as_str().to_owned()),
+        contact_email: Set(booking.contact_email.clone()),
+        currency_code: Set(booking.total_price.currency.as_str().to_owned()),
+        total_amount_minor: Set(booking.total_price.amount_minor),
+        hold_expires_at: Set(booking.hold_expires_at),
+        created_at: Set(booking.created_at),
+        updated_at: Set(booking.updated_at),
+        version: Set(booking.version),
+    };
+    let inserted = booking::Entity::insert(row)
+        .on_conflict(OnConflict::column(booking::Column::Reference).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let passengers = booking.passengers.iter().zip(&booking.seats).enumerate().map(|(position, (p, seat))| {
+        booking_passenger::ActiveModel {
+            booking_id: Set(booking.id),
+            position: Set(position as i16),
+            given_name: Set(p.given_name.clone()),
+            family_name: Set(p.family_name.clone()),
+            date_of_birth: Set(p.date_of_birth),
+            passenger_type: Set(p.passenger_type.as_str().to_owned()),
+            seat_number: Set(seat.to_string()),
+        }
+    });
+    booking_passenger::Entity::insert_many(passengers).exec_without_returning(db).await?;
+    Ok(true)
+}
+
+/// One row of a booking's history.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub booking_id: Uuid,
+    pub from: Option<BookingStatus>,
+    pub to: BookingStatus,
+    pub cause: &'a str,
+    pub correlation_id: &'a str,
+    /// `None` for the sweeper.
+    pub actor_id: Option<Uuid>,
+    pub note: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn record_changes(db: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), StoreError> {
+    let rows = changes.iter().map(|change| booking_history::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        booking_id: Set(change.booking_id),
+        from_status: Set(change.from.map(|s| s.as_str().to_owned())),
+        to_status: Set(change.to.as_str().to_owned()),
+        cause: Set(change.cause.to_owned()),
+        correlation_id: Set(change.correlation_id.to_owned()),
+        actor_id: Set(change.actor_id),
+        note: Set(change.note.map(str::to_owned)),
+        at: Set(change.at),
+    });
+    booking_history::Entity::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Moves the booking to `to` if it is still at `expected_version` (and so still in the status it was
+/// read in); `false` means someone else changed it first. Leaving HELD clears the hold's expiry.
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected_version: i64,
+    to: BookingStatus,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut update = booking::Entity::update_many()
+        .col_expr(booking::Column::Status, to.as_str().into())
+        .col_expr(booking::Column::Version, booking::Column::Version.into_expr().add(1))
+        .col_expr(booking::Column::UpdatedAt, now.into());
+    if to != BookingStatus::Held {
+        update = update.col_expr(booking::Column::HoldExpiresAt, Expr::value(Option::<DateTime<Utc>>::None));
+    }
+    let updated = update
+        .filter(booking::Column::Id.eq(id))
+        .filter(booking::Column::Version.eq(expected_version))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Records the passengers' new seats (in passenger order).
+pub async fn set_passenger_seats(
+    db: &impl ConnectionTrait,
+    booking_id: Uuid,
+    seats: &[SeatNumber],
+) -> Result<(), StoreError> {
+    for (position, seat) in seats.iter().enumerate() {
+        booking_passenger::Entity::update_many()
+            .col_expr(booking_passenger::Column::SeatNumber, seat.to_string().into())
+            .filter(booking_passenger::Column::BookingId.eq(booking_id))
+            .filter(booking_passenger::Column::Position.eq(position as i16))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Booking>, StoreError> {
+    let Some(row) = booking::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(with_passengers(db, vec![row]).await?.pop())
+}
+
+/// Which bookings a list shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter {
+    pub user_id: Option<Uuid>,
+    pub flight_id: Option<Uuid>,
+}
+
+/// Newest first; `after` is the last booking of the previous page.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: ListFilter,
+    after: Option<Cursor>,
+    page_size: u32,
+) -> Result<(Vec<Booking>, Option<Cursor>), StoreError> {
+    let mut query = booking::Entity::find();
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(booking::Column::UserId.eq(user_id));
+    }
+    if let Some(flight_id) = filter.flight_id {
+        query = query.filter(booking::Column::FlightId.eq(flight_id));
+    }
+    if let Some(after) = after {
+        query = query.filter(
+            booking::Column::CreatedAt
+                .lt(after.at)
+                .or(booking::Column::CreatedAt.eq(after.at).and(booking::Column::Id.lt(after.id))),
+        );
+    }
+    let mut rows = query
+        .order_by_desc(booking::Column::CreatedAt)
+        .order_by_desc(booking::Column::Id)
+        .limit(u64::from(page_size) + 1)
+        .all(db)
+        .await?;
+    let next = if rows.len() > page_size as usize {
+        rows.truncate(page_size as usize);
+        rows.last().map(|last| Cursor { at: last.created_at, id: last.id })
+    } else {
+        None
+    };
+    Ok((with_passengers(db, rows).await?, next))
+}
+
+/// A hold past its expiry, claimed by the sweeper.
+#[derive(Debug, Clone)]
+pub struct DueHold {
+    pub id: Uuid,
+    pub flight_id: Uuid,
+    pub cabin: CabinClass,
+    pub version: i64,
+}
+
+/// Up to `limit` holds due at `now`. On PostgreSQL the rows stay locked until the transaction ends and
+/// rows locked by another instance's sweeper are skipped, so instances share the work without waiting.
+pub async fn claim_due_holds(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<DueHold>, StoreError> {
+    let rows: Vec<(Uuid, Uuid, String, i64)> = booking::Entity::find()
+        .select_only()
+        .columns([booking::Column::Id, booking::Column::FlightId, booking::Column::Cabin, booking::Column::Version])
+        .filter(booking::Column::Status.eq(BookingStatus::Held.as_str()))
+        .filter(booking::Column::HoldExpiresAt.lte(now))
+        .order_by_asc(booking::Column::HoldExpiresAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_tuple()
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|(id, flight_id, cabin, version)| {
+            Ok(DueHold { id, flight_id, cabin: cabin.parse().map_err(StoreError::Corrupt)?, version })
+        })
+        .collect()
+}
+
+/// Loads the passengers of `rows` in one query and assembles domain bookings in the same order.
+async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -> Result<Vec<Booking>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let passengers = booking_passenger::Entity::find()
+        .filter(booking_passenger::Column::BookingId.is_in(rows.iter().map(|r| r.id)))
+        .order_by_asc(booking_passenger::Column::Position)
+        .all(db)
+        .await?;
+    let mut by_booking: HashMap<Uuid, Vec<booking_passenger::Model>> = HashMap::new();
+    for passenger in passengers {
+        by_booking.entry(passenger.booking_id).or_default().push(passenger);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let passengers = by_booking.remove(&row.id).unwrap_or_default();
+            to_booking(row, passengers)
+        })
+        .collect()
+}
+
+fn to_booking(row: booking::Model, passengers: Vec<booking_passenger::Model>) -> Result<Booking, StoreError> {
+    let corrupt = StoreError::Corrupt;
+    let mut people = Vec::with_capacity(passengers.len());
+    let mut seats = Vec::with_capacity(passengers.len());
+    for p in passengers {
+        seats.push(SeatNumber::parse(&p.seat_number).map_err(corrupt)?);
+        people.push(Passenger {
+            given_name: p.given_name,
+            family_name: p.family_name,
+            date_of_birth: p.date_of_birth,
+            passenger_type: p.passenger_type.parse().map_err(corrupt)?,
+        });
+    }
+    Ok(Booking {
+        id: row.id,
+        reference: BookingReference::from_stored(row.reference),
+        user_id: row.user_id,
+        flight_id: row.flight_id,
+        cabin: row.cabin.parse().map_err(corrupt)?,
+        status: row.status.parse().map_err(corrupt)?,
+        passengers: people,
+        seats,
+        total_price: Money {
+            currency: CurrencyCode::parse(&row.currency_code).map_err(corrupt)?,
+            amount_minor: row.total_amount_minor,
+        },
+        contact_email: row.contact_email,
+        hold_expires_at: row.hold_expires_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        version: row.version,
+    })
+}

@@ -1,0 +1,128 @@
+//! The idempotency store's queries. The use case's transaction claims the key first, runs the call, then
+//! records its outcome and commits: the key and the call's effects become visible together or not at all.
+//!
+//! A concurrent duplicate waits on the claim: PostgreSQL makes an insert of the same primary key wait for
+//! the transaction holding it (up to `lock_timeout`), SQLite's single writer makes it wait for the lock.
+//! Either way it then sees the committed outcome, so the call never runs twice.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _,
+    QueryFilter as _, sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use super::{StoreError, entities::idempotency_key};
+
+/// How long a duplicate waits for the call holding its key before it is told the call is in progress
+/// (PostgreSQL; on SQLite the connection's busy timeout bounds the wait for the write lock).
+pub const CLAIM_WAIT_MS: u32 = 2_000;
+
+/// One (caller, key) and the call it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedCall<'a> {
+    pub caller_id: Uuid,
+    pub key: &'a str,
+    pub method: &'a str,
+    /// Hex SHA-256 of the method and the request.
+    pub fingerprint: &'a str,
+}
+
+/// The recorded outcome of a completed call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredOutcome {
+    /// The encoded response message.
+    Response(Vec<u8>),
+    /// A business refusal, as JSON.
+    Refusal(Vec<u8>),
+}
+
+/// What the key already names, if anything.
+#[derive(Debug)]
+pub enum Claim {
+    /// The key was free (or had expired): this transaction now holds it.
+    Claimed,
+    /// A completed call under this key.
+    Taken { method: String, fingerprint: String, outcome: StoredOutcome },
+}
+
+/// Makes the claim of a busy key fail after [`CLAIM_WAIT_MS`] instead of waiting for the whole call
+/// deadline. Call first in the transaction.
+pub async fn bound_claim_wait(db: &impl ConnectionTrait) -> Result<(), StoreError> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared(&format!("SET LOCAL lock_timeout = {CLAIM_WAIT_MS}")).await?;
+    }
+    Ok(())
+}
+
+/// Claims the key for this transaction, replacing a record that has expired.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    call: &KeyedCall<'_>,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Claim, StoreError> {
+    let row = idempotency_key::ActiveModel {
+        caller_id: Set(call.caller_id),
+        key: Set(call.key.to_owned()),
+        method: Set(call.method.to_owned()),
+        fingerprint: Set(call.fingerprint.to_owned()),
+        outcome: Set(None),
+        stored: Set(None),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+    };
+    use idempotency_key::Column as C;
+    let replace_expired = OnConflict::columns([C::CallerId, C::Key])
+        .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt])
+        .action_and_where(idempotency_key::Column::ExpiresAt.into_expr().lte(now))
+        .to_owned();
+    let inserted =
+        idempotency_key::Entity::insert(row).on_conflict(replace_expired).exec_without_returning(db).await?;
+    if inserted == 1 {
+        return Ok(Claim::Claimed);
+    }
+    let existing = idempotency_key::Entity::find_by_id((call.caller_id, call.key.to_owned()))
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("an idempotency key vanished while claimed".into()))?;
+    let outcome = match (existing.outcome.as_deref(), existing.stored) {
+        (Some(RESPONSE), Some(bytes)) => StoredOutcome::Response(bytes),
+        (Some(REFUSAL), Some(bytes)) => StoredOutcome::Refusal(bytes),
+        _ => return Err(StoreError::Corrupt("an idempotency key was committed without its outcome".into())),
+    };
+    Ok(Claim::Taken { method: existing.method, fingerprint: existing.fingerprint, outcome })
+}
+
+const RESPONSE: &str = "RESPONSE";
+const REFUSAL: &str = "REFUSAL";
+
+/// Records the outcome of the call that claimed the key, in its transaction.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    call: &KeyedCall<'_>,
+    outcome: StoredOutcome,
+) -> Result<(), StoreError> {
+    let (kind, bytes) = match outcome {
+        StoredOutcome::Response(bytes) => (RESPONSE, bytes),
+        StoredOutcome::Refusal(bytes) => (REFUSAL, bytes),
+    };
+    let updated = idempotency_key::Entity::update_many()
+        .col_expr(idempotency_key::Column::Outcome, kind.into())
+        .col_expr(idempotency_key::Column::Stored, bytes.into())
+        .filter(idempotency_key::Column::CallerId.eq(call.caller_id))
+        .filter(idempotency_key::Column::Key.eq(call.key))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(StoreError::Corrupt("the claimed idempotency key is missing".into()));
+    }
+    Ok(())
+}
+
+/// Forgets keys past their retention; returns how many went.
+pub async fn delete_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let deleted =
+        idempotency_key::Entity::delete_many().filter(idempotency_key::Column::ExpiresAt.lte(now)).exec(db).await?;
+    Ok(deleted.rows_affected)
+}
