@@ -76,9 +76,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(BookingPassengers::PassengerType, 16))
                     // The seat held or sold; kept after the booking releases it, as a record.
                     .col(string_len(BookingPassengers::SeatNumber, 4))
-                    .primary_key(
-                        Index::create().col(BookingPassengers::BookingId).col(BookingPassengers::Position),
-                    )
+                    .primary_key(Index::create().col(BookingPassengers::BookingId).col(BookingPassengers::Position))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_booking_passengers_booking")

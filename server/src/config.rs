@@ -56,12 +56,7 @@ const KEYS: &[&str] = &[
 
 /// Names the product contract fixes for features not built yet (payments, mail). They are
 /// accepted in a config file, so one written for a later release loads, and have no effect yet.
-const LATER_KEYS: &[&str] = &[
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "STRIPE_API_BASE",
-    "AEROBOOK_SMTP_URL",
-];
+const LATER_KEYS: &[&str] = &["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "AEROBOOK_SMTP_URL"];
 
 /// Upper bound of the search cache TTL: search results may be stale for at most this long.
 pub const MAX_SEARCH_CACHE_TTL: Duration = Duration::from_secs(120);

@@ -38,6 +38,7 @@ use crate::{
         redis::Redis,
         tokens::{self, AccessTokens},
     },
+    jobs::sweeper,
     layers::{
         correlation::correlate,
         cors::cors_layer,
@@ -45,7 +46,6 @@ use crate::{
         limits::{CallLimits, limit_calls},
         policy::{PolicyState, bucket, enforce_policy},
     },
-    jobs::sweeper,
     store::{Store, StoreError, seed},
 };
 
@@ -198,10 +198,7 @@ impl Application {
     ) -> Result<(), StartupError> {
         let Self { listener, local_addr, router, health, serving, store, redis, bookings, feed, config } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
-        let background = [
-            Some(tokio::spawn(sweeper::run(bookings, config.bookings.sweep_interval))),
-            feed.listen(),
-        ];
+        let background = [Some(tokio::spawn(sweeper::run(bookings, config.bookings.sweep_interval))), feed.listen()];
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;

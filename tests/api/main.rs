@@ -2,6 +2,7 @@
 //! One test binary keeps link time down on small CI machines.
 
 mod auth;
+mod bookings;
 mod catalogue;
 mod contract;
 mod create_flight;

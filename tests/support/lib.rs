@@ -9,13 +9,15 @@ pub mod grpc_web;
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use aerobook_proto::v1::{
-    self as pb, auth_service_client::AuthServiceClient, flight_service_client::FlightServiceClient,
+    self as pb, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
+    flight_service_client::FlightServiceClient,
 };
 pub use aerobook_server::domain::auth::Role;
 use aerobook_server::{
+    app::bookings::Bookings,
     config::{Config, DatabaseConfig, Secret},
     domain::auth::Caller,
-    infra::tokens::AccessTokens,
+    infra::{clock::Clock, tokens::AccessTokens},
     startup::{Application, StartupError},
     store::Store,
 };
@@ -55,7 +57,13 @@ pub struct TestApp {
     pub channel: Channel,
     database_url: String,
     postgres_schema: Option<String>,
+    /// Whether dropping this app drops the schema (the first of instances that share one).
+    owns_schema: bool,
     pub redis_prefix: Option<String>,
+    /// The server's clock: tests move it forward instead of sleeping.
+    pub clock: Clock,
+    bookings: Bookings,
+    source: BTreeMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), StartupError>>>,
     _data_dir: tempfile::TempDir,
@@ -81,6 +89,8 @@ impl TestApp {
             ("AEROBOOK_DEMO_DAYS", "3"),
             ("AEROBOOK_SHUTDOWN_GRACE_SECONDS", "2"),
             ("AEROBOOK_JWT_SECRET", JWT_SECRET),
+            // Tests sweep holds themselves, after moving the clock; none runs behind their back.
+            ("AEROBOOK_SWEEP_INTERVAL_SECONDS", "3600"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -117,9 +127,33 @@ impl TestApp {
         for (key, value) in settings {
             source.insert((*key).to_owned(), (*value).to_owned());
         }
+        Some(Self::start(source, postgres_schema, redis_prefix, data_dir, true).await)
+    }
+
+    /// Another server instance on the same database (and Redis prefix), as a second replica would run.
+    pub async fn another_instance(&self) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut source = self.source.clone();
+        if self.postgres_schema.is_none() {
+            // SQLite: the same file, so the two instances share one database.
+            source.insert("DATABASE_URL".into(), self.database_url.clone());
+        }
+        source.insert("AEROBOOK_DATA_DIR".into(), data_dir.path().display().to_string());
+        Self::start(source, self.postgres_schema.clone(), self.redis_prefix.clone(), data_dir, false).await
+    }
+
+    async fn start(
+        source: BTreeMap<String, String>,
+        postgres_schema: Option<String>,
+        redis_prefix: Option<String>,
+        data_dir: tempfile::TempDir,
+        owns_schema: bool,
+    ) -> Self {
         let config = Config::from_source(&source).expect("valid test configuration");
         let database_url = config.database.url.expose().to_owned();
-        let app = Application::build(config.clone()).await.expect("server starts");
+        let clock = Clock::system();
+        let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("server starts");
+        let bookings = app.bookings();
         let addr = app.local_addr();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
@@ -127,17 +161,21 @@ impl TestApp {
         }));
         let channel =
             Channel::from_shared(format!("http://{addr}")).expect("valid uri").connect().await.expect("connects");
-        Some(Self {
+        Self {
             addr,
             config,
             channel,
             database_url,
             postgres_schema,
+            owns_schema,
             redis_prefix,
+            clock,
+            bookings,
+            source,
             shutdown: Some(shutdown_tx),
             server: Some(server),
             _data_dir: data_dir,
-        })
+        }
     }
 
     pub fn flights(&self) -> FlightServiceClient<Channel> {
@@ -148,10 +186,24 @@ impl TestApp {
         AuthServiceClient::new(self.channel.clone())
     }
 
+    pub fn bookings(&self) -> BookingServiceClient<Channel> {
+        BookingServiceClient::new(self.channel.clone())
+    }
+
+    /// Runs the hold sweeper now, as its timer would; returns how many holds it expired.
+    pub async fn sweep(&self) -> usize {
+        self.bookings.expire_due_holds().await.expect("sweep")
+    }
+
     /// `Bearer <token>` for a new user id with `role`, signed with the server's key: for calls that only
     /// need a role. Accounts themselves are tested through the Auth RPCs.
     pub fn bearer(&self, role: Role) -> String {
         bearer_signed_with(JWT_SECRET, role, chrono::Utc::now())
+    }
+
+    /// `Bearer <token>` for a given user, so several calls act as the same person.
+    pub fn bearer_for(&self, user_id: uuid::Uuid, role: Role) -> String {
+        bearer_for(JWT_SECRET, user_id, role, chrono::Utc::now())
     }
 
     /// A direct connection to the server's database, to check what was (not) written.
@@ -199,7 +251,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(schema) = self.postgres_schema.take() {
+        if let Some(schema) = self.postgres_schema.take().filter(|_| self.owns_schema) {
             let url = self.database_url.clone();
             // Runs on its own thread and runtime: Drop cannot await, and the test's runtime may be ending.
             let dropped = std::thread::spawn(move || {
@@ -328,8 +380,12 @@ pub fn request<T>(message: T, headers: &[(&'static str, &str)]) -> tonic::Reques
 
 /// `Bearer <token>` for a new user id with `role`, signed with `secret` and issued at `issued_at`.
 pub fn bearer_signed_with(secret: &str, role: Role, issued_at: chrono::DateTime<chrono::Utc>) -> String {
+    bearer_for(secret, uuid::Uuid::now_v7(), role, issued_at)
+}
+
+fn bearer_for(secret: &str, user_id: uuid::Uuid, role: Role, issued_at: chrono::DateTime<chrono::Utc>) -> String {
     let tokens = AccessTokens::new(secret.as_bytes(), None, Duration::from_secs(900));
-    let (token, _) = tokens.issue(Caller { user_id: uuid::Uuid::now_v7(), role }, issued_at);
+    let (token, _) = tokens.issue(Caller { user_id, role }, issued_at);
     format!("Bearer {token}")
 }
 

@@ -49,7 +49,8 @@ impl BookingService for BookingApi {
     ) -> Result<Response<pb::ListBookingsResponse>, Status> {
         let call = CallContext::of(&request);
         let actor = call.actor()?;
-        let (flight_id, after, page_size) = convert::list_bookings_query(request.get_ref()).map_err(|e| call.fail(e))?;
+        let (flight_id, after, page_size) =
+            convert::list_bookings_query(request.get_ref()).map_err(|e| call.fail(e))?;
         let page = self.bookings.list(&actor, flight_id, after, page_size).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(pb::ListBookingsResponse {
             bookings: page.bookings.iter().map(convert::booking_to_proto).collect(),

@@ -305,7 +305,8 @@ pub fn hold_request(request: pb::CreateBookingRequest, today: NaiveDate) -> Resu
         for (i, passenger) in request.passengers.iter().enumerate() {
             let given_name = v.check(format!("passengers[{i}].given_name"), person_name(&passenger.given_name));
             let family_name = v.check(format!("passengers[{i}].family_name"), person_name(&passenger.family_name));
-            let born = v.check(format!("passengers[{i}].date_of_birth"), date_of_birth(&passenger.date_of_birth, today));
+            let born =
+                v.check(format!("passengers[{i}].date_of_birth"), date_of_birth(&passenger.date_of_birth, today));
             let kind = v.check(format!("passengers[{i}].type"), passenger_type(passenger.r#type));
             if let (Some(given_name), Some(family_name), Some(date_of_birth), Some(passenger_type)) =
                 (given_name, family_name, born, kind)
@@ -423,7 +424,11 @@ pub fn list_bookings_query(
     request: &pb::ListBookingsRequest,
 ) -> Result<(Option<Uuid>, Option<Cursor>, u32), ValidationError> {
     let mut v = Violations::new();
-    let flight_id = if request.flight_id.is_empty() { Some(None) } else { v.check("flight_id", uuid(&request.flight_id).map(Some)) };
+    let flight_id = if request.flight_id.is_empty() {
+        Some(None)
+    } else {
+        v.check("flight_id", uuid(&request.flight_id).map(Some))
+    };
     let after = v.check("page_token", Cursor::decode(&request.page_token));
     let size = v.check("page_size", page_size(request.page_size));
     v.finish_with(|| Some((flight_id?, after?, size?)))

@@ -143,7 +143,10 @@ impl From<Refusal> for ApiError {
         };
         match refusal {
             Refusal::SeatsUnavailable { seats_available, taken } if taken.is_empty() => with(
-                ApiError::new(ErrorCode::SeatsUnavailable, format!("not enough seats left: {seats_available} available")),
+                ApiError::new(
+                    ErrorCode::SeatsUnavailable,
+                    format!("not enough seats left: {seats_available} available"),
+                ),
                 "seatsAvailable",
                 seats_available.to_string(),
             ),

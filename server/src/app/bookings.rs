@@ -297,16 +297,19 @@ impl Bookings {
             let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await? + party_seats;
             return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
         }
-        bookings::record_changes(txn, &[Change {
-            booking_id: booking.id,
-            from: None,
-            to: BookingStatus::Held,
-            cause: HOLD_PLACED,
-            correlation_id: &actor.correlation_id,
-            actor_id: Some(user_id),
-            note: None,
-            at: now,
-        }])
+        bookings::record_changes(
+            txn,
+            &[Change {
+                booking_id: booking.id,
+                from: None,
+                to: BookingStatus::Held,
+                cause: HOLD_PLACED,
+                correlation_id: &actor.correlation_id,
+                actor_id: Some(user_id),
+                note: None,
+                at: now,
+            }],
+        )
         .await?;
         Ok(booking)
     }
@@ -337,16 +340,19 @@ impl Bookings {
             let seats = bookings::unassign_seats(txn, id).await?;
             bookings::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
         }
-        bookings::record_changes(txn, &[Change {
-            booking_id: id,
-            from: Some(from),
-            to,
-            cause: action.as_str(),
-            correlation_id: &actor.correlation_id,
-            actor_id: Some(actor.caller.user_id),
-            note,
-            at: now,
-        }])
+        bookings::record_changes(
+            txn,
+            &[Change {
+                booking_id: id,
+                from: Some(from),
+                to,
+                cause: action.as_str(),
+                correlation_id: &actor.correlation_id,
+                actor_id: Some(actor.caller.user_id),
+                note,
+                at: now,
+            }],
+        )
         .await?;
         bookings::get(txn, id).await?.ok_or(AppError::NotFound("booking"))
     }
@@ -385,23 +391,30 @@ impl Bookings {
             return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
         }
         bookings::set_passenger_seats(txn, id, &seats).await?;
-        bookings::record_changes(txn, &[Change {
-            booking_id: id,
-            from: Some(status),
-            to: status,
-            cause: BookingAction::ChangeSeats.as_str(),
-            correlation_id: &actor.correlation_id,
-            actor_id: Some(actor.caller.user_id),
-            note: None,
-            at: now,
-        }])
+        bookings::record_changes(
+            txn,
+            &[Change {
+                booking_id: id,
+                from: Some(status),
+                to: status,
+                cause: BookingAction::ChangeSeats.as_str(),
+                correlation_id: &actor.correlation_id,
+                actor_id: Some(actor.caller.user_id),
+                note: None,
+                at: now,
+            }],
+        )
         .await?;
         bookings::get(txn, id).await?.ok_or(AppError::NotFound("booking"))
     }
 }
 
 /// The requested cabin of a flight still on sale, with every requested seat in it.
-fn bookable_cabin<'f>(flight: &'f Flight, hold: &HoldRequest, now: DateTime<Utc>) -> Result<&'f CabinAvailability, AppError> {
+fn bookable_cabin<'f>(
+    flight: &'f Flight,
+    hold: &HoldRequest,
+    now: DateTime<Utc>,
+) -> Result<&'f CabinAvailability, AppError> {
     if !flight.status.is_bookable() || flight.departs_at <= now {
         return Err(ValidationError::single("flight_id", "this flight is no longer on sale").into());
     }

@@ -126,7 +126,11 @@ impl KeyedTransaction {
 
     /// Commits the call's effects with its response, or only the key with its refusal. Any other failure
     /// rolls everything back and leaves the key unused.
-    pub async fn finish<T>(self, result: Result<T, AppError>, encode: impl FnOnce(&T) -> Vec<u8>) -> Result<T, AppError> {
+    pub async fn finish<T>(
+        self,
+        result: Result<T, AppError>,
+        encode: impl FnOnce(&T) -> Vec<u8>,
+    ) -> Result<T, AppError> {
         let Self { work, outer, request } = self;
         let stored = match &result {
             Ok(value) => {

@@ -307,12 +307,7 @@ mod tests {
     }
 
     fn passenger(passenger_type: PassengerType, born: &str) -> Passenger {
-        Passenger {
-            given_name: "Sara".into(),
-            family_name: "Haddad".into(),
-            date_of_birth: date(born),
-            passenger_type,
-        }
+        Passenger { given_name: "Sara".into(), family_name: "Haddad".into(), date_of_birth: date(born), passenger_type }
     }
 
     #[test]
@@ -422,11 +417,15 @@ mod tests {
     fn parties_sit_together_when_a_row_allows() {
         let layout = CabinLayout::new(1, 3, "ABC").unwrap();
         let seat = |s: &str| SeatNumber::parse(s).unwrap();
-        let names = |seats: Option<Vec<SeatNumber>>| seats.map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>());
+        let names =
+            |seats: Option<Vec<SeatNumber>>| seats.map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>());
         assert_eq!(names(choose_seats(&layout, &BTreeSet::new(), 2)), Some(vec!["1A".into(), "1B".into()]));
         let taken: BTreeSet<_> = ["1B", "2A"].map(seat).into();
         assert_eq!(names(choose_seats(&layout, &taken, 2)), Some(vec!["2B".into(), "2C".into()]));
-        assert_eq!(names(choose_seats(&layout, &taken, 4)), Some(vec!["1A".into(), "1C".into(), "2B".into(), "2C".into()]));
+        assert_eq!(
+            names(choose_seats(&layout, &taken, 4)),
+            Some(vec!["1A".into(), "1C".into(), "2B".into(), "2C".into()])
+        );
         assert_eq!(choose_seats(&layout, &taken, 8), None);
         assert_eq!(choose_seats(&layout, &taken, 7).map(|s| s.len()), Some(7));
     }

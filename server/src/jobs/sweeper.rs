@@ -7,7 +7,9 @@ use crate::app::bookings::Bookings;
 
 /// Sweeps every `interval` until the task is aborted. A failed sweep is logged and retried next time.
 pub async fn run(bookings: Bookings, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
+    // The first sweep comes one interval after start; reads treat holds left due by a restart as expired
+    // meanwhile.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;

@@ -6,8 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _, Statement,
+    ActiveValue::Set,
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Statement,
     sea_query::{Expr, LockBehavior, LockType, OnConflict},
 };
 use uuid::Uuid;
@@ -35,9 +36,11 @@ pub async fn serialize_user_holds(db: &impl ConnectionTrait, user_id: Uuid, flig
     }
     let (user, flight) = (user_id.as_u64_pair(), flight_id.as_u64_pair());
     let lock_id = (user.0 ^ user.1 ^ flight.0.rotate_left(17) ^ flight.1.rotate_left(31)) as i64;
-    db.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT pg_advisory_xact_lock($1)", [
-        lock_id.into(),
-    ]))
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [lock_id.into()],
+    ))
     .await?;
     Ok(())
 }
@@ -159,8 +162,10 @@ pub async fn assign_seats(
         .into_tuple()
         .all(db)
         .await?;
-    let mut taken: Vec<SeatNumber> =
-        held_by_others.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect::<Result<_, _>>()?;
+    let mut taken: Vec<SeatNumber> = held_by_others
+        .iter()
+        .map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt))
+        .collect::<Result<_, _>>()?;
     taken.sort();
     Ok(taken)
 }

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _,
-    QueryFilter as _, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -77,8 +77,7 @@ pub async fn claim(
         .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt])
         .action_and_where(idempotency_key::Column::ExpiresAt.into_expr().lte(now))
         .to_owned();
-    let inserted =
-        idempotency_key::Entity::insert(row).on_conflict(replace_expired).exec_without_returning(db).await?;
+    let inserted = idempotency_key::Entity::insert(row).on_conflict(replace_expired).exec_without_returning(db).await?;
     if inserted == 1 {
         return Ok(Claim::Claimed);
     }
@@ -98,11 +97,7 @@ const RESPONSE: &str = "RESPONSE";
 const REFUSAL: &str = "REFUSAL";
 
 /// Records the outcome of the call that claimed the key, in its transaction.
-pub async fn record(
-    db: &impl ConnectionTrait,
-    call: &KeyedCall<'_>,
-    outcome: StoredOutcome,
-) -> Result<(), StoreError> {
+pub async fn record(db: &impl ConnectionTrait, call: &KeyedCall<'_>, outcome: StoredOutcome) -> Result<(), StoreError> {
     let (kind, bytes) = match outcome {
         StoredOutcome::Response(bytes) => (RESPONSE, bytes),
         StoredOutcome::Refusal(bytes) => (REFUSAL, bytes),

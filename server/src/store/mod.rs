@@ -73,10 +73,7 @@ fn is_transient(err: &DbErr) -> bool {
             }
             // PostgreSQL: serialization_failure, deadlock_detected, too_many_connections,
             // admin_shutdown, crash_shutdown, cannot_connect_now.
-            matches!(
-                database.code().as_deref(),
-                Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
-            )
+            matches!(database.code().as_deref(), Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"))
         }
         _ => false,
     }

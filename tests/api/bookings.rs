@@ -1,0 +1,554 @@
+//! Bookings: holds, inventory that cannot oversell, the idempotency store, the life cycle, expiry,
+//! ownership and live availability, on SQLite and PostgreSQL (plus Redis).
+
+use std::{collections::BTreeSet, time::Duration};
+
+use aerobook_proto::v1 as pb;
+use aerobook_tests::{ContractError, Role, TestApp, backend_tests, create_flight_request, idempotency_key, request};
+use futures::{StreamExt as _, future::join_all};
+use prost::Message as _;
+use tonic::{Code, Response, Status};
+use uuid::Uuid;
+
+/// Past the default 10-minute hold.
+const PAST_HOLD_TTL: Duration = Duration::from_secs(601);
+
+/// A new flight whose economy cabin has `rows` x `letters` seats (rows from 10), priced 400.00 SAR.
+async fn flight_with_economy(app: &TestApp, rows: i32, letters: &str) -> pb::Flight {
+    let number = format!("XY{}", 1000 + Uuid::new_v4().as_u128() % 9000);
+    let mut flight = create_flight_request(&number, "RUH", "JED", 2);
+    flight.cabins[1].rows = rows;
+    flight.cabins[1].seat_letters = letters.into();
+    let operator = app.bearer(Role::Operator);
+    app.flights()
+        .create_flight(request(flight, &[("authorization", &operator), ("idempotency-key", &idempotency_key())]))
+        .await
+        .expect("flight created")
+        .into_inner()
+}
+
+fn passenger(given_name: &str, kind: pb::PassengerType, date_of_birth: &str) -> pb::Passenger {
+    pb::Passenger {
+        given_name: given_name.into(),
+        family_name: "Haddad".into(),
+        date_of_birth: date_of_birth.into(),
+        r#type: kind.into(),
+    }
+}
+
+fn adult(given_name: &str) -> pb::Passenger {
+    passenger(given_name, pb::PassengerType::Adult, "1990-04-01")
+}
+
+fn hold(flight: &pb::Flight, passengers: Vec<pb::Passenger>, seats: &[&str]) -> pb::CreateBookingRequest {
+    pb::CreateBookingRequest {
+        flight_id: flight.id.clone(),
+        cabin: pb::CabinClass::Economy.into(),
+        passengers,
+        seat_numbers: seats.iter().map(|s| (*s).to_owned()).collect(),
+        contact_email: "sara@example.com".into(),
+        waiting_room_pass: String::new(),
+    }
+}
+
+/// A signed-in customer with a stable identity.
+struct Customer {
+    bearer: String,
+}
+
+impl Customer {
+    fn new(app: &TestApp) -> Self {
+        Self { bearer: app.bearer_for(Uuid::now_v7(), Role::Customer) }
+    }
+
+    fn keyed<T>(&self, message: T, key: &str) -> tonic::Request<T> {
+        request(message, &[("authorization", &self.bearer), ("idempotency-key", key)])
+    }
+
+    fn plain<T>(&self, message: T) -> tonic::Request<T> {
+        request(message, &[("authorization", &self.bearer)])
+    }
+
+    async fn book(&self, app: &TestApp, message: pb::CreateBookingRequest) -> Result<pb::Booking, Status> {
+        app.bookings().create_booking(self.keyed(message, &idempotency_key())).await.map(Response::into_inner)
+    }
+
+    async fn get(&self, app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
+        let id = pb::GetBookingRequest { booking_id: booking.id.clone() };
+        app.bookings().get_booking(self.plain(id)).await.map(Response::into_inner)
+    }
+
+    async fn cancel(&self, app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
+        let cancel = pb::CancelBookingRequest { booking_id: booking.id.clone(), reason: "plans changed".into() };
+        app.bookings().cancel_booking(self.keyed(cancel, &idempotency_key())).await.map(Response::into_inner)
+    }
+
+    async fn change_seats(&self, app: &TestApp, booking: &pb::Booking, seats: &[&str]) -> Result<pb::Booking, Status> {
+        let change = pb::ChangeSeatsRequest {
+            booking_id: booking.id.clone(),
+            seat_numbers: seats.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        app.bookings().change_seats(self.keyed(change, &idempotency_key())).await.map(Response::into_inner)
+    }
+}
+
+async fn confirm(app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
+    let confirm = pb::ConfirmBookingRequest { booking_id: booking.id.clone(), note: "paid at the desk".into() };
+    let headers = [("authorization", app.bearer(Role::Operator)), ("idempotency-key", idempotency_key())];
+    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.bookings().confirm_booking(request(confirm, &headers)).await.map(Response::into_inner)
+}
+
+async fn economy_available(app: &TestApp, flight: &pb::Flight) -> i32 {
+    let flight = app.flights().get_flight(pb::GetFlightRequest { flight_id: flight.id.clone() }).await.unwrap();
+    flight.into_inner().cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available
+}
+
+async fn taken_seats(app: &TestApp, flight: &pb::Flight) -> BTreeSet<String> {
+    let map = pb::GetSeatMapRequest { flight_id: flight.id.clone(), cabin: pb::CabinClass::Economy.into() };
+    let seats = app.flights().get_seat_map(map).await.unwrap().into_inner().seats;
+    seats.into_iter().filter(|s| !s.available).map(|s| s.seat_number).collect()
+}
+
+fn reason(status: &Status) -> String {
+    ContractError::from_status(status).reason
+}
+
+fn is_replayed<T>(response: &Response<T>) -> bool {
+    response.metadata().get("idempotent-replayed").is_some_and(|v| v == "true")
+}
+
+/// Counts of outcomes, by `ErrorInfo.reason` ("OK" for success).
+fn tally<T>(results: &[Result<T, Status>]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for result in results {
+        let key = match result {
+            Ok(_) => "OK".to_owned(),
+            Err(status) => reason(status),
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
+
+fn counts(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+backend_tests! {
+    async fn a_hold_takes_seats_is_priced_by_the_server_and_shows_everywhere(app: TestApp) {
+        let flight = flight_with_economy(&app, 3, "ABC").await;
+        let sara = Customer::new(&app);
+        let party = vec![adult("Sara"), adult("Omar"), passenger("Lina", pb::PassengerType::Child, "2018-06-01")];
+        let before = chrono::Utc::now();
+        let booking = sara.book(&app, hold(&flight, party, &[])).await.expect("held");
+
+        assert_eq!(booking.status(), pb::BookingStatus::Held);
+        assert_eq!(booking.reference.len(), 6);
+        assert_eq!(booking.version, 1);
+        assert_eq!(booking.seat_numbers, ["10A", "10B", "10C"], "the party sits together");
+        // 2 adults + 1 child at 75%: 40000 * 2.75
+        assert_eq!(booking.total_price, Some(pb::Money { currency_code: "SAR".into(), amount_minor: 110_000 }));
+        let expires = booking.hold_expires_at.unwrap().seconds - before.timestamp();
+        assert!((599..=601).contains(&expires), "held for ten minutes, got {expires} s");
+
+        assert_eq!(economy_available(&app, &flight).await, 6);
+        assert_eq!(taken_seats(&app, &flight).await, ["10A", "10B", "10C"].map(String::from).into());
+        assert_eq!(sara.get(&app, &booking).await.unwrap(), booking);
+        let listed = app.bookings().list_bookings(sara.plain(pb::ListBookingsRequest::default())).await.unwrap();
+        assert_eq!(listed.into_inner().bookings, [booking]);
+    }
+
+    async fn two_hundred_concurrent_holds_on_fifty_seats_sell_exactly_fifty(app: TestApp) {
+        let flight = flight_with_economy(&app, 10, "ABCDE").await;
+        let calls = (0..200).map(|i| {
+            let (app, flight) = (&app, &flight);
+            async move { Customer::new(app).book(app, hold(flight, vec![adult(&format!("P{i}"))], &[])).await }
+        });
+        let results = join_all(calls).await;
+        assert_eq!(tally(&results), counts(&[("OK", 50), ("SEATS_UNAVAILABLE", 150)]));
+        let seats: BTreeSet<String> = results.iter().flatten().map(|b| b.seat_numbers[0].clone()).collect();
+        assert_eq!(seats.len(), 50, "fifty different seats");
+        assert_eq!(economy_available(&app, &flight).await, 0);
+        assert_eq!(taken_seats(&app, &flight).await, seats);
+        let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+        assert_eq!(ContractError::from_status(refused).metadata["seatsAvailable"], "0");
+    }
+
+    async fn one_seat_asked_for_by_fifty_callers_has_one_winner(app: TestApp) {
+        let flight = flight_with_economy(&app, 10, "ABCDE").await;
+        let calls = (0..50).map(|_| {
+            let (app, flight) = (&app, &flight);
+            async move { Customer::new(app).book(app, hold(flight, vec![adult("Sara")], &["12C"])).await }
+        });
+        let results = join_all(calls).await;
+        assert_eq!(tally(&results), counts(&[("OK", 1), ("SEATS_UNAVAILABLE", 49)]));
+        let refused = ContractError::from_status(results.iter().find_map(|r| r.as_ref().err()).unwrap());
+        assert_eq!(refused.metadata["takenSeats"], "12C");
+        assert_eq!(economy_available(&app, &flight).await, 49);
+        assert_eq!(taken_seats(&app, &flight).await, ["12C".to_owned()].into());
+    }
+
+    async fn fifty_identical_calls_with_one_key_book_once(app: TestApp) {
+        let flight = flight_with_economy(&app, 10, "ABCDE").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let message = hold(&flight, vec![adult("Sara"), adult("Omar")], &[]);
+        let calls = (0..50).map(|_| {
+            let mut client = app.bookings();
+            let request = sara.keyed(message.clone(), &key);
+            async move { client.create_booking(request).await }
+        });
+        let results = join_all(calls).await;
+        let booked: Vec<&Response<pb::Booking>> = results.iter().flatten().collect();
+        for failure in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(reason(failure), "IDEMPOTENCY_IN_PROGRESS", "{failure:?}");
+        }
+        assert!(!booked.is_empty());
+        let ids: BTreeSet<&str> = booked.iter().map(|r| r.get_ref().id.as_str()).collect();
+        assert_eq!(ids.len(), 1, "one booking");
+        assert_eq!(booked.iter().filter(|r| !is_replayed(r)).count(), 1, "executed once; every other answer is a replay");
+        assert_eq!(economy_available(&app, &flight).await, 48);
+
+        let replay = app.bookings().create_booking(sara.keyed(message, &key)).await.unwrap();
+        assert!(is_replayed(&replay));
+        let first = booked.iter().find(|r| !is_replayed(r)).unwrap();
+        assert_eq!(replay.get_ref().encode_to_vec(), first.get_ref().encode_to_vec(), "byte-identical");
+        let mine = app.bookings().list_bookings(sara.plain(pb::ListBookingsRequest::default())).await.unwrap();
+        assert_eq!(mine.into_inner().bookings.len(), 1);
+    }
+
+    async fn a_key_reused_for_another_request_or_method_conflicts_and_changes_nothing(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let booking = app.bookings()
+            .create_booking(sara.keyed(hold(&flight, vec![adult("Sara")], &[]), &key))
+            .await
+            .unwrap()
+            .into_inner();
+        let other_request = hold(&flight, vec![adult("Sara"), adult("Omar")], &[]);
+        let status = app.bookings().create_booking(sara.keyed(other_request, &key)).await.unwrap_err();
+        let error = ContractError::from_status(&status);
+        assert_eq!((error.code, error.reason.as_str(), error.retryable), (Code::FailedPrecondition, "IDEMPOTENCY_CONFLICT", false));
+        let cancel = pb::CancelBookingRequest { booking_id: booking.id.clone(), reason: String::new() };
+        let status = app.bookings().cancel_booking(sara.keyed(cancel, &key)).await.unwrap_err();
+        assert_eq!(reason(&status), "IDEMPOTENCY_CONFLICT");
+
+        assert_eq!(sara.get(&app, &booking).await.unwrap().status(), pb::BookingStatus::Held);
+        assert_eq!(economy_available(&app, &flight).await, 3);
+        // Keys are scoped per caller: another customer's identical key is theirs alone.
+        let omar = Customer::new(&app);
+        let theirs = app.bookings().create_booking(omar.keyed(hold(&flight, vec![adult("Omar")], &[]), &key)).await.unwrap();
+        assert!(!is_replayed(&theirs));
+        assert_ne!(theirs.get_ref().id, booking.id);
+    }
+
+    async fn validation_does_not_consume_the_key_and_refusals_are_replayed(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let (sara, omar) = (Customer::new(&app), Customer::new(&app));
+        let key = idempotency_key();
+        let status = app.bookings().create_booking(sara.keyed(hold(&flight, vec![adult(" ")], &[]), &key)).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["passengers[0].given_name"]);
+        let status = app.bookings().create_booking(sara.keyed(hold(&flight, vec![adult("Sara")], &["99A"]), &key)).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["seat_numbers[0]"]);
+        let held = app.bookings().create_booking(sara.keyed(hold(&flight, vec![adult("Sara")], &["10A"]), &key)).await.unwrap();
+        assert!(!is_replayed(&held), "the failed attempts did not use up the key");
+
+        let omar_key = idempotency_key();
+        let wants_10a = hold(&flight, vec![adult("Omar")], &["10A"]);
+        let status = app.bookings().create_booking(omar.keyed(wants_10a.clone(), &omar_key)).await.unwrap_err();
+        assert_eq!(reason(&status), "SEATS_UNAVAILABLE");
+        assert!(status.metadata().get("idempotent-replayed").is_none());
+        sara.cancel(&app, held.get_ref()).await.unwrap();
+        assert!(taken_seats(&app, &flight).await.is_empty());
+
+        let replayed = app.bookings().create_booking(omar.keyed(wants_10a.clone(), &omar_key)).await.unwrap_err();
+        assert_eq!(reason(&replayed), "SEATS_UNAVAILABLE", "the stored outcome, although 10A is free now");
+        assert_eq!(replayed.metadata().get("idempotent-replayed").unwrap(), "true");
+        assert!(taken_seats(&app, &flight).await.is_empty(), "a replay changes nothing");
+        let fresh = omar.book(&app, wants_10a).await.unwrap();
+        assert_eq!(fresh.seat_numbers, ["10A"]);
+    }
+
+    async fn invalid_holds_name_every_field_and_change_nothing(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let mut message = hold(&flight, vec![adult(""), passenger("Omar", pb::PassengerType::Adult, "2999-01-01")], &["10A"]);
+        message.cabin = 0;
+        message.contact_email = "not-an-email".into();
+        message.passengers[1].r#type = 0;
+        let status = sara.book(&app, message).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&[
+            "cabin",
+            "contact_email",
+            "passengers[0].given_name",
+            "passengers[1].date_of_birth",
+            "passengers[1].type",
+            "seat_numbers",
+        ]);
+
+        let ten = (0..10).map(|i| adult(&format!("P{i}"))).collect();
+        ContractError::from_status(&sara.book(&app, hold(&flight, ten, &[])).await.unwrap_err()).assert_validation(&["passengers"]);
+        let alone = vec![passenger("Lina", pb::PassengerType::Child, "2018-06-01")];
+        ContractError::from_status(&sara.book(&app, hold(&flight, alone, &[])).await.unwrap_err()).assert_validation(&["passengers"]);
+        let twice = hold(&flight, vec![adult("Sara"), adult("Omar")], &["10A", "10A"]);
+        ContractError::from_status(&sara.book(&app, twice).await.unwrap_err()).assert_validation(&["seat_numbers[1]"]);
+        // Checked against the flight: the passenger's age on the day of travel decides the type.
+        let grown_child = vec![adult("Sara"), passenger("Omar", pb::PassengerType::Child, "1990-01-01")];
+        ContractError::from_status(&sara.book(&app, hold(&flight, grown_child, &[])).await.unwrap_err()).assert_validation(&["passengers[1].type"]);
+        let mut business = hold(&flight, vec![adult("Sara")], &[]);
+        business.cabin = pb::CabinClass::First.into();
+        ContractError::from_status(&sara.book(&app, business).await.unwrap_err()).assert_validation(&["cabin"]);
+        let mut nowhere = hold(&flight, vec![adult("Sara")], &[]);
+        nowhere.flight_id = Uuid::now_v7().to_string();
+        assert_eq!(reason(&sara.book(&app, nowhere).await.unwrap_err()), "NOT_FOUND");
+
+        assert_eq!(economy_available(&app, &flight).await, 4);
+        let mine = app.bookings().list_bookings(sara.plain(pb::ListBookingsRequest::default())).await.unwrap();
+        assert!(mine.into_inner().bookings.is_empty());
+    }
+
+    async fn live_holds_per_user_and_flight_are_limited(app: TestApp, settings = [("AEROBOOK_MAX_HOLDS_PER_USER", "2")]) {
+        let flight = flight_with_economy(&app, 5, "ABC").await;
+        let sara = Customer::new(&app);
+        let first = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        let status = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap_err();
+        let error = ContractError::from_status(&status);
+        assert_eq!((error.code, error.reason.as_str()), (Code::FailedPrecondition, "MAX_PER_USER_EXCEEDED"));
+        assert_eq!(error.metadata["limit"], "2");
+        assert!(Customer::new(&app).book(&app, hold(&flight, vec![adult("Omar")], &[])).await.is_ok(), "per user");
+        sara.cancel(&app, &first).await.unwrap();
+        assert!(sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.is_ok(), "a cancelled hold no longer counts");
+    }
+
+    async fn due_holds_read_as_expired_and_the_sweeper_releases_their_seats_once(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let held = sara.book(&app, hold(&flight, vec![adult("Sara"), adult("Omar")], &[])).await.unwrap();
+        Customer::new(&app).book(&app, hold(&flight, vec![adult("Lina")], &[])).await.unwrap();
+        assert_eq!(app.sweep().await, 0, "nothing is due yet");
+        app.clock.advance(PAST_HOLD_TTL);
+
+        let read = sara.get(&app, &held).await.unwrap();
+        assert_eq!((read.status(), read.hold_expires_at), (pb::BookingStatus::Expired, None), "expired before any sweep");
+        assert_eq!(reason(&confirm(&app, &held).await.unwrap_err()), "BOOKING_EXPIRED");
+        assert_eq!(app.sweep().await, 2);
+        assert_eq!(app.sweep().await, 0, "each hold expires once");
+        assert_eq!(economy_available(&app, &flight).await, 4);
+        assert!(taken_seats(&app, &flight).await.is_empty());
+        let read = sara.get(&app, &held).await.unwrap();
+        assert_eq!((read.status(), read.version), (pb::BookingStatus::Expired, 2));
+        assert_eq!(reason(&sara.cancel(&app, &held).await.unwrap_err()), "INVALID_STATE_TRANSITION");
+    }
+
+    async fn confirmation_racing_expiry_ends_confirmed_or_expired_never_both(app: TestApp) {
+        let flight = flight_with_economy(&app, 4, "ABCDE").await;
+        let mut holds = Vec::new();
+        for i in 0..20 {
+            holds.push(Customer::new(&app).book(&app, hold(&flight, vec![adult(&format!("P{i}"))], &[])).await.unwrap());
+        }
+        let confirmations = join_all(holds.iter().map(|booking| async {
+            loop {
+                match confirm(&app, booking).await {
+                    Err(status) if reason(&status) == "BOOKING_CONFLICT" => continue,
+                    other => return other,
+                }
+            }
+        }));
+        let expiry = async {
+            app.clock.advance(PAST_HOLD_TTL);
+            app.sweep().await
+        };
+        let (confirmations, swept) = tokio::join!(confirmations, expiry);
+        let mut confirmed = 0;
+        for (booking, outcome) in holds.iter().zip(&confirmations) {
+            let operator = app.bearer(Role::Operator);
+            let now = app.bookings()
+                .get_booking(request(pb::GetBookingRequest { booking_id: booking.id.clone() }, &[("authorization", &operator)]))
+                .await
+                .unwrap()
+                .into_inner();
+            match outcome {
+                Ok(_) => {
+                    assert_eq!(now.status(), pb::BookingStatus::Confirmed);
+                    confirmed += 1;
+                }
+                Err(status) => {
+                    assert_eq!(reason(status), "BOOKING_EXPIRED");
+                    assert_eq!(now.status(), pb::BookingStatus::Expired);
+                }
+            }
+        }
+        let swept = swept + app.sweep().await;
+        assert_eq!(confirmed + swept, 20, "every hold ended exactly one way");
+        assert_eq!(economy_available(&app, &flight).await, 20 - confirmed as i32);
+        assert_eq!(taken_seats(&app, &flight).await.len(), confirmed);
+    }
+
+    async fn every_illegal_transition_is_refused_with_the_current_status(app: TestApp) {
+        let flight = flight_with_economy(&app, 4, "ABC").await;
+        let sara = Customer::new(&app);
+        let refused = |result: Result<pb::Booking, Status>, current: &str| {
+            let error = ContractError::from_status(&result.unwrap_err());
+            assert_eq!((error.code, error.reason.as_str()), (Code::FailedPrecondition, "INVALID_STATE_TRANSITION"));
+            assert_eq!(error.metadata["currentStatus"], current);
+        };
+        let cancelled = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        let after = sara.cancel(&app, &cancelled).await.unwrap();
+        assert_eq!((after.status(), after.version, after.hold_expires_at), (pb::BookingStatus::Cancelled, 2, None));
+        refused(sara.cancel(&app, &cancelled).await, "CANCELLED");
+        refused(confirm(&app, &cancelled).await, "CANCELLED");
+        refused(sara.change_seats(&app, &cancelled, &["11A"]).await, "CANCELLED");
+
+        let confirmed = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        assert_eq!(confirm(&app, &confirmed).await.unwrap().status(), pb::BookingStatus::Confirmed);
+        refused(confirm(&app, &confirmed).await, "CONFIRMED");
+        refused(sara.cancel(&app, &confirmed).await, "CONFIRMED");
+        refused(sara.change_seats(&app, &confirmed, &["11A"]).await, "CONFIRMED");
+        assert_eq!(economy_available(&app, &flight).await, 11, "cancelled seats came back once, confirmed ones stay sold");
+    }
+
+    async fn customers_see_only_their_own_bookings(app: TestApp) {
+        let flight = flight_with_economy(&app, 4, "ABC").await;
+        let (sara, omar) = (Customer::new(&app), Customer::new(&app));
+        let mut saras = Vec::new();
+        for name in ["A", "B", "C"] {
+            saras.push(sara.book(&app, hold(&flight, vec![adult(name)], &[])).await.unwrap());
+        }
+        let first = &saras[0];
+        assert_eq!(reason(&omar.get(&app, first).await.unwrap_err()), "NOT_FOUND");
+        assert_eq!(reason(&omar.cancel(&app, first).await.unwrap_err()), "NOT_FOUND");
+        assert_eq!(reason(&omar.change_seats(&app, first, &["13C"]).await.unwrap_err()), "NOT_FOUND");
+        let missing = pb::Booking { id: Uuid::now_v7().to_string(), ..first.clone() };
+        assert_eq!(reason(&omar.get(&app, &missing).await.unwrap_err()), "NOT_FOUND", "indistinguishable from missing");
+        assert_eq!(sara.get(&app, first).await.unwrap().status(), pb::BookingStatus::Held);
+        let omars = app.bookings().list_bookings(omar.plain(pb::ListBookingsRequest::default())).await.unwrap();
+        assert!(omars.into_inner().bookings.is_empty());
+
+        // Newest first, two per page.
+        let page = |token: String| pb::ListBookingsRequest { page_size: 2, page_token: token, flight_id: String::new() };
+        let one = app.bookings().list_bookings(sara.plain(page(String::new()))).await.unwrap().into_inner();
+        let ids: Vec<&str> = one.bookings.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, [saras[2].id.as_str(), saras[1].id.as_str()]);
+        let two = app.bookings().list_bookings(sara.plain(page(one.next_page_token))).await.unwrap().into_inner();
+        assert_eq!((two.bookings.len(), two.bookings[0].id.as_str(), two.next_page_token.as_str()), (1, first.id.as_str(), ""));
+
+        let operator = app.bearer(Role::Operator);
+        let by_flight = pb::ListBookingsRequest { page_size: 100, page_token: String::new(), flight_id: flight.id.clone() };
+        let all = app.bookings().list_bookings(request(by_flight, &[("authorization", &operator)])).await.unwrap();
+        assert_eq!(all.into_inner().bookings.len(), 3);
+        let bad = pb::ListBookingsRequest { page_size: 101, page_token: "garbage!".into(), flight_id: "x".into() };
+        let status = app.bookings().list_bookings(sara.plain(bad)).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["flight_id", "page_token", "page_size"]);
+    }
+
+    async fn changing_seats_moves_the_party_and_respects_taken_seats(app: TestApp) {
+        let flight = flight_with_economy(&app, 4, "ABC").await;
+        let sara = Customer::new(&app);
+        let booking = sara.book(&app, hold(&flight, vec![adult("Sara"), adult("Omar")], &[])).await.unwrap();
+        Customer::new(&app).book(&app, hold(&flight, vec![adult("Lina")], &["13C"])).await.unwrap();
+
+        let moved = sara.change_seats(&app, &booking, &["12B", "10A"]).await.unwrap();
+        assert_eq!((moved.seat_numbers.clone(), moved.version, moved.status()), (vec!["12B".to_owned(), "10A".to_owned()], 2, pb::BookingStatus::Held));
+        assert_eq!(moved.hold_expires_at, booking.hold_expires_at, "the hold keeps its expiry");
+        assert_eq!(taken_seats(&app, &flight).await, ["10A", "12B", "13C"].map(String::from).into());
+
+        let status = sara.change_seats(&app, &booking, &["12B", "13C"]).await.unwrap_err();
+        let error = ContractError::from_status(&status);
+        assert_eq!((error.reason.as_str(), error.metadata["takenSeats"].as_str()), ("SEATS_UNAVAILABLE", "13C"));
+        let status = sara.change_seats(&app, &booking, &["11A"]).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["seat_numbers"]);
+        let status = sara.change_seats(&app, &booking, &["11A", "1A"]).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["seat_numbers[1]"]);
+        assert_eq!(sara.get(&app, &booking).await.unwrap(), moved, "refused changes changed nothing");
+        assert_eq!(economy_available(&app, &flight).await, 9);
+    }
+
+    async fn availability_is_pushed_as_seat_counts_change(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let mut updates = app.flights()
+            .watch_availability(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut next_economy = async || {
+            let update = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").unwrap().unwrap();
+            assert_eq!(update.flight_id, flight.id);
+            update.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available
+        };
+        assert_eq!(next_economy().await, 4, "the current state comes first");
+        let sara = Customer::new(&app);
+        let booking = sara.book(&app, hold(&flight, vec![adult("Sara"), adult("Omar")], &[])).await.unwrap();
+        assert_eq!(next_economy().await, 2);
+        sara.cancel(&app, &booking).await.unwrap();
+        assert_eq!(next_economy().await, 4);
+
+        let status = app.flights().watch_availability(pb::WatchAvailabilityRequest { flight_id: Uuid::now_v7().to_string() }).await.unwrap_err();
+        assert_eq!(reason(&status), "NOT_FOUND");
+    }
+
+    async fn two_instances_sharing_one_database_never_oversell_or_book_twice(app: TestApp) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 10, "ABCDE").await;
+        let calls = (0..200).map(|i| {
+            let (instance, flight) = (if i % 2 == 0 { &app } else { &other }, &flight);
+            async move { Customer::new(instance).book(instance, hold(flight, vec![adult("P")], &[])).await }
+        });
+        let results = join_all(calls).await;
+        assert_eq!(tally(&results), counts(&[("OK", 50), ("SEATS_UNAVAILABLE", 150)]));
+        assert_eq!(economy_available(&other, &flight).await, 0);
+
+        let roomy = flight_with_economy(&other, 10, "ABCDE").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let message = hold(&roomy, vec![adult("Sara")], &[]);
+        let everywhere = (0..20).map(|i| {
+            let mut client = if i % 2 == 0 { app.bookings() } else { other.bookings() };
+            let request = sara.keyed(message.clone(), &key);
+            async move { client.create_booking(request).await }
+        });
+        let results = join_all(everywhere).await;
+        assert_eq!(results.iter().filter(|r| r.as_ref().is_ok_and(|r| !is_replayed(r))).count(), 1, "executed once");
+        let ids: BTreeSet<&str> = results.iter().flatten().map(|r| r.get_ref().id.as_str()).collect();
+        assert_eq!(ids.len(), 1);
+        for status in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(reason(status), "IDEMPOTENCY_IN_PROGRESS", "{status:?}");
+        }
+        assert_eq!(economy_available(&app, &roomy).await, 49);
+
+        // Both sweepers at once: every due hold expires exactly once.
+        app.clock.advance(PAST_HOLD_TTL);
+        other.clock.advance(PAST_HOLD_TTL);
+        let (a, b) = tokio::join!(app.sweep(), other.sweep());
+        assert_eq!(a + b, 51);
+        assert_eq!(economy_available(&app, &flight).await, 50);
+        assert_eq!(economy_available(&other, &roomy).await, 50);
+    }
+
+    async fn the_background_sweeper_expires_holds_on_its_own(app: TestApp, settings = [("AEROBOOK_SWEEP_INTERVAL_SECONDS", "1")]) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        let mut updates = app.flights()
+            .watch_availability(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let economy = |update: pb::AvailabilityUpdate| update.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available;
+        assert_eq!(economy(updates.next().await.unwrap().unwrap()), 3);
+        app.clock.advance(PAST_HOLD_TTL);
+        let released = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("released within a few sweeps");
+        assert_eq!(economy(released.unwrap().unwrap()), 4);
+    }
+
+    async fn a_retried_create_flight_replays_the_same_flight(app: TestApp) {
+        let operator = app.bearer(Role::Operator);
+        let key = idempotency_key();
+        let flight = create_flight_request("XY777", "RUH", "DMM", 3);
+        let first = app.flights().create_flight(request(flight.clone(), &[("authorization", &operator), ("idempotency-key", &key)])).await.unwrap();
+        let again = app.flights().create_flight(request(flight, &[("authorization", &operator), ("idempotency-key", &key)])).await.unwrap();
+        assert!(!is_replayed(&first) && is_replayed(&again));
+        assert_eq!(first.get_ref().encode_to_vec(), again.get_ref().encode_to_vec());
+    }
+}
