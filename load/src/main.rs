@@ -4,8 +4,13 @@
 //! no work behind them (health probes skip the deadline and concurrency-limit layer).
 //!
 //! Ratios, not absolute numbers, are what compare across machines. By default it starts an embedded server
-//! (SQLite, in-process cache, demo data) in-process; `--addr` targets a running one instead. Every run is
-//! bounded by `--seconds` per scenario and `--max-requests`, and only ever talks to the given address.
+//! (SQLite, in-process cache, demo data) in-process; `--addr` targets a running one instead (then
+//! `--jwt-secret` must be its signing key). Every run is bounded by `--seconds` per scenario and
+//! `--max-requests`, and only ever talks to the given address.
+//!
+//! The flash sale comes last: `--buyers` customers each ask for one seat of a new flight at the same moment,
+//! every one of them sending its request twice (a double tap, same idempotency key). It checks that exactly
+//! the cabin's seats were sold, each once, and reports how fast the sale was decided.
 
 use std::{
     future::Future,
@@ -17,8 +22,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aerobook_proto::v1::{self as pb, flight_service_client::FlightServiceClient};
-use aerobook_server::{config::Config, startup::Application};
+use aerobook_proto::v1::{
+    self as pb, booking_service_client::BookingServiceClient, flight_service_client::FlightServiceClient,
+};
+use aerobook_server::{
+    config::Config,
+    domain::auth::{Caller, Role},
+    infra::tokens::AccessTokens,
+    startup::Application,
+};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
@@ -42,7 +54,17 @@ struct Args {
     /// Upper bound of calls per scenario.
     #[arg(long, default_value_t = 2_000_000)]
     max_requests: u64,
+    /// Customers in the flash sale, all at once; the cabin has 990 seats.
+    #[arg(long, default_value_t = 2_000)]
+    buyers: usize,
+    /// The target's token signing key (`AEROBOOK_JWT_SECRET`); the embedded server uses a random one.
+    #[arg(long, env = "AEROBOOK_JWT_SECRET")]
+    jwt_secret: Option<String>,
 }
+
+/// Seats of the flash sale's cabin: 99 rows of 10, the largest cabin a flight may have.
+const SALE_ROWS: i32 = 99;
+const SALE_LETTERS: &str = "ABCDEFGHJK";
 
 type Call = Arc<dyn Fn(Channel) -> Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>> + Send + Sync>;
 
@@ -62,12 +84,13 @@ impl Outcome {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let _data_dir;
     let addr = match &args.addr {
         Some(addr) => addr.clone(),
         None => {
             let dir = tempfile::tempdir()?;
+            let secret = args.jwt_secret.get_or_insert_with(|| format!("load-{}", uuid::Uuid::new_v4())).clone();
             let source = [
                 ("AEROBOOK_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
                 ("AEROBOOK_DATA_DIR", dir.path().display().to_string()),
@@ -76,6 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ("RUST_LOG", "warn".to_owned()),
                 // The benchmark measures throughput, not the limiter saying no.
                 ("AEROBOOK_RATE_LIMITS", "disabled".to_owned()),
+                ("AEROBOOK_JWT_SECRET", secret),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -159,10 +183,125 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             outcome.errors
         );
     }
-    if outcomes.iter().any(|o| o.errors > 0) {
+    let secret = args.jwt_secret.as_deref().ok_or("--jwt-secret is required with --addr")?;
+    let sale = flash_sale(&channels, secret, args.buyers).await?;
+    println!(
+        "| flash sale: {} buyers x 2 taps, {} seats | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+        args.buyers,
+        sale.sold,
+        sale.outcome.per_second(),
+        sale.outcome.per_second() / ceiling,
+        sale.outcome.latency.value_at_quantile(0.5) as f64 / 1000.0,
+        sale.outcome.latency.value_at_quantile(0.99) as f64 / 1000.0,
+        sale.outcome.errors
+    );
+    if outcomes.iter().chain([&sale.outcome]).any(|o| o.errors > 0) {
         return Err("some calls failed".into());
     }
     Ok(())
+}
+
+struct Sale {
+    outcome: Outcome,
+    sold: usize,
+}
+
+/// Every buyer asks for one seat twice at once (same key); checks that the cabin sold out exactly, each
+/// seat to one booking, and that each buyer got one booking at most.
+async fn flash_sale(channels: &[Channel], secret: &str, buyers: usize) -> Result<Sale, Box<dyn std::error::Error>> {
+    let tokens = AccessTokens::new(secret.as_bytes(), None, Duration::from_secs(3600));
+    let bearer = |role| {
+        let (token, _) = tokens.issue(Caller { user_id: uuid::Uuid::now_v7(), role }, chrono::Utc::now());
+        format!("Bearer {token}")
+    };
+    let departs = chrono::Utc::now() + chrono::Duration::days(2);
+    let departs = departs.timestamp() - departs.timestamp() % 60;
+    let flight = pb::CreateFlightRequest {
+        flight_number: format!("FS{}", 1000 + departs % 9000),
+        origin: "RUH".into(),
+        destination: "JED".into(),
+        departs_at: Some(prost_types::Timestamp { seconds: departs, nanos: 0 }),
+        arrives_at: Some(prost_types::Timestamp { seconds: departs + 5400, nanos: 0 }),
+        cabins: vec![pb::CabinConfig {
+            cabin: pb::CabinClass::Economy.into(),
+            first_row: 1,
+            rows: SALE_ROWS,
+            seat_letters: SALE_LETTERS.into(),
+            price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: 45_000 }),
+        }],
+    };
+    let flight = FlightServiceClient::new(channels[0].clone())
+        .create_flight(keyed(flight, &bearer(Role::Operator), &uuid::Uuid::new_v4().to_string()))
+        .await?
+        .into_inner();
+    let capacity = (SALE_ROWS as usize) * SALE_LETTERS.len();
+
+    let started = Instant::now();
+    let mut calls = Vec::with_capacity(buyers * 2);
+    for buyer in 0..buyers {
+        let (bearer, key) = (bearer(Role::Customer), uuid::Uuid::new_v4().to_string());
+        let hold = pb::CreateBookingRequest {
+            flight_id: flight.id.clone(),
+            cabin: pb::CabinClass::Economy.into(),
+            passengers: vec![pb::Passenger {
+                given_name: "Buyer".into(),
+                family_name: format!("Number {buyer}"),
+                date_of_birth: "1990-01-01".into(),
+                r#type: pb::PassengerType::Adult.into(),
+            }],
+            contact_email: format!("buyer{buyer}@example.com"),
+            ..Default::default()
+        };
+        for tap in 0..2 {
+            let mut client = BookingServiceClient::new(channels[(buyer * 2 + tap) % channels.len()].clone());
+            let request = keyed(hold.clone(), &bearer, &key);
+            calls.push(tokio::spawn(async move {
+                let sent = Instant::now();
+                let result = client.create_booking(request).await;
+                (buyer, sent.elapsed(), result.map(|r| r.into_inner().id))
+            }));
+        }
+    }
+    let mut latency = latency_histogram();
+    let mut errors = 0;
+    let mut booking_of_buyer = std::collections::HashMap::new();
+    for call in calls {
+        let (buyer, took, result) = call.await?;
+        latency.saturating_record(took.as_micros() as u64);
+        match result {
+            Ok(id) => {
+                if booking_of_buyer.insert(buyer, id.clone()).is_some_and(|other| other != id) {
+                    return Err(format!("buyer {buyer} got two bookings").into());
+                }
+            }
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {}
+            Err(status) if status.code() == tonic::Code::Aborted => {} // in progress: the other tap's answer counts
+            Err(status) => {
+                eprintln!("flash sale call failed: {status:?}");
+                errors += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let sold = booking_of_buyer.len();
+    let available = FlightServiceClient::new(channels[0].clone())
+        .get_flight(pb::GetFlightRequest { flight_id: flight.id.clone() })
+        .await?
+        .into_inner()
+        .cabins[0]
+        .seats_available;
+    let expected = capacity.min(buyers);
+    if errors == 0 && (sold != expected || available as usize != capacity - expected) {
+        return Err(format!("sold {sold} bookings with {available} seats left; expected {expected} sold").into());
+    }
+    Ok(Sale { outcome: Outcome { name: "flash sale", calls: latency.len(), errors, elapsed, latency }, sold })
+}
+
+fn keyed<T>(message: T, bearer: &str, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", bearer.parse().expect("ASCII token"));
+    request.metadata_mut().insert("idempotency-key", key.parse().expect("ASCII key"));
+    request
 }
 
 /// Runs `call` from `args.concurrency` callers for `duration` (or until `max_requests`), recording latency

@@ -241,7 +241,7 @@ impl Application {
             redis.quit().await;
         }
         // Calls still running after the grace period keep their pool; a clean drain releases it.
-        if drained && let Err(error) = store.conn().clone().close().await {
+        if drained && let Err(error) = store.close().await {
             tracing::warn!(%error, "closing the database pool");
         }
         tracing::info!("stopped");

@@ -205,92 +205,6 @@ pub fn new_flight(request: pb::CreateFlightRequest, now: DateTime<Utc>) -> Resul
     NewFlight::assemble(parts, v, now)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(error: ValidationError) -> Vec<String> {
-        error.violations.into_iter().map(|v| v.field).collect()
-    }
-
-    #[test]
-    fn a_search_reports_every_bad_field() {
-        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
-        let request = pb::SearchFlightsRequest {
-            origin: "ruh".into(),
-            destination: "JEDD".into(),
-            departure_date: "tomorrow".into(),
-            passengers: 0,
-            cabin: 0,
-            page_size: 101,
-            page_token: "nope".into(),
-        };
-        assert_eq!(
-            fields(flight_search(request, today).unwrap_err()),
-            ["origin", "destination", "departure_date", "passengers", "cabin", "page_size", "page_token"]
-        );
-    }
-
-    #[test]
-    fn unknown_enum_numbers_are_rejected() {
-        assert!(optional_cabin(99).is_err());
-        assert_eq!(optional_cabin(0), Ok(None));
-        assert_eq!(cabin(3), Ok(CabinClass::Business));
-    }
-
-    #[test]
-    fn create_flight_paths_name_nested_fields() {
-        let request = pb::CreateFlightRequest {
-            flight_number: "AB1".into(),
-            origin: "RUH".into(),
-            destination: "JED".into(),
-            departs_at: None,
-            arrives_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
-            cabins: vec![pb::CabinConfig {
-                cabin: 1,
-                first_row: 0,
-                rows: 1,
-                seat_letters: "AB".into(),
-                price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: -5 }),
-            }],
-        };
-        assert_eq!(
-            fields(new_flight(request, Utc::now()).unwrap_err()),
-            ["cabins[0].first_row", "cabins[0].price.amount_minor", "departs_at", "arrives_at"]
-        );
-    }
-
-    #[test]
-    fn too_many_cabins_are_reported_once_without_parsing_them() {
-        let cabin = pb::CabinConfig { cabin: 0, first_row: -1, rows: 0, seat_letters: String::new(), price: None };
-        let request = pb::CreateFlightRequest {
-            flight_number: "AB1".into(),
-            origin: "RUH".into(),
-            destination: "JED".into(),
-            departs_at: Some(timestamp(Utc::now() + chrono::Duration::days(1))),
-            arrives_at: Some(timestamp(Utc::now() + chrono::Duration::days(1) + chrono::Duration::hours(1))),
-            cabins: vec![cabin; 10_000],
-        };
-        assert_eq!(fields(new_flight(request, Utc::now()).unwrap_err()), ["cabins"]);
-    }
-
-    #[test]
-    fn schedule_times_are_kept_to_the_second() {
-        let at = prost_types::Timestamp { seconds: 1_900_000_000, nanos: 123_456_789 };
-        assert_eq!(parse_timestamp(Some(&at)).unwrap().timestamp_subsec_nanos(), 0);
-        assert!(parse_timestamp(Some(&prost_types::Timestamp { seconds: 0, nanos: 1_000_000_000 })).is_err());
-        assert!(parse_timestamp(None).is_err());
-    }
-
-    #[test]
-    fn ids_must_be_canonical_uuids() {
-        assert!(parse_id("flight_id", "0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f").is_ok());
-        for bad in ["", "123", "0192f3c45b6a7c8d9e0f1a2b3c4d5e6f", "{0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f}"] {
-            assert_eq!(fields(parse_id("flight_id", bad).unwrap_err()), ["flight_id"]);
-        }
-    }
-}
-
 /// `CreateBookingRequest`, checked field by field and for the party as a whole. Rules that need the
 /// flight (its cabins, the passengers' ages on the day of travel) are checked by the use case.
 pub fn hold_request(request: pb::CreateBookingRequest, today: NaiveDate) -> Result<HoldRequest, ValidationError> {
@@ -432,4 +346,90 @@ pub fn list_bookings_query(
     let after = v.check("page_token", Cursor::decode(&request.page_token));
     let size = v.check("page_size", page_size(request.page_size));
     v.finish_with(|| Some((flight_id?, after?, size?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(error: ValidationError) -> Vec<String> {
+        error.violations.into_iter().map(|v| v.field).collect()
+    }
+
+    #[test]
+    fn a_search_reports_every_bad_field() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let request = pb::SearchFlightsRequest {
+            origin: "ruh".into(),
+            destination: "JEDD".into(),
+            departure_date: "tomorrow".into(),
+            passengers: 0,
+            cabin: 0,
+            page_size: 101,
+            page_token: "nope".into(),
+        };
+        assert_eq!(
+            fields(flight_search(request, today).unwrap_err()),
+            ["origin", "destination", "departure_date", "passengers", "cabin", "page_size", "page_token"]
+        );
+    }
+
+    #[test]
+    fn unknown_enum_numbers_are_rejected() {
+        assert!(optional_cabin(99).is_err());
+        assert_eq!(optional_cabin(0), Ok(None));
+        assert_eq!(cabin(3), Ok(CabinClass::Business));
+    }
+
+    #[test]
+    fn create_flight_paths_name_nested_fields() {
+        let request = pb::CreateFlightRequest {
+            flight_number: "AB1".into(),
+            origin: "RUH".into(),
+            destination: "JED".into(),
+            departs_at: None,
+            arrives_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
+            cabins: vec![pb::CabinConfig {
+                cabin: 1,
+                first_row: 0,
+                rows: 1,
+                seat_letters: "AB".into(),
+                price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: -5 }),
+            }],
+        };
+        assert_eq!(
+            fields(new_flight(request, Utc::now()).unwrap_err()),
+            ["cabins[0].first_row", "cabins[0].price.amount_minor", "departs_at", "arrives_at"]
+        );
+    }
+
+    #[test]
+    fn too_many_cabins_are_reported_once_without_parsing_them() {
+        let cabin = pb::CabinConfig { cabin: 0, first_row: -1, rows: 0, seat_letters: String::new(), price: None };
+        let request = pb::CreateFlightRequest {
+            flight_number: "AB1".into(),
+            origin: "RUH".into(),
+            destination: "JED".into(),
+            departs_at: Some(timestamp(Utc::now() + chrono::Duration::days(1))),
+            arrives_at: Some(timestamp(Utc::now() + chrono::Duration::days(1) + chrono::Duration::hours(1))),
+            cabins: vec![cabin; 10_000],
+        };
+        assert_eq!(fields(new_flight(request, Utc::now()).unwrap_err()), ["cabins"]);
+    }
+
+    #[test]
+    fn schedule_times_are_kept_to_the_second() {
+        let at = prost_types::Timestamp { seconds: 1_900_000_000, nanos: 123_456_789 };
+        assert_eq!(parse_timestamp(Some(&at)).unwrap().timestamp_subsec_nanos(), 0);
+        assert!(parse_timestamp(Some(&prost_types::Timestamp { seconds: 0, nanos: 1_000_000_000 })).is_err());
+        assert!(parse_timestamp(None).is_err());
+    }
+
+    #[test]
+    fn ids_must_be_canonical_uuids() {
+        assert!(parse_id("flight_id", "0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f").is_ok());
+        for bad in ["", "123", "0192f3c45b6a7c8d9e0f1a2b3c4d5e6f", "{0192f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f}"] {
+            assert_eq!(fields(parse_id("flight_id", bad).unwrap_err()), ["flight_id"]);
+        }
+    }
 }

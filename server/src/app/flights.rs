@@ -140,7 +140,7 @@ impl FlightCatalog {
             }
             other => other?,
         }
-        Ok(flights::get(txn, id).await?.ok_or(AppError::NotFound("flight"))?)
+        flights::get(txn, id).await?.ok_or(AppError::NotFound("flight"))
     }
 }
 

@@ -394,7 +394,7 @@ mod tests {
             v.finish().err().map(|e| e.violations[0].description.clone())
         };
         assert_eq!(check(&[adult.clone(), infant.clone()]), None);
-        assert!(check(&[child.clone()]).unwrap().contains("adult"));
+        assert!(check(std::slice::from_ref(&child)).unwrap().contains("adult"));
         assert!(check(&[adult.clone(), infant.clone(), infant.clone()]).unwrap().contains("infant"));
         assert!(check(&[]).unwrap().contains("1 to 9"));
         assert!(check(&vec![adult; 10]).unwrap().contains("1 to 9"));

@@ -16,7 +16,7 @@ const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(2);
 pub struct Redis {
     client: fred::clients::Client,
     /// Builds further connections with the same settings (pub/sub needs its own).
-    builder: Builder,
+    builder: std::sync::Arc<Builder>,
     prefix: String,
 }
 
@@ -43,7 +43,7 @@ impl Redis {
             }
             Err(_) => tracing::warn!("Redis did not answer in time; carrying on without it and reconnecting"),
         }
-        Ok(Self { client, builder, prefix: config.key_prefix.clone() })
+        Ok(Self { client, builder: std::sync::Arc::new(builder), prefix: config.key_prefix.clone() })
     }
 
     /// The client, or `None` while disconnected, so callers skip Redis at once instead of waiting for

@@ -79,20 +79,34 @@ fn is_transient(err: &DbErr) -> bool {
     }
 }
 
-/// The connection pool.
+/// How long a SQLite write transaction waits for the one writer connection; the call's deadline, which is
+/// shorter, usually ends the wait first.
+const SQLITE_WRITER_WAIT: Duration = Duration::from_secs(30);
+
+/// The connection pools.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// SQLite only: the single connection every write transaction uses. SQLite has one writer at a time;
+    /// queueing for this connection is fair and cheap, where many connections contending for the file's
+    /// write lock would poll and back off.
+    writer: Option<DatabaseConnection>,
 }
 
 impl Store {
-    /// Connects, and on SQLite switches the file to write-ahead logging so readers never wait for writers.
+    /// Connects. SQLite runs in write-ahead-log mode (readers never wait for the writer) with
+    /// `synchronous = NORMAL`: a commit survives a crash of the process, and only a power loss can undo the
+    /// last commits, never corrupt the file. Production runs on PostgreSQL.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, StoreError> {
         let db = Database::connect(connect_options(config, config.max_connections)).await?;
-        if db.get_database_backend() == DbBackend::Sqlite {
-            db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-        }
-        Ok(Self { db })
+        let writer = if db.get_database_backend() == DbBackend::Sqlite {
+            let mut options = connect_options(config, 1);
+            options.acquire_timeout(SQLITE_WRITER_WAIT);
+            Some(Database::connect(options).await?)
+        } else {
+            None
+        };
+        Ok(Self { db, writer })
     }
 
     /// Applies pending migrations. On PostgreSQL a session advisory lock, held on a dedicated connection,
@@ -111,6 +125,14 @@ impl Store {
         Ok(migrated?)
     }
 
+    /// Closes the pools, waiting for their connections to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        if let Some(writer) = self.writer {
+            writer.close().await?;
+        }
+        Ok(self.db.close().await?)
+    }
+
     pub fn conn(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -123,7 +145,7 @@ impl Store {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        Ok(self.db.begin_with_options(options).await?)
+        Ok(self.writer.as_ref().unwrap_or(&self.db).begin_with_options(options).await?)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -141,5 +163,8 @@ fn connect_options(config: &DatabaseConfig, max_connections: u32) -> ConnectOpti
     if let Some(schema) = &config.schema {
         options.set_schema_search_path(schema.clone());
     }
+    options.map_sqlx_sqlite_opts(|sqlite| {
+        sqlite.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal).synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+    });
     options
 }
