@@ -4,7 +4,11 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use aerobook_proto::v1 as pb;
-use aerobook_tests::{ContractError, Role, TestApp, backend_tests, create_flight_request, idempotency_key, request};
+use aerobook_tests::{
+    ContractError, Role, TestApp, backend_tests, create_flight_request,
+    grpc_web::{Encoding, call as call_web},
+    idempotency_key, request,
+};
 use futures::{StreamExt as _, future::join_all};
 use prost::Message as _;
 use tonic::{Code, Response, Status};
@@ -540,6 +544,48 @@ backend_tests! {
         app.clock.advance(PAST_HOLD_TTL);
         let released = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("released within a few sweeps");
         assert_eq!(economy(released.unwrap().unwrap()), 4);
+    }
+
+    async fn browsers_hold_seats_over_grpc_web_and_see_replays(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let message = hold(&flight, vec![adult("Sara")], &["11B"]);
+        let headers = [("origin", "http://localhost:5173"), ("authorization", sara.bearer.as_str()), ("idempotency-key", key.as_str())];
+        let path = "/aerobook.v1.BookingService/CreateBooking";
+        let first = call_web(app.addr, path, &message, Encoding::Text, &headers).await;
+        assert_eq!(first.grpc_status(), Some(0), "{first:?}");
+        let booking: pb::Booking = first.decode();
+        assert_eq!((booking.seat_numbers.as_slice(), booking.status()), (&["11B".to_owned()][..], pb::BookingStatus::Held));
+        assert!(!first.headers.contains_key("idempotent-replayed"));
+
+        let again = call_web(app.addr, path, &message, Encoding::Binary, &headers).await;
+        assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+        assert_eq!(again.messages, first.messages, "the same bytes");
+        let taken = call_web(app.addr, path, &message, Encoding::Binary, &[headers[0], ("authorization", &Customer::new(&app).bearer), ("idempotency-key", &idempotency_key())]).await;
+        assert_eq!(taken.grpc_status(), Some(Code::FailedPrecondition as i32));
+    }
+
+    async fn keys_are_kept_a_day_then_forgotten(app: TestApp) {
+        let flight = flight_with_economy(&app, 4, "ABC").await;
+        let sara = Customer::new(&app);
+        let (kept, forgotten) = (idempotency_key(), idempotency_key());
+        let message = hold(&flight, vec![adult("Sara")], &[]);
+        let first = app.bookings().create_booking(sara.keyed(message.clone(), &kept)).await.unwrap().into_inner();
+        app.bookings().create_booking(sara.keyed(message.clone(), &forgotten)).await.unwrap();
+        app.clock.advance(Duration::from_secs(23 * 3600));
+        assert_eq!(app.forget_expired_keys().await, 0, "kept at least 24 hours");
+        let replay = app.bookings().create_booking(sara.keyed(message.clone(), &kept)).await.unwrap();
+        assert!(is_replayed(&replay));
+        assert_eq!(replay.into_inner().id, first.id);
+
+        app.clock.advance(Duration::from_secs(2 * 3600));
+        let anew = app.bookings().create_booking(sara.keyed(message, &kept)).await.unwrap();
+        assert!(!is_replayed(&anew), "an expired key is a new key");
+        assert_ne!(anew.into_inner().id, first.id);
+        // The flight's key and `forgotten` are gone; `kept` was claimed again a moment ago.
+        assert_eq!(app.forget_expired_keys().await, 2);
+        assert_eq!(app.forget_expired_keys().await, 0);
     }
 
     async fn a_retried_create_flight_replays_the_same_flight(app: TestApp) {

@@ -195,6 +195,11 @@ impl TestApp {
         self.bookings.expire_due_holds().await.expect("sweep")
     }
 
+    /// Runs the sweeper's idempotency-key cleanup now; returns how many records it deleted.
+    pub async fn forget_expired_keys(&self) -> u64 {
+        self.bookings.forget_expired_keys().await.expect("key cleanup")
+    }
+
     /// `Bearer <token>` for a new user id with `role`, signed with the server's key: for calls that only
     /// need a role. Accounts themselves are tested through the Auth RPCs.
     pub fn bearer(&self, role: Role) -> String {
