@@ -198,7 +198,8 @@ impl Application {
     ) -> Result<(), StartupError> {
         let Self { listener, local_addr, router, health, serving, store, redis, bookings, feed, config } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
-        let background = [Some(tokio::spawn(sweeper::run(bookings, config.bookings.sweep_interval))), feed.listen()];
+        let sweeping = tokio::spawn(sweeper::run(bookings, config.bookings.sweep_interval));
+        let relay = feed.listen().await;
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -234,8 +235,9 @@ impl Application {
                 false
             }
         };
-        for task in background.into_iter().flatten() {
-            task.abort();
+        sweeping.abort();
+        if let Some(relay) = relay {
+            relay.stop();
         }
         if let Some(redis) = redis {
             redis.quit().await;

@@ -531,6 +531,24 @@ backend_tests! {
         assert_eq!(economy_available(&other, &roomy).await, 50);
     }
 
+    async fn with_redis_watchers_on_every_instance_see_each_change(app: TestApp) {
+        if app.redis_prefix.is_none() {
+            return; // Without Redis, each instance signals only its own watchers.
+        }
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let mut updates = other.flights()
+            .watch_availability(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let economy = |update: pb::AvailabilityUpdate| update.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available;
+        assert_eq!(economy(updates.next().await.unwrap().unwrap()), 4);
+        Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        let update = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("relayed through Redis");
+        assert_eq!(economy(update.unwrap().unwrap()), 3);
+    }
+
     async fn the_background_sweeper_expires_holds_on_its_own(app: TestApp, settings = [("AEROBOOK_SWEEP_INTERVAL_SECONDS", "1")]) {
         let flight = flight_with_economy(&app, 2, "AB").await;
         Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();

@@ -87,26 +87,31 @@ impl AvailabilityFeed {
         }
     }
 
-    /// Relays other instances' signals to this instance's watchers until the task is aborted. `None`
-    /// without Redis.
-    pub fn listen(&self) -> Option<JoinHandle<()>> {
+    /// Relays other instances' signals to this instance's watchers until [`Relay::stop`]. Subscribes before
+    /// returning (waiting at most [`SUBSCRIBE_WAIT`] for Redis), so a server that starts serving afterwards
+    /// misses no change; an unreachable Redis is subscribed to when it comes back. `None` without Redis, or
+    /// when the subscriber cannot be configured (logged; this instance's own signals still reach its
+    /// watchers).
+    pub async fn listen(&self) -> Option<Relay> {
         let redis = self.inner.redis.clone()?;
+        let subscriber = redis
+            .subscriber()
+            .inspect_err(|error| tracing::warn!(%error, "availability signals from other instances are off"))
+            .ok()?;
+        let mut messages = subscriber.message_rx();
+        let connection = subscriber.connect();
+        // Subscribes again after every reconnection.
+        let resubscribe = subscriber.manage_subscriptions();
+        let subscribed = tokio::time::timeout(SUBSCRIBE_WAIT, async {
+            subscriber.wait_for_connect().await?;
+            subscriber.subscribe(redis.key(CHANNEL)).await
+        })
+        .await;
+        if !matches!(subscribed, Ok(Ok(()))) {
+            tracing::warn!(?subscribed, "availability channel not subscribed yet; subscribing on reconnection");
+        }
         let feed = self.clone();
-        Some(tokio::spawn(async move {
-            let subscriber = match redis.subscriber() {
-                Ok(subscriber) => subscriber,
-                Err(error) => {
-                    tracing::warn!(%error, "availability signals from other instances are off");
-                    return;
-                }
-            };
-            let mut messages = subscriber.message_rx();
-            subscriber.connect();
-            let _resubscribe = subscriber.manage_subscriptions();
-            if let Err(error) = subscriber.subscribe(redis.key(CHANNEL)).await {
-                // manage_subscriptions subscribes again on the next (re)connection.
-                tracing::warn!(%error, "availability channel not subscribed yet");
-            }
+        let relay = tokio::spawn(async move {
             while let Ok(message) = messages.recv().await {
                 let Some(text) = message.value.as_str() else { continue };
                 let Some((origin, flight)) = text.split_once(':') else { continue };
@@ -117,9 +122,29 @@ impl AvailabilityFeed {
                     feed.signal_local(flight_id);
                 }
             }
-        }))
+        });
+        Some(Relay { connection, resubscribe, relay })
     }
 }
+
+/// The tasks that relay other instances' signals.
+pub struct Relay {
+    connection: JoinHandle<Result<(), fred::error::Error>>,
+    resubscribe: JoinHandle<()>,
+    relay: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Ends the relay and closes its Redis connection.
+    pub fn stop(self) {
+        self.relay.abort();
+        self.resubscribe.abort();
+        self.connection.abort();
+    }
+}
+
+/// How long start-up waits for the availability subscription.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The pub/sub channel, under the deployment's key prefix.
 const CHANNEL: &str = "availability";
