@@ -1,7 +1,11 @@
 //! Bookings: holds, inventory that cannot oversell, the idempotency store, the life cycle, expiry,
 //! ownership and live availability, on SQLite and PostgreSQL (plus Redis).
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::BTreeSet,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
 
 use aerobook_proto::v1 as pb;
 use aerobook_tests::{
@@ -19,7 +23,9 @@ const PAST_HOLD_TTL: Duration = Duration::from_secs(601);
 
 /// A new flight whose economy cabin has `rows` x `letters` seats (rows from 10), priced 400.00 SAR.
 async fn flight_with_economy(app: &TestApp, rows: i32, letters: &str) -> pb::Flight {
-    let number = format!("XY{}", 1000 + Uuid::new_v4().as_u128() % 9000);
+    // Distinct numbers: flights created within one minute depart at the same time.
+    static NEXT_NUMBER: AtomicU32 = AtomicU32::new(1000);
+    let number = format!("XY{}", NEXT_NUMBER.fetch_add(1, Ordering::Relaxed));
     let mut flight = create_flight_request(&number, "RUH", "JED", 2);
     flight.cabins[1].rows = rows;
     flight.cabins[1].seat_letters = letters.into();
@@ -98,8 +104,8 @@ impl Customer {
 
 async fn confirm(app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
     let confirm = pb::ConfirmBookingRequest { booking_id: booking.id.clone(), note: "paid at the desk".into() };
-    let headers = [("authorization", app.bearer(Role::Operator)), ("idempotency-key", idempotency_key())];
-    let headers: Vec<(&'static str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (operator, key) = (app.bearer(Role::Operator), idempotency_key());
+    let headers = [("authorization", operator.as_str()), ("idempotency-key", key.as_str())];
     app.bookings().confirm_booking(request(confirm, &headers)).await.map(Response::into_inner)
 }
 

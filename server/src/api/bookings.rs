@@ -6,7 +6,10 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{CallContext, convert};
-use crate::{app::bookings::Bookings, domain::validation::Violations};
+use crate::{
+    app::bookings::Bookings,
+    domain::{booking::BookingAction, validation::Violations},
+};
 
 pub struct BookingApi {
     bookings: Bookings,
@@ -15,6 +18,25 @@ pub struct BookingApi {
 impl BookingApi {
     pub fn new(bookings: Bookings) -> Self {
         Self { bookings }
+    }
+
+    /// `CancelBooking` and `ConfirmBooking`: a booking id, a free-text field (the reason or the note), and
+    /// the action to apply.
+    async fn change_status<M: prost::Message>(
+        &self,
+        request: &Request<M>,
+        booking_id: &str,
+        (text_field, text): (&'static str, &str),
+        action: BookingAction,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(request);
+        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
+        let mut v = Violations::new();
+        let id = v.check("booking_id", convert::uuid(booking_id));
+        let note = v.check(text_field, convert::note(text));
+        let (id, note) = v.finish_with(|| Some((id?, note?))).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.change_status(&actor, &keyed, id, action, note, encode).await;
+        call.keyed_response(outcome, convert::booking_to_proto)
     }
 }
 
@@ -62,15 +84,8 @@ impl BookingService for BookingApi {
         &self,
         request: Request<pb::CancelBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
-        let call = CallContext::of(&request);
-        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let id = v.check("booking_id", convert::uuid(&message.booking_id));
-        let reason = v.check("reason", convert::note(&message.reason));
-        let (id, reason) = v.finish_with(|| Some((id?, reason?))).map_err(|e| call.fail(e))?;
-        let outcome = self.bookings.cancel(&actor, &keyed, id, reason, encode).await;
-        call.keyed_response(outcome, convert::booking_to_proto)
+        self.change_status(&request, &message.booking_id, ("reason", &message.reason), BookingAction::Cancel).await
     }
 
     async fn change_seats(&self, request: Request<pb::ChangeSeatsRequest>) -> Result<Response<pb::Booking>, Status> {
@@ -92,14 +107,7 @@ impl BookingService for BookingApi {
         &self,
         request: Request<pb::ConfirmBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
-        let call = CallContext::of(&request);
-        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
         let message = request.get_ref();
-        let mut v = Violations::new();
-        let id = v.check("booking_id", convert::uuid(&message.booking_id));
-        let note = v.check("note", convert::note(&message.note));
-        let (id, note) = v.finish_with(|| Some((id?, note?))).map_err(|e| call.fail(e))?;
-        let outcome = self.bookings.confirm(&actor, &keyed, id, note, encode).await;
-        call.keyed_response(outcome, convert::booking_to_proto)
+        self.change_status(&request, &message.booking_id, ("note", &message.note), BookingAction::Confirm).await
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     AppError,
-    idempotency::{Begun, Idempotency, KeyedRequest, KeyedTransaction, Outcome},
+    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
 };
 use crate::{
     config::BookingConfig,
@@ -16,7 +16,7 @@ use crate::{
         auth::{Caller, Role},
         booking::{
             Booking, BookingAction, BookingReference, BookingStatus, HoldRequest, MAX_PASSENGERS, Refusal, check_ages,
-            choose_seats, fare,
+            choose_seats, fare, status_as_of,
         },
         flight::{CabinAvailability, Flight, SeatNumber},
         pagination::Cursor,
@@ -85,7 +85,9 @@ impl Bookings {
             Begun::Fresh(txn) => txn,
         };
         let result = self.hold_seats(txn.txn(), actor, hold, now).await;
-        self.commit(txn, result, encode, true).await
+        let booking = txn.finish(result, encode).await?;
+        self.feed.changed(booking.flight_id).await;
+        Ok(Outcome::Executed(booking))
     }
 
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
@@ -111,32 +113,15 @@ impl Bookings {
         })
     }
 
-    /// Cancels a hold and releases its seats.
-    #[tracing::instrument(skip_all, fields(booking_id = %id))]
-    pub async fn cancel(
+    /// Moves a booking along its life cycle (cancel, or an operator's confirmation of an offline payment),
+    /// releasing its seats when the new status gives them back. `note` is the reason or the note.
+    #[tracing::instrument(skip_all, fields(booking_id = %id, action = action.as_str()))]
+    pub async fn change_status(
         &self,
         actor: &Actor,
         keyed: &KeyedRequest,
         id: Uuid,
-        reason: Option<String>,
-        encode: impl FnOnce(&Booking) -> Vec<u8>,
-    ) -> Result<Outcome<Booking>, AppError> {
-        let now = self.clock.now();
-        let txn = match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = self.transition(txn.txn(), actor, id, BookingAction::Cancel, reason.as_deref(), now).await;
-        self.commit(txn, result, encode, true).await
-    }
-
-    /// Confirms a hold paid outside Aerobook.
-    #[tracing::instrument(skip_all, fields(booking_id = %id))]
-    pub async fn confirm(
-        &self,
-        actor: &Actor,
-        keyed: &KeyedRequest,
-        id: Uuid,
+        action: BookingAction,
         note: Option<String>,
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
@@ -145,8 +130,12 @@ impl Bookings {
             Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
             Begun::Fresh(txn) => txn,
         };
-        let result = self.transition(txn.txn(), actor, id, BookingAction::Confirm, note.as_deref(), now).await;
-        self.commit(txn, result, encode, false).await
+        let result = self.transition(txn.txn(), actor, id, action, note.as_deref(), now).await;
+        let booking = txn.finish(result, encode).await?;
+        if booking.status.releases_seats() {
+            self.feed.changed(booking.flight_id).await;
+        }
+        Ok(Outcome::Executed(booking))
     }
 
     /// Moves a hold's passengers to other seats of the same cabin, one seat each in passenger order.
@@ -165,7 +154,8 @@ impl Bookings {
             Begun::Fresh(txn) => txn,
         };
         let result = self.move_passengers(txn.txn(), actor, id, seats, now).await;
-        self.commit(txn, result, encode, false).await
+        // Seats moved within the cabin: its counts did not change.
+        Ok(Outcome::Executed(txn.finish(result, encode).await?))
     }
 
     /// Expires every hold due now and releases its seats, in batches; returns how many expired. Safe to
@@ -219,21 +209,6 @@ impl Bookings {
     /// Forgets idempotency keys past their retention.
     pub async fn forget_expired_keys(&self) -> Result<u64, AppError> {
         self.idempotency.forget_expired(self.clock.now()).await
-    }
-
-    /// Commits a keyed call; announces new seat counts of the booking's flight when they changed.
-    async fn commit(
-        &self,
-        txn: KeyedTransaction,
-        result: Result<Booking, AppError>,
-        encode: impl FnOnce(&Booking) -> Vec<u8>,
-        seats_moved: bool,
-    ) -> Result<Outcome<Booking>, AppError> {
-        let booking = txn.finish(result, encode).await?;
-        if seats_moved {
-            self.feed.changed(booking.flight_id).await;
-        }
-        Ok(Outcome::Executed(booking))
     }
 
     async fn hold_seats(
@@ -330,8 +305,8 @@ impl Bookings {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
-        let booking = self.load(txn, actor, id).await?;
-        let from = booking.clone().as_of(now).status;
+        let mut booking = self.load(txn, actor, id).await?;
+        let from = status_as_of(booking.status, booking.hold_expires_at, now);
         let to = from.apply(action).map_err(Refusal::from)?;
         if !bookings::set_status(txn, id, booking.version, to, now).await? {
             return Err(AppError::Conflict);
@@ -354,7 +329,8 @@ impl Bookings {
             }],
         )
         .await?;
-        bookings::get(txn, id).await?.ok_or(AppError::NotFound("booking"))
+        booking.changed(to, now);
+        Ok(booking)
     }
 
     async fn move_passengers(
@@ -365,8 +341,8 @@ impl Bookings {
         seats: Vec<SeatNumber>,
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
-        let booking = self.load(txn, actor, id).await?;
-        let status = booking.clone().as_of(now).status;
+        let mut booking = self.load(txn, actor, id).await?;
+        let status = status_as_of(booking.status, booking.hold_expires_at, now);
         status.apply(BookingAction::ChangeSeats).map_err(Refusal::from)?;
         let flight = flights::get(txn, booking.flight_id).await?.ok_or(AppError::NotFound("flight"))?;
         let cabin = flight
@@ -405,7 +381,9 @@ impl Bookings {
             }],
         )
         .await?;
-        bookings::get(txn, id).await?.ok_or(AppError::NotFound("booking"))
+        booking.seats = seats;
+        booking.changed(status, now);
+        Ok(booking)
     }
 }
 

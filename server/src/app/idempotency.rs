@@ -11,12 +11,12 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::AppError;
 use crate::{
     domain::booking::Refusal,
+    infra::digest::sha256_hex,
     store::{
         Store, StoreError,
         idempotency::{self, Claim, KeyedCall, StoredOutcome},
@@ -39,11 +39,8 @@ pub struct KeyedRequest {
 
 impl KeyedRequest {
     pub fn new(caller_id: Uuid, key: String, method: &'static str, encoded_request: &[u8]) -> Self {
-        let mut digest = Sha256::new();
-        digest.update(method.as_bytes());
-        digest.update([0]);
-        digest.update(encoded_request);
-        let fingerprint = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        // The separator keeps the method's end from sliding into the request.
+        let fingerprint = sha256_hex(&[method.as_bytes(), &[0], encoded_request]);
         Self { caller_id, key, method, fingerprint }
     }
 

@@ -274,6 +274,17 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// Records a change to `to` at `now`, as the store writes it: one version up, and no hold expiry
+    /// outside HELD.
+    pub fn changed(&mut self, to: BookingStatus, now: DateTime<Utc>) {
+        self.status = to;
+        self.version += 1;
+        self.updated_at = now;
+        if to != BookingStatus::Held {
+            self.hold_expires_at = None;
+        }
+    }
+
     /// The booking as callers see it at `now`: a due hold reads as expired.
     pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
         self.status = status_as_of(self.status, self.hold_expires_at, now);

@@ -111,11 +111,12 @@ impl AvailabilityFeed {
             tracing::warn!(?subscribed, "availability channel not subscribed yet; subscribing on reconnection");
         }
         let feed = self.clone();
+        let own_origin = self.inner.origin.to_string();
         let relay = tokio::spawn(async move {
             while let Ok(message) = messages.recv().await {
                 let Some(text) = message.value.as_str() else { continue };
                 let Some((origin, flight)) = text.split_once(':') else { continue };
-                if origin == feed.inner.origin.to_string() {
+                if origin == own_origin {
                     continue;
                 }
                 if let Ok(flight_id) = Uuid::try_parse(flight) {

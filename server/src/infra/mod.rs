@@ -4,6 +4,7 @@
 pub mod availability;
 pub mod cache;
 pub mod clock;
+pub mod digest;
 pub mod passwords;
 pub mod rate_limit;
 pub mod redis;

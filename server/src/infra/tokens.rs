@@ -8,9 +8,9 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+use super::digest::sha256_hex;
 use crate::domain::auth::{Caller, Role};
 
 const ISSUER: &str = "aerobook";
@@ -37,7 +37,7 @@ struct SigningKey {
 impl SigningKey {
     fn new(secret: &[u8]) -> Self {
         // The key id names the key without revealing it.
-        let kid = hex(&Sha256::digest(secret))[..16].to_owned();
+        let kid = sha256_hex(&[secret])[..16].to_owned();
         Self { kid, encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
     }
 }
@@ -117,16 +117,12 @@ pub fn new_refresh_token() -> String {
 
 /// What is stored for a refresh token: its SHA-256, in hex. A fast hash suffices: the token is random.
 pub fn refresh_token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    sha256_hex(&[token.as_bytes()])
 }
 
 /// A random secret for development, when none is configured.
 pub fn random_secret() -> Vec<u8> {
     rand::random::<[u8; 32]>().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

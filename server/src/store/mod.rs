@@ -40,42 +40,49 @@ impl From<DbErr> for StoreError {
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
             return StoreError::Duplicate(detail);
         }
-        if is_lock_timeout(&err) {
-            return StoreError::LockTimeout(err);
+        match transient(&err) {
+            Some(Transient::LockTimeout) => StoreError::LockTimeout(err),
+            Some(Transient::Unavailable) => StoreError::Unavailable(err),
+            None => StoreError::Query(err),
         }
-        if is_transient(&err) { StoreError::Unavailable(err) } else { StoreError::Query(err) }
     }
 }
 
-fn is_lock_timeout(err: &DbErr) -> bool {
-    let (DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error))) = err else {
-        return false;
-    };
-    matches!(error.as_ref(), sqlx::Error::Database(database) if database.code().as_deref() == Some("55P03"))
+/// How a failure that says nothing about the request may pass on a retry.
+enum Transient {
+    /// A statement gave up waiting for a lock (PostgreSQL `lock_timeout`).
+    LockTimeout,
+    /// No connection, a lost connection, lock contention, serialization failures, deadlocks, a server
+    /// shutting down.
+    Unavailable,
 }
 
-/// Failures that say nothing about the request and may pass on a retry: no connection, a lost
-/// connection, lock contention, serialization failures, deadlocks, a server shutting down.
-fn is_transient(err: &DbErr) -> bool {
+fn transient(err: &DbErr) -> Option<Transient> {
     let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::ConnectionAcquire(_) => return Some(Transient::Unavailable),
         DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
-        _ => return false,
+        _ => return None,
     };
-    let RuntimeErr::SqlxError(error) = runtime else { return false };
+    let RuntimeErr::SqlxError(error) = runtime else { return None };
     match error.as_ref() {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Some(Transient::Unavailable)
+        }
         sqlx::Error::Database(database) => {
             if database.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
                 let code = database.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or_default();
-                return matches!(code & 0xff, 5 | 6);
+                return matches!(code & 0xff, 5 | 6).then_some(Transient::Unavailable);
             }
-            // PostgreSQL: serialization_failure, deadlock_detected, too_many_connections,
+            // PostgreSQL: lock_not_available; serialization_failure, deadlock_detected, too_many_connections,
             // admin_shutdown, crash_shutdown, cannot_connect_now.
-            matches!(database.code().as_deref(), Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03"))
+            match database.code().as_deref() {
+                Some("55P03") => Some(Transient::LockTimeout),
+                Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03") => Some(Transient::Unavailable),
+                _ => None,
+            }
         }
-        _ => false,
+        _ => None,
     }
 }
 
