@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_flight_catalogue;
 mod m20261121_000002_accounts;
 mod m20261121_000003_bookings;
+mod m20261121_000004_payments;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_flight_catalogue::Migration),
             Box::new(m20261121_000002_accounts::Migration),
             Box::new(m20261121_000003_bookings::Migration),
+            Box::new(m20261121_000004_payments::Migration),
         ]
     }
 }

@@ -52,11 +52,17 @@ const KEYS: &[&str] = &[
     "AEROBOOK_HOLD_TTL_SECONDS",
     "AEROBOOK_MAX_HOLDS_PER_USER",
     "AEROBOOK_SWEEP_INTERVAL_SECONDS",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "AEROBOOK_PAYMENT_TIMEOUT_MS",
+    "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS",
+    "AEROBOOK_RECONCILE_INTERVAL_SECONDS",
 ];
 
-/// Names the product contract fixes for features not built yet (payments, mail). They are
-/// accepted in a config file, so one written for a later release loads, and have no effect yet.
-const LATER_KEYS: &[&str] = &["STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "AEROBOOK_SMTP_URL"];
+/// Names the product contract fixes for features not built yet (mail). They are accepted in a config
+/// file, so one written for a later release loads, and have no effect yet.
+const LATER_KEYS: &[&str] = &["AEROBOOK_SMTP_URL"];
 
 /// Upper bound of the search cache TTL: search results may be stale for at most this long.
 pub const MAX_SEARCH_CACHE_TTL: Duration = Duration::from_secs(120);
@@ -157,6 +163,23 @@ pub struct BookingConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct PaymentConfig {
+    /// Stripe's secret key; `None` runs the embedded simulated provider.
+    pub stripe_secret_key: Option<Secret>,
+    /// Webhook signing secrets, all accepted (two during a rotation). Empty with the simulated provider,
+    /// which signs with a random secret of its own.
+    pub webhook_secrets: Vec<Secret>,
+    /// Stripe's API base URL, overridden by tests.
+    pub stripe_api_base: Option<String>,
+    /// How long one call to the provider may take before it counts as `PROVIDER_TIMEOUT`.
+    pub provider_timeout: Duration,
+    /// How long the simulated provider waits before reporting an outcome.
+    pub simulated_delay: Duration,
+    /// How often reconciliation compares recent provider objects with Aerobook's payments.
+    pub reconcile_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
@@ -175,6 +198,7 @@ pub struct Config {
     /// `None` when `AEROBOOK_RATE_LIMITS=disabled`.
     pub rate_limits: Option<RateLimits>,
     pub bookings: BookingConfig,
+    pub payments: PaymentConfig,
 }
 
 impl Config {
@@ -296,8 +320,38 @@ impl Config {
                 max_holds_per_user: parse_in(get, "AEROBOOK_MAX_HOLDS_PER_USER", 4, 1..=100)?,
                 sweep_interval: Duration::from_secs(parse_in(get, "AEROBOOK_SWEEP_INTERVAL_SECONDS", 5, 1..=3_600)?),
             },
+            payments: payment_config(get)?,
         })
     }
+}
+
+fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<PaymentConfig, ConfigError> {
+    let stripe_secret_key = get("STRIPE_SECRET_KEY").map(Secret::new);
+    let webhook_secrets: Vec<Secret> =
+        get("STRIPE_WEBHOOK_SECRET").into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).map(Secret::new).collect();
+    if stripe_secret_key.is_some() && webhook_secrets.is_empty() {
+        return Err(invalid("STRIPE_WEBHOOK_SECRET", "is required with STRIPE_SECRET_KEY: webhooks confirm payments"));
+    }
+    let stripe_api_base = get("STRIPE_API_BASE").map(str::to_owned);
+    if let Some(base) = &stripe_api_base
+        && !base.starts_with("https://")
+        && !base.starts_with("http://")
+    {
+        return Err(invalid("STRIPE_API_BASE", "must be an http:// or https:// URL"));
+    }
+    Ok(PaymentConfig {
+        stripe_secret_key,
+        webhook_secrets,
+        stripe_api_base,
+        provider_timeout: Duration::from_millis(parse_in(get, "AEROBOOK_PAYMENT_TIMEOUT_MS", 10_000, 100..=60_000)?),
+        simulated_delay: Duration::from_millis(parse_in(get, "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS", 2_000, 0..=60_000)?),
+        reconcile_interval: Duration::from_secs(parse_in(
+            get,
+            "AEROBOOK_RECONCILE_INTERVAL_SECONDS",
+            900,
+            10..=86_400,
+        )?),
+    })
 }
 
 /// The file's values, overridden by the environment's values of the keys the server reads.

@@ -13,7 +13,7 @@ use std::{
 
 use aerobook_proto::v1::{
     RateLimitClass, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
-    flight_service_server::FlightServiceServer,
+    flight_service_server::FlightServiceServer, payment_service_server::PaymentServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use chrono::Utc;
@@ -23,22 +23,25 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 
 use crate::{
-    api::{auth::AuthApi, bookings::BookingApi, flights::FlightApi},
+    api::{auth::AuthApi, bookings::BookingApi, flights::FlightApi, payments::PaymentApi, webhooks},
     app::{
         accounts::{Accounts, LOGIN_EMAIL_BUCKET},
         bookings::Bookings,
         flights::FlightCatalog,
+        outbox::{Outbox, OutboxSignal},
+        payments::Payments,
     },
-    config::Config,
+    config::{Config, Secret},
     infra::{
         availability::AvailabilityFeed,
         cache::{LocalCache, SearchCache},
         clock::Clock,
+        payments::{PaymentProvider, ProviderError, simulated::SimulatedProvider, stripe::StripeProvider},
         rate_limit::RateLimiter,
         redis::Redis,
         tokens::{self, AccessTokens},
     },
-    jobs::sweeper,
+    jobs::{self, sweeper},
     layers::{
         correlation::correlate,
         cors::cors_layer,
@@ -57,6 +60,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("Redis configuration: {0}")]
     Redis(#[from] fred::error::Error),
+    #[error("payment provider: {0}")]
+    Payments(#[from] ProviderError),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("cannot listen: {0}")]
@@ -68,6 +73,7 @@ pub enum StartupError {
 type FlightServer = FlightServiceServer<FlightApi>;
 type AuthServer = AuthServiceServer<AuthApi>;
 type BookingServer = BookingServiceServer<BookingApi>;
+type PaymentServer = PaymentServiceServer<PaymentApi>;
 
 pub struct Application {
     listener: TcpListener,
@@ -78,6 +84,9 @@ pub struct Application {
     store: Store,
     redis: Option<Redis>,
     bookings: Bookings,
+    payments: Payments,
+    outbox: Outbox,
+    simulated: Option<Arc<SimulatedProvider>>,
     feed: AvailabilityFeed,
     config: Config,
 }
@@ -131,7 +140,7 @@ impl Application {
         let accounts = Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl);
 
         let feed = AvailabilityFeed::new(redis.clone());
-        let bookings = Bookings::new(store.clone(), clock, feed.clone(), config.bookings.clone());
+        let bookings = Bookings::new(store.clone(), clock.clone(), feed.clone(), config.bookings.clone());
 
         let max_message = config.limits.max_message_bytes;
         let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache, feed.clone())))
@@ -143,10 +152,19 @@ impl Application {
         let booking_service = BookingServiceServer::new(BookingApi::new(bookings.clone()))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
+
+        let (provider, simulated, webhook_secrets) = payment_provider(&config)?;
+        let signal = OutboxSignal::default();
+        let payments = Payments::new(store.clone(), clock.clone(), feed.clone(), provider, signal.clone());
+        let outbox = Outbox::new(store.clone(), payments.clone(), clock, signal);
+        let payment_service = PaymentServiceServer::new(PaymentApi::new(payments.clone()))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<FlightServer>().await;
         health.set_serving::<AuthServer>().await;
         health.set_serving::<BookingServer>().await;
+        health.set_serving::<PaymentServer>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
@@ -162,8 +180,10 @@ impl Application {
             .add_service(flights)
             .add_service(auth)
             .add_service(booking_service)
+            .add_service(payment_service)
             .into_axum_router()
             .route("/healthz", get(liveness).with_state(serving.clone()))
+            .merge(webhooks::router(payments.clone(), webhook_secrets))
             .layer(
                 ServiceBuilder::new()
                     .layer(axum::middleware::from_fn(correlate))
@@ -176,7 +196,39 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
         let local_addr = listener.local_addr().map_err(StartupError::Listen)?;
-        Ok(Self { listener, local_addr, router, health, serving, store, redis, bookings, feed, config })
+        if let Some(simulated) = &simulated {
+            simulated.deliver_to(format!("http://{local_addr}{}", webhooks::WEBHOOK_PATH));
+        }
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+            health,
+            serving,
+            store,
+            redis,
+            bookings,
+            payments,
+            outbox,
+            simulated,
+            feed,
+            config,
+        })
+    }
+
+    /// The payment use cases, e.g. to reconcile on demand.
+    pub fn payments(&self) -> Payments {
+        self.payments.clone()
+    }
+
+    /// The outbox, e.g. to run its due jobs on demand.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    /// The embedded payment provider, when no Stripe key is configured.
+    pub fn simulated_payments(&self) -> Option<Arc<SimulatedProvider>> {
+        self.simulated.clone()
     }
 
     /// The booking use cases, e.g. to run a sweep on demand.
@@ -196,9 +248,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let Self { listener, local_addr, router, health, serving, store, redis, bookings, feed, config } = self;
+        let Self { listener, local_addr, router, health, serving, store, redis, bookings, payments, outbox, feed, config, .. } =
+            self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
-        let sweeping = tokio::spawn(sweeper::run(bookings, config.bookings.sweep_interval));
+        let sweeping = tokio::spawn(sweeper::run(bookings, outbox.clone(), config.bookings.sweep_interval));
+        let working = tokio::spawn(jobs::outbox::run(outbox));
+        let reconciling = tokio::spawn(jobs::reconciler::run(payments, config.payments.reconcile_interval));
         let relay = feed.listen().await;
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
         let signal = async move {
@@ -209,6 +264,7 @@ impl Application {
             health.set_not_serving::<FlightServer>().await;
             health.set_not_serving::<AuthServer>().await;
             health.set_not_serving::<BookingServer>().await;
+            health.set_not_serving::<PaymentServer>().await;
             let _ = draining_tx.send(());
         };
         let server = tonic::transport::Server::builder()
@@ -236,6 +292,8 @@ impl Application {
             }
         };
         sweeping.abort();
+        working.abort();
+        reconciling.abort();
         if let Some(relay) = relay {
             relay.stop();
         }
@@ -264,6 +322,26 @@ fn access_tokens(config: &Config) -> AccessTokens {
         }
     };
     AccessTokens::new(&current, previous, config.auth.access_token_ttl)
+}
+
+/// Stripe when a secret key is configured; otherwise the simulated provider, signing its webhook events
+/// with the configured secret or a random one. Returns the secrets webhooks are verified with.
+fn payment_provider(
+    config: &Config,
+) -> Result<(PaymentProvider, Option<Arc<SimulatedProvider>>, Vec<Secret>), StartupError> {
+    let payments = &config.payments;
+    if let Some(key) = &payments.stripe_secret_key {
+        let stripe = StripeProvider::new(key.expose(), payments.stripe_api_base.as_deref(), payments.provider_timeout)?;
+        tracing::info!("payments: Stripe");
+        return Ok((PaymentProvider::Stripe(Arc::new(stripe)), None, payments.webhook_secrets.clone()));
+    }
+    let secrets = match payments.webhook_secrets.is_empty() {
+        true => vec![Secret::new(format!("whsec_sim_{}", uuid::Uuid::new_v4().simple()))],
+        false => payments.webhook_secrets.clone(),
+    };
+    tracing::warn!("STRIPE_SECRET_KEY is not set: payments are simulated and every card succeeds");
+    let simulated = Arc::new(SimulatedProvider::new(secrets[0].clone(), payments.simulated_delay));
+    Ok((PaymentProvider::Simulated(simulated.clone()), Some(simulated), secrets))
 }
 
 /// Plain-HTTP liveness for load balancers and container health checks: 200 while serving, 503 once draining.

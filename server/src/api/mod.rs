@@ -6,6 +6,8 @@ pub mod auth;
 pub mod bookings;
 pub mod convert;
 pub mod flights;
+pub mod payments;
+pub mod webhooks;
 
 use std::collections::HashMap;
 
@@ -27,6 +29,7 @@ use crate::{
         errors::ApiError,
         idempotency::{MethodKey, REPLAYED_HEADER},
     },
+    infra::payments::ProviderError,
     store::StoreError,
 };
 
@@ -123,11 +126,27 @@ impl From<AppError> for ApiError {
                 ErrorCode::IdempotencyInProgress,
                 "a call with this idempotency key is still running; retry shortly for its result",
             ),
+            AppError::PaymentInProgress => ApiError::new(
+                ErrorCode::PaymentProcessing,
+                "a payment for this booking is being processed; retry once it has settled",
+            ),
+            AppError::Provider(ProviderError::Timeout) => ApiError::new(
+                ErrorCode::ProviderTimeout,
+                "the payment provider did not answer in time; retry with the same idempotency key",
+            ),
+            AppError::Provider(ProviderError::Unavailable(cause)) => {
+                tracing::warn!(%cause, "payment provider unavailable");
+                ApiError::new(ErrorCode::ProviderError, "the payment provider is unavailable; retry shortly")
+            }
+            AppError::Provider(ProviderError::Declined { decline_code, message }) => ApiError {
+                metadata: HashMap::from([("declineCode".to_owned(), decline_code)]),
+                ..ApiError::new(ErrorCode::PaymentFailed, format!("the payment was declined: {message}"))
+            },
             AppError::Store(cause @ (StoreError::Unavailable(_) | StoreError::LockTimeout(_))) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()
             }
-            cause @ (AppError::Store(_) | AppError::Hashing(_)) => {
+            cause @ (AppError::Store(_) | AppError::Hashing(_) | AppError::Provider(ProviderError::Rejected(_))) => {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::internal()
             }
@@ -167,6 +186,10 @@ impl From<Refusal> for ApiError {
                 ),
                 "limit",
                 limit.to_string(),
+            ),
+            Refusal::NothingToRefund => ApiError::new(
+                ErrorCode::PaymentRequired,
+                "this booking was not paid by card, so there is nothing to refund here",
             ),
             Refusal::Transition(TransitionError::Expired) => {
                 ApiError::new(ErrorCode::BookingExpired, "the hold has expired and its seats were released")

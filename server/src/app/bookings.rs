@@ -19,6 +19,7 @@ use crate::{
             choose_seats, fare, status_as_of,
         },
         flight::{CabinAvailability, Flight, SeatNumber},
+        payment::PaymentStatus,
         pagination::Cursor,
         validation::{ValidationError, Violations},
     },
@@ -26,7 +27,7 @@ use crate::{
     store::{
         Store, StoreError,
         bookings::{self, Change, HOLD_PLACED, ListFilter},
-        flights,
+        flights, payments,
     },
 };
 
@@ -44,7 +45,7 @@ pub struct Actor {
 
 impl Actor {
     /// Customers see their own bookings only; staff and services see all.
-    fn may_see(&self, booking: &Booking) -> bool {
+    pub fn may_see(&self, booking: &Booking) -> bool {
         self.caller.role != Role::Customer || booking.user_id == self.caller.user_id
     }
 }
@@ -308,6 +309,14 @@ impl Bookings {
         let mut booking = self.load(txn, actor, id).await?;
         let from = status_as_of(booking.status, booking.hold_expires_at, now);
         let to = from.apply(action).map_err(Refusal::from)?;
+        if action == BookingAction::Cancel
+            && payments::for_booking(txn, id)
+                .await?
+                .is_some_and(|p| matches!(p.status, PaymentStatus::Processing | PaymentStatus::Succeeded))
+        {
+            // Cancelling now could leave a charge without a booking: the payment's outcome decides first.
+            return Err(AppError::PaymentInProgress);
+        }
         if !bookings::set_status(txn, id, booking.version, to, now).await? {
             return Err(AppError::Conflict);
         }

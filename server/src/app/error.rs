@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use crate::{
     domain::{booking::Refusal, validation::ValidationError},
+    infra::payments::ProviderError,
     store::StoreError,
 };
 
@@ -29,6 +30,11 @@ pub enum AppError {
     /// The call holding this idempotency key has not finished yet.
     #[error("a call with this idempotency key is still in progress")]
     KeyInProgress,
+    /// A payment for this booking is being processed; its outcome decides what may happen next.
+    #[error("a payment is in progress")]
+    PaymentInProgress,
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]

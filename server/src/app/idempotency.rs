@@ -88,16 +88,20 @@ impl Idempotency {
                 let work = outer.begin().await.map_err(StoreError::from)?;
                 Ok(Begun::Fresh(KeyedTransaction { work, outer, request: request.clone() }))
             }
-            Claim::Taken { method, fingerprint, outcome } => {
-                if method != request.method || fingerprint != request.fingerprint {
-                    return Err(AppError::KeyReused);
-                }
-                Ok(Begun::Replay(match outcome {
-                    StoredOutcome::Response(bytes) => Ok(bytes),
-                    StoredOutcome::Refusal(json) => Err(serde_json::from_slice(&json)
-                        .map_err(|e| StoreError::Corrupt(format!("stored refusal: {e}")))?),
-                }))
-            }
+            taken => Ok(Begun::Replay(replay(request, taken)?)),
+        }
+    }
+
+    /// The stored outcome of a completed call with this key, without claiming it. Calls that reach the
+    /// payment provider look first, so a completed call is answered without calling the provider again.
+    pub async fn completed(
+        &self,
+        request: &KeyedRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Result<Vec<u8>, Refusal>>, AppError> {
+        match idempotency::completed(self.store.conn(), request.caller_id, &request.key, now).await? {
+            Some(taken) => Ok(Some(replay(request, taken)?)),
+            None => Ok(None),
         }
     }
 
@@ -105,6 +109,22 @@ impl Idempotency {
     pub async fn forget_expired(&self, now: DateTime<Utc>) -> Result<u64, AppError> {
         Ok(idempotency::delete_expired(self.store.conn(), now).await?)
     }
+}
+
+/// The stored outcome a taken key replays, when it names the same method and request.
+fn replay(request: &KeyedRequest, claim: Claim) -> Result<Result<Vec<u8>, Refusal>, AppError> {
+    let Claim::Taken { method, fingerprint, outcome } = claim else {
+        return Err(StoreError::Corrupt("a free key was read as taken".into()).into());
+    };
+    if method != request.method || fingerprint != request.fingerprint {
+        return Err(AppError::KeyReused);
+    }
+    Ok(match outcome {
+        StoredOutcome::Response(bytes) => Ok(bytes),
+        StoredOutcome::Refusal(json) => {
+            Err(serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("stored refusal: {e}")))?)
+        }
+    })
 }
 
 /// A claimed key and the transaction that will carry the call's effects. Dropping it rolls both back.

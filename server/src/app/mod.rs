@@ -6,5 +6,7 @@ pub mod bookings;
 pub mod error;
 pub mod flights;
 pub mod idempotency;
+pub mod outbox;
+pub mod payments;
 
 pub use error::AppError;

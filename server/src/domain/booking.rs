@@ -55,6 +55,9 @@ string_enum!(
         ChangeSeats => "CHANGE_SEATS",
         RequestRefund => "REQUEST_REFUND",
         CompleteRefund => "COMPLETE_REFUND",
+        // Recorded by the payment provider's events, never requested by a caller.
+        PaymentSucceeded => "PAYMENT_SUCCEEDED",
+        RefundFailed => "REFUND_FAILED",
     }
 );
 
@@ -70,17 +73,22 @@ pub enum TransitionError {
 
 impl BookingStatus {
     /// The life cycle: HELD -> CONFIRMED -> REFUND_PENDING -> REFUNDED, or HELD -> CANCELLED / EXPIRED.
-    /// Changing seats keeps a hold held. Everything else is refused.
+    /// Changing seats keeps a hold held. The payment provider's outcomes add three edges: a payment that
+    /// succeeds after the hold expired confirms the booking (the caller re-takes its seats first); a failed
+    /// refund returns the booking to CONFIRMED (it is still paid); a refund made at the provider directly
+    /// refunds a CONFIRMED booking. Everything else is refused.
     pub fn apply(self, action: BookingAction) -> Result<BookingStatus, TransitionError> {
         use BookingAction as A;
         use BookingStatus as S;
         match (self, action) {
-            (S::Held, A::Confirm) => Ok(S::Confirmed),
+            (S::Held, A::Confirm | A::PaymentSucceeded) => Ok(S::Confirmed),
+            (S::Expired, A::PaymentSucceeded) => Ok(S::Confirmed),
             (S::Held, A::Cancel) => Ok(S::Cancelled),
             (S::Held, A::Expire) => Ok(S::Expired),
             (S::Held, A::ChangeSeats) => Ok(S::Held),
             (S::Confirmed, A::RequestRefund) => Ok(S::RefundPending),
-            (S::RefundPending, A::CompleteRefund) => Ok(S::Refunded),
+            (S::RefundPending | S::Confirmed, A::CompleteRefund) => Ok(S::Refunded),
+            (S::RefundPending, A::RefundFailed) => Ok(S::Confirmed),
             (S::Expired, A::Confirm | A::ChangeSeats) => Err(TransitionError::Expired),
             (current, action) => Err(TransitionError::Invalid { current, action }),
         }
@@ -306,6 +314,9 @@ pub enum Refusal {
     MaxPerUserExceeded { limit: u32 },
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A refund was asked for a booking that was not paid by card (e.g. confirmed for an offline payment).
+    #[error("no card payment to refund")]
+    NothingToRefund,
 }
 
 #[cfg(test)]
@@ -332,6 +343,10 @@ mod tests {
             (S::Held, A::ChangeSeats, S::Held),
             (S::Confirmed, A::RequestRefund, S::RefundPending),
             (S::RefundPending, A::CompleteRefund, S::Refunded),
+            (S::Held, A::PaymentSucceeded, S::Confirmed),
+            (S::Expired, A::PaymentSucceeded, S::Confirmed),
+            (S::RefundPending, A::RefundFailed, S::Confirmed),
+            (S::Confirmed, A::CompleteRefund, S::Refunded),
         ];
         for &from in S::ALL {
             for &action in A::ALL {

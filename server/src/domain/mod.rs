@@ -35,5 +35,6 @@ pub mod booking;
 pub mod flight;
 pub mod money;
 pub mod pagination;
+pub mod payment;
 pub mod search;
 pub mod validation;

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod clock;
 pub mod digest;
 pub mod passwords;
+pub mod payments;
 pub mod rate_limit;
 pub mod redis;
 pub mod telemetry;

@@ -1,12 +1,13 @@
-//! Expires due holds (releasing their seats) and forgets expired idempotency keys, every sweep interval.
+//! Expires due holds (releasing their seats), forgets expired idempotency keys and old completed outbox
+//! jobs, every sweep interval.
 //! Runs on every instance; the database hands each due hold to exactly one of them.
 
 use std::time::Duration;
 
-use crate::app::bookings::Bookings;
+use crate::app::{bookings::Bookings, outbox::Outbox};
 
 /// Sweeps every `interval` until the task is aborted. A failed sweep is logged and retried next time.
-pub async fn run(bookings: Bookings, interval: Duration) {
+pub async fn run(bookings: Bookings, outbox: Outbox, interval: Duration) {
     // The first sweep comes one interval after start; reads treat holds left due by a restart as expired
     // meanwhile.
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
@@ -14,6 +15,9 @@ pub async fn run(bookings: Bookings, interval: Duration) {
     loop {
         ticks.tick().await;
         sweep(&bookings).await;
+        if let Err(error) = outbox.forget_done().await {
+            tracing::warn!(%error, "outbox cleanup failed; retrying next interval");
+        }
     }
 }
 

@@ -85,6 +85,24 @@ pub async fn claim(
         .one(db)
         .await?
         .ok_or_else(|| StoreError::Corrupt("an idempotency key vanished while claimed".into()))?;
+    taken(existing)
+}
+
+/// The completed, unexpired call a key names, read without claiming it (a call that is still running
+/// is not visible here).
+pub async fn completed(
+    db: &impl ConnectionTrait,
+    caller_id: Uuid,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Claim>, StoreError> {
+    match idempotency_key::Entity::find_by_id((caller_id, key.to_owned())).one(db).await? {
+        Some(existing) if existing.expires_at > now => Ok(Some(taken(existing)?)),
+        _ => Ok(None),
+    }
+}
+
+fn taken(existing: idempotency_key::Model) -> Result<Claim, StoreError> {
     let outcome = match (existing.outcome.as_deref(), existing.stored) {
         (Some(RESPONSE), Some(bytes)) => StoredOutcome::Response(bytes),
         (Some(REFUSAL), Some(bytes)) => StoredOutcome::Refusal(bytes),

@@ -8,6 +8,8 @@ pub mod bookings;
 pub mod entities;
 pub mod flights;
 pub mod idempotency;
+pub mod outbox;
+pub mod payments;
 pub mod seed;
 
 use std::time::Duration;

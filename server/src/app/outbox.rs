@@ -1,0 +1,186 @@
+//! The transactional outbox: work that must follow a committed change (apply a provider event, send a
+//! refund) is written as a job in that change's transaction, then run by any instance's worker.
+//!
+//! A worker leases a batch of due jobs for [`LEASE`]; a job whose worker died is leased again once the
+//! lease has passed. A job's effects and its completion commit in one transaction, and jobs that call the
+//! provider use an idempotency key fixed by the payment, so a job that runs twice has its effect once.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use super::{AppError, payments::Payments};
+use crate::{
+    domain::payment::ProviderEvent,
+    infra::clock::Clock,
+    store::{
+        Store, StoreError,
+        outbox::{self, LeasedJob},
+    },
+};
+
+/// How long a worker owns the jobs it leased.
+pub const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Jobs leased at once.
+const BATCH: u64 = 50;
+/// How long completed jobs are kept, for inspection.
+pub const DONE_RETENTION: TimeDelta = TimeDelta::days(7);
+/// Retry delays double from 1 s up to this.
+const MAX_BACKOFF_SECONDS: i64 = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Job {
+    /// Apply a verified provider event to its payment and booking.
+    ApplyProviderEvent { event_id: String, event: ProviderEvent },
+    /// Send the refund of a payment to the provider.
+    SendRefund { payment_id: Uuid },
+}
+
+impl Job {
+    fn kind(&self) -> &'static str {
+        match self {
+            Job::ApplyProviderEvent { .. } => "APPLY_PROVIDER_EVENT",
+            Job::SendRefund { .. } => "SEND_REFUND",
+        }
+    }
+}
+
+/// Wakes this instance's worker when a job is written, and tells waiters when jobs finish.
+#[derive(Clone, Default)]
+pub struct OutboxSignal {
+    wake: Arc<Notify>,
+    finished: Arc<watch::Sender<u64>>,
+}
+
+impl OutboxSignal {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// Writes `job` in the caller's transaction; call [`OutboxSignal::wake`] after the commit.
+pub async fn enqueue(db: &impl sea_orm::ConnectionTrait, job: &Job, now: DateTime<Utc>) -> Result<(), AppError> {
+    let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(format!("job: {e}")))?;
+    outbox::enqueue(db, job.kind(), payload, now).await?;
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    store: Store,
+    payments: Payments,
+    clock: Clock,
+    signal: OutboxSignal,
+}
+
+impl Outbox {
+    pub fn new(store: Store, payments: Payments, clock: Clock, signal: OutboxSignal) -> Self {
+        Self { store, payments, clock, signal }
+    }
+
+    pub fn signal(&self) -> &OutboxSignal {
+        &self.signal
+    }
+
+    /// Leases and runs one batch of due jobs; returns how many were leased.
+    pub async fn run_due(&self) -> Result<usize, AppError> {
+        let now = self.clock.now();
+        let txn = self.store.begin_write().await?;
+        let jobs = outbox::lease_due(&txn, now, now + LEASE, BATCH).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        let leased = jobs.len();
+        for job in jobs {
+            self.run(job).await;
+        }
+        if leased > 0 {
+            self.signal.finished.send_modify(|n| *n += 1);
+        }
+        Ok(leased)
+    }
+
+    /// Runs due jobs until none is left, waiting for jobs another worker of this instance is running.
+    /// Used by tests and at shutdown-free checkpoints; the background worker uses [`Self::run_due`].
+    pub async fn run_until_idle(&self) -> Result<(), AppError> {
+        let mut finished = self.signal.finished.subscribe();
+        loop {
+            if self.run_due().await? > 0 {
+                continue;
+            }
+            finished.borrow_and_update();
+            if outbox::unfinished_due(self.store.conn(), self.clock.now()).await? == 0 {
+                return Ok(());
+            }
+            // Another worker holds the rest: wait for it to finish a batch (bounded by its lease).
+            let lease = Duration::from_secs(LEASE.num_seconds().unsigned_abs());
+            let _ = tokio::time::timeout(lease, finished.changed()).await;
+        }
+    }
+
+    /// Forgets jobs completed more than [`DONE_RETENTION`] ago.
+    pub async fn forget_done(&self) -> Result<u64, AppError> {
+        Ok(outbox::delete_done_before(self.store.conn(), self.clock.now() - DONE_RETENTION).await?)
+    }
+
+    async fn run(&self, leased: LeasedJob) {
+        let job = match serde_json::from_str::<Job>(&leased.payload) {
+            Ok(job) => job,
+            Err(error) => {
+                tracing::error!(job_id = %leased.id, kind = leased.kind, %error, "unreadable job; parked for an operator");
+                self.retry_later(&leased, &format!("unreadable: {error}"), MAX_BACKOFF_SECONDS).await;
+                return;
+            }
+        };
+        let outcome = match &job {
+            Job::ApplyProviderEvent { event_id, event } => {
+                self.payments.apply_event_job(event_id, event, leased.id, leased.attempts).await
+            }
+            Job::SendRefund { payment_id } => {
+                self.payments.send_refund_job(*payment_id, leased.id, leased.attempts).await
+            }
+        };
+        if let Err(error) = outcome {
+            let delay = backoff_seconds(leased.attempts);
+            tracing::warn!(job_id = %leased.id, kind = leased.kind, attempts = leased.attempts, retry_in_s = delay, %error, "job failed; will retry");
+            self.retry_later(&leased, &error.to_string(), delay).await;
+        }
+    }
+
+    async fn retry_later(&self, job: &LeasedJob, error: &str, delay_seconds: i64) {
+        let at = self.clock.now() + TimeDelta::seconds(delay_seconds);
+        if let Err(error) = outbox::retry_at(self.store.conn(), job.id, job.attempts, at, error).await {
+            // The lease runs out on its own and the job is picked up again.
+            tracing::warn!(job_id = %job.id, %error, "could not reschedule a failed job");
+        }
+    }
+}
+
+fn backoff_seconds(attempts: i32) -> i64 {
+    let exponent = attempts.clamp(1, 10) - 1;
+    (1_i64 << exponent).min(MAX_BACKOFF_SECONDS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_five_minutes() {
+        let delays: Vec<i64> = (1..=12).map(backoff_seconds).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+    }
+
+    #[test]
+    fn jobs_round_trip_as_json() {
+        let job = Job::SendRefund { payment_id: Uuid::nil() };
+        let json = serde_json::to_string(&job).expect("serialises");
+        assert_eq!(serde_json::from_str::<Job>(&json).expect("parses"), job);
+    }
+}

@@ -1,0 +1,652 @@
+//! Payments: starting a card payment for a hold, reading it, refunding a confirmed booking, and applying
+//! what the provider reports (webhook events, reconciliation) to payments and bookings.
+//!
+//! The provider is never called inside a database transaction. A payment row is written first (one per
+//! booking), and every provider request takes its idempotency key and parameters from that row, so a retry
+//! after a timeout or a crash gets the PaymentIntent (or refund) the first attempt created.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use opentelemetry::metrics::Counter;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait as _};
+use uuid::Uuid;
+
+use super::{
+    AppError,
+    bookings::Actor,
+    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
+    outbox::{self, Job, OutboxSignal},
+};
+use crate::{
+    domain::{
+        booking::{Booking, BookingAction, BookingStatus, Refusal, status_as_of},
+        payment::{Payment, PaymentRef, PaymentStatus, ProviderEvent},
+    },
+    infra::{
+        availability::AvailabilityFeed,
+        clock::Clock,
+        payments::{PaymentProvider, ProviderError, webhook::ReceivedEvent},
+    },
+    store::{
+        Store, StoreError,
+        bookings::{self, Change},
+        outbox as outbox_store, payments,
+    },
+};
+
+/// How far back reconciliation looks at the provider's PaymentIntents and refunds.
+pub const RECONCILE_WINDOW: TimeDelta = TimeDelta::hours(72);
+
+/// Booking history causes recorded by payment outcomes that do not change the booking's status.
+const AUTO_REFUND: &str = "AUTO_REFUND";
+const DISPUTE_OPENED: &str = "DISPUTE_OPENED";
+
+/// One discrepancy between the provider and Aerobook that reconciliation could not fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub payment_id: Option<Uuid>,
+    pub provider_reference: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconciliationReport {
+    pub intents_checked: usize,
+    pub refunds_checked: usize,
+    /// Outcomes a lost webhook had left unapplied, applied now.
+    pub fixed: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+#[derive(Clone)]
+pub struct Payments {
+    store: Store,
+    idempotency: Idempotency,
+    clock: Clock,
+    feed: AvailabilityFeed,
+    provider: PaymentProvider,
+    signal: OutboxSignal,
+    fixed: Counter<u64>,
+    mismatches: Counter<u64>,
+}
+
+impl Payments {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        feed: AvailabilityFeed,
+        provider: PaymentProvider,
+        signal: OutboxSignal,
+    ) -> Self {
+        let meter = opentelemetry::global::meter("aerobook");
+        Self {
+            idempotency: Idempotency::new(store.clone()),
+            store,
+            clock,
+            feed,
+            provider,
+            signal,
+            fixed: meter
+                .u64_counter("aerobook.payments.reconciliation.fixed")
+                .with_description("Provider outcomes applied by reconciliation because their webhook was lost")
+                .build(),
+            mismatches: meter
+                .u64_counter("aerobook.payments.reconciliation.mismatches")
+                .with_description("Differences between the provider and Aerobook that need an operator")
+                .build(),
+        }
+    }
+
+    /// Starts (or resumes) the card payment of the caller's live hold and returns it with the client secret.
+    #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
+    pub async fn create_intent(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        booking_id: Uuid,
+        encode: impl FnOnce(&Payment) -> Vec<u8>,
+    ) -> Result<Outcome<Payment>, AppError> {
+        let now = self.clock.now();
+        // A completed call is answered from the store, without calling the provider again.
+        if let Some(replay) = self.idempotency.completed(keyed, now).await? {
+            return Ok(Outcome::Replayed(replay));
+        }
+        let payment = match self.prepare(actor, booking_id, now).await {
+            Ok(payment) => payment,
+            Err(AppError::Refused(refusal)) => return self.refuse(keyed, refusal, now).await,
+            Err(error) => return Err(error),
+        };
+        let intent = match &payment.provider_reference {
+            Some(_) => None,
+            None => {
+                let description = format!("Aerobook booking {}", payment.booking_id);
+                Some(self.provider.create_intent(&payment, &description).await?)
+            }
+        };
+        let txn = match self.idempotency.begin(keyed, self.clock.now()).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = async {
+            let mut current = payments::find(txn.txn(), &by_id(payment.id), true)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("a prepared payment vanished".into()))?;
+            if let Some(intent) = intent
+                && current.attempt == payment.attempt
+                && current.provider_reference.is_none()
+            {
+                current.provider_reference = Some(intent.id);
+                current.client_secret = intent.client_secret;
+                payments::update(txn.txn(), &current, now).await?;
+            }
+            Ok(current)
+        }
+        .await;
+        Ok(Outcome::Executed(txn.finish(result, encode).await?))
+    }
+
+    /// The payment of a booking the actor may see.
+    pub async fn get(&self, actor: &Actor, booking_id: Uuid) -> Result<Payment, AppError> {
+        let booking = bookings::get(self.store.conn(), booking_id).await?;
+        if !booking.is_some_and(|b| actor.may_see(&b)) {
+            return Err(AppError::NotFound("booking"));
+        }
+        payments::for_booking(self.store.conn(), booking_id).await?.ok_or(AppError::NotFound("payment"))
+    }
+
+    /// Refunds a confirmed booking in full: the booking is REFUND_PENDING until the provider reports the
+    /// outcome; the refund itself is sent by the outbox worker.
+    #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
+    pub async fn refund(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        booking_id: Uuid,
+        reason: Option<String>,
+        encode: impl FnOnce(&Booking) -> Vec<u8>,
+    ) -> Result<Outcome<Booking>, AppError> {
+        let now = self.clock.now();
+        let txn = match self.idempotency.begin(keyed, now).await? {
+            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => txn,
+        };
+        let result = self.request_refund(txn.txn(), actor, booking_id, reason.as_deref(), now).await;
+        let booking = txn.finish(result, encode).await?;
+        self.signal.wake();
+        Ok(Outcome::Executed(booking))
+    }
+
+    /// Records a verified webhook delivery and queues its processing, in one transaction. Returns `false`
+    /// for an event already received (a redelivery), which changes nothing.
+    pub async fn receive_event(&self, received: ReceivedEvent) -> Result<bool, AppError> {
+        let now = self.clock.now();
+        let txn = self.store.begin_write().await?;
+        if !payments::record_event(&txn, &received.id, &received.event_type, now).await? {
+            return Ok(false);
+        }
+        if let Some(event) = received.event {
+            outbox::enqueue(&txn, &Job::ApplyProviderEvent { event_id: received.id, event }, now).await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        self.signal.wake();
+        Ok(true)
+    }
+
+    /// The outbox job of a provider event: its effects and the job's completion commit together.
+    pub async fn apply_event_job(
+        &self,
+        event_id: &str,
+        event: &ProviderEvent,
+        job_id: Uuid,
+        attempts: i32,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let txn = self.store.begin_write().await?;
+        let moved = self.apply_event(&txn, event, &format!("stripe-{event_id}"), now).await?;
+        if !outbox_store::complete(&txn, job_id, attempts, now).await? {
+            // Another worker took the job over after our lease passed; its run counts.
+            return Ok(());
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        self.after_commit(moved).await;
+        Ok(())
+    }
+
+    /// The outbox job that sends a refund: the provider call, then the refund's id (and outcome, when the
+    /// provider already knows it) with the job's completion.
+    pub async fn send_refund_job(&self, payment_id: Uuid, job_id: Uuid, attempts: i32) -> Result<(), AppError> {
+        let payment = payments::find(self.store.conn(), &by_id(payment_id), false)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("refund job for missing payment {payment_id}")))?;
+        let correlation_id = format!("refund-{payment_id}");
+        let event = match (&payment.provider_reference, payment.status) {
+            (Some(intent_id), PaymentStatus::RefundPending) => match self.provider.refund(&payment, intent_id).await {
+                Ok(refund) => {
+                    let payment = PaymentRef { payment_id: Some(payment_id), intent_id: Some(intent_id.clone()) };
+                    let refund_id = Some(refund.id.clone());
+                    match refund.status.as_str() {
+                        "succeeded" => Some(ProviderEvent::RefundSucceeded {
+                            payment,
+                            refund_id,
+                            amount_refunded_minor: refund.amount_minor,
+                        }),
+                        "failed" | "canceled" => {
+                            Some(ProviderEvent::RefundFailed { payment, refund_id, reason: refund.failure_reason })
+                        }
+                        _ => {
+                            self.note_refund_sent(payment_id, &refund.id).await?;
+                            None
+                        }
+                    }
+                }
+                Err(ProviderError::Declined { message, .. } | ProviderError::Rejected(message)) => {
+                    tracing::error!(%payment_id, reason = message, "the provider refused a refund; an operator must act");
+                    Some(ProviderEvent::RefundFailed {
+                        payment: by_id(payment_id),
+                        refund_id: None,
+                        reason: Some(message),
+                    })
+                }
+                Err(transient) => return Err(transient.into()),
+            },
+            // Already settled (a webhook got there first), or nothing was captured: nothing to send.
+            _ => None,
+        };
+        let now = self.clock.now();
+        let txn = self.store.begin_write().await?;
+        let moved = match &event {
+            Some(event) => self.apply_event(&txn, event, &correlation_id, now).await?,
+            None => None,
+        };
+        if outbox_store::complete(&txn, job_id, attempts, now).await? {
+            txn.commit().await.map_err(StoreError::from)?;
+            self.after_commit(moved).await;
+        }
+        Ok(())
+    }
+
+    /// Compares the provider's recent PaymentIntents and refunds with Aerobook's payments, applies the
+    /// outcomes a lost webhook left behind (through the same rules as webhooks), and reports the rest.
+    #[tracing::instrument(skip_all)]
+    pub async fn reconcile(&self) -> Result<ReconciliationReport, AppError> {
+        let since = self.clock.now() - RECONCILE_WINDOW;
+        let intents = self.provider.recent_intents(since).await?;
+        let refunds = self.provider.recent_refunds(since).await?;
+        let correlation_id = format!("reconcile-{}", Uuid::now_v7());
+        let mut report =
+            ReconciliationReport { intents_checked: intents.len(), refunds_checked: refunds.len(), ..Default::default() };
+        let mut findings = Vec::new();
+        for intent in &intents {
+            let by = PaymentRef { payment_id: intent.payment_id, intent_id: Some(intent.id.clone()) };
+            let Some(payment) = payments::find(self.store.conn(), &by, false).await? else {
+                findings.push((intent.payment_id, intent.id.clone(), "PaymentIntent unknown to Aerobook".to_owned()));
+                continue;
+            };
+            if payment.provider_reference.as_deref() != Some(intent.id.as_str()) {
+                // An earlier, canceled attempt of the payment.
+                continue;
+            }
+            if intent.amount_minor != payment.amount.amount_minor {
+                findings.push((
+                    Some(payment.id),
+                    intent.id.clone(),
+                    format!("amount {} at the provider, {} in Aerobook", intent.amount_minor, payment.amount.amount_minor),
+                ));
+                continue;
+            }
+            let event = match intent.status.as_str() {
+                "succeeded" => ProviderEvent::Succeeded { payment: by, amount_received_minor: intent.amount_received_minor },
+                "processing" => ProviderEvent::Processing { payment: by },
+                "canceled" => ProviderEvent::Canceled { payment: by },
+                _ => continue,
+            };
+            report.fixed += usize::from(self.fix(&payment, &event, &correlation_id).await?);
+        }
+        let refunded_here: HashSet<&str> = refunds.iter().map(|r| r.id.as_str()).collect();
+        for refund in &refunds {
+            let by = PaymentRef { payment_id: refund.payment_id, intent_id: refund.intent_id.clone() };
+            let Some(payment) = payments::find(self.store.conn(), &by, false).await? else {
+                findings.push((refund.payment_id, refund.id.clone(), "refund of a payment unknown to Aerobook".to_owned()));
+                continue;
+            };
+            let refund_id = Some(refund.id.clone());
+            let event = match refund.status.as_str() {
+                "succeeded" => ProviderEvent::RefundSucceeded { payment: by, refund_id, amount_refunded_minor: refund.amount_minor },
+                "failed" | "canceled" => {
+                    ProviderEvent::RefundFailed { payment: by, refund_id, reason: refund.failure_reason.clone() }
+                }
+                _ => continue,
+            };
+            report.fixed += usize::from(self.fix(&payment, &event, &correlation_id).await?);
+        }
+        for payment in payments::with_refund_pending(self.store.conn()).await? {
+            if let Some(refund_id) = &payment.refund_reference
+                && !refunded_here.contains(refund_id.as_str())
+            {
+                findings.push((
+                    Some(payment.id),
+                    refund_id.clone(),
+                    "refund pending in Aerobook but not found at the provider".to_owned(),
+                ));
+            }
+        }
+        for (payment_id, provider_reference, problem) in findings {
+            tracing::warn!(payment_id = ?payment_id, provider_reference, problem, "payment reconciliation mismatch");
+            report.mismatches.push(Mismatch { payment_id, provider_reference, problem });
+        }
+        self.fixed.add(report.fixed as u64, &[]);
+        self.mismatches.add(report.mismatches.len() as u64, &[]);
+        tracing::info!(
+            intents = report.intents_checked,
+            refunds = report.refunds_checked,
+            fixed = report.fixed,
+            mismatches = report.mismatches.len(),
+            "payments reconciled"
+        );
+        Ok(report)
+    }
+
+    /// Applies an outcome reconciliation found, when the payment does not show it yet.
+    async fn fix(&self, payment: &Payment, event: &ProviderEvent, correlation_id: &str) -> Result<bool, AppError> {
+        if event.next_status(payment.status).is_none() {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        let txn = self.store.begin_write().await?;
+        let moved = self.apply_event(&txn, event, correlation_id, now).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        self.after_commit(moved).await;
+        tracing::warn!(payment_id = %payment.id, ?event, "reconciliation applied an outcome whose webhook was lost");
+        Ok(true)
+    }
+
+    /// Writes the payment row of a live hold the actor owns, unless it has one; a canceled PaymentIntent
+    /// is replaced by a new attempt.
+    async fn prepare(&self, actor: &Actor, booking_id: Uuid, now: DateTime<Utc>) -> Result<Payment, AppError> {
+        let txn = self.store.begin_write().await?;
+        let booking = bookings::get(&txn, booking_id)
+            .await?
+            .filter(|b| b.user_id == actor.caller.user_id)
+            .ok_or(AppError::NotFound("booking"))?;
+        // Paying confirms: only a live hold can be paid for.
+        status_as_of(booking.status, booking.hold_expires_at, now).apply(BookingAction::Confirm).map_err(Refusal::from)?;
+        let payment = match payments::for_booking(&txn, booking_id).await? {
+            Some(mut payment) => match payment.status {
+                PaymentStatus::Canceled => {
+                    payment.attempt += 1;
+                    payment.status = PaymentStatus::RequiresPaymentMethod;
+                    payment.provider_reference = None;
+                    payment.client_secret = None;
+                    payment.correlation_id = actor.correlation_id.clone();
+                    payments::update(&txn, &payment, now).await?;
+                    payment
+                }
+                // Paid, and the booking's confirmation is on its way through the outbox.
+                PaymentStatus::Succeeded => return Err(AppError::PaymentInProgress),
+                _ => payment,
+            },
+            None => {
+                let payment = Payment {
+                    id: Uuid::now_v7(),
+                    booking_id,
+                    user_id: booking.user_id,
+                    amount: booking.total_price,
+                    status: PaymentStatus::RequiresPaymentMethod,
+                    provider_reference: None,
+                    client_secret: None,
+                    correlation_id: actor.correlation_id.clone(),
+                    attempt: 1,
+                    amount_received_minor: 0,
+                    amount_refunded_minor: 0,
+                    decline_code: None,
+                    failure_message: None,
+                    refund_reference: None,
+                };
+                if payments::insert(&txn, &payment, now).await? {
+                    payment
+                } else {
+                    payments::for_booking(&txn, booking_id)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt("a payment row vanished".into()))?
+                }
+            }
+        };
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(payment)
+    }
+
+    /// Stores a refusal found before the provider was called under the call's key, so it is replayed.
+    async fn refuse(&self, keyed: &KeyedRequest, refusal: Refusal, now: DateTime<Utc>) -> Result<Outcome<Payment>, AppError> {
+        match self.idempotency.begin(keyed, now).await? {
+            Begun::Replay(replay) => Ok(Outcome::Replayed(replay)),
+            // Finishing with a refusal records it and returns it.
+            Begun::Fresh(txn) => txn.finish(Err(refusal.into()), |_: &Payment| Vec::new()).await.map(Outcome::Executed),
+        }
+    }
+
+    async fn request_refund(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        booking_id: Uuid,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Booking, AppError> {
+        let mut booking = bookings::get(txn, booking_id)
+            .await?
+            .filter(|b| actor.may_see(b))
+            .ok_or(AppError::NotFound("booking"))?;
+        let to = status_as_of(booking.status, booking.hold_expires_at, now).apply(BookingAction::RequestRefund).map_err(Refusal::from)?;
+        let mut payment = payments::for_booking(txn, booking_id)
+            .await?
+            .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0)
+            .ok_or(Refusal::NothingToRefund)?;
+        let from = booking.status;
+        if !bookings::set_status(txn, booking_id, booking.version, to, now).await? {
+            return Err(AppError::Conflict);
+        }
+        record(txn, &booking, from, to, BookingAction::RequestRefund.as_str(), &actor.correlation_id, Some(actor.caller.user_id), reason, now)
+            .await?;
+        payment.status = PaymentStatus::RefundPending;
+        payments::update(txn, &payment, now).await?;
+        outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
+        booking.changed(to, now);
+        Ok(booking)
+    }
+
+    /// Applies one provider outcome to its payment and booking, in the caller's transaction. Returns the
+    /// flight whose seat counts changed, if any. Stale and repeated outcomes change nothing.
+    async fn apply_event(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        correlation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, AppError> {
+        let Some(mut payment) = payments::find(txn, event.payment(), true).await? else {
+            tracing::warn!(?event, "provider event for a payment Aerobook does not know; reconciliation will report it");
+            return Ok(None);
+        };
+        let booking = bookings::get(txn, payment.booking_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a payment's booking is missing".into()))?;
+        if let ProviderEvent::DisputeOpened { reason, .. } = event {
+            tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
+            let note = format!("dispute opened: {reason}");
+            record(txn, &booking, booking.status, booking.status, DISPUTE_OPENED, correlation_id, None, Some(&note), now)
+                .await?;
+            return Ok(None);
+        }
+        let Some(next) = event.next_status(payment.status) else {
+            return Ok(None);
+        };
+        payment.status = next;
+        let mut moved = None;
+        match event {
+            ProviderEvent::Processing { .. } | ProviderEvent::Canceled { .. } | ProviderEvent::DisputeOpened { .. } => {}
+            ProviderEvent::Failed { decline_code, message, .. } => {
+                // The hold keeps its seats until its TTL: the customer may try another card.
+                payment.decline_code = decline_code.clone();
+                payment.failure_message = message.clone();
+            }
+            ProviderEvent::Succeeded { amount_received_minor, .. } => {
+                payment.amount_received_minor = (*amount_received_minor).clamp(0, payment.amount.amount_minor);
+                payment.decline_code = None;
+                payment.failure_message = None;
+                moved = self.settle_booking(txn, &booking, &mut payment, correlation_id, now).await?;
+            }
+            ProviderEvent::RefundSucceeded { refund_id, amount_refunded_minor, .. } => {
+                // Never more than was captured, whatever the event says.
+                payment.amount_refunded_minor = (*amount_refunded_minor).clamp(0, payment.amount_received_minor);
+                payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
+                let status = status_as_of(booking.status, booking.hold_expires_at, now);
+                if let Ok(to) = status.apply(BookingAction::CompleteRefund) {
+                    self.change(txn, &booking, to, BookingAction::CompleteRefund, correlation_id, None, now).await?;
+                    moved = Some(booking.flight_id);
+                }
+            }
+            ProviderEvent::RefundFailed { refund_id, reason, .. } => {
+                payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
+                payment.failure_message = reason.clone();
+                match booking.status.apply(BookingAction::RefundFailed) {
+                    Ok(to) => {
+                        let note = reason.as_deref().unwrap_or("the provider did not say why");
+                        tracing::error!(booking_id = %booking.id, reason = note, "refund failed; the booking stays confirmed");
+                        self.change(txn, &booking, to, BookingAction::RefundFailed, correlation_id, Some(note), now)
+                            .await?;
+                    }
+                    Err(_) => tracing::error!(
+                        booking_id = %booking.id,
+                        payment_id = %payment.id,
+                        "an automatic refund failed: the customer paid for seats they do not have; an operator must act"
+                    ),
+                }
+            }
+        }
+        payments::update(txn, &payment, now).await?;
+        Ok(moved)
+    }
+
+    /// A payment succeeded: confirm its booking. A hold the sweeper has not expired yet still has its
+    /// seats; an expired hold takes its seats again if they are all free; otherwise (seats gone, or the
+    /// booking cancelled or already confirmed another way) the payment is refunded automatically.
+    async fn settle_booking(
+        &self,
+        txn: &DatabaseTransaction,
+        booking: &Booking,
+        payment: &mut Payment,
+        correlation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, AppError> {
+        let refund_reason = match booking.status {
+            BookingStatus::Held => {
+                self.change(txn, booking, BookingStatus::Confirmed, BookingAction::PaymentSucceeded, correlation_id, None, now)
+                    .await?;
+                return Ok(None);
+            }
+            BookingStatus::Expired => {
+                if self.retake_seats(txn, booking).await? {
+                    let note = "paid after the hold expired; the same seats were free and are taken again";
+                    self.change(txn, booking, BookingStatus::Confirmed, BookingAction::PaymentSucceeded, correlation_id, Some(note), now)
+                        .await?;
+                    return Ok(Some(booking.flight_id));
+                }
+                "paid after the hold expired and its seats were taken by others: refunded automatically"
+            }
+            BookingStatus::Cancelled => "paid after the booking was cancelled: refunded automatically",
+            BookingStatus::Confirmed | BookingStatus::RefundPending | BookingStatus::Refunded => {
+                "a second payment for a booking already settled: refunded automatically"
+            }
+        };
+        tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, refund_reason, "refunding a payment automatically");
+        payment.status = PaymentStatus::RefundPending;
+        record(txn, booking, booking.status, booking.status, AUTO_REFUND, correlation_id, None, Some(refund_reason), now).await?;
+        outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
+        Ok(None)
+    }
+
+    /// Takes an expired booking's seats again, all or none (in a savepoint), if the flight is still on sale.
+    async fn retake_seats(&self, txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
+        let savepoint = txn.begin().await.map_err(StoreError::from)?;
+        let count = i32::try_from(booking.seats.len()).map_err(|_| StoreError::Corrupt("seat count".into()))?;
+        if !bookings::take_seats(&savepoint, booking.flight_id, booking.cabin, count).await? {
+            savepoint.rollback().await.map_err(StoreError::from)?;
+            return Ok(false);
+        }
+        let taken = bookings::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats).await?;
+        if !taken.is_empty() {
+            savepoint.rollback().await.map_err(StoreError::from)?;
+            return Ok(false);
+        }
+        savepoint.commit().await.map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    /// Moves the booking to `to` under its version, releasing its seats when `to` gives them back.
+    #[allow(clippy::too_many_arguments)]
+    async fn change(
+        &self,
+        txn: &DatabaseTransaction,
+        booking: &Booking,
+        to: BookingStatus,
+        action: BookingAction,
+        correlation_id: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        if !bookings::set_status(txn, booking.id, booking.version, to, now).await? {
+            return Err(AppError::Conflict);
+        }
+        if to.releases_seats() {
+            let seats = bookings::unassign_seats(txn, booking.id).await?;
+            let seats = i32::try_from(seats).map_err(|_| StoreError::Corrupt("seat count".into()))?;
+            bookings::return_seats(txn, booking.flight_id, booking.cabin, seats).await?;
+        }
+        record(txn, booking, booking.status, to, action.as_str(), correlation_id, None, note, now).await
+    }
+
+    async fn note_refund_sent(&self, payment_id: Uuid, refund_id: &str) -> Result<(), AppError> {
+        let txn = self.store.begin_write().await?;
+        if let Some(mut payment) = payments::find(&txn, &by_id(payment_id), true).await?
+            && payment.refund_reference.is_none()
+        {
+            payment.refund_reference = Some(refund_id.to_owned());
+            payments::update(&txn, &payment, self.clock.now()).await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn after_commit(&self, moved: Option<Uuid>) {
+        if let Some(flight_id) = moved {
+            self.feed.changed(flight_id).await;
+        }
+        self.signal.wake();
+    }
+}
+
+fn by_id(payment_id: Uuid) -> PaymentRef {
+    PaymentRef { payment_id: Some(payment_id), intent_id: None }
+}
+
+/// One booking history row.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    txn: &impl ConnectionTrait,
+    booking: &Booking,
+    from: BookingStatus,
+    to: BookingStatus,
+    cause: &'static str,
+    correlation_id: &str,
+    actor_id: Option<Uuid>,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    bookings::record_changes(
+        txn,
+        &[Change { booking_id: booking.id, from: Some(from), to, cause, correlation_id, actor_id, note, at: now }],
+    )
+    .await?;
+    Ok(())
+}

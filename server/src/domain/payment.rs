@@ -1,0 +1,159 @@
+//! Card payments: a payment's own life cycle, the provider's outcomes in provider-neutral terms, and the
+//! rule that decides what an outcome does, so that late, repeated or out-of-order events never move a
+//! payment (or its booking) backwards.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::money::Money;
+
+string_enum!(
+    /// Where a payment is, as Aerobook records it.
+    PaymentStatus {
+        RequiresPaymentMethod => "REQUIRES_PAYMENT_METHOD",
+        Processing => "PROCESSING",
+        Succeeded => "SUCCEEDED",
+        Failed => "FAILED",
+        Canceled => "CANCELED",
+        RefundPending => "REFUND_PENDING",
+        Refunded => "REFUNDED",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: Uuid,
+    pub booking_id: Uuid,
+    pub user_id: Uuid,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    /// The provider's PaymentIntent id; `None` until the provider has answered.
+    pub provider_reference: Option<String>,
+    pub client_secret: Option<String>,
+    /// Correlation id of the call that started the payment; sent to the provider unchanged on retries.
+    pub correlation_id: String,
+    /// Bumped when a canceled PaymentIntent is replaced by a new one.
+    pub attempt: i32,
+    pub amount_received_minor: i64,
+    pub amount_refunded_minor: i64,
+    /// Why the last attempt failed, as the card network or provider put it.
+    pub decline_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub refund_reference: Option<String>,
+}
+
+impl Payment {
+    /// The provider idempotency key for creating this payment's PaymentIntent: fixed per payment and
+    /// attempt, so any retry (another call, a crash, a timeout) names the same PaymentIntent.
+    pub fn intent_key(&self) -> String {
+        format!("aerobook-payment-{}-intent-{}", self.id, self.attempt)
+    }
+
+    /// The provider idempotency key for the (one, full) refund of this payment.
+    pub fn refund_key(&self) -> String {
+        format!("aerobook-payment-{}-refund", self.id)
+    }
+
+    /// What a full refund returns: everything captured and not yet refunded.
+    pub fn refundable_minor(&self) -> i64 {
+        self.amount_received_minor - self.amount_refunded_minor
+    }
+}
+
+/// Which payment an event is about: the id Aerobook put in the provider's metadata when it has one, and
+/// the PaymentIntent id otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRef {
+    pub payment_id: Option<Uuid>,
+    pub intent_id: Option<String>,
+}
+
+/// An outcome reported by the payment provider (a webhook event, or found by reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderEvent {
+    Processing { payment: PaymentRef },
+    Succeeded { payment: PaymentRef, amount_received_minor: i64 },
+    Failed { payment: PaymentRef, decline_code: Option<String>, message: Option<String> },
+    Canceled { payment: PaymentRef },
+    RefundSucceeded { payment: PaymentRef, refund_id: Option<String>, amount_refunded_minor: i64 },
+    RefundFailed { payment: PaymentRef, refund_id: Option<String>, reason: Option<String> },
+    DisputeOpened { payment: PaymentRef, reason: String },
+}
+
+impl ProviderEvent {
+    pub fn payment(&self) -> &PaymentRef {
+        match self {
+            ProviderEvent::Processing { payment }
+            | ProviderEvent::Succeeded { payment, .. }
+            | ProviderEvent::Failed { payment, .. }
+            | ProviderEvent::Canceled { payment }
+            | ProviderEvent::RefundSucceeded { payment, .. }
+            | ProviderEvent::RefundFailed { payment, .. }
+            | ProviderEvent::DisputeOpened { payment, .. } => payment,
+        }
+    }
+
+    /// The payment status this event leads to from `current`, or `None` when it changes nothing: a
+    /// repeated event, or one older than what is already known (e.g. `payment_failed` arriving after
+    /// `succeeded`). A success is final for the charge: only a refund moves it on.
+    pub fn next_status(&self, current: PaymentStatus) -> Option<PaymentStatus> {
+        use PaymentStatus as S;
+        let open = matches!(current, S::RequiresPaymentMethod | S::Processing | S::Failed);
+        let next = match self {
+            ProviderEvent::Processing { .. } if open => S::Processing,
+            // A failed attempt may be retried with another card: the same PaymentIntent can still succeed.
+            ProviderEvent::Succeeded { .. } if open => S::Succeeded,
+            ProviderEvent::Failed { .. } if open => S::Failed,
+            ProviderEvent::Canceled { .. } if open => S::Canceled,
+            ProviderEvent::RefundSucceeded { .. } if matches!(current, S::Succeeded | S::RefundPending) => S::Refunded,
+            ProviderEvent::RefundFailed { .. } if current == S::RefundPending => S::Succeeded,
+            _ => return None,
+        };
+        // A repeated `payment_failed` still carries a newer decline code, so it counts as a change.
+        (next != current || matches!(self, ProviderEvent::Failed { .. })).then_some(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment() -> PaymentRef {
+        PaymentRef { payment_id: Some(Uuid::nil()), intent_id: Some("pi_1".into()) }
+    }
+
+    #[test]
+    fn success_is_never_undone_by_an_older_failure_or_cancellation() {
+        let failed = ProviderEvent::Failed { payment: payment(), decline_code: None, message: None };
+        let canceled = ProviderEvent::Canceled { payment: payment() };
+        let processing = ProviderEvent::Processing { payment: payment() };
+        for event in [&failed, &canceled, &processing] {
+            assert_eq!(event.next_status(PaymentStatus::Succeeded), None, "{event:?}");
+            assert_eq!(event.next_status(PaymentStatus::Refunded), None, "{event:?}");
+        }
+        assert_eq!(failed.next_status(PaymentStatus::Processing), Some(PaymentStatus::Failed));
+        assert_eq!(failed.next_status(PaymentStatus::Failed), Some(PaymentStatus::Failed));
+    }
+
+    #[test]
+    fn a_repeated_success_changes_nothing_and_a_retry_after_failure_succeeds() {
+        let succeeded = ProviderEvent::Succeeded { payment: payment(), amount_received_minor: 100 };
+        assert_eq!(succeeded.next_status(PaymentStatus::Succeeded), None);
+        assert_eq!(succeeded.next_status(PaymentStatus::RefundPending), None);
+        for from in [PaymentStatus::RequiresPaymentMethod, PaymentStatus::Processing, PaymentStatus::Failed] {
+            assert_eq!(succeeded.next_status(from), Some(PaymentStatus::Succeeded));
+        }
+    }
+
+    #[test]
+    fn refunds_complete_or_fail_once() {
+        let done = ProviderEvent::RefundSucceeded { payment: payment(), refund_id: None, amount_refunded_minor: 1 };
+        let failed = ProviderEvent::RefundFailed { payment: payment(), refund_id: None, reason: None };
+        assert_eq!(done.next_status(PaymentStatus::RefundPending), Some(PaymentStatus::Refunded));
+        assert_eq!(done.next_status(PaymentStatus::Succeeded), Some(PaymentStatus::Refunded));
+        assert_eq!(done.next_status(PaymentStatus::Refunded), None);
+        assert_eq!(failed.next_status(PaymentStatus::RefundPending), Some(PaymentStatus::Succeeded));
+        assert_eq!(failed.next_status(PaymentStatus::Refunded), None);
+        assert_eq!(failed.next_status(PaymentStatus::Succeeded), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! Stripe through async-stripe: PaymentIntents and Refunds, each create sent once with an
+//! `Idempotency-Key` fixed by the payment row, so a retry (ours, after a timeout or a crash) returns the
+//! object the first attempt created instead of creating a second one.
+
+use std::{collections::HashMap, str::FromStr as _, time::Duration};
+
+use chrono::{DateTime, Utc};
+use stripe::{ApiErrorsType, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest as _};
+use stripe_core::{
+    payment_intent::{CreatePaymentIntent, ListPaymentIntent},
+    refund::{CreateRefund, ListRefund},
+};
+use stripe_types::{Currency, RangeQueryTs};
+use uuid::Uuid;
+
+use super::{IntentRecord, ProviderError, RECONCILE_MAX_OBJECTS, RefundRecord};
+use crate::domain::payment::Payment;
+
+/// Objects per list page (Stripe's maximum).
+const PAGE_SIZE: i64 = 100;
+
+pub struct StripeProvider {
+    client: Client,
+}
+
+impl StripeProvider {
+    /// `api_base` overrides Stripe's URL (tests point it at their Stripe test server).
+    pub fn new(secret_key: &str, api_base: Option<&str>, timeout: Duration) -> Result<Self, ProviderError> {
+        let mut builder = ClientBuilder::new(secret_key).timeout(timeout).request_strategy(RequestStrategy::Once);
+        if let Some(base) = api_base {
+            // async-stripe joins paths onto the base and expects it to end with a slash.
+            builder = builder.url(format!("{}/", base.trim_end_matches('/')));
+        }
+        Ok(Self { client: builder.build().map_err(provider_error)? })
+    }
+
+    pub async fn create_intent(&self, payment: &Payment, description: &str) -> Result<IntentRecord, ProviderError> {
+        let metadata = HashMap::from([
+            ("booking_id".to_owned(), payment.booking_id.to_string()),
+            ("payment_id".to_owned(), payment.id.to_string()),
+            ("correlation_id".to_owned(), payment.correlation_id.clone()),
+        ]);
+        let intent = CreatePaymentIntent::new(payment.amount.amount_minor, currency(payment))
+            .description(description)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(payment.intent_key())?)
+            .send(&self.client)
+            .await
+            .map_err(provider_error)?;
+        Ok(intent_record(intent))
+    }
+
+    pub async fn refund(&self, payment: &Payment, intent_id: &str) -> Result<RefundRecord, ProviderError> {
+        let metadata = HashMap::from([
+            ("booking_id".to_owned(), payment.booking_id.to_string()),
+            ("payment_id".to_owned(), payment.id.to_string()),
+        ]);
+        let refund = CreateRefund::new()
+            .payment_intent(intent_id)
+            .amount(payment.refundable_minor())
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(payment.refund_key())?)
+            .send(&self.client)
+            .await
+            .map_err(provider_error)?;
+        Ok(refund_record(refund))
+    }
+
+    pub async fn recent_intents(&self, since: DateTime<Utc>) -> Result<Vec<IntentRecord>, ProviderError> {
+        let mut records = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = ListPaymentIntent::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
+            if let Some(last) = &after {
+                request = request.starting_after(last.as_str());
+            }
+            let page = request.send(&self.client).await.map_err(provider_error)?;
+            after = page.data.last().map(|intent| intent.id.as_str().to_owned());
+            records.extend(page.data.into_iter().map(intent_record));
+            if !page.has_more || after.is_none() || records.len() >= RECONCILE_MAX_OBJECTS {
+                return Ok(records);
+            }
+        }
+    }
+
+    pub async fn recent_refunds(&self, since: DateTime<Utc>) -> Result<Vec<RefundRecord>, ProviderError> {
+        let mut records = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = ListRefund::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
+            if let Some(last) = &after {
+                request = request.starting_after(last.as_str());
+            }
+            let page = request.send(&self.client).await.map_err(provider_error)?;
+            after = page.data.last().map(|refund| refund.id.as_str().to_owned());
+            records.extend(page.data.into_iter().map(refund_record));
+            if !page.has_more || after.is_none() || records.len() >= RECONCILE_MAX_OBJECTS {
+                return Ok(records);
+            }
+        }
+    }
+}
+
+fn currency(payment: &Payment) -> Currency {
+    // Infallible: an unknown code becomes `Currency::Unknown`, which Stripe would refuse; Aerobook only
+    // prices in currencies from its supported list.
+    Currency::from_str(&payment.amount.currency.as_str().to_ascii_lowercase()).unwrap_or(Currency::USD)
+}
+
+fn idempotent(key: String) -> Result<RequestStrategy, ProviderError> {
+    let key = IdempotencyKey::new(key).map_err(|e| ProviderError::Rejected(format!("idempotency key: {e}")))?;
+    Ok(RequestStrategy::Idempotent(key))
+}
+
+fn intent_record(intent: stripe_shared::PaymentIntent) -> IntentRecord {
+    IntentRecord {
+        payment_id: intent.metadata.get("payment_id").and_then(|id| Uuid::parse_str(id).ok()),
+        id: intent.id.as_str().to_owned(),
+        client_secret: intent.client_secret,
+        status: intent.status.as_str().to_owned(),
+        amount_minor: intent.amount,
+        amount_received_minor: intent.amount_received,
+    }
+}
+
+fn refund_record(refund: stripe_shared::Refund) -> RefundRecord {
+    RefundRecord {
+        payment_id: refund.metadata.as_ref().and_then(|m| m.get("payment_id")).and_then(|id| Uuid::parse_str(id).ok()),
+        intent_id: refund.payment_intent.as_ref().map(|p| p.id().to_string()),
+        id: refund.id.as_str().to_owned(),
+        status: refund.status.unwrap_or_else(|| "pending".to_owned()),
+        amount_minor: refund.amount,
+        failure_reason: refund.failure_reason,
+    }
+}
+
+fn provider_error(error: StripeError) -> ProviderError {
+    match error {
+        StripeError::Timeout => ProviderError::Timeout,
+        StripeError::ClientError(cause) => ProviderError::Unavailable(cause),
+        StripeError::Stripe(error, status) => {
+            let message = error.message.clone().unwrap_or_default();
+            let code = error.code.as_ref().map(|c| c.as_str().to_owned());
+            match (error.type_, status) {
+                (ApiErrorsType::CardError, _) => ProviderError::Declined {
+                    decline_code: error.decline_code.or(code).unwrap_or_else(|| "card_declined".to_owned()),
+                    message,
+                },
+                // 409: the same idempotency key is still being processed; 429: rate limited.
+                (_, 409 | 429 | 500..) => ProviderError::Unavailable(format!("{status}: {message}")),
+                (kind, _) => ProviderError::Rejected(format!("{status} {}: {message}", kind.as_str())),
+            }
+        }
+        StripeError::JSONDeserialize(cause) => ProviderError::Rejected(format!("unreadable answer: {cause}")),
+        StripeError::ConfigError(cause) => ProviderError::Rejected(format!("configuration: {cause}")),
+    }
+}

@@ -1,0 +1,173 @@
+//! Verifying Stripe webhook deliveries and reading them as provider-neutral [`ProviderEvent`]s.
+//!
+//! Verification is async-stripe's: HMAC-SHA256 over `timestamp.payload`, any `v1` signature in the header
+//! may match, and the timestamp must be within 300 s. Several signing secrets may be active at once (during
+//! a rotation); the delivery is accepted when it verifies with any of them.
+
+use stripe_webhook::{EventObject, Webhook, WebhookError};
+use uuid::Uuid;
+
+use crate::{
+    config::Secret,
+    domain::payment::{PaymentRef, ProviderEvent},
+};
+
+/// A verified delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    pub id: String,
+    pub event_type: String,
+    /// `None` for event types Aerobook does not act on: they are acknowledged and ignored.
+    pub event: Option<ProviderEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookRejection {
+    #[error("missing Stripe-Signature header")]
+    MissingSignature,
+    #[error("no signature matches a configured signing secret")]
+    BadSignature,
+    #[error("the signature's timestamp is outside the 300 s tolerance")]
+    Expired,
+    #[error("the payload is not a Stripe event")]
+    Malformed,
+}
+
+/// Verifies `payload` against `signature` with each secret in turn and reads the event.
+pub fn verify(payload: &str, signature: Option<&str>, secrets: &[Secret]) -> Result<ReceivedEvent, WebhookRejection> {
+    let signature = signature.ok_or(WebhookRejection::MissingSignature)?;
+    let mut rejection = WebhookRejection::BadSignature;
+    for secret in secrets {
+        match Webhook::construct_event(payload, signature, secret.expose()) {
+            Ok(event) => {
+                return Ok(ReceivedEvent {
+                    id: event.id.as_str().to_owned(),
+                    event_type: event.type_.as_str().to_owned(),
+                    event: provider_event(event.data.object),
+                });
+            }
+            Err(WebhookError::BadSignature | WebhookError::BadKey) => continue,
+            // The signature matched: the delivery is authentic but too old, or its body is not an event.
+            Err(WebhookError::BadTimestamp(_)) => rejection = WebhookRejection::Expired,
+            Err(_) => rejection = WebhookRejection::Malformed,
+        }
+        break;
+    }
+    Err(rejection)
+}
+
+/// The outcome a Stripe object reports, for the event types Aerobook acts on.
+fn provider_event(object: EventObject) -> Option<ProviderEvent> {
+    Some(match object {
+        EventObject::PaymentIntentProcessing(intent) => ProviderEvent::Processing { payment: intent_ref(&intent) },
+        EventObject::PaymentIntentSucceeded(intent) => ProviderEvent::Succeeded {
+            payment: intent_ref(&intent),
+            amount_received_minor: intent.amount_received,
+        },
+        EventObject::PaymentIntentPaymentFailed(intent) => {
+            let error = intent.last_payment_error.as_deref();
+            ProviderEvent::Failed {
+                payment: intent_ref(&intent),
+                decline_code: error
+                    .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
+                message: error.and_then(|e| e.message.clone()),
+            }
+        }
+        EventObject::PaymentIntentCanceled(intent) => ProviderEvent::Canceled { payment: intent_ref(&intent) },
+        EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) | EventObject::RefundFailed(refund) => {
+            refund_event(&refund)?
+        }
+        EventObject::ChargeRefunded(charge) if charge.refunded => ProviderEvent::RefundSucceeded {
+            payment: PaymentRef { payment_id: None, intent_id: charge.payment_intent.as_ref().map(|p| p.id().to_string()) },
+            refund_id: None,
+            amount_refunded_minor: charge.amount_refunded,
+        },
+        EventObject::ChargeDisputeCreated(dispute) => ProviderEvent::DisputeOpened {
+            payment: PaymentRef {
+                payment_id: None,
+                intent_id: dispute.payment_intent.as_ref().map(|p| p.id().to_string()),
+            },
+            reason: dispute.reason.clone(),
+        },
+        _ => return None,
+    })
+}
+
+/// A refund's outcome; a refund still pending reports nothing yet.
+pub fn refund_event(refund: &stripe_shared::Refund) -> Option<ProviderEvent> {
+    let payment = PaymentRef {
+        payment_id: refund.metadata.as_ref().and_then(|m| m.get("payment_id")).and_then(|id| Uuid::parse_str(id).ok()),
+        intent_id: refund.payment_intent.as_ref().map(|p| p.id().to_string()),
+    };
+    let refund_id = Some(refund.id.as_str().to_owned());
+    match refund.status.as_deref() {
+        Some("succeeded") => {
+            Some(ProviderEvent::RefundSucceeded { payment, refund_id, amount_refunded_minor: refund.amount })
+        }
+        Some("failed" | "canceled") => {
+            Some(ProviderEvent::RefundFailed { payment, refund_id, reason: refund.failure_reason.clone() })
+        }
+        _ => None,
+    }
+}
+
+fn intent_ref(intent: &stripe_shared::PaymentIntent) -> PaymentRef {
+    PaymentRef {
+        payment_id: intent.metadata.get("payment_id").and_then(|id| Uuid::parse_str(id).ok()),
+        intent_id: Some(intent.id.as_str().to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::infra::payments::wire;
+
+    fn secrets() -> Vec<Secret> {
+        vec![Secret::new("whsec_old"), Secret::new("whsec_new")]
+    }
+
+    fn succeeded() -> String {
+        let metadata = json!({"payment_id": Uuid::nil().to_string()});
+        wire::event("payment_intent.succeeded", wire::payment_intent("pi_1", "s", 500, "EUR", "succeeded", 500, &metadata, None))
+            .to_string()
+    }
+
+    #[test]
+    fn any_active_secret_verifies_and_the_event_is_read() {
+        let payload = succeeded();
+        for secret in ["whsec_old", "whsec_new"] {
+            let event = verify(&payload, Some(&wire::signature(&payload, secret)), &secrets()).expect("verifies");
+            assert_eq!(event.event_type, "payment_intent.succeeded");
+            assert_eq!(
+                event.event,
+                Some(ProviderEvent::Succeeded {
+                    payment: PaymentRef { payment_id: Some(Uuid::nil()), intent_id: Some("pi_1".into()) },
+                    amount_received_minor: 500,
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn forged_altered_unsigned_and_stale_deliveries_are_rejected() {
+        let payload = succeeded();
+        let header = wire::signature(&payload, "whsec_other");
+        assert_eq!(verify(&payload, Some(&header), &secrets()), Err(WebhookRejection::BadSignature));
+        let signed = wire::signature(&payload, "whsec_new");
+        let altered = payload.replace("500", "50");
+        assert_eq!(verify(&altered, Some(&signed), &secrets()), Err(WebhookRejection::BadSignature));
+        assert_eq!(verify(&payload, None, &secrets()), Err(WebhookRejection::MissingSignature));
+        let stale = Webhook::generate_test_header(&payload, "whsec_new", Some(chrono::Utc::now().timestamp() - 301));
+        assert_eq!(verify(&payload, Some(&stale), &secrets()), Err(WebhookRejection::Expired));
+    }
+
+    #[test]
+    fn unknown_event_types_are_read_as_nothing_to_do() {
+        let payload = wire::event("customer.created", json!({"id": "cus_1", "object": "customer"})).to_string();
+        let event = verify(&payload, Some(&wire::signature(&payload, "whsec_old")), &secrets()).expect("verifies");
+        assert_eq!((event.event_type.as_str(), event.event), ("customer.created", None));
+    }
+}

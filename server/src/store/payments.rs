@@ -1,0 +1,129 @@
+//! Payment rows (one per booking) and the provider events already received.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QuerySelect as _,
+    sea_query::{LockType, OnConflict},
+};
+use uuid::Uuid;
+
+use super::{
+    StoreError,
+    entities::{payment, provider_event},
+};
+use crate::domain::{
+    money::{CurrencyCode, Money},
+    payment::{Payment, PaymentRef},
+};
+
+/// Inserts the payment of a booking unless the booking already has one; `false` when it had.
+pub async fn insert(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let mut row = active(payment, now);
+    row.created_at = Set(now);
+    let inserted = payment::Entity::insert(row)
+        .on_conflict(OnConflict::column(payment::Column::BookingId).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Writes every field of `payment`; callers read it locked ([`find`] with `lock`) in the same transaction.
+pub async fn update(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<Utc>) -> Result<(), StoreError> {
+    payment::Entity::update(active(payment, now)).exec(db).await?;
+    Ok(())
+}
+
+pub async fn for_booking(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<Option<Payment>, StoreError> {
+    payment::Entity::find().filter(payment::Column::BookingId.eq(booking_id)).one(db).await?.map(to_payment).transpose()
+}
+
+/// The payment an event names, by Aerobook's id when the event carries it, else by the PaymentIntent.
+/// With `lock`, the row stays locked (PostgreSQL) until the transaction ends, so concurrent events for
+/// one payment apply one after the other.
+pub async fn find(db: &impl ConnectionTrait, by: &PaymentRef, lock: bool) -> Result<Option<Payment>, StoreError> {
+    let mut query = payment::Entity::find();
+    query = match (&by.payment_id, &by.intent_id) {
+        (Some(id), _) => query.filter(payment::Column::Id.eq(*id)),
+        (None, Some(intent)) => query.filter(payment::Column::ProviderReference.eq(intent.as_str())),
+        (None, None) => return Ok(None),
+    };
+    if lock {
+        query = query.lock(LockType::Update);
+    }
+    query.one(db).await?.map(to_payment).transpose()
+}
+
+/// Payments still waiting for a refund outcome, or for a first answer from the provider.
+pub async fn with_refund_pending(db: &impl ConnectionTrait) -> Result<Vec<Payment>, StoreError> {
+    payment::Entity::find()
+        .filter(payment::Column::Status.eq(crate::domain::payment::PaymentStatus::RefundPending.as_str()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_payment)
+        .collect()
+}
+
+/// Records a provider event id; `false` when it was already recorded (a redelivery).
+pub async fn record_event(
+    db: &impl ConnectionTrait,
+    id: &str,
+    event_type: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let row = provider_event::ActiveModel {
+        id: Set(id.to_owned()),
+        event_type: Set(event_type.chars().take(128).collect()),
+        received_at: Set(now),
+    };
+    let inserted = provider_event::Entity::insert(row)
+        .on_conflict(OnConflict::column(provider_event::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+fn active(payment: &Payment, now: DateTime<Utc>) -> payment::ActiveModel {
+    payment::ActiveModel {
+        id: Set(payment.id),
+        booking_id: Set(payment.booking_id),
+        user_id: Set(payment.user_id),
+        currency_code: Set(payment.amount.currency.as_str().to_owned()),
+        amount_minor: Set(payment.amount.amount_minor),
+        status: Set(payment.status.as_str().to_owned()),
+        provider_reference: Set(payment.provider_reference.clone()),
+        client_secret: Set(payment.client_secret.clone()),
+        correlation_id: Set(payment.correlation_id.clone()),
+        attempt: Set(payment.attempt),
+        amount_received_minor: Set(payment.amount_received_minor),
+        amount_refunded_minor: Set(payment.amount_refunded_minor),
+        decline_code: Set(payment.decline_code.clone()),
+        failure_message: Set(payment.failure_message.clone()),
+        refund_reference: Set(payment.refund_reference.clone()),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+fn to_payment(row: payment::Model) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        id: row.id,
+        booking_id: row.booking_id,
+        user_id: row.user_id,
+        amount: Money {
+            currency: CurrencyCode::parse(&row.currency_code).map_err(StoreError::Corrupt)?,
+            amount_minor: row.amount_minor,
+        },
+        status: row.status.parse().map_err(StoreError::Corrupt)?,
+        provider_reference: row.provider_reference,
+        client_secret: row.client_secret,
+        correlation_id: row.correlation_id,
+        attempt: row.attempt,
+        amount_received_minor: row.amount_received_minor,
+        amount_refunded_minor: row.amount_refunded_minor,
+        decline_code: row.decline_code,
+        failure_message: row.failure_message,
+        refund_reference: row.refund_reference,
+    })
+}
