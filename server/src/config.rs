@@ -327,8 +327,13 @@ impl Config {
 
 fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<PaymentConfig, ConfigError> {
     let stripe_secret_key = get("STRIPE_SECRET_KEY").map(Secret::new);
-    let webhook_secrets: Vec<Secret> =
-        get("STRIPE_WEBHOOK_SECRET").into_iter().flat_map(|v| v.split(',')).map(str::trim).filter(|v| !v.is_empty()).map(Secret::new).collect();
+    let webhook_secrets: Vec<Secret> = get("STRIPE_WEBHOOK_SECRET")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+        .collect();
     if stripe_secret_key.is_some() && webhook_secrets.is_empty() {
         return Err(invalid("STRIPE_WEBHOOK_SECRET", "is required with STRIPE_SECRET_KEY: webhooks confirm payments"));
     }
@@ -344,7 +349,12 @@ fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<Pa
         webhook_secrets,
         stripe_api_base,
         provider_timeout: Duration::from_millis(parse_in(get, "AEROBOOK_PAYMENT_TIMEOUT_MS", 10_000, 100..=60_000)?),
-        simulated_delay: Duration::from_millis(parse_in(get, "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS", 2_000, 0..=60_000)?),
+        simulated_delay: Duration::from_millis(parse_in(
+            get,
+            "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS",
+            2_000,
+            0..=60_000,
+        )?),
         reconcile_interval: Duration::from_secs(parse_in(
             get,
             "AEROBOOK_RECONCILE_INTERVAL_SECONDS",

@@ -248,8 +248,21 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let Self { listener, local_addr, router, health, serving, store, redis, bookings, payments, outbox, feed, config, .. } =
-            self;
+        let Self {
+            listener,
+            local_addr,
+            router,
+            health,
+            serving,
+            store,
+            redis,
+            bookings,
+            payments,
+            outbox,
+            feed,
+            config,
+            ..
+        } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
         let sweeping = tokio::spawn(sweeper::run(bookings, outbox.clone(), config.bookings.sweep_interval));
         let working = tokio::spawn(jobs::outbox::run(outbox));

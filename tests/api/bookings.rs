@@ -19,10 +19,10 @@ use tonic::{Code, Response, Status};
 use uuid::Uuid;
 
 /// Past the default 10-minute hold.
-const PAST_HOLD_TTL: Duration = Duration::from_secs(601);
+pub(crate) const PAST_HOLD_TTL: Duration = Duration::from_secs(601);
 
 /// A new flight whose economy cabin has `rows` x `letters` seats (rows from 10), priced 400.00 SAR.
-async fn flight_with_economy(app: &TestApp, rows: i32, letters: &str) -> pb::Flight {
+pub(crate) async fn flight_with_economy(app: &TestApp, rows: i32, letters: &str) -> pb::Flight {
     // Distinct numbers: flights created within one minute depart at the same time.
     static NEXT_NUMBER: AtomicU32 = AtomicU32::new(1000);
     let number = format!("XY{}", NEXT_NUMBER.fetch_add(1, Ordering::Relaxed));
@@ -46,11 +46,11 @@ fn passenger(given_name: &str, kind: pb::PassengerType, date_of_birth: &str) -> 
     }
 }
 
-fn adult(given_name: &str) -> pb::Passenger {
+pub(crate) fn adult(given_name: &str) -> pb::Passenger {
     passenger(given_name, pb::PassengerType::Adult, "1990-04-01")
 }
 
-fn hold(flight: &pb::Flight, passengers: Vec<pb::Passenger>, seats: &[&str]) -> pb::CreateBookingRequest {
+pub(crate) fn hold(flight: &pb::Flight, passengers: Vec<pb::Passenger>, seats: &[&str]) -> pb::CreateBookingRequest {
     pb::CreateBookingRequest {
         flight_id: flight.id.clone(),
         cabin: pb::CabinClass::Economy.into(),
@@ -62,33 +62,33 @@ fn hold(flight: &pb::Flight, passengers: Vec<pb::Passenger>, seats: &[&str]) -> 
 }
 
 /// A signed-in customer with a stable identity.
-struct Customer {
-    bearer: String,
+pub(crate) struct Customer {
+    pub(crate) bearer: String,
 }
 
 impl Customer {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self { bearer: app.bearer_for(Uuid::now_v7(), Role::Customer) }
     }
 
-    fn keyed<T>(&self, message: T, key: &str) -> tonic::Request<T> {
+    pub(crate) fn keyed<T>(&self, message: T, key: &str) -> tonic::Request<T> {
         request(message, &[("authorization", &self.bearer), ("idempotency-key", key)])
     }
 
-    fn plain<T>(&self, message: T) -> tonic::Request<T> {
+    pub(crate) fn plain<T>(&self, message: T) -> tonic::Request<T> {
         request(message, &[("authorization", &self.bearer)])
     }
 
-    async fn book(&self, app: &TestApp, message: pb::CreateBookingRequest) -> Result<pb::Booking, Status> {
+    pub(crate) async fn book(&self, app: &TestApp, message: pb::CreateBookingRequest) -> Result<pb::Booking, Status> {
         app.bookings().create_booking(self.keyed(message, &idempotency_key())).await.map(Response::into_inner)
     }
 
-    async fn get(&self, app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
+    pub(crate) async fn get(&self, app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
         let id = pb::GetBookingRequest { booking_id: booking.id.clone() };
         app.bookings().get_booking(self.plain(id)).await.map(Response::into_inner)
     }
 
-    async fn cancel(&self, app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
+    pub(crate) async fn cancel(&self, app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
         let cancel = pb::CancelBookingRequest { booking_id: booking.id.clone(), reason: "plans changed".into() };
         app.bookings().cancel_booking(self.keyed(cancel, &idempotency_key())).await.map(Response::into_inner)
     }
@@ -102,29 +102,29 @@ impl Customer {
     }
 }
 
-async fn confirm(app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
+pub(crate) async fn confirm(app: &TestApp, booking: &pb::Booking) -> Result<pb::Booking, Status> {
     let confirm = pb::ConfirmBookingRequest { booking_id: booking.id.clone(), note: "paid at the desk".into() };
     let (operator, key) = (app.bearer(Role::Operator), idempotency_key());
     let headers = [("authorization", operator.as_str()), ("idempotency-key", key.as_str())];
     app.bookings().confirm_booking(request(confirm, &headers)).await.map(Response::into_inner)
 }
 
-async fn economy_available(app: &TestApp, flight: &pb::Flight) -> i32 {
+pub(crate) async fn economy_available(app: &TestApp, flight: &pb::Flight) -> i32 {
     let flight = app.flights().get_flight(pb::GetFlightRequest { flight_id: flight.id.clone() }).await.unwrap();
     flight.into_inner().cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available
 }
 
-async fn taken_seats(app: &TestApp, flight: &pb::Flight) -> BTreeSet<String> {
+pub(crate) async fn taken_seats(app: &TestApp, flight: &pb::Flight) -> BTreeSet<String> {
     let map = pb::GetSeatMapRequest { flight_id: flight.id.clone(), cabin: pb::CabinClass::Economy.into() };
     let seats = app.flights().get_seat_map(map).await.unwrap().into_inner().seats;
     seats.into_iter().filter(|s| !s.available).map(|s| s.seat_number).collect()
 }
 
-fn reason(status: &Status) -> String {
+pub(crate) fn reason(status: &Status) -> String {
     ContractError::from_status(status).reason
 }
 
-fn is_replayed<T>(response: &Response<T>) -> bool {
+pub(crate) fn is_replayed<T>(response: &Response<T>) -> bool {
     response.metadata().get("idempotent-replayed").is_some_and(|v| v == "true")
 }
 

@@ -7,4 +7,5 @@ mod catalogue;
 mod contract;
 mod create_flight;
 mod grpc_web;
+mod payments;
 mod platform;

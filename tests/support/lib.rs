@@ -5,19 +5,20 @@
 //! Under CI the external variant refuses to skip.
 
 pub mod grpc_web;
+pub mod stripe;
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use aerobook_proto::v1::{
     self as pb, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
-    flight_service_client::FlightServiceClient,
+    flight_service_client::FlightServiceClient, payment_service_client::PaymentServiceClient,
 };
 pub use aerobook_server::domain::auth::Role;
 use aerobook_server::{
-    app::bookings::Bookings,
+    app::{bookings::Bookings, outbox::Outbox, payments::Payments},
     config::{Config, DatabaseConfig, Secret},
     domain::auth::Caller,
-    infra::{clock::Clock, tokens::AccessTokens},
+    infra::{clock::Clock, payments::simulated::SimulatedProvider, tokens::AccessTokens},
     startup::{Application, StartupError},
     store::Store,
 };
@@ -63,6 +64,9 @@ pub struct TestApp {
     /// The server's clock: tests move it forward instead of sleeping.
     pub clock: Clock,
     bookings: Bookings,
+    payments: Payments,
+    outbox: Outbox,
+    simulated: Option<Arc<SimulatedProvider>>,
     source: BTreeMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), StartupError>>>,
@@ -91,6 +95,10 @@ impl TestApp {
             ("AEROBOOK_JWT_SECRET", JWT_SECRET),
             // Tests sweep holds themselves, after moving the clock; none runs behind their back.
             ("AEROBOOK_SWEEP_INTERVAL_SECONDS", "3600"),
+            // Simulated payments report at once; tests wait for them with `settle_payments`.
+            ("AEROBOOK_SIMULATED_PAYMENT_DELAY_MS", "0"),
+            // Tests reconcile themselves.
+            ("AEROBOOK_RECONCILE_INTERVAL_SECONDS", "86400"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -153,7 +161,8 @@ impl TestApp {
         let database_url = config.database.url.expose().to_owned();
         let clock = Clock::system();
         let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("server starts");
-        let bookings = app.bookings();
+        let (bookings, payments, outbox, simulated) =
+            (app.bookings(), app.payments(), app.outbox(), app.simulated_payments());
         let addr = app.local_addr();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
@@ -171,6 +180,9 @@ impl TestApp {
             redis_prefix,
             clock,
             bookings,
+            payments,
+            outbox,
+            simulated,
             source,
             shutdown: Some(shutdown_tx),
             server: Some(server),
@@ -188,6 +200,33 @@ impl TestApp {
 
     pub fn bookings(&self) -> BookingServiceClient<Channel> {
         BookingServiceClient::new(self.channel.clone())
+    }
+
+    pub fn payments(&self) -> PaymentServiceClient<Channel> {
+        PaymentServiceClient::new(self.channel.clone())
+    }
+
+    /// `POST /webhooks/stripe` of this server.
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}/webhooks/stripe", self.addr)
+    }
+
+    /// Runs every due outbox job now (waiting for any this instance's worker is running).
+    pub async fn run_jobs(&self) {
+        self.outbox.run_until_idle().await.expect("outbox jobs run");
+    }
+
+    /// Waits until the simulated provider has delivered every event it owes, then runs the jobs they queued.
+    pub async fn settle_payments(&self) {
+        if let Some(simulated) = &self.simulated {
+            simulated.settled().await;
+        }
+        self.run_jobs().await;
+    }
+
+    /// Runs payment reconciliation now.
+    pub async fn reconcile(&self) -> aerobook_server::app::payments::ReconciliationReport {
+        self.payments.reconcile().await.expect("reconciliation")
     }
 
     /// Runs the hold sweeper now, as its timer would; returns how many holds it expired.

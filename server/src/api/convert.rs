@@ -8,20 +8,20 @@ use uuid::Uuid;
 use crate::{
     app::payments::ReconciliationReport,
     domain::{
-    auth::Email,
-    booking::{
-        Booking, BookingStatus, HoldRequest, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, check_party,
-        date_of_birth, person_name,
-    },
-    flight::{
-        AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber, FlightStatus,
-        MAX_CABINS, NewFlight, NewFlightParts, SeatNumber, SeatState,
-    },
-    money::Money,
-    pagination::{Cursor, page_size},
-    payment::{Payment, PaymentStatus},
-    search::{self, FlightPage, FlightSearch, Route},
-    validation::{ValidationError, Violations},
+        auth::Email,
+        booking::{
+            Booking, BookingStatus, HoldRequest, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, check_party,
+            date_of_birth, person_name,
+        },
+        flight::{
+            AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber, FlightStatus,
+            MAX_CABINS, NewFlight, NewFlightParts, SeatNumber, SeatState,
+        },
+        money::Money,
+        pagination::{Cursor, page_size},
+        payment::{Payment, PaymentStatus},
+        search::{self, FlightPage, FlightSearch, Route},
+        validation::{ValidationError, Violations},
     },
 };
 

@@ -24,12 +24,12 @@ use crate::{
         auth::Caller,
         booking::{Refusal, TransitionError},
     },
+    infra::payments::ProviderError,
     layers::{
         correlation::CorrelationId,
         errors::ApiError,
         idempotency::{MethodKey, REPLAYED_HEADER},
     },
-    infra::payments::ProviderError,
     store::StoreError,
 };
 

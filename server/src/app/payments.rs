@@ -274,8 +274,11 @@ impl Payments {
         let intents = self.provider.recent_intents(since).await?;
         let refunds = self.provider.recent_refunds(since).await?;
         let correlation_id = format!("reconcile-{}", Uuid::now_v7());
-        let mut report =
-            ReconciliationReport { intents_checked: intents.len(), refunds_checked: refunds.len(), ..Default::default() };
+        let mut report = ReconciliationReport {
+            intents_checked: intents.len(),
+            refunds_checked: refunds.len(),
+            ..Default::default()
+        };
         let mut findings = Vec::new();
         for intent in &intents {
             let by = PaymentRef { payment_id: intent.payment_id, intent_id: Some(intent.id.clone()) };
@@ -291,12 +294,17 @@ impl Payments {
                 findings.push((
                     Some(payment.id),
                     intent.id.clone(),
-                    format!("amount {} at the provider, {} in Aerobook", intent.amount_minor, payment.amount.amount_minor),
+                    format!(
+                        "amount {} at the provider, {} in Aerobook",
+                        intent.amount_minor, payment.amount.amount_minor
+                    ),
                 ));
                 continue;
             }
             let event = match intent.status.as_str() {
-                "succeeded" => ProviderEvent::Succeeded { payment: by, amount_received_minor: intent.amount_received_minor },
+                "succeeded" => {
+                    ProviderEvent::Succeeded { payment: by, amount_received_minor: intent.amount_received_minor }
+                }
                 "processing" => ProviderEvent::Processing { payment: by },
                 "canceled" => ProviderEvent::Canceled { payment: by },
                 _ => continue,
@@ -307,12 +315,20 @@ impl Payments {
         for refund in &refunds {
             let by = PaymentRef { payment_id: refund.payment_id, intent_id: refund.intent_id.clone() };
             let Some(payment) = payments::find(self.store.conn(), &by, false).await? else {
-                findings.push((refund.payment_id, refund.id.clone(), "refund of a payment unknown to Aerobook".to_owned()));
+                findings.push((
+                    refund.payment_id,
+                    refund.id.clone(),
+                    "refund of a payment unknown to Aerobook".to_owned(),
+                ));
                 continue;
             };
             let refund_id = Some(refund.id.clone());
             let event = match refund.status.as_str() {
-                "succeeded" => ProviderEvent::RefundSucceeded { payment: by, refund_id, amount_refunded_minor: refund.amount_minor },
+                "succeeded" => ProviderEvent::RefundSucceeded {
+                    payment: by,
+                    refund_id,
+                    amount_refunded_minor: refund.amount_minor,
+                },
                 "failed" | "canceled" => {
                     ProviderEvent::RefundFailed { payment: by, refund_id, reason: refund.failure_reason.clone() }
                 }
@@ -370,7 +386,9 @@ impl Payments {
             .filter(|b| b.user_id == actor.caller.user_id)
             .ok_or(AppError::NotFound("booking"))?;
         // Paying confirms: only a live hold can be paid for.
-        status_as_of(booking.status, booking.hold_expires_at, now).apply(BookingAction::Confirm).map_err(Refusal::from)?;
+        status_as_of(booking.status, booking.hold_expires_at, now)
+            .apply(BookingAction::Confirm)
+            .map_err(Refusal::from)?;
         let payment = match payments::for_booking(&txn, booking_id).await? {
             Some(mut payment) => match payment.status {
                 PaymentStatus::Canceled => {
@@ -417,7 +435,12 @@ impl Payments {
     }
 
     /// Stores a refusal found before the provider was called under the call's key, so it is replayed.
-    async fn refuse(&self, keyed: &KeyedRequest, refusal: Refusal, now: DateTime<Utc>) -> Result<Outcome<Payment>, AppError> {
+    async fn refuse(
+        &self,
+        keyed: &KeyedRequest,
+        refusal: Refusal,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome<Payment>, AppError> {
         match self.idempotency.begin(keyed, now).await? {
             Begun::Replay(replay) => Ok(Outcome::Replayed(replay)),
             // Finishing with a refusal records it and returns it.
@@ -433,11 +456,11 @@ impl Payments {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
-        let mut booking = bookings::get(txn, booking_id)
-            .await?
-            .filter(|b| actor.may_see(b))
-            .ok_or(AppError::NotFound("booking"))?;
-        let to = status_as_of(booking.status, booking.hold_expires_at, now).apply(BookingAction::RequestRefund).map_err(Refusal::from)?;
+        let mut booking =
+            bookings::get(txn, booking_id).await?.filter(|b| actor.may_see(b)).ok_or(AppError::NotFound("booking"))?;
+        let to = status_as_of(booking.status, booking.hold_expires_at, now)
+            .apply(BookingAction::RequestRefund)
+            .map_err(Refusal::from)?;
         let mut payment = payments::for_booking(txn, booking_id)
             .await?
             .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0)
@@ -446,8 +469,18 @@ impl Payments {
         if !bookings::set_status(txn, booking_id, booking.version, to, now).await? {
             return Err(AppError::Conflict);
         }
-        record(txn, &booking, from, to, BookingAction::RequestRefund.as_str(), &actor.correlation_id, Some(actor.caller.user_id), reason, now)
-            .await?;
+        record(
+            txn,
+            &booking,
+            from,
+            to,
+            BookingAction::RequestRefund.as_str(),
+            &actor.correlation_id,
+            Some(actor.caller.user_id),
+            reason,
+            now,
+        )
+        .await?;
         payment.status = PaymentStatus::RefundPending;
         payments::update(txn, &payment, now).await?;
         outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
@@ -465,7 +498,10 @@ impl Payments {
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, AppError> {
         let Some(mut payment) = payments::find(txn, event.payment(), true).await? else {
-            tracing::warn!(?event, "provider event for a payment Aerobook does not know; reconciliation will report it");
+            tracing::warn!(
+                ?event,
+                "provider event for a payment Aerobook does not know; reconciliation will report it"
+            );
             return Ok(None);
         };
         let booking = bookings::get(txn, payment.booking_id)
@@ -474,8 +510,18 @@ impl Payments {
         if let ProviderEvent::DisputeOpened { reason, .. } = event {
             tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
             let note = format!("dispute opened: {reason}");
-            record(txn, &booking, booking.status, booking.status, DISPUTE_OPENED, correlation_id, None, Some(&note), now)
-                .await?;
+            record(
+                txn,
+                &booking,
+                booking.status,
+                booking.status,
+                DISPUTE_OPENED,
+                correlation_id,
+                None,
+                Some(&note),
+                now,
+            )
+            .await?;
             return Ok(None);
         }
         let Some(next) = event.next_status(payment.status) else {
@@ -484,7 +530,8 @@ impl Payments {
         payment.status = next;
         let mut moved = None;
         match event {
-            ProviderEvent::Processing { .. } | ProviderEvent::Canceled { .. } | ProviderEvent::DisputeOpened { .. } => {}
+            ProviderEvent::Processing { .. } | ProviderEvent::Canceled { .. } | ProviderEvent::DisputeOpened { .. } => {
+            }
             ProviderEvent::Failed { decline_code, message, .. } => {
                 // The hold keeps its seats until its TTL: the customer may try another card.
                 payment.decline_code = decline_code.clone();
@@ -541,15 +588,31 @@ impl Payments {
     ) -> Result<Option<Uuid>, AppError> {
         let refund_reason = match booking.status {
             BookingStatus::Held => {
-                self.change(txn, booking, BookingStatus::Confirmed, BookingAction::PaymentSucceeded, correlation_id, None, now)
-                    .await?;
+                self.change(
+                    txn,
+                    booking,
+                    BookingStatus::Confirmed,
+                    BookingAction::PaymentSucceeded,
+                    correlation_id,
+                    None,
+                    now,
+                )
+                .await?;
                 return Ok(None);
             }
             BookingStatus::Expired => {
                 if self.retake_seats(txn, booking).await? {
                     let note = "paid after the hold expired; the same seats were free and are taken again";
-                    self.change(txn, booking, BookingStatus::Confirmed, BookingAction::PaymentSucceeded, correlation_id, Some(note), now)
-                        .await?;
+                    self.change(
+                        txn,
+                        booking,
+                        BookingStatus::Confirmed,
+                        BookingAction::PaymentSucceeded,
+                        correlation_id,
+                        Some(note),
+                        now,
+                    )
+                    .await?;
                     return Ok(Some(booking.flight_id));
                 }
                 "paid after the hold expired and its seats were taken by others: refunded automatically"
@@ -561,7 +624,18 @@ impl Payments {
         };
         tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, refund_reason, "refunding a payment automatically");
         payment.status = PaymentStatus::RefundPending;
-        record(txn, booking, booking.status, booking.status, AUTO_REFUND, correlation_id, None, Some(refund_reason), now).await?;
+        record(
+            txn,
+            booking,
+            booking.status,
+            booking.status,
+            AUTO_REFUND,
+            correlation_id,
+            None,
+            Some(refund_reason),
+            now,
+        )
+        .await?;
         outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
         Ok(None)
     }
@@ -574,7 +648,8 @@ impl Payments {
             savepoint.rollback().await.map_err(StoreError::from)?;
             return Ok(false);
         }
-        let taken = bookings::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats).await?;
+        let taken =
+            bookings::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats).await?;
         if !taken.is_empty() {
             savepoint.rollback().await.map_err(StoreError::from)?;
             return Ok(false);

@@ -125,9 +125,5 @@ pub async fn unfinished_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Re
 
 /// Forgets jobs done before `before`.
 pub async fn delete_done_before(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(outbox_job::Entity::delete_many()
-        .filter(outbox_job::Column::DoneAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected)
+    Ok(outbox_job::Entity::delete_many().filter(outbox_job::Column::DoneAt.lt(before)).exec(db).await?.rows_affected)
 }

@@ -91,10 +91,9 @@ fn ignorable(payload: &str) -> Option<ReceivedEvent> {
 fn provider_event(object: EventObject) -> Option<ProviderEvent> {
     Some(match object {
         EventObject::PaymentIntentProcessing(intent) => ProviderEvent::Processing { payment: intent_ref(&intent) },
-        EventObject::PaymentIntentSucceeded(intent) => ProviderEvent::Succeeded {
-            payment: intent_ref(&intent),
-            amount_received_minor: intent.amount_received,
-        },
+        EventObject::PaymentIntentSucceeded(intent) => {
+            ProviderEvent::Succeeded { payment: intent_ref(&intent), amount_received_minor: intent.amount_received }
+        }
         EventObject::PaymentIntentPaymentFailed(intent) => {
             let error = intent.last_payment_error.as_deref();
             ProviderEvent::Failed {
@@ -109,7 +108,10 @@ fn provider_event(object: EventObject) -> Option<ProviderEvent> {
             refund_event(&refund)?
         }
         EventObject::ChargeRefunded(charge) if charge.refunded => ProviderEvent::RefundSucceeded {
-            payment: PaymentRef { payment_id: None, intent_id: charge.payment_intent.as_ref().map(|p| p.id().to_string()) },
+            payment: PaymentRef {
+                payment_id: None,
+                intent_id: charge.payment_intent.as_ref().map(|p| p.id().to_string()),
+            },
             refund_id: None,
             amount_refunded_minor: charge.amount_refunded,
         },
@@ -162,8 +164,11 @@ mod tests {
 
     fn succeeded() -> String {
         let metadata = json!({"payment_id": Uuid::nil().to_string()});
-        wire::event("payment_intent.succeeded", wire::payment_intent("pi_1", "s", 500, "EUR", "succeeded", 500, &metadata, None))
-            .to_string()
+        wire::event(
+            "payment_intent.succeeded",
+            wire::payment_intent("pi_1", "s", 500, "EUR", "succeeded", 500, &metadata, None),
+        )
+        .to_string()
     }
 
     #[test]
@@ -191,7 +196,7 @@ mod tests {
         let altered = payload.replace("500", "50");
         assert_eq!(verify(&altered, Some(&signed), &secrets()), Err(WebhookRejection::BadSignature));
         assert_eq!(verify(&payload, None, &secrets()), Err(WebhookRejection::MissingSignature));
-        let stale = Webhook::generate_test_header(&payload, "whsec_new", Some(chrono::Utc::now().timestamp() - 301));
+        let stale = wire::signature_at(&payload, "whsec_new", chrono::Utc::now().timestamp() - 301);
         assert_eq!(verify(&payload, Some(&stale), &secrets()), Err(WebhookRejection::Expired));
     }
 

@@ -138,6 +138,11 @@ pub fn signature(payload: &str, secret: &str) -> String {
     stripe_webhook::Webhook::generate_test_header(payload, secret, None)
 }
 
+/// The `Stripe-Signature` header for `payload`, signed with `secret` as if at `timestamp` (Unix seconds).
+pub fn signature_at(payload: &str, secret: &str, timestamp: i64) -> String {
+    stripe_webhook::Webhook::generate_test_header(payload, secret, Some(timestamp))
+}
+
 #[cfg(test)]
 mod tests {
     use stripe_webhook::{EventObject, Webhook};
@@ -156,12 +161,22 @@ mod tests {
         let intent = payment_intent("pi_1", "pi_1_secret", 1000, "EUR", "succeeded", 1000, &metadata, None);
         assert!(matches!(parse("payment_intent.succeeded", intent), EventObject::PaymentIntentSucceeded(pi)
             if pi.amount_received == 1000 && pi.metadata["payment_id"] == Uuid::nil().to_string()));
-        let declined = payment_intent("pi_1", "s", 1000, "EUR", "requires_payment_method", 0, &metadata,
-            Some(("insufficient_funds", "Your card has insufficient funds.")));
+        let declined = payment_intent(
+            "pi_1",
+            "s",
+            1000,
+            "EUR",
+            "requires_payment_method",
+            0,
+            &metadata,
+            Some(("insufficient_funds", "Your card has insufficient funds.")),
+        );
         assert!(matches!(parse("payment_intent.payment_failed", declined), EventObject::PaymentIntentPaymentFailed(pi)
             if pi.last_payment_error.as_ref().and_then(|e| e.decline_code.as_deref()) == Some("insufficient_funds")));
         let refund = refund("re_1", "pi_1", 1000, "EUR", "failed", &metadata, Some("expired_or_canceled_card"));
-        assert!(matches!(parse("refund.failed", refund), EventObject::RefundFailed(r) if r.status.as_deref() == Some("failed")));
+        assert!(
+            matches!(parse("refund.failed", refund), EventObject::RefundFailed(r) if r.status.as_deref() == Some("failed"))
+        );
         assert!(matches!(parse("charge.refunded", charge("ch_1", "pi_1", 1000, "EUR", 1000)),
             EventObject::ChargeRefunded(c) if c.refunded));
         assert!(matches!(parse("charge.dispute.created", dispute("dp_1", "ch_1", "pi_1", 1000, "EUR", "fraudulent")),
