@@ -153,7 +153,7 @@ impl Application {
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
 
-        let (provider, simulated, webhook_secrets) = payment_provider(&config)?;
+        let PaymentSetup { provider, simulated, webhook_secrets } = payment_provider(&config)?;
         let signal = OutboxSignal::default();
         let payments = Payments::new(store.clone(), clock.clone(), feed.clone(), provider, signal.clone());
         let outbox = Outbox::new(store.clone(), payments.clone(), clock, signal);
@@ -337,16 +337,25 @@ fn access_tokens(config: &Config) -> AccessTokens {
     AccessTokens::new(&current, previous, config.auth.access_token_ttl)
 }
 
+/// The payment provider, the simulation behind it when there is one, and the webhook signing secrets.
+struct PaymentSetup {
+    provider: PaymentProvider,
+    simulated: Option<Arc<SimulatedProvider>>,
+    webhook_secrets: Vec<Secret>,
+}
+
 /// Stripe when a secret key is configured; otherwise the simulated provider, signing its webhook events
-/// with the configured secret or a random one. Returns the secrets webhooks are verified with.
-fn payment_provider(
-    config: &Config,
-) -> Result<(PaymentProvider, Option<Arc<SimulatedProvider>>, Vec<Secret>), StartupError> {
+/// with the configured secret or a random one.
+fn payment_provider(config: &Config) -> Result<PaymentSetup, StartupError> {
     let payments = &config.payments;
     if let Some(key) = &payments.stripe_secret_key {
         let stripe = StripeProvider::new(key.expose(), payments.stripe_api_base.as_deref(), payments.provider_timeout)?;
         tracing::info!("payments: Stripe");
-        return Ok((PaymentProvider::Stripe(Arc::new(stripe)), None, payments.webhook_secrets.clone()));
+        return Ok(PaymentSetup {
+            provider: PaymentProvider::Stripe(Arc::new(stripe)),
+            simulated: None,
+            webhook_secrets: payments.webhook_secrets.clone(),
+        });
     }
     let secrets = match payments.webhook_secrets.is_empty() {
         true => vec![Secret::new(format!("whsec_sim_{}", uuid::Uuid::new_v4().simple()))],
@@ -354,7 +363,11 @@ fn payment_provider(
     };
     tracing::warn!("STRIPE_SECRET_KEY is not set: payments are simulated and every card succeeds");
     let simulated = Arc::new(SimulatedProvider::new(secrets[0].clone(), payments.simulated_delay));
-    Ok((PaymentProvider::Simulated(simulated.clone()), Some(simulated), secrets))
+    Ok(PaymentSetup {
+        provider: PaymentProvider::Simulated(simulated.clone()),
+        simulated: Some(simulated),
+        webhook_secrets: secrets,
+    })
 }
 
 /// Plain-HTTP liveness for load balancers and container health checks: 200 while serving, 503 once draining.
