@@ -136,7 +136,11 @@ backend_tests! {
 
     /// One payment per booking: another key for the same hold gets the same PaymentIntent, and only the
     /// booking's owner may start paying.
-    async fn one_payment_per_booking_and_only_for_its_owner(app: TestApp) {
+    async fn one_payment_per_booking_and_only_for_its_owner(
+        app: TestApp,
+        // The booking must still be a hold when it is paid for the second time.
+        settings = [("AEROBOOK_SIMULATED_PAYMENT_DELAY_MS", "60000")]
+    ) {
         let (customer, _, booking) = held(&app, 2).await;
         let first = pay(&app, &customer, &booking, &idempotency_key()).await.expect("intent").into_inner();
         let second = pay(&app, &customer, &booking, &idempotency_key()).await.expect("intent").into_inner();
@@ -148,7 +152,9 @@ backend_tests! {
         let get = pb::GetPaymentRequest { booking_id: booking.id.clone() };
         assert_eq!(reason(&app.payments().get_payment(stranger.plain(get)).await.unwrap_err()), "NOT_FOUND");
         let operator = request(pb::GetPaymentRequest { booking_id: booking.id.clone() }, &[("authorization", &app.bearer(Role::Operator))]);
-        assert_eq!(app.payments().get_payment(operator).await.expect("staff read payments").into_inner().id, first.id);
+        let seen_by_staff = app.payments().get_payment(operator).await.expect("staff read payments").into_inner();
+        assert_eq!((seen_by_staff.id, seen_by_staff.client_secret), (first.id, String::new()));
+        assert_eq!(payment(&app, &customer, &booking).await.client_secret, first.client_secret);
     }
 
     /// Paying needs a live hold of one's own; the refusal is stored under the key like any other.

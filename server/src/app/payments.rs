@@ -146,13 +146,19 @@ impl Payments {
         Ok(Outcome::Executed(txn.finish(result, encode).await?))
     }
 
-    /// The payment of a booking the actor may see.
+    /// The payment of a booking the actor may see. Only the paying customer gets the client secret: it
+    /// lets its holder complete the payment.
     pub async fn get(&self, actor: &Actor, booking_id: Uuid) -> Result<Payment, AppError> {
         let booking = bookings::get(self.store.conn(), booking_id).await?;
         if !booking.is_some_and(|b| actor.may_see(&b)) {
             return Err(AppError::NotFound("booking"));
         }
-        payments::for_booking(self.store.conn(), booking_id).await?.ok_or(AppError::NotFound("payment"))
+        let mut payment =
+            payments::for_booking(self.store.conn(), booking_id).await?.ok_or(AppError::NotFound("payment"))?;
+        if payment.user_id != actor.caller.user_id {
+            payment.client_secret = None;
+        }
+        Ok(payment)
     }
 
     /// Refunds a confirmed booking in full: the booking is REFUND_PENDING until the provider reports the

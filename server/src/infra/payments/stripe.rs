@@ -104,9 +104,10 @@ impl StripeProvider {
 }
 
 fn currency(payment: &Payment) -> Currency {
-    // Infallible: an unknown code becomes `Currency::Unknown`, which Stripe would refuse; Aerobook only
-    // prices in currencies from its supported list.
-    Currency::from_str(&payment.amount.currency.as_str().to_ascii_lowercase()).unwrap_or(Currency::USD)
+    // Parsing cannot fail: an unknown code would become `Currency::Unknown`, but Aerobook only prices in
+    // currencies from its supported list.
+    let Ok(currency) = Currency::from_str(&payment.amount.currency.as_str().to_ascii_lowercase());
+    currency
 }
 
 fn idempotent(key: String) -> Result<RequestStrategy, ProviderError> {
