@@ -436,6 +436,17 @@ stripe_tests! {
         // Converged: a second run fixes nothing.
         assert_eq!(app.reconcile().await.fixed, 0);
 
+        // More than one page of Stripe's list (100 per page): every PaymentIntent is read and fixed.
+        let flight = flight_with_economy(&app, 60, "AB").await;
+        for _ in 0..101 {
+            let customer = Customer::new(&app);
+            let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.expect("hold placed");
+            stripe.succeed(&intent(&app, &customer, &booking).await);
+        }
+        let report = app.reconcile().await;
+        assert_eq!((report.intents_checked, report.fixed, report.mismatches.len()), (102, 101, 0));
+        assert_eq!(economy_available(&app, &flight).await, 120 - 101);
+
         let customer_call = request(pb::ReconcilePaymentsRequest {}, &[("authorization", customer.bearer.as_str())]);
         assert_eq!(reason(&app.payments().reconcile_payments(customer_call).await.unwrap_err()), "FORBIDDEN");
     }

@@ -317,27 +317,17 @@ impl Bookings {
             // Cancelling now could leave a charge without a booking: the payment's outcome decides first.
             return Err(AppError::PaymentInProgress);
         }
-        if !bookings::set_status(txn, id, booking.version, to, now).await? {
-            return Err(AppError::Conflict);
-        }
-        if to.releases_seats() {
-            let seats = bookings::unassign_seats(txn, id).await?;
-            bookings::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
-        }
-        bookings::record_changes(
-            txn,
-            &[Change {
-                booking_id: id,
-                from: Some(from),
-                to,
-                cause: action.as_str(),
-                correlation_id: &actor.correlation_id,
-                actor_id: Some(actor.caller.user_id),
-                note,
-                at: now,
-            }],
-        )
-        .await?;
+        let change = Change {
+            booking_id: id,
+            from: Some(from),
+            to,
+            cause: action.as_str(),
+            correlation_id: &actor.correlation_id,
+            actor_id: Some(actor.caller.user_id),
+            note,
+            at: now,
+        };
+        apply_change(txn, &booking, change).await?;
         booking.changed(to, now);
         Ok(booking)
     }
@@ -424,8 +414,26 @@ fn check_seats_in_cabin(cabin: &CabinAvailability, seats: &[SeatNumber], violati
     }
 }
 
+/// Moves `booking` to `change.to` under the version it was read at, gives its seats back when the new
+/// status releases them, and records the change in its history, all in the caller's transaction.
+pub(crate) async fn apply_change(
+    txn: &impl ConnectionTrait,
+    booking: &Booking,
+    change: Change<'_>,
+) -> Result<(), AppError> {
+    if !bookings::set_status(txn, booking.id, booking.version, change.to, change.at).await? {
+        return Err(AppError::Conflict);
+    }
+    if change.to.releases_seats() {
+        let seats = bookings::unassign_seats(txn, booking.id).await?;
+        bookings::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
+    }
+    bookings::record_changes(txn, &[change]).await?;
+    Ok(())
+}
+
 /// A seat count as the cabin's column type; never more than a booking's passengers.
-fn seat_count(seats: u64) -> Result<i32, AppError> {
+pub(crate) fn seat_count(seats: u64) -> Result<i32, AppError> {
     i32::try_from(seats)
         .ok()
         .filter(|&n| n as usize <= MAX_PASSENGERS)

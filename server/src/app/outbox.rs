@@ -106,8 +106,9 @@ impl Outbox {
         Ok(leased)
     }
 
-    /// Runs due jobs until none is left, waiting for jobs another worker of this instance is running.
-    /// Used by tests and at shutdown-free checkpoints; the background worker uses [`Self::run_due`].
+    /// Runs due jobs until none is left, waiting (at most a lease) for jobs another worker is running.
+    /// For callers that need the queue drained now, such as tests; the background worker uses
+    /// [`Self::run_due`].
     pub async fn run_until_idle(&self) -> Result<(), AppError> {
         let mut finished = self.signal.finished.subscribe();
         loop {

@@ -9,12 +9,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use opentelemetry::metrics::Counter;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait as _};
+use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
 use super::{
     AppError,
-    bookings::Actor,
+    bookings::{Actor, apply_change, seat_count},
     idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
     outbox::{self, Job, OutboxSignal},
 };
@@ -219,40 +219,19 @@ impl Payments {
         Ok(())
     }
 
-    /// The outbox job that sends a refund: the provider call, then the refund's id (and outcome, when the
-    /// provider already knows it) with the job's completion.
+    /// The outbox job that sends a refund: the provider call, then, with the job's completion, the refund's
+    /// outcome when the provider already knows it, or its id while it is pending.
     pub async fn send_refund_job(&self, payment_id: Uuid, job_id: Uuid, attempts: i32) -> Result<(), AppError> {
         let payment = payments::find(self.store.conn(), &by_id(payment_id), false)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("refund job for missing payment {payment_id}")))?;
-        let correlation_id = format!("refund-{payment_id}");
-        let event = match (&payment.provider_reference, payment.status) {
+        let sent = match (&payment.provider_reference, payment.status) {
             (Some(intent_id), PaymentStatus::RefundPending) => match self.provider.refund(&payment, intent_id).await {
-                Ok(refund) => {
-                    let payment = PaymentRef { payment_id: Some(payment_id), intent_id: Some(intent_id.clone()) };
-                    let refund_id = Some(refund.id.clone());
-                    match refund.status.as_str() {
-                        "succeeded" => Some(ProviderEvent::RefundSucceeded {
-                            payment,
-                            refund_id,
-                            amount_refunded_minor: refund.amount_minor,
-                        }),
-                        "failed" | "canceled" => {
-                            Some(ProviderEvent::RefundFailed { payment, refund_id, reason: refund.failure_reason })
-                        }
-                        _ => {
-                            self.note_refund_sent(payment_id, &refund.id).await?;
-                            None
-                        }
-                    }
-                }
+                Ok(refund) => Some(refund.outcome().ok_or(refund.id)),
                 Err(ProviderError::Declined { message, .. } | ProviderError::Rejected(message)) => {
                     tracing::error!(%payment_id, reason = message, "the provider refused a refund; an operator must act");
-                    Some(ProviderEvent::RefundFailed {
-                        payment: by_id(payment_id),
-                        refund_id: None,
-                        reason: Some(message),
-                    })
+                    let payment = by_id(payment_id);
+                    Some(Ok(ProviderEvent::RefundFailed { payment, refund_id: None, reason: Some(message) }))
                 }
                 Err(transient) => return Err(transient.into()),
             },
@@ -261,8 +240,17 @@ impl Payments {
         };
         let now = self.clock.now();
         let txn = self.store.begin_write().await?;
-        let moved = match &event {
-            Some(event) => self.apply_event(&txn, event, &correlation_id, now).await?,
+        let moved = match sent {
+            Some(Ok(event)) => self.apply_event(&txn, &event, &format!("refund-{payment_id}"), now).await?,
+            Some(Err(pending_refund_id)) => {
+                if let Some(mut payment) = payments::find(&txn, &by_id(payment_id), true).await?
+                    && payment.refund_reference.is_none()
+                {
+                    payment.refund_reference = Some(pending_refund_id);
+                    payments::update(&txn, &payment, now).await?;
+                }
+                None
+            }
             None => None,
         };
         if outbox_store::complete(&txn, job_id, attempts, now).await? {
@@ -285,11 +273,15 @@ impl Payments {
             refunds_checked: refunds.len(),
             ..Default::default()
         };
-        let mut findings = Vec::new();
+        let mismatch = |payment_id, provider_reference: &str, problem: String| Mismatch {
+            payment_id,
+            provider_reference: provider_reference.to_owned(),
+            problem,
+        };
         for intent in &intents {
-            let by = PaymentRef { payment_id: intent.payment_id, intent_id: Some(intent.id.clone()) };
-            let Some(payment) = payments::find(self.store.conn(), &by, false).await? else {
-                findings.push((intent.payment_id, intent.id.clone(), "PaymentIntent unknown to Aerobook".to_owned()));
+            let Some(payment) = payments::find(self.store.conn(), &intent.payment_ref(), false).await? else {
+                let problem = "PaymentIntent unknown to Aerobook".to_owned();
+                report.mismatches.push(mismatch(intent.payment_id, &intent.id, problem));
                 continue;
             };
             if payment.provider_reference.as_deref() != Some(intent.id.as_str()) {
@@ -297,65 +289,32 @@ impl Payments {
                 continue;
             }
             if intent.amount_minor != payment.amount.amount_minor {
-                findings.push((
-                    Some(payment.id),
-                    intent.id.clone(),
-                    format!(
-                        "amount {} at the provider, {} in Aerobook",
-                        intent.amount_minor, payment.amount.amount_minor
-                    ),
-                ));
-                continue;
+                let (there, here) = (intent.amount_minor, payment.amount.amount_minor);
+                let problem = format!("amount {there} at the provider, {here} in Aerobook");
+                report.mismatches.push(mismatch(Some(payment.id), &intent.id, problem));
+            } else if let Some(event) = intent.outcome() {
+                report.fixed += usize::from(self.fix(&payment, &event, &correlation_id).await?);
             }
-            let event = match intent.status.as_str() {
-                "succeeded" => {
-                    ProviderEvent::Succeeded { payment: by, amount_received_minor: intent.amount_received_minor }
-                }
-                "processing" => ProviderEvent::Processing { payment: by },
-                "canceled" => ProviderEvent::Canceled { payment: by },
-                _ => continue,
-            };
-            report.fixed += usize::from(self.fix(&payment, &event, &correlation_id).await?);
         }
-        let refunded_here: HashSet<&str> = refunds.iter().map(|r| r.id.as_str()).collect();
         for refund in &refunds {
-            let by = PaymentRef { payment_id: refund.payment_id, intent_id: refund.intent_id.clone() };
-            let Some(payment) = payments::find(self.store.conn(), &by, false).await? else {
-                findings.push((
-                    refund.payment_id,
-                    refund.id.clone(),
-                    "refund of a payment unknown to Aerobook".to_owned(),
-                ));
-                continue;
-            };
-            let refund_id = Some(refund.id.clone());
-            let event = match refund.status.as_str() {
-                "succeeded" => ProviderEvent::RefundSucceeded {
-                    payment: by,
-                    refund_id,
-                    amount_refunded_minor: refund.amount_minor,
-                },
-                "failed" | "canceled" => {
-                    ProviderEvent::RefundFailed { payment: by, refund_id, reason: refund.failure_reason.clone() }
+            let Some(event) = refund.outcome() else { continue };
+            match payments::find(self.store.conn(), event.payment(), false).await? {
+                Some(payment) => report.fixed += usize::from(self.fix(&payment, &event, &correlation_id).await?),
+                None => {
+                    let problem = "refund of a payment unknown to Aerobook".to_owned();
+                    report.mismatches.push(mismatch(refund.payment_id, &refund.id, problem));
                 }
-                _ => continue,
-            };
-            report.fixed += usize::from(self.fix(&payment, &event, &correlation_id).await?);
-        }
-        for payment in payments::with_refund_pending(self.store.conn()).await? {
-            if let Some(refund_id) = &payment.refund_reference
-                && !refunded_here.contains(refund_id.as_str())
-            {
-                findings.push((
-                    Some(payment.id),
-                    refund_id.clone(),
-                    "refund pending in Aerobook but not found at the provider".to_owned(),
-                ));
             }
         }
-        for (payment_id, provider_reference, problem) in findings {
-            tracing::warn!(payment_id = ?payment_id, provider_reference, problem, "payment reconciliation mismatch");
-            report.mismatches.push(Mismatch { payment_id, provider_reference, problem });
+        let listed: HashSet<&str> = refunds.iter().map(|r| r.id.as_str()).collect();
+        for payment in payments::with_refund_pending(self.store.conn()).await? {
+            if let Some(refund_id) = payment.refund_reference.as_deref().filter(|id| !listed.contains(id)) {
+                let problem = "refund pending in Aerobook but not found at the provider".to_owned();
+                report.mismatches.push(mismatch(Some(payment.id), refund_id, problem));
+            }
+        }
+        for m in &report.mismatches {
+            tracing::warn!(payment_id = ?m.payment_id, provider_reference = m.provider_reference, problem = m.problem, "payment reconciliation mismatch");
         }
         self.fixed.add(report.fixed as u64, &[]);
         self.mismatches.add(report.mismatches.len() as u64, &[]);
@@ -471,22 +430,17 @@ impl Payments {
             .await?
             .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0)
             .ok_or(Refusal::NothingToRefund)?;
-        let from = booking.status;
-        if !bookings::set_status(txn, booking_id, booking.version, to, now).await? {
-            return Err(AppError::Conflict);
-        }
-        record(
-            txn,
-            &booking,
-            from,
+        let change = Change {
+            booking_id,
+            from: Some(booking.status),
             to,
-            BookingAction::RequestRefund.as_str(),
-            &actor.correlation_id,
-            Some(actor.caller.user_id),
-            reason,
-            now,
-        )
-        .await?;
+            cause: BookingAction::RequestRefund.as_str(),
+            correlation_id: &actor.correlation_id,
+            actor_id: Some(actor.caller.user_id),
+            note: reason,
+            at: now,
+        };
+        apply_change(txn, &booking, change).await?;
         payment.status = PaymentStatus::RefundPending;
         payments::update(txn, &payment, now).await?;
         outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
@@ -510,24 +464,11 @@ impl Payments {
             );
             return Ok(None);
         };
-        let booking = bookings::get(txn, payment.booking_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("a payment's booking is missing".into()))?;
+        let history = History { correlation_id, now };
         if let ProviderEvent::DisputeOpened { reason, .. } = event {
+            let booking = booking_of(txn, &payment).await?;
             tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
-            let note = format!("dispute opened: {reason}");
-            record(
-                txn,
-                &booking,
-                booking.status,
-                booking.status,
-                DISPUTE_OPENED,
-                correlation_id,
-                None,
-                Some(&note),
-                now,
-            )
-            .await?;
+            history.note(txn, &booking, DISPUTE_OPENED, &format!("dispute opened: {reason}")).await?;
             return Ok(None);
         }
         let Some(next) = event.next_status(payment.status) else {
@@ -547,27 +488,32 @@ impl Payments {
                 payment.amount_received_minor = (*amount_received_minor).clamp(0, payment.amount.amount_minor);
                 payment.decline_code = None;
                 payment.failure_message = None;
-                moved = self.settle_booking(txn, &booking, &mut payment, correlation_id, now).await?;
+                let booking = booking_of(txn, &payment).await?;
+                moved = self.settle_booking(txn, &booking, &mut payment, &history).await?;
             }
             ProviderEvent::RefundSucceeded { refund_id, amount_refunded_minor, .. } => {
                 // Never more than was captured, whatever the event says.
                 payment.amount_refunded_minor = (*amount_refunded_minor).clamp(0, payment.amount_received_minor);
                 payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
-                let status = status_as_of(booking.status, booking.hold_expires_at, now);
-                if let Ok(to) = status.apply(BookingAction::CompleteRefund) {
-                    self.change(txn, &booking, to, BookingAction::CompleteRefund, correlation_id, None, now).await?;
+                let booking = booking_of(txn, &payment).await?;
+                // An automatic refund leaves its (expired or cancelled) booking as it is.
+                if status_as_of(booking.status, booking.hold_expires_at, now)
+                    .apply(BookingAction::CompleteRefund)
+                    .is_ok()
+                {
+                    history.change(txn, &booking, BookingStatus::Refunded, BookingAction::CompleteRefund, None).await?;
                     moved = Some(booking.flight_id);
                 }
             }
             ProviderEvent::RefundFailed { refund_id, reason, .. } => {
                 payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
                 payment.failure_message = reason.clone();
+                let booking = booking_of(txn, &payment).await?;
                 match booking.status.apply(BookingAction::RefundFailed) {
                     Ok(to) => {
                         let note = reason.as_deref().unwrap_or("the provider did not say why");
                         tracing::error!(booking_id = %booking.id, reason = note, "refund failed; the booking stays confirmed");
-                        self.change(txn, &booking, to, BookingAction::RefundFailed, correlation_id, Some(note), now)
-                            .await?;
+                        history.change(txn, &booking, to, BookingAction::RefundFailed, Some(note)).await?;
                     }
                     Err(_) => tracing::error!(
                         booking_id = %booking.id,
@@ -589,36 +535,18 @@ impl Payments {
         txn: &DatabaseTransaction,
         booking: &Booking,
         payment: &mut Payment,
-        correlation_id: &str,
-        now: DateTime<Utc>,
+        history: &History<'_>,
     ) -> Result<Option<Uuid>, AppError> {
+        let (confirmed, paid) = (BookingStatus::Confirmed, BookingAction::PaymentSucceeded);
         let refund_reason = match booking.status {
             BookingStatus::Held => {
-                self.change(
-                    txn,
-                    booking,
-                    BookingStatus::Confirmed,
-                    BookingAction::PaymentSucceeded,
-                    correlation_id,
-                    None,
-                    now,
-                )
-                .await?;
+                history.change(txn, booking, confirmed, paid, None).await?;
                 return Ok(None);
             }
             BookingStatus::Expired => {
-                if self.retake_seats(txn, booking).await? {
+                if retake_seats(txn, booking).await? {
                     let note = "paid after the hold expired; the same seats were free and are taken again";
-                    self.change(
-                        txn,
-                        booking,
-                        BookingStatus::Confirmed,
-                        BookingAction::PaymentSucceeded,
-                        correlation_id,
-                        Some(note),
-                        now,
-                    )
-                    .await?;
+                    history.change(txn, booking, confirmed, paid, Some(note)).await?;
                     return Ok(Some(booking.flight_id));
                 }
                 "paid after the hold expired and its seats were taken by others: refunded automatically"
@@ -630,73 +558,9 @@ impl Payments {
         };
         tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, refund_reason, "refunding a payment automatically");
         payment.status = PaymentStatus::RefundPending;
-        record(
-            txn,
-            booking,
-            booking.status,
-            booking.status,
-            AUTO_REFUND,
-            correlation_id,
-            None,
-            Some(refund_reason),
-            now,
-        )
-        .await?;
-        outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
+        history.note(txn, booking, AUTO_REFUND, refund_reason).await?;
+        outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, history.now).await?;
         Ok(None)
-    }
-
-    /// Takes an expired booking's seats again, all or none (in a savepoint), if the flight is still on sale.
-    async fn retake_seats(&self, txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
-        let savepoint = txn.begin().await.map_err(StoreError::from)?;
-        let count = i32::try_from(booking.seats.len()).map_err(|_| StoreError::Corrupt("seat count".into()))?;
-        if !bookings::take_seats(&savepoint, booking.flight_id, booking.cabin, count).await? {
-            savepoint.rollback().await.map_err(StoreError::from)?;
-            return Ok(false);
-        }
-        let taken =
-            bookings::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats).await?;
-        if !taken.is_empty() {
-            savepoint.rollback().await.map_err(StoreError::from)?;
-            return Ok(false);
-        }
-        savepoint.commit().await.map_err(StoreError::from)?;
-        Ok(true)
-    }
-
-    /// Moves the booking to `to` under its version, releasing its seats when `to` gives them back.
-    #[allow(clippy::too_many_arguments)]
-    async fn change(
-        &self,
-        txn: &DatabaseTransaction,
-        booking: &Booking,
-        to: BookingStatus,
-        action: BookingAction,
-        correlation_id: &str,
-        note: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        if !bookings::set_status(txn, booking.id, booking.version, to, now).await? {
-            return Err(AppError::Conflict);
-        }
-        if to.releases_seats() {
-            let seats = bookings::unassign_seats(txn, booking.id).await?;
-            let seats = i32::try_from(seats).map_err(|_| StoreError::Corrupt("seat count".into()))?;
-            bookings::return_seats(txn, booking.flight_id, booking.cabin, seats).await?;
-        }
-        record(txn, booking, booking.status, to, action.as_str(), correlation_id, None, note, now).await
-    }
-
-    async fn note_refund_sent(&self, payment_id: Uuid, refund_id: &str) -> Result<(), AppError> {
-        let txn = self.store.begin_write().await?;
-        if let Some(mut payment) = payments::find(&txn, &by_id(payment_id), true).await?
-            && payment.refund_reference.is_none()
-        {
-            payment.refund_reference = Some(refund_id.to_owned());
-            payments::update(&txn, &payment, self.clock.now()).await?;
-        }
-        txn.commit().await.map_err(StoreError::from)?;
-        Ok(())
     }
 
     async fn after_commit(&self, moved: Option<Uuid>) {
@@ -711,23 +575,67 @@ fn by_id(payment_id: Uuid) -> PaymentRef {
     PaymentRef { payment_id: Some(payment_id), intent_id: None }
 }
 
-/// One booking history row.
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    txn: &impl ConnectionTrait,
-    booking: &Booking,
-    from: BookingStatus,
-    to: BookingStatus,
-    cause: &'static str,
-    correlation_id: &str,
-    actor_id: Option<Uuid>,
-    note: Option<&str>,
+async fn booking_of(txn: &DatabaseTransaction, payment: &Payment) -> Result<Booking, AppError> {
+    Ok(bookings::get(txn, payment.booking_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a payment's booking is missing".into()))?)
+}
+
+/// Takes an expired booking's seats again, all or none (in a savepoint), through the same conditional
+/// count and seat keys as a new hold.
+async fn retake_seats(txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
+    let savepoint = txn.begin().await.map_err(StoreError::from)?;
+    let count = seat_count(booking.seats.len() as u64)?;
+    let taken = bookings::take_seats(&savepoint, booking.flight_id, booking.cabin, count).await?
+        && bookings::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats)
+            .await?
+            .is_empty();
+    if taken { savepoint.commit().await } else { savepoint.rollback().await }.map_err(StoreError::from)?;
+    Ok(taken)
+}
+
+/// How payment outcomes write booking history: with the correlation id of the event (or job) and its time,
+/// and no acting user.
+struct History<'a> {
+    correlation_id: &'a str,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    bookings::record_changes(
-        txn,
-        &[Change { booking_id: booking.id, from: Some(from), to, cause, correlation_id, actor_id, note, at: now }],
-    )
-    .await?;
-    Ok(())
+}
+
+impl History<'_> {
+    /// A status change (seats released when `to` gives them back).
+    async fn change(
+        &self,
+        txn: &DatabaseTransaction,
+        booking: &Booking,
+        to: BookingStatus,
+        action: BookingAction,
+        note: Option<&str>,
+    ) -> Result<(), AppError> {
+        apply_change(txn, booking, self.entry(booking, to, action.as_str(), note)).await
+    }
+
+    /// A note that leaves the status as it is.
+    async fn note(
+        &self,
+        txn: &DatabaseTransaction,
+        booking: &Booking,
+        cause: &str,
+        note: &str,
+    ) -> Result<(), AppError> {
+        bookings::record_changes(txn, &[self.entry(booking, booking.status, cause, Some(note))]).await?;
+        Ok(())
+    }
+
+    fn entry<'e>(&'e self, booking: &Booking, to: BookingStatus, cause: &'e str, note: Option<&'e str>) -> Change<'e> {
+        Change {
+            booking_id: booking.id,
+            from: Some(booking.status),
+            to,
+            cause,
+            correlation_id: self.correlation_id,
+            actor_id: None,
+            note,
+            at: self.now,
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub async fn find(db: &impl ConnectionTrait, by: &PaymentRef, lock: bool) -> Res
     query.one(db).await?.map(to_payment).transpose()
 }
 
-/// Payments still waiting for a refund outcome, or for a first answer from the provider.
+/// Payments waiting for the outcome of their refund.
 pub async fn with_refund_pending(db: &impl ConnectionTrait) -> Result<Vec<Payment>, StoreError> {
     payment::Entity::find()
         .filter(payment::Column::Status.eq(crate::domain::payment::PaymentStatus::RefundPending.as_str()))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::payment::Payment;
+use crate::domain::payment::{Payment, PaymentRef, ProviderEvent};
 
 /// A PaymentIntent as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,25 @@ pub struct IntentRecord {
     pub payment_id: Option<Uuid>,
 }
 
+impl IntentRecord {
+    pub fn payment_ref(&self) -> PaymentRef {
+        PaymentRef { payment_id: self.payment_id, intent_id: Some(self.id.clone()) }
+    }
+
+    /// The settled outcome this PaymentIntent shows, if any (a decline leaves it waiting for another card).
+    pub fn outcome(&self) -> Option<ProviderEvent> {
+        let payment = self.payment_ref();
+        match self.status.as_str() {
+            "succeeded" => {
+                Some(ProviderEvent::Succeeded { payment, amount_received_minor: self.amount_received_minor })
+            }
+            "processing" => Some(ProviderEvent::Processing { payment }),
+            "canceled" => Some(ProviderEvent::Canceled { payment }),
+            _ => None,
+        }
+    }
+}
+
 /// A refund as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRecord {
@@ -37,6 +56,23 @@ pub struct RefundRecord {
     pub status: String,
     pub amount_minor: i64,
     pub failure_reason: Option<String>,
+}
+
+impl RefundRecord {
+    /// The refund's outcome; `None` while it is still pending.
+    pub fn outcome(&self) -> Option<ProviderEvent> {
+        let payment = PaymentRef { payment_id: self.payment_id, intent_id: self.intent_id.clone() };
+        let refund_id = Some(self.id.clone());
+        match self.status.as_str() {
+            "succeeded" => {
+                Some(ProviderEvent::RefundSucceeded { payment, refund_id, amount_refunded_minor: self.amount_minor })
+            }
+            "failed" | "canceled" => {
+                Some(ProviderEvent::RefundFailed { payment, refund_id, reason: self.failure_reason.clone() })
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,6 +5,7 @@
 use std::{collections::HashMap, str::FromStr as _, time::Duration};
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt as _, TryStreamExt as _};
 use stripe::{ApiErrorsType, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest as _};
 use stripe_core::{
     payment_intent::{CreatePaymentIntent, ListPaymentIntent},
@@ -68,38 +69,17 @@ impl StripeProvider {
         Ok(refund_record(refund))
     }
 
+    /// Pages through async-stripe's list stream, newest first, up to [`RECONCILE_MAX_OBJECTS`].
     pub async fn recent_intents(&self, since: DateTime<Utc>) -> Result<Vec<IntentRecord>, ProviderError> {
-        let mut records = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut request = ListPaymentIntent::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
-            if let Some(last) = &after {
-                request = request.starting_after(last.as_str());
-            }
-            let page = request.send(&self.client).await.map_err(provider_error)?;
-            after = page.data.last().map(|intent| intent.id.as_str().to_owned());
-            records.extend(page.data.into_iter().map(intent_record));
-            if !page.has_more || after.is_none() || records.len() >= RECONCILE_MAX_OBJECTS {
-                return Ok(records);
-            }
-        }
+        let list = ListPaymentIntent::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
+        let stream = list.paginate().stream(&self.client).take(RECONCILE_MAX_OBJECTS);
+        stream.map_ok(intent_record).try_collect().await.map_err(provider_error)
     }
 
     pub async fn recent_refunds(&self, since: DateTime<Utc>) -> Result<Vec<RefundRecord>, ProviderError> {
-        let mut records = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut request = ListRefund::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
-            if let Some(last) = &after {
-                request = request.starting_after(last.as_str());
-            }
-            let page = request.send(&self.client).await.map_err(provider_error)?;
-            after = page.data.last().map(|refund| refund.id.as_str().to_owned());
-            records.extend(page.data.into_iter().map(refund_record));
-            if !page.has_more || after.is_none() || records.len() >= RECONCILE_MAX_OBJECTS {
-                return Ok(records);
-            }
-        }
+        let list = ListRefund::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
+        let stream = list.paginate().stream(&self.client).take(RECONCILE_MAX_OBJECTS);
+        stream.map_ok(refund_record).try_collect().await.map_err(provider_error)
     }
 }
 
@@ -115,7 +95,7 @@ fn idempotent(key: String) -> Result<RequestStrategy, ProviderError> {
     Ok(RequestStrategy::Idempotent(key))
 }
 
-fn intent_record(intent: stripe_shared::PaymentIntent) -> IntentRecord {
+pub(super) fn intent_record(intent: stripe_shared::PaymentIntent) -> IntentRecord {
     IntentRecord {
         payment_id: intent.metadata.get("payment_id").and_then(|id| Uuid::parse_str(id).ok()),
         id: intent.id.as_str().to_owned(),
@@ -126,7 +106,7 @@ fn intent_record(intent: stripe_shared::PaymentIntent) -> IntentRecord {
     }
 }
 
-fn refund_record(refund: stripe_shared::Refund) -> RefundRecord {
+pub(super) fn refund_record(refund: stripe_shared::Refund) -> RefundRecord {
     RefundRecord {
         payment_id: refund.metadata.as_ref().and_then(|m| m.get("payment_id")).and_then(|id| Uuid::parse_str(id).ok()),
         intent_id: refund.payment_intent.as_ref().map(|p| p.id().to_string()),

@@ -4,9 +4,10 @@
 //! may match, and the timestamp must be within 300 s. Several signing secrets may be active at once (during
 //! a rotation); the delivery is accepted when it verifies with any of them.
 
+use stripe_types::Expandable;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
-use uuid::Uuid;
 
+use super::stripe::{intent_record, refund_record};
 use crate::{
     config::Secret,
     domain::payment::{PaymentRef, ProviderEvent},
@@ -89,71 +90,51 @@ fn ignorable(payload: &str) -> Option<ReceivedEvent> {
 
 /// The outcome a Stripe object reports, for the event types Aerobook acts on.
 fn provider_event(object: EventObject) -> Option<ProviderEvent> {
+    let intent = |intent: Box<stripe_shared::PaymentIntent>| intent_record(*intent);
+    let payment_of = |intent: Option<&Expandable<stripe_shared::PaymentIntent>>| PaymentRef {
+        payment_id: None,
+        intent_id: intent.map(|p| p.id().to_string()),
+    };
     Some(match object {
-        EventObject::PaymentIntentProcessing(intent) => ProviderEvent::Processing { payment: intent_ref(&intent) },
-        EventObject::PaymentIntentSucceeded(intent) => {
-            ProviderEvent::Succeeded { payment: intent_ref(&intent), amount_received_minor: intent.amount_received }
-        }
-        EventObject::PaymentIntentPaymentFailed(intent) => {
-            let error = intent.last_payment_error.as_deref();
-            ProviderEvent::Failed {
-                payment: intent_ref(&intent),
-                decline_code: error
-                    .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
-                message: error.and_then(|e| e.message.clone()),
+        EventObject::PaymentIntentProcessing(i) => ProviderEvent::Processing { payment: intent(i).payment_ref() },
+        EventObject::PaymentIntentCanceled(i) => ProviderEvent::Canceled { payment: intent(i).payment_ref() },
+        EventObject::PaymentIntentSucceeded(i) => {
+            let record = intent(i);
+            ProviderEvent::Succeeded {
+                payment: record.payment_ref(),
+                amount_received_minor: record.amount_received_minor,
             }
         }
-        EventObject::PaymentIntentCanceled(intent) => ProviderEvent::Canceled { payment: intent_ref(&intent) },
+        EventObject::PaymentIntentPaymentFailed(mut i) => {
+            let error = i.last_payment_error.take();
+            ProviderEvent::Failed {
+                payment: intent(i).payment_ref(),
+                decline_code: error
+                    .as_ref()
+                    .and_then(|e| e.decline_code.clone().or_else(|| e.code.as_ref().map(|c| c.as_str().to_owned()))),
+                message: error.and_then(|e| e.message),
+            }
+        }
         EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) | EventObject::RefundFailed(refund) => {
-            refund_event(&refund)?
+            refund_record(*refund).outcome()?
         }
         EventObject::ChargeRefunded(charge) if charge.refunded => ProviderEvent::RefundSucceeded {
-            payment: PaymentRef {
-                payment_id: None,
-                intent_id: charge.payment_intent.as_ref().map(|p| p.id().to_string()),
-            },
+            payment: payment_of(charge.payment_intent.as_ref()),
             refund_id: None,
             amount_refunded_minor: charge.amount_refunded,
         },
         EventObject::ChargeDisputeCreated(dispute) => ProviderEvent::DisputeOpened {
-            payment: PaymentRef {
-                payment_id: None,
-                intent_id: dispute.payment_intent.as_ref().map(|p| p.id().to_string()),
-            },
+            payment: payment_of(dispute.payment_intent.as_ref()),
             reason: dispute.reason.clone(),
         },
         _ => return None,
     })
 }
 
-/// A refund's outcome; a refund still pending reports nothing yet.
-pub fn refund_event(refund: &stripe_shared::Refund) -> Option<ProviderEvent> {
-    let payment = PaymentRef {
-        payment_id: refund.metadata.as_ref().and_then(|m| m.get("payment_id")).and_then(|id| Uuid::parse_str(id).ok()),
-        intent_id: refund.payment_intent.as_ref().map(|p| p.id().to_string()),
-    };
-    let refund_id = Some(refund.id.as_str().to_owned());
-    match refund.status.as_deref() {
-        Some("succeeded") => {
-            Some(ProviderEvent::RefundSucceeded { payment, refund_id, amount_refunded_minor: refund.amount })
-        }
-        Some("failed" | "canceled") => {
-            Some(ProviderEvent::RefundFailed { payment, refund_id, reason: refund.failure_reason.clone() })
-        }
-        _ => None,
-    }
-}
-
-fn intent_ref(intent: &stripe_shared::PaymentIntent) -> PaymentRef {
-    PaymentRef {
-        payment_id: intent.metadata.get("payment_id").and_then(|id| Uuid::parse_str(id).ok()),
-        intent_id: Some(intent.id.as_str().to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use uuid::Uuid;
 
     use super::*;
     use crate::infra::payments::wire;
