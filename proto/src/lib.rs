@@ -3,8 +3,9 @@
 //! - [`v1`]: messages, enums, tonic clients (`*_client`) and servers (`*_server`).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors (with imports and comments), served by reflection.
 //! - [`RPC_POLICIES`] / [`rpc_policy`]: each RPC's `(aerobook.v1.policy)` option (public or which roles,
-//!   whether an idempotency key is required, which rate-limit class). Servers and SDKs derive their behaviour from it; nothing
-//!   repeats it by hand.
+//!   whether an idempotency key is required, which rate-limit class) and its standard `idempotency_level`.
+//!   Servers and SDKs derive their behaviour from it; nothing repeats it by hand.
+//! - [`for_each_service!`]: every service and RPC, for code that wraps them all (the SDK's typed client).
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {
@@ -27,8 +28,21 @@ pub struct RpcPolicy {
     pub idempotency_key_required: bool,
     /// The token bucket calls draw from.
     pub rate_limit: v1::RateLimitClass,
+    /// The RPC's standard `idempotency_level` option: whether a call may be repeated without effect.
+    pub idempotency_level: IdempotencyLevel,
     /// The response is a stream.
     pub server_streaming: bool,
+}
+
+/// `google.protobuf.MethodOptions.IdempotencyLevel`, as each RPC declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdempotencyLevel {
+    /// Not declared: repeating the call may act twice.
+    Unknown,
+    /// A read: repeating it changes nothing.
+    NoSideEffects,
+    /// Repeating it has the effect of calling once.
+    Idempotent,
 }
 
 impl RpcPolicy {
@@ -36,9 +50,17 @@ impl RpcPolicy {
     pub fn admits(&self, role: v1::Role) -> bool {
         self.public || self.roles.is_empty() || self.roles.contains(&role)
     }
+
+    /// Whether a call may be sent again when it is unknown if the server acted on it (a connection lost
+    /// before the answer): reads and idempotent RPCs, and RPCs whose calls carry an idempotency key, provided
+    /// the repeat carries the same key.
+    pub fn safe_to_repeat(&self) -> bool {
+        self.idempotency_level != IdempotencyLevel::Unknown || self.idempotency_key_required
+    }
 }
 
 include!(concat!(env!("OUT_DIR"), "/rpc_policies.rs"));
+include!(concat!(env!("OUT_DIR"), "/rpc_catalogue.rs"));
 
 /// The policy of the RPC at `path` (`/aerobook.v1.Service/Method`); `None` for paths outside the contract
 /// (health, reflection, plain HTTP routes).
@@ -70,6 +92,35 @@ mod tests {
         let confirm = rpc_policy("/aerobook.v1.BookingService/ConfirmBooking").expect("declared");
         assert!(!confirm.admits(v1::Role::Customer));
         assert!(confirm.admits(v1::Role::Operator) && confirm.admits(v1::Role::Service));
+    }
+
+    #[test]
+    fn reads_have_no_side_effects_and_only_keyed_or_declared_calls_are_safe_to_repeat() {
+        let policy = |path: &str| rpc_policy(path).expect("declared");
+        assert_eq!(policy("/aerobook.v1.BookingService/GetBooking").idempotency_level, IdempotencyLevel::NoSideEffects);
+        assert!(policy("/aerobook.v1.FlightService/WatchAvailability").safe_to_repeat());
+        assert!(policy("/aerobook.v1.BookingService/CreateBooking").safe_to_repeat(), "keyed");
+        assert!(policy("/aerobook.v1.AuthService/Logout").safe_to_repeat(), "idempotent");
+        for unsafe_to_repeat in ["/aerobook.v1.AuthService/Login", "/aerobook.v1.AuthService/RefreshToken"] {
+            assert!(!policy(unsafe_to_repeat).safe_to_repeat(), "{unsafe_to_repeat}");
+        }
+    }
+
+    /// Expands the catalogue into (path, streaming) pairs, to check it against the policy table.
+    macro_rules! catalogue_paths {
+        ($($(#[$doc:meta])* $service:ident($module:ident::$client:ident) as $accessor:ident {
+            $($(#[$method_doc:meta])* $kind:ident $method:ident($request:ty) -> $response:ty = $path:literal;)*
+        })*) => {
+            vec![$($(($path, stringify!($kind) == "server_streaming")),*),*]
+        };
+    }
+
+    #[test]
+    fn the_catalogue_names_every_rpc_of_the_policy_table() {
+        let mut listed: Vec<(&str, bool)> = for_each_service!(catalogue_paths);
+        listed.sort();
+        let expected: Vec<(&str, bool)> = RPC_POLICIES.iter().map(|p| (p.path, p.server_streaming)).collect();
+        assert_eq!(listed, expected);
     }
 
     #[test]

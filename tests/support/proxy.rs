@@ -1,0 +1,145 @@
+//! A TCP proxy in front of a test server that reads the HTTP/2 frames passing through, so tests can break a
+//! connection at a chosen moment: after the server has acted on a call, before its answer reaches the client.
+
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+};
+
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{
+        TcpListener, TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    task::JoinHandle,
+};
+
+const CLIENT_PREFACE_LEN: usize = 24;
+const FRAME_HEADER_LEN: usize = 9;
+const HEADERS_FRAME: u8 = 0x1;
+
+pub struct FaultProxy {
+    addr: SocketAddr,
+    state: Arc<State>,
+    accept: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct State {
+    lose_next_answer: AtomicBool,
+    answers_lost: AtomicUsize,
+    requests: AtomicUsize,
+    stalled: AtomicBool,
+}
+
+impl FaultProxy {
+    /// Forwards connections to `target` until dropped.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let state = Arc::new(State::default());
+        let accept = tokio::spawn({
+            let state = Arc::clone(&state);
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    tokio::spawn(relay(client, target, Arc::clone(&state)));
+                }
+            }
+        });
+        Self { addr, state, accept }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The next answer the server starts to send (its response headers, so the call has run) is lost: the
+    /// proxy closes that connection instead of forwarding it.
+    pub fn lose_next_answer(&self) {
+        self.state.lose_next_answer.store(true, Ordering::SeqCst);
+    }
+
+    pub fn answers_lost(&self) -> usize {
+        self.state.answers_lost.load(Ordering::SeqCst)
+    }
+
+    /// Calls the proxy forwarded to the server, every attempt counted.
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// New connections are accepted and never answered.
+    pub fn stall(&self) {
+        self.state.stalled.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn relay(client: TcpStream, target: SocketAddr, state: Arc<State>) {
+    let (mut client_read, client_write) = client.into_split();
+    if state.stalled.load(Ordering::SeqCst) {
+        // Read and drop what the client sends, answer nothing.
+        let mut sink = [0u8; 4096];
+        while matches!(client_read.read(&mut sink).await, Ok(n) if n > 0) {}
+        drop(client_write);
+        return;
+    }
+    let Ok(server) = TcpStream::connect(target).await else { return };
+    let (server_read, mut server_write) = server.into_split();
+    let upstream = async {
+        let mut preface = [0u8; CLIENT_PREFACE_LEN];
+        client_read.read_exact(&mut preface).await?;
+        server_write.write_all(&preface).await?;
+        relay_frames(client_read, server_write, |kind, stream| {
+            if kind == HEADERS_FRAME && stream != 0 {
+                state.requests.fetch_add(1, Ordering::SeqCst);
+            }
+            true
+        })
+        .await
+    };
+    let downstream = relay_frames(server_read, client_write, |kind, stream| {
+        let answer = kind == HEADERS_FRAME && stream != 0;
+        if answer && state.lose_next_answer.swap(false, Ordering::SeqCst) {
+            state.answers_lost.fetch_add(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    });
+    // Whichever direction ends first closes both sockets.
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
+}
+
+/// Copies whole frames, asking `forward(type, stream id)` about each; `false` ends the copy.
+async fn relay_frames(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    mut forward: impl FnMut(u8, u32) -> bool,
+) -> io::Result<()> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    loop {
+        from.read_exact(&mut header).await?;
+        let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let stream = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; length];
+        from.read_exact(&mut payload).await?;
+        if !forward(header[3], stream) {
+            return Ok(());
+        }
+        to.write_all(&header).await?;
+        to.write_all(&payload).await?;
+    }
+}
