@@ -9,3 +9,4 @@ mod create_flight;
 mod grpc_web;
 mod payments;
 mod platform;
+mod sdk;

@@ -9,6 +9,7 @@ use aerobook_server::infra::payments::wire;
 use aerobook_tests::{
     ContractError, Role, TestApp, backend_tests, idempotency_key, request,
     stripe::{Misbehaviour, StripeTestServer, WEBHOOK_SECRET},
+    stripe_tests,
 };
 use futures::future::join_all;
 use http::StatusCode;
@@ -20,41 +21,6 @@ use crate::bookings::{
     Customer, PAST_HOLD_TTL, adult, confirm, economy_available, flight_with_economy, hold, is_replayed, reason,
     taken_seats,
 };
-
-/// Generates `embedded` and `external` variants of a test that runs against the Stripe test server:
-/// `async fn name(app: TestApp, stripe: StripeTestServer) { ... }`, with optional extra settings.
-macro_rules! stripe_tests {
-    ($($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp, $stripe:ident: StripeTestServer $(, settings = [$(($key:literal, $value:literal)),* $(,)?])?) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($app: TestApp, $stripe: StripeTestServer) $body
-
-            async fn start(backend: aerobook_tests::Backend) -> Option<(TestApp, StripeTestServer)> {
-                let stripe = StripeTestServer::start().await;
-                #[allow(unused_mut)]
-                let mut settings = stripe.settings();
-                $($(settings.push(($key, $value.to_owned()));)*)?
-                let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                Some((TestApp::spawn(backend, &settings).await?, stripe))
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                let (app, stripe) = start(aerobook_tests::Backend::Embedded).await.expect("embedded always runs");
-                run(app, stripe).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn external() {
-                if let Some((app, stripe)) = start(aerobook_tests::Backend::External).await {
-                    run(app, stripe).await
-                }
-            }
-        }
-    )*};
-}
 
 /// A customer's hold of one economy seat (10A) on a new flight with `rows` rows of seats A and B.
 async fn held(app: &TestApp, rows: i32) -> (Customer, pb::Flight, pb::Booking) {
@@ -93,7 +59,7 @@ async fn intent(app: &TestApp, customer: &Customer, booking: &pb::Booking) -> St
     pay(app, customer, booking, &idempotency_key()).await.expect("intent created").into_inner().provider_reference
 }
 
-async fn deliver(app: &TestApp, stripe: &StripeTestServer, event_type: &str, object: Value) -> StatusCode {
+pub(crate) async fn deliver(app: &TestApp, stripe: &StripeTestServer, event_type: &str, object: Value) -> StatusCode {
     let status = stripe.deliver(&app.webhook_url(), &wire::event(event_type, object)).await;
     app.run_jobs().await;
     status

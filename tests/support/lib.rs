@@ -5,6 +5,7 @@
 //! Under CI the external variant refuses to skip.
 
 pub mod grpc_web;
+pub mod proxy;
 pub mod stripe;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
@@ -428,9 +429,17 @@ pub fn bearer_signed_with(secret: &str, role: Role, issued_at: chrono::DateTime<
 }
 
 fn bearer_for(secret: &str, user_id: uuid::Uuid, role: Role, issued_at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("Bearer {}", access_token(secret, user_id, role, issued_at))
+}
+
+fn access_token(secret: &str, user_id: uuid::Uuid, role: Role, issued_at: chrono::DateTime<chrono::Utc>) -> String {
     let tokens = AccessTokens::new(secret.as_bytes(), None, Duration::from_secs(900));
-    let (token, _) = tokens.issue(Caller { user_id, role }, issued_at);
-    format!("Bearer {token}")
+    tokens.issue(Caller { user_id, role }, issued_at).0
+}
+
+/// An access token for `user_id` that expired an hour ago (without the `Bearer ` prefix).
+pub fn expired_access_token(user_id: uuid::Uuid, role: Role) -> String {
+    access_token(JWT_SECRET, user_id, role, chrono::Utc::now() - chrono::Duration::hours(2))
 }
 
 /// A fresh, valid idempotency key.

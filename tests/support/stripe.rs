@@ -358,3 +358,39 @@ fn found(object: Option<&Value>) -> Response {
 fn answer(status: StatusCode, body: Value) -> Response {
     (status, [(http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
+
+/// Generates `embedded` and `external` variants of a test that runs against the Stripe test server:
+/// `async fn name(app: TestApp, stripe: StripeTestServer) { ... }`, with optional extra settings.
+#[macro_export]
+macro_rules! stripe_tests {
+    ($($(#[$meta:meta])* async fn $name:ident($app:ident: TestApp, $stripe:ident: StripeTestServer $(, settings = [$(($key:literal, $value:literal)),* $(,)?])?) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($app: $crate::TestApp, $stripe: $crate::stripe::StripeTestServer) $body
+
+            async fn start(backend: $crate::Backend) -> Option<($crate::TestApp, $crate::stripe::StripeTestServer)> {
+                let stripe = $crate::stripe::StripeTestServer::start().await;
+                #[allow(unused_mut)]
+                let mut settings = stripe.settings();
+                $($(settings.push(($key, $value.to_owned()));)*)?
+                let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                Some(($crate::TestApp::spawn(backend, &settings).await?, stripe))
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                let (app, stripe) = start($crate::Backend::Embedded).await.expect("embedded always runs");
+                run(app, stripe).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn external() {
+                if let Some((app, stripe)) = start($crate::Backend::External).await {
+                    run(app, stripe).await
+                }
+            }
+        }
+    )*};
+}
