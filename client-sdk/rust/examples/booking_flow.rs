@@ -48,7 +48,7 @@ async fn run(endpoint: &str) -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     let flight = found.flights.first().ok_or("no RUH -> JED flight tomorrow; is the server seeding demo data?")?;
-    println!("flight {} departs {:?}", flight.flight_number, flight.departs_at);
+    println!("flight {} departs {}", flight.flight_number, time(flight.departs_at));
 
     let seat_map = client
         .flight()
@@ -61,13 +61,15 @@ async fn run(endpoint: &str) -> Result<(), Box<dyn std::error::Error>> {
         seat_map.seats.iter().filter(|seat| seat.available).take(2).map(|seat| seat.seat_number.clone()).collect();
 
     let hold = client.booking().create_booking(booking(&flight.id, &["Layla", "Omar"], seats, &email)).await?;
-    println!("held {} on seats {:?} until {:?}", hold.reference, hold.seat_numbers, hold.hold_expires_at);
+    println!("held {} on seats {} until {}", hold.reference, hold.seat_numbers.join(", "), time(hold.hold_expires_at));
 
     let payment = client
         .payment()
         .create_payment_intent(proto::CreatePaymentIntentRequest { booking_id: hold.id.clone() })
         .await?;
-    println!("paying {:?} ({})", payment.amount, payment.provider_reference);
+    let amount = payment.amount.clone().unwrap_or_default();
+    let (units, cents) = (amount.amount_minor / 100, amount.amount_minor % 100);
+    println!("paying {units}.{cents:02} {} ({})", amount.currency_code, payment.provider_reference);
     let confirmed = wait_until_confirmed(&client, &hold.id).await?;
     println!("confirmed {} ({} seats)", confirmed.reference, confirmed.seat_numbers.len());
 
@@ -80,6 +82,10 @@ async fn run(endpoint: &str) -> Result<(), Box<dyn std::error::Error>> {
 
     client.sign_out().await?;
     Ok(())
+}
+
+fn time(timestamp: Option<prost_types::Timestamp>) -> String {
+    timestamp.map(|t| t.to_string()).unwrap_or_default()
 }
 
 fn booking(flight_id: &str, names: &[&str], seat_numbers: Vec<String>, email: &str) -> proto::CreateBookingRequest {

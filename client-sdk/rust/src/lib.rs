@@ -153,6 +153,10 @@
 //! - `retry`: [`RetryPolicy`] and the backoff rule.
 //! - `session`: [`Tokens`], [`TokenStore`], single-flight renewal.
 
+// `ApiError` carries the contract's fields by value, as tonic's `Status` does; failures are the rare path, and a
+// boxed error would show in every signature callers write.
+#![allow(clippy::result_large_err)]
+
 mod call;
 mod client;
 mod error;
