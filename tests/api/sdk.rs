@@ -14,8 +14,11 @@ use aerobook_sdk::{
     ApiError, Client, ErrorCode, ErrorOrigin, MemoryTokenStore, RetryPolicy, TokenStore, Tokens, proto as pb,
 };
 use aerobook_tests::{
-    Role, TestApp, backend_tests, create_flight_request, expired_access_token, proxy::FaultProxy, riyadh_date,
-    stripe::Misbehaviour, stripe_tests,
+    Role, TestApp, backend_tests, create_flight_request, expired_access_token,
+    proxy::{FaultProxy, TlsProxy},
+    riyadh_date,
+    stripe::Misbehaviour,
+    stripe_tests,
 };
 use futures::{StreamExt as _, future::join_all};
 use sea_orm::{ConnectionTrait as _, DbBackend, TransactionTrait as _};
@@ -261,6 +264,23 @@ backend_tests! {
         assert_eq!(economy(&updates.next().await.unwrap().unwrap()), 2);
         client.booking().create_booking(hold(&flight, vec![adult("Layla")], &[])).await.unwrap();
         assert_eq!(economy(&updates.message().await.unwrap().unwrap()), 1);
+    }
+
+    /// Over TLS, trusting a private CA and naming the certificate's host: the same calls work.
+    async fn the_client_connects_over_tls(app: TestApp) {
+        let proxy = TlsProxy::start(app.addr).await;
+        let client = Client::builder(proxy.url())
+            .ca_certificate(proxy.ca_pem())
+            .tls_domain("localhost")
+            .connect()
+            .await
+            .expect("TLS handshake");
+        sign_up(&client).await;
+        client.auth().get_me(pb::GetMeRequest {}).await.expect("a call over TLS");
+
+        let untrusting = Client::builder(proxy.url()).tls_domain("localhost").retry(RetryPolicy::never()).build().unwrap();
+        let error = untrusting.auth().get_me(pb::GetMeRequest {}).await.unwrap_err();
+        assert_eq!((error.origin, error.code), (ErrorOrigin::Transport, ErrorCode::ServiceUnavailable), "{error}");
     }
 
     /// A server that never answers: the call ends at its deadline with the id it was sent under.

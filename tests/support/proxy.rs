@@ -143,3 +143,59 @@ async fn relay_frames(
         to.write_all(&payload).await?;
     }
 }
+
+/// Terminates TLS (HTTP/2 by ALPN) for `localhost` with a certificate of its own and forwards the plaintext
+/// to a test server, as a load balancer in front of Aerobook would.
+pub struct TlsProxy {
+    addr: SocketAddr,
+    ca_pem: String,
+    accept: JoinHandle<()>,
+}
+
+impl TlsProxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .expect("certificate and key");
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TLS proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let (Ok(mut tls), Ok(mut server)) =
+                        (acceptor.accept(client).await, TcpStream::connect(target).await)
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                });
+            }
+        });
+        Self { addr, ca_pem: certified.cert.pem(), accept }
+    }
+
+    /// `https://127.0.0.1:port`: the certificate names `localhost`, so clients set that as the TLS domain.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The self-signed certificate, for clients to trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}

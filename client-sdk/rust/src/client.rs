@@ -168,13 +168,15 @@ impl Client {
         self.inner.session.save(tokens);
     }
 
-    /// Ends the session: the server revokes its refresh token and the store is cleared.
+    /// Ends the session: the store is cleared, and the server revokes the refresh token. The local session
+    /// ends even when the server cannot be told (the error says so).
     pub async fn sign_out(&self) -> Result<(), ApiError> {
-        let Some(refresh_token) = self.tokens().and_then(|tokens| tokens.refresh_token) else {
-            self.set_tokens(None);
-            return Ok(());
-        };
-        self.auth().logout(pb::LogoutRequest { refresh_token }).await.map(drop)
+        let refresh_token = self.tokens().and_then(|tokens| tokens.refresh_token);
+        self.set_tokens(None);
+        match refresh_token {
+            Some(refresh_token) => self.auth().logout(pb::LogoutRequest { refresh_token }).await.map(drop),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn channel(&self) -> Channel {
@@ -189,10 +191,15 @@ impl Client {
         self.inner.retry
     }
 
-    /// The access token to send, renewed first when it is about to expire.
+    /// The access token to send, renewed first when it is about to expire. When renewing fails for a passing
+    /// reason, the current token goes out: it may still be valid, and if not the server says so.
     pub(crate) async fn access_token(&self) -> Result<Option<String>, ApiError> {
         Ok(match self.inner.session.access_token() {
-            Some((token, true)) => Some(self.renew(&token).await?.unwrap_or(token)),
+            Some((token, true)) => match self.renew(&token).await {
+                Ok(renewed) => Some(renewed.unwrap_or(token)),
+                Err(error) if error.code == pb::ErrorCode::Unauthorized => return Err(error),
+                Err(_) => Some(token),
+            },
             Some((token, false)) => Some(token),
             None => None,
         })

@@ -19,8 +19,9 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Whether the access token expires within `margin`: it is then renewed before it is sent.
-    fn expires_within(&self, margin: Duration) -> bool {
+    /// Whether the access token expires within `margin` and can be renewed: it is then renewed before it is
+    /// sent.
+    fn due_for_renewal(&self, margin: Duration) -> bool {
         self.refresh_token.is_some()
             && self.access_token_expires_at.is_some_and(|expires_at| expires_at <= SystemTime::now() + margin)
     }
@@ -109,7 +110,7 @@ impl Session {
     /// The access token to send, and whether it should be renewed first.
     pub(crate) fn access_token(&self) -> Option<(String, bool)> {
         self.store.load().map(|tokens| {
-            let stale = tokens.expires_within(EARLY_REFRESH);
+            let stale = tokens.due_for_renewal(EARLY_REFRESH);
             (tokens.access_token, stale)
         })
     }
@@ -148,9 +149,9 @@ mod tests {
             refresh_token: refresh.map(str::to_owned),
             access_token_expires_at: expires_at,
         };
-        assert!(tokens(Some("r"), soon).expires_within(EARLY_REFRESH));
-        assert!(!tokens(Some("r"), later).expires_within(EARLY_REFRESH));
-        assert!(!tokens(None, soon).expires_within(EARLY_REFRESH), "nothing to renew it with");
+        assert!(tokens(Some("r"), soon).due_for_renewal(EARLY_REFRESH));
+        assert!(!tokens(Some("r"), later).due_for_renewal(EARLY_REFRESH));
+        assert!(!tokens(None, soon).due_for_renewal(EARLY_REFRESH), "nothing to renew it with");
     }
 
     #[test]
