@@ -47,7 +47,7 @@ struct Policy {
     roles: Vec<String>,
     idempotency_key_required: bool,
     rate_limit: String,
-    idempotency_level: &'static str,
+    idempotency_level: IdempotencyLevel,
     server_streaming: bool,
 }
 
@@ -104,18 +104,13 @@ fn read_policies(pool: &DescriptorPool) -> Result<Vec<Policy>, String> {
             if idempotency_key_required && level == IdempotencyLevel::NoSideEffects {
                 return Err(format!("rpc {path} has no side effects, so it may not require an idempotency key"));
             }
-            let idempotency_level = match level {
-                IdempotencyLevel::IdempotencyUnknown => "Unknown",
-                IdempotencyLevel::NoSideEffects => "NoSideEffects",
-                IdempotencyLevel::Idempotent => "Idempotent",
-            };
             rows.push(Policy {
                 path,
                 public,
                 roles,
                 idempotency_key_required,
                 rate_limit,
-                idempotency_level,
+                idempotency_level: level,
                 server_streaming: method.is_server_streaming(),
             });
         }
@@ -123,15 +118,20 @@ fn read_policies(pool: &DescriptorPool) -> Result<Vec<Policy>, String> {
     Ok(rows)
 }
 
-/// Renders `RPC_POLICIES`, sorted by path for binary search.
-fn policy_table(policies: &[Policy]) -> Result<String, String> {
+/// The policies sorted by path: the order of `RPC_POLICIES`, for binary search.
+fn sorted(policies: &[Policy]) -> Vec<&Policy> {
     let mut rows: Vec<&Policy> = policies.iter().collect();
     rows.sort_by(|a, b| a.path.cmp(&b.path));
+    rows
+}
+
+/// Renders `RPC_POLICIES`.
+fn policy_table(policies: &[Policy]) -> Result<String, String> {
     let mut out = String::from(
         "/// Every RPC of `aerobook.v1`, sorted by path, as declared by its `(aerobook.v1.policy)` option.\n",
     );
     out.push_str("pub static RPC_POLICIES: &[RpcPolicy] = &[\n");
-    for policy in rows {
+    for policy in sorted(policies) {
         let roles: Vec<String> = policy.roles.iter().map(|role| format!("crate::v1::Role::{role}")).collect();
         writeln!(
             out,
@@ -143,7 +143,11 @@ fn policy_table(policies: &[Policy]) -> Result<String, String> {
             roles.join(", "),
             policy.idempotency_key_required,
             policy.rate_limit,
-            policy.idempotency_level,
+            match policy.idempotency_level {
+                IdempotencyLevel::IdempotencyUnknown => "Unknown",
+                IdempotencyLevel::NoSideEffects => "NoSideEffects",
+                IdempotencyLevel::Idempotent => "Idempotent",
+            },
             policy.server_streaming,
         )
         .map_err(|e| e.to_string())?;
@@ -153,8 +157,10 @@ fn policy_table(policies: &[Policy]) -> Result<String, String> {
 }
 
 /// Renders the `for_each_service!` macro: every service of the package with its RPCs (Rust names, message
-/// types, path, streaming or not, and the proto comments as docs), for code that wraps each RPC.
+/// types, path, its row of `RPC_POLICIES`, streaming or not, and the proto comments as docs), for code that
+/// wraps each RPC.
 fn rpc_catalogue(pool: &DescriptorPool, policies: &[Policy]) -> Result<String, String> {
+    let table = sorted(policies);
     let mut services = String::new();
     for service in pool.services().filter(|s| s.package_name() == PACKAGE) {
         let name = service.name();
@@ -168,11 +174,11 @@ fn rpc_catalogue(pool: &DescriptorPool, policies: &[Policy]) -> Result<String, S
             }
             let kind = if method.is_server_streaming() { "server_streaming" } else { "unary" };
             let path = format!("/{}/{}", service.full_name(), method.name());
-            let policy = policies.iter().find(|p| p.path == path).ok_or_else(|| format!("rpc {path} has no policy"))?;
+            let row = table.iter().position(|p| p.path == path).ok_or_else(|| format!("rpc {path} has no policy"))?;
             writeln!(
                 services,
-                "                #[doc = {:?}]\n                {kind} {}({}) -> {} = {path:?};",
-                format!("{}\n\n{}", method_comments(&method), policy_summary(policy)),
+                "                #[doc = {:?}]\n                {kind} {}({}) -> {} = {path:?}, &$crate::RPC_POLICIES[{row}];",
+                format!("{}\n\n{}", method_comments(&method), policy_summary(table[row])),
                 snake(method.name()),
                 message_type(&method.input())?,
                 message_type(&method.output())?,
@@ -188,7 +194,7 @@ fn rpc_catalogue(pool: &DescriptorPool, policies: &[Policy]) -> Result<String, S
          /// ```text\n\
          /// #[doc = \"...\"] BookingService(booking_service_client::BookingServiceClient) as booking {{\n\
          ///     #[doc = \"...\"] unary create_booking($crate::v1::CreateBookingRequest) -> $crate::v1::Booking\n\
-         ///         = \"/aerobook.v1.BookingService/CreateBooking\";\n\
+         ///         = \"/aerobook.v1.BookingService/CreateBooking\", &$crate::RPC_POLICIES[3];\n\
          ///     #[doc = \"...\"] server_streaming ...;\n\
          /// }}\n\
          /// ```\n\
@@ -207,15 +213,15 @@ fn policy_summary(policy: &Policy) -> String {
     };
     let repeats = match (policy.idempotency_key_required, policy.idempotency_level) {
         (true, _) => "Idempotency key: required (generated per call unless set; kept across repeats).",
-        (false, "NoSideEffects") => "A read: repeated after a lost connection.",
-        (false, "Idempotent") => "Idempotent: repeated after a lost connection.",
-        (false, _) => "Never repeated after a lost connection (it may have acted).",
+        (false, IdempotencyLevel::NoSideEffects) => "A read: repeated after a lost connection.",
+        (false, IdempotencyLevel::Idempotent) => "Idempotent: repeated after a lost connection.",
+        (false, IdempotencyLevel::IdempotencyUnknown) => "Never repeated after a lost connection (it may have acted).",
     };
     format!("Callers: {callers}. {repeats}")
 }
 
 fn message_type(message: &prost_reflect::MessageDescriptor) -> Result<String, String> {
-    match message.full_name().strip_prefix(concat!("aerobook.v1", ".")) {
+    match message.full_name().strip_prefix(PACKAGE).and_then(|name| name.strip_prefix('.')) {
         Some(name) if !name.contains('.') => Ok(format!("$crate::v1::{name}")),
         _ => Err(format!("message {} is not a top-level aerobook.v1 message", message.full_name())),
     }

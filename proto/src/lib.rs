@@ -106,20 +106,22 @@ mod tests {
         }
     }
 
-    /// Expands the catalogue into (path, streaming) pairs, to check it against the policy table.
+    /// Expands the catalogue into (path, streaming, the policy row's path) triples.
     macro_rules! catalogue_paths {
         ($($(#[$doc:meta])* $service:ident($module:ident::$client:ident) as $accessor:ident {
-            $($(#[$method_doc:meta])* $kind:ident $method:ident($request:ty) -> $response:ty = $path:literal;)*
+            $($(#[$method_doc:meta])* $kind:ident $method:ident($request:ty) -> $response:ty
+                = $path:literal, $policy:expr;)*
         })*) => {
-            vec![$($(($path, stringify!($kind) == "server_streaming")),*),*]
+            vec![$($(($path, stringify!($kind) == "server_streaming", ($policy as &RpcPolicy).path)),*),*]
         };
     }
 
     #[test]
-    fn the_catalogue_names_every_rpc_of_the_policy_table() {
-        let mut listed: Vec<(&str, bool)> = for_each_service!(catalogue_paths);
+    fn the_catalogue_names_every_rpc_with_its_own_policy_row() {
+        let mut listed: Vec<(&str, bool, &str)> = for_each_service!(catalogue_paths);
         listed.sort();
-        let expected: Vec<(&str, bool)> = RPC_POLICIES.iter().map(|p| (p.path, p.server_streaming)).collect();
+        let expected: Vec<(&str, bool, &str)> =
+            RPC_POLICIES.iter().map(|p| (p.path, p.server_streaming, p.path)).collect();
         assert_eq!(listed, expected);
     }
 

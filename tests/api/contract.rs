@@ -5,7 +5,7 @@ use aerobook_tests::{
     Backend, ContractError, TestApp, backend_tests, create_flight_request, idempotency_key, request, riyadh_date,
     search_request,
 };
-use sea_orm::{ConnectionTrait as _, DbBackend, Statement, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, Statement};
 
 use crate::platform::assert_serving;
 
@@ -129,12 +129,7 @@ async fn deadline_cuts_off_a_blocked_call(backend: Backend) {
         db.query_one_raw(Statement::from_string(db.get_database_backend(), count)).await.unwrap().unwrap();
     let flights_before: i64 = flights_before.try_get("", "n").unwrap();
 
-    let blocker = db.begin().await.unwrap();
-    let lock = match db.get_database_backend() {
-        DbBackend::Postgres => "LOCK TABLE flights IN ACCESS EXCLUSIVE MODE",
-        _ => "UPDATE airports SET name = name", // takes SQLite's single write lock
-    };
-    blocker.execute_unprepared(lock).await.unwrap();
+    let blocker = app.block_writes().await;
     let flight = create_flight_request("XY950", "RUH", "JED", 2);
     let status = app
         .flights()

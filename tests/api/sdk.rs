@@ -14,14 +14,14 @@ use aerobook_sdk::{
     ApiError, Client, ErrorCode, ErrorOrigin, MemoryTokenStore, RetryPolicy, TokenStore, Tokens, proto as pb,
 };
 use aerobook_tests::{
-    Role, TestApp, backend_tests, create_flight_request, expired_access_token,
+    Backend, Role, TestApp, backend_tests, create_flight_request, expired_access_token,
     proxy::{FaultProxy, TlsProxy},
     riyadh_date,
     stripe::Misbehaviour,
     stripe_tests,
 };
 use futures::{StreamExt as _, future::join_all};
-use sea_orm::{ConnectionTrait as _, DbBackend, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
 
 use crate::bookings::{PAST_HOLD_TTL, adult, economy_available, flight_with_economy, hold};
 
@@ -452,49 +452,45 @@ backend_tests! {
     async fn the_servers_deadline_decodes(app: TestApp, settings = [("AEROBOOK_REQUEST_TIMEOUT_MS", "300")]) {
         let operator = impatient(&app);
         operator.set_tokens(Some(bare_tokens(app.bearer(Role::Operator))));
-        let db = app.database().await;
-        let blocker = db.begin().await.unwrap();
-        let lock = match db.get_database_backend() {
-            DbBackend::Postgres => "LOCK TABLE flights IN ACCESS EXCLUSIVE MODE",
-            _ => "UPDATE airports SET name = name", // takes SQLite's single write lock
-        };
-        blocker.execute_unprepared(lock).await.unwrap();
+        let blocker = app.block_writes().await;
         let error = operator.flight().create_flight(create_flight_request("XY991", "RUH", "JED", 2)).await.unwrap_err();
         blocker.rollback().await.unwrap();
         assert_decoded(ErrorCode::DeadlineExceeded, &error);
     }
+}
 
-    /// A key claimed by a call still running: IDEMPOTENCY_IN_PROGRESS. PostgreSQL only, where a claim waits
-    /// a bounded time on the row another transaction holds (SQLite has one writer, so the call would wait for
-    /// the writer instead).
-    async fn a_key_in_use_decodes_as_in_progress(app: TestApp) {
-        if !app.is_postgres() {
-            return;
-        }
-        let customer = impatient(&app);
-        let signed_in = sign_up(&customer).await;
-        let flight = flight_with_economy(&app, 1, "AB").await;
-        let key = format!("sdk-busy-{}", uuid::Uuid::new_v4());
-        let db = app.database().await;
-        let running = db.begin().await.unwrap();
-        running
-            .execute_unprepared(&format!(
-                "INSERT INTO idempotency_keys (caller_id, key, method, fingerprint, created_at, expires_at) \
-                 VALUES ('{}', '{key}', '/aerobook.v1.BookingService/CreateBooking', 'running', now(), \
-                 now() + interval '1 day')",
-                user_id(&signed_in)
-            ))
-            .await
-            .unwrap();
-        let error = customer
-            .booking()
-            .create_booking(hold(&flight, vec![adult("Layla")], &[]))
-            .idempotency_key(&key)
-            .await
-            .unwrap_err();
-        running.rollback().await.unwrap();
-        assert_decoded(ErrorCode::IdempotencyInProgress, &error);
-    }
+/// A key claimed by a call still running: IDEMPOTENCY_IN_PROGRESS. PostgreSQL only, where a claim waits a
+/// bounded time on the row another transaction holds (SQLite has one writer, so the call would wait for the
+/// writer and end at the server's deadline instead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_in_use_decodes_as_in_progress_on_postgres() {
+    let Some(app) = TestApp::spawn(Backend::External, &[]).await.filter(TestApp::is_postgres) else {
+        eprintln!("skipped: DATABASE_URL does not name PostgreSQL");
+        return;
+    };
+    let customer = impatient(&app);
+    let signed_in = sign_up(&customer).await;
+    let flight = flight_with_economy(&app, 1, "AB").await;
+    let key = format!("sdk-busy-{}", uuid::Uuid::new_v4());
+    let db = app.database().await;
+    let running = db.begin().await.unwrap();
+    running
+        .execute_unprepared(&format!(
+            "INSERT INTO idempotency_keys (caller_id, key, method, fingerprint, created_at, expires_at) \
+             VALUES ('{}', '{key}', '/aerobook.v1.BookingService/CreateBooking', 'running', now(), \
+             now() + interval '1 day')",
+            user_id(&signed_in)
+        ))
+        .await
+        .unwrap();
+    let error = customer
+        .booking()
+        .create_booking(hold(&flight, vec![adult("Layla")], &[]))
+        .idempotency_key(&key)
+        .await
+        .unwrap_err();
+    running.rollback().await.unwrap();
+    assert_decoded(ErrorCode::IdempotencyInProgress, &error);
 }
 
 /// Tokens made of a bare access token (from a `Bearer ...` header value), nothing to renew it with.

@@ -275,6 +275,20 @@ impl TestApp {
         row.try_get::<i64>("", "n").unwrap() > 0
     }
 
+    /// A transaction holding a lock that blocks the server's writes until it ends: `flights` on
+    /// PostgreSQL, the single write lock on SQLite.
+    pub async fn block_writes(&self) -> sea_orm::DatabaseTransaction {
+        use sea_orm::TransactionTrait as _;
+        let db = self.database().await;
+        let blocker = db.begin().await.expect("begin");
+        let lock = match db.get_database_backend() {
+            DbBackend::Postgres => "LOCK TABLE flights IN ACCESS EXCLUSIVE MODE",
+            _ => "UPDATE airports SET name = name",
+        };
+        blocker.execute_unprepared(lock).await.expect("lock taken");
+        blocker
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.postgres_schema.is_some()
     }

@@ -1,5 +1,5 @@
-//! One logical call: its headers, deadline, token refresh and retries, decided from the RPC's policy in the
-//! proto (`aerobook_proto::rpc_policy`), whatever the RPC.
+//! One logical call: its headers, deadline, token refresh and retries, decided from the RPC's row of
+//! `aerobook_proto::RPC_POLICIES` (its options in the proto), whatever the RPC.
 
 use std::{
     future::{Future, IntoFuture},
@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use aerobook_proto::{IdempotencyLevel, RpcPolicy, rpc_policy, v1::RateLimitClass};
+use aerobook_proto::RpcPolicy;
 use futures_core::Stream;
 use tokio::time::Instant;
 use tonic::{
@@ -50,7 +50,7 @@ const REPLAYED_HEADER: &str = "idempotent-replayed";
 #[must_use = "a call does nothing until it is awaited"]
 pub struct Call<Req, Out> {
     client: Client,
-    path: &'static str,
+    policy: &'static RpcPolicy,
     request: Req,
     options: CallOptions,
     invoke: Invoke<Req, Out>,
@@ -65,8 +65,8 @@ struct CallOptions {
 }
 
 impl<Req, Out> Call<Req, Out> {
-    pub(crate) fn new(client: Client, path: &'static str, request: Req, invoke: Invoke<Req, Out>) -> Self {
-        Self { client, path, request, options: CallOptions::default(), invoke }
+    pub(crate) fn new(client: Client, policy: &'static RpcPolicy, request: Req, invoke: Invoke<Req, Out>) -> Self {
+        Self { client, policy, request, options: CallOptions::default(), invoke }
     }
 
     /// Sends this correlation id (1..=128 of `[A-Za-z0-9._:-]`) instead of a new UUIDv7.
@@ -114,13 +114,17 @@ where
     Out: Send + 'static,
 {
     async fn run(self) -> Result<Response<Out>, ApiError> {
-        let Self { client, path, request, options, invoke } = self;
-        let policy = rpc_policy(path).copied().unwrap_or(UNDECLARED);
+        let Self { client, policy, request, options, invoke } = self;
         let correlation_id = options.correlation_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        // Generated once per logical call, so every repeat below carries the same key.
+        // Fixed once per logical call, so every repeat below carries the same correlation id and key.
         let idempotency_key = options
             .idempotency_key
             .or_else(|| policy.idempotency_key_required.then(|| format!("sdk-{}", uuid::Uuid::new_v4())));
+        let mut call_headers = MetadataMap::new();
+        insert(&mut call_headers, CORRELATION_HEADER, &correlation_id, &correlation_id)?;
+        if let Some(key) = &idempotency_key {
+            insert(&mut call_headers, IDEMPOTENCY_HEADER, key, &correlation_id)?;
+        }
         let timeout = options.timeout.or(if policy.server_streaming { None } else { client.default_timeout() });
         let deadline = timeout.map(|timeout| (Instant::now() + timeout, timeout));
         let retry = options.retry.unwrap_or_else(|| client.retry_policy());
@@ -129,27 +133,19 @@ where
         let mut refreshed = false;
         loop {
             let access_token = if policy.public { None } else { client.access_token().await? };
-            let mut attempt = tonic::Request::new(request.clone());
-            let headers = attempt.metadata_mut();
-            insert(headers, CORRELATION_HEADER, &correlation_id, &correlation_id)?;
-            if let Some(key) = &idempotency_key {
-                insert(headers, IDEMPOTENCY_HEADER, key, &correlation_id)?;
-            }
+            let mut attempt = tonic::Request::from_parts(call_headers.clone(), Default::default(), request.clone());
             if let Some(token) = &access_token {
-                insert(headers, "authorization", &format!("Bearer {token}"), &correlation_id)?;
+                insert(attempt.metadata_mut(), "authorization", &format!("Bearer {token}"), &correlation_id)?;
             }
             let sent = match deadline {
                 None => invoke(client.channel(), attempt).await,
-                Some((at, timeout)) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(ApiError::deadline_exceeded(&correlation_id, timeout));
-                    }
-                    attempt.set_timeout(left);
-                    match tokio::time::timeout_at(at, invoke(client.channel(), attempt)).await {
-                        Ok(sent) => sent,
-                        Err(_) => return Err(ApiError::deadline_exceeded(&correlation_id, timeout)),
-                    }
+                Some((at, _)) => {
+                    attempt.set_timeout(at.saturating_duration_since(Instant::now()));
+                    // On expiry tonic's own timer, set from `grpc-timeout`, may end the attempt first: the
+                    // check below reports both the same way.
+                    tokio::time::timeout_at(at, invoke(client.channel(), attempt))
+                        .await
+                        .unwrap_or_else(|_| Err(Status::deadline_exceeded("")))
                 }
             };
             let error = match sent {
@@ -157,8 +153,9 @@ where
                 Err(status) => ApiError::from_call(&status, &correlation_id),
             };
             let time_left = deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()));
-            if let Some((_, timeout)) = deadline.filter(|_| time_left.is_some_and(|left| left.is_zero())) {
-                // tonic's own timer may have ended the attempt first; it is the same deadline.
+            if let Some((_, timeout)) = deadline
+                && time_left.is_some_and(|left| left.is_zero())
+            {
                 return Err(ApiError::deadline_exceeded(&correlation_id, timeout));
             }
             if let (ErrorCode::TokenExpired, Some(stale), false) = (error.code, &access_token, refreshed) {
@@ -172,22 +169,11 @@ where
             else {
                 return Err(error);
             };
-            tracing::debug!(path, %correlation_id, reason = error.reason(), attempt = failures, ?wait, "repeating call");
+            tracing::debug!(path = policy.path, %correlation_id, reason = error.reason(), attempt = failures, ?wait, "repeating call");
             tokio::time::sleep(wait).await;
         }
     }
 }
-
-/// For a path outside the catalogue (impossible for generated methods): send a token, never repeat.
-const UNDECLARED: RpcPolicy = RpcPolicy {
-    path: "",
-    public: false,
-    roles: &[],
-    idempotency_key_required: false,
-    rate_limit: RateLimitClass::Unspecified,
-    idempotency_level: IdempotencyLevel::Unknown,
-    server_streaming: false,
-};
 
 fn insert(headers: &mut MetadataMap, name: &'static str, value: &str, correlation_id: &str) -> Result<(), ApiError> {
     let value: MetadataValue<_> = value.parse().map_err(|_| ApiError::invalid_header(name, correlation_id))?;

@@ -254,7 +254,8 @@ impl Client {
 /// RPC that returns a [`Call`].
 macro_rules! typed_services {
     ($($(#[$service_doc:meta])* $service:ident($module:ident::$grpc_client:ident) as $accessor:ident {
-        $($(#[$method_doc:meta])* $kind:ident $method:ident($request:ty) -> $response:ty = $path:literal;)*
+        $($(#[$method_doc:meta])* $kind:ident $method:ident($request:ty) -> $response:ty
+            = $path:literal, $policy:expr;)*
     })*) => {
         impl Client {$(
             $(#[$service_doc])*
@@ -271,7 +272,7 @@ macro_rules! typed_services {
             }
 
             impl $service {$(
-                typed_method!($kind $(#[$method_doc])* $method($request) -> $response = $path,
+                typed_method!($kind $(#[$method_doc])* $method($request) -> $response = $policy,
                     aerobook_proto::v1::$module::$grpc_client);
             )*}
         )*
@@ -279,19 +280,19 @@ macro_rules! typed_services {
 }
 
 macro_rules! typed_method {
-    (unary $(#[$doc:meta])* $method:ident($request:ty) -> $response:ty = $path:literal, $($grpc:ident)::+) => {
+    (unary $(#[$doc:meta])* $method:ident($request:ty) -> $response:ty = $policy:expr, $($grpc:ident)::+) => {
         $(#[$doc])*
         pub fn $method(&self, request: $request) -> Call<$request, $response> {
-            Call::new(self.client.clone(), $path, request, |channel, request| {
+            Call::new(self.client.clone(), $policy, request, |channel, request| {
                 Box::pin(async move { $($grpc)::+::new(channel).$method(request).await })
             })
         }
     };
-    (server_streaming $(#[$doc:meta])* $method:ident($request:ty) -> $response:ty = $path:literal,
+    (server_streaming $(#[$doc:meta])* $method:ident($request:ty) -> $response:ty = $policy:expr,
         $($grpc:ident)::+) => {
         $(#[$doc])*
         pub fn $method(&self, request: $request) -> Call<$request, ServerStream<$response>> {
-            Call::new(self.client.clone(), $path, request, |channel, request| {
+            Call::new(self.client.clone(), $policy, request, |channel, request| {
                 Box::pin(async move {
                     let correlation_id = correlation_id_of(&request);
                     let response = $($grpc)::+::new(channel).$method(request).await?;
