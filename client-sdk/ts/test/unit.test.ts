@@ -1,0 +1,162 @@
+// The SDK's pure parts, without a server: decoding statuses as they arrive on the wire, the retry rules,
+// and the policy read from the descriptors.
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { describe, expect, it } from "vitest";
+
+import {
+  ApiError,
+  AuthService,
+  BookingService,
+  DEFAULT_RETRY_POLICY,
+  ErrorCode,
+  FlightService,
+  NEVER_RETRY,
+  policyOf,
+  reasonOf,
+  uuidv7,
+} from "../src/index.js";
+import * as api from "../src/gen/index.js";
+import {
+  BadRequestSchema,
+  ErrorInfoSchema,
+  RequestInfoSchema,
+  RetryInfoSchema,
+} from "../src/gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../src/gen/google/rpc/status_pb.js";
+import { delayAfter } from "../src/retry.js";
+
+/** The trailers of a failed call, built the way the server builds them. */
+function trailers(code: Code, message: string, details: Any[]): Headers {
+  const status = create(StatusSchema, { code, message, details });
+  return new Headers({
+    "grpc-status": String(code),
+    "grpc-message": encodeURIComponent(message),
+    "grpc-status-details-bin": Buffer.from(toBinary(StatusSchema, status)).toString("base64").replace(/=+$/, ""),
+  });
+}
+
+function serverError(reason: string, retryable: boolean): ApiError {
+  const details = [
+    anyPack(ErrorInfoSchema, create(ErrorInfoSchema, {
+      reason,
+      domain: "aerobook",
+      metadata: { correlationId: "corr-1", retryable: String(retryable), seatsAvailable: "0" },
+    })),
+    anyPack(RequestInfoSchema, create(RequestInfoSchema, { requestId: "corr-1" })),
+    ...(retryable ? [anyPack(RetryInfoSchema, create(RetryInfoSchema, { retryDelay: { seconds: 1n, nanos: 500_000_000 } }))] : []),
+  ];
+  return ApiError.from(findTrailerError(trailers(Code.FailedPrecondition, "refused", details)));
+}
+
+describe("ApiError", () => {
+  it("decodes every code of the proto enum from its reason", () => {
+    const codes = Object.values(ErrorCode).filter((value): value is ErrorCode => typeof value === "number" && value !== 0);
+    expect(codes.length).toBeGreaterThanOrEqual(22);
+    for (const code of codes) {
+      const retryable = code % 2 === 0;
+      const error = serverError(reasonOf(code), retryable);
+      expect({ code: error.code, origin: error.origin, retryable: error.retryable }).toEqual({ code, origin: "server", retryable });
+      expect(error.correlationId).toBe("corr-1");
+      expect(error.retryAfter).toBe(retryable ? 1_500 : undefined);
+      expect(error.metadata["seatsAvailable"]).toBe("0");
+      expect(error.grpcCode).toBe(Code.FailedPrecondition);
+    }
+  });
+
+  it("reads field violations, and RequestInfo when ErrorInfo lacks the id", () => {
+    const details = [
+      anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: "VALIDATION_ERROR", domain: "aerobook", metadata: { retryable: "false" } })),
+      anyPack(RequestInfoSchema, create(RequestInfoSchema, { requestId: "corr-2" })),
+      anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: [{ field: "passengers[1].given_name", description: "must not be empty" }] })),
+    ];
+    const error = ApiError.from(findTrailerError(trailers(Code.InvalidArgument, "invalid", details)));
+    expect(error.correlationId).toBe("corr-2");
+    expect(error.fieldViolations).toEqual([{ field: "passengers[1].given_name", description: "must not be empty" }]);
+    expect(String(error)).toBe("VALIDATION_ERROR: invalid (correlation id corr-2)");
+  });
+
+  it("falls back on the gRPC code for statuses without the contract's details", () => {
+    const bare = new Headers({ "grpc-status": String(Code.ResourceExhausted), "grpc-message": "too large", "x-correlation-id": "from-header" });
+    const error = ApiError.from(findTrailerError(bare), "sent");
+    expect({ code: error.code, origin: error.origin, correlationId: error.correlationId }).toEqual({
+      code: ErrorCode.RATE_LIMITED,
+      origin: "protocol",
+      correlationId: "from-header",
+    });
+    const unknown = ApiError.from(findTrailerError(new Headers({ "grpc-status": String(Code.Unimplemented) })), "sent");
+    expect({ code: unknown.code, retryable: unknown.retryable, correlationId: unknown.correlationId }).toEqual({
+      code: ErrorCode.INTERNAL_ERROR,
+      retryable: false,
+      correlationId: "sent",
+    });
+    const foreign = [anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: "UPSTREAM", domain: "proxy.example" }))];
+    const gateway = ApiError.from(findTrailerError(trailers(Code.Unavailable, "gateway", foreign)), "sent");
+    expect({ code: gateway.code, retryable: gateway.retryable }).toEqual({ code: ErrorCode.SERVICE_UNAVAILABLE, retryable: true });
+  });
+
+  it("calls a failure without any gRPC status a transport failure", () => {
+    const error = ApiError.from(new TypeError("fetch failed"), "sent");
+    expect({ code: error.code, origin: error.origin, retryable: error.retryable }).toEqual({
+      code: ErrorCode.SERVICE_UNAVAILABLE,
+      origin: "transport",
+      retryable: true,
+    });
+  });
+});
+
+describe("delayAfter", () => {
+  const error = (origin: ApiError["origin"], retryable: boolean, retryAfter?: number) =>
+    new ApiError({ code: ErrorCode.SERVICE_UNAVAILABLE, message: "", correlationId: "", retryable, retryAfter, origin, grpcCode: Code.Unavailable });
+
+  it("doubles the backoff within its jitter bounds and stops after maxAttempts", () => {
+    const retryable = error("server", true);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, retryable, false, undefined, 0)).toBe(50);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, retryable, false, undefined, 1)).toBe(100);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 3, retryable, false, undefined, 1)).toBe(400);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 4, retryable, false, undefined, 0.5)).toBeUndefined();
+    expect(delayAfter({ ...DEFAULT_RETRY_POLICY, maxAttempts: 40 }, 30, retryable, false, undefined, 1)).toBe(5_000);
+    expect(delayAfter(NEVER_RETRY, 1, retryable, true, undefined, 0.5)).toBeUndefined();
+  });
+
+  it("takes RetryInfo as a floor and the deadline as a ceiling", () => {
+    const rateLimited = error("server", true, 1_200);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, rateLimited, false, undefined, 0.9)).toBe(1_200);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, rateLimited, false, 1_000, 0.9)).toBeUndefined();
+  });
+
+  it("repeats transport failures only of calls that are safe to repeat, and never the SDK's own errors", () => {
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, error("transport", true), false, undefined, 0)).toBeUndefined();
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, error("transport", true), true, undefined, 0)).toBe(50);
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, error("client", true), true, undefined, 0)).toBeUndefined();
+    expect(delayAfter(DEFAULT_RETRY_POLICY, 1, error("server", false), true, undefined, 0)).toBeUndefined();
+  });
+});
+
+describe("policyOf", () => {
+  it("reads every RPC's policy and idempotency level from the descriptors", () => {
+    const services = Object.values(api).filter((value) => typeof value === "object" && value !== null && "kind" in value && value.kind === "service");
+    const methods = services.flatMap((service) => (service as typeof AuthService).methods);
+    expect(methods.length).toBeGreaterThanOrEqual(20);
+    for (const method of methods) {
+      expect(() => policyOf(method)).not.toThrow();
+    }
+    expect(policyOf(AuthService.method.register)).toMatchObject({ public: true, idempotencyKeyRequired: false, safeToRepeat: false });
+    expect(policyOf(AuthService.method.logout)).toMatchObject({ public: true, safeToRepeat: true });
+    expect(policyOf(FlightService.method.searchFlights)).toMatchObject({ public: true, safeToRepeat: true });
+    expect(policyOf(BookingService.method.createBooking)).toMatchObject({ public: false, idempotencyKeyRequired: true, safeToRepeat: true });
+    expect(policyOf(FlightService.method.createFlight).roles).toEqual([api.Role.OPERATOR]);
+  });
+});
+
+describe("uuidv7", () => {
+  it("is a version 7 UUID that sorts by time", () => {
+    const earlier = uuidv7(1_700_000_000_000);
+    const later = uuidv7(1_700_000_000_001);
+    expect(earlier).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(earlier < later).toBe(true);
+    expect(earlier.slice(0, 13)).toBe("018bcfe5-6800");
+  });
+});
