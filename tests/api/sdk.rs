@@ -502,24 +502,30 @@ fn bare_tokens(bearer: String) -> Tokens {
     }
 }
 
-/// The server's error, as the contract says: its code, the id the SDK sent and the server logged, the
-/// retryable flag and RetryInfo.
+/// The error contract's table, shared with the TypeScript SDK's suite so both SDKs are held to one
+/// description of every code (`client-sdk/testdata/error-contract.json`).
+fn contract_row(code: ErrorCode) -> serde_json::Value {
+    let table: serde_json::Value = serde_json::from_str(include_str!("../../client-sdk/testdata/error-contract.json"))
+        .expect("the contract table is JSON");
+    table["codes"][code.as_str_name().trim_start_matches("ERROR_CODE_")].clone()
+}
+
+/// The server's error, as the contract table says: its code, the id the SDK sent and the server logged,
+/// the gRPC code, the retryable flag with RetryInfo, and the code's metadata.
 #[track_caller]
 fn assert_decoded(code: ErrorCode, error: &ApiError) {
     assert_eq!((error.code, error.origin), (code, ErrorOrigin::Server), "{error}");
     let sent: uuid::Uuid = error.correlation_id.parse().expect("the SDK's UUIDv7");
     assert_eq!(sent.get_version_num(), 7);
     assert_eq!(error.metadata.get("correlationId"), Some(&error.correlation_id), "the server logged this id");
-    let retryable = matches!(
-        code,
-        ErrorCode::RateLimited
-            | ErrorCode::IdempotencyInProgress
-            | ErrorCode::PaymentProcessing
-            | ErrorCode::ProviderError
-            | ErrorCode::ProviderTimeout
-            | ErrorCode::DeadlineExceeded
-    );
+    let row = contract_row(code);
+    assert_eq!(Some(error.status_code as i64), row["grpcCode"].as_i64(), "{error}");
+    let retryable = row["retryable"].as_bool().expect("retryable is a flag");
     assert_eq!((error.retryable, error.retry_after.is_some()), (retryable, retryable), "{error}");
+    for key in row["metadata"].as_array().expect("metadata keys") {
+        let key = key.as_str().expect("a key");
+        assert!(error.metadata.contains_key(key), "{error} lacks {key}");
+    }
     if code == ErrorCode::ValidationError {
         assert!(error.field_violations.iter().any(|v| v.field == "origin"), "{:?}", error.field_violations);
     }

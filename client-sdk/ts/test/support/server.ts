@@ -39,6 +39,8 @@ export async function startServer(backend: Backend, settings: Record<string, str
     AEROBOOK_JWT_SECRET: JWT_SECRET,
     AEROBOOK_SEED_DEMO_DATA: "true",
     AEROBOOK_SIMULATED_PAYMENT_DELAY_MS: "0",
+    // The tests' clients keep their connections open: stopping should not wait for them to leave.
+    AEROBOOK_SHUTDOWN_GRACE_SECONDS: "0",
     RUST_LOG: "info",
   };
   let schema: string | undefined;
@@ -114,7 +116,7 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 function psql(databaseUrl: string, statement: string): void {
-  execFileSync("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement]);
+  execFileSync("psql", [databaseUrl, "-v", "ON_ERROR_STOP=1", "-q", "-c", `SET client_min_messages TO warning; ${statement}`]);
 }
 
 function required(name: string): string {

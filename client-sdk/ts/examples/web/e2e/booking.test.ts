@@ -1,0 +1,180 @@
+// The booking page in a real browser: Debian's Chromium, headless, driven by playwright-core, against the
+// real server and the built page (dist/). Screenshots of each step go to screenshots/.
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { extname, join, resolve } from "node:path";
+
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { BookingStatus } from "@aerobook/sdk";
+import { createNodeClient } from "@aerobook/sdk/node";
+
+import { startServer, type TestServer } from "../../../test/support/server.js";
+
+const here = import.meta.dirname;
+const dist = resolve(here, "..", "dist");
+const screenshots = resolve(here, "..", "screenshots");
+const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+
+/** Serves the built page, as any static web server would in production. */
+async function serveStatic(): Promise<{ url: string; server: Server }> {
+  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
+  const server = createServer((request, response) => {
+    const path = new URL(request.url ?? "/", "http://localhost").pathname;
+    const file = join(dist, path === "/" ? "index.html" : path);
+    if (!file.startsWith(dist) || !existsSync(file)) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+  });
+  await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+  const address = server.address();
+  return { url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`, server };
+}
+
+async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    chromiumSandbox: false,
+    // This machine's network is closed: without these, Chromium keeps calling Google's services.
+    args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+const seatsFree = async (page: Page) => Number((await page.getByTestId("live-availability").textContent())?.split(" ")[0]);
+
+describe("the booking page", () => {
+  let api: TestServer;
+  let site: { url: string; server: Server };
+  let browser: Browser;
+  beforeAll(async () => {
+    expect(existsSync(join(dist, "index.html")), "build the page first: npm run build").toBe(true);
+    mkdirSync(screenshots, { recursive: true });
+    [api, site, browser] = await Promise.all([startServer("embedded"), serveStatic(), launch()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    site?.server.close();
+    await api?.stop();
+  });
+
+  it("searches, watches availability, picks seats, signs up, holds, pays, confirms and cancels", async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const consoleErrors: string[] = [];
+    page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+    await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
+
+    await page.locator("select[name=passengers]").selectOption("2");
+    await page.getByRole("button", { name: "Search flights" }).click();
+    await page.getByTestId("flight").first().waitFor();
+    await shoot(page, "1-search-results");
+
+    await page.getByTestId("flight").first().getByRole("button", { name: "Choose" }).click();
+    await page.locator("[data-testid=live-availability].on").waitFor();
+    const before = await seatsFree(page);
+    const free = page.locator("[data-testid=seat-map] .seat:not(.taken)");
+    const chosen = [await free.nth(0).getAttribute("data-seat"), await free.nth(1).getAttribute("data-seat")];
+    for (const seat of chosen) {
+      await page.locator(`[data-seat="${seat}"]`).click();
+    }
+    expect(await page.locator("[data-testid=seat-map] .seat.selected").count()).toBe(2);
+    for (const [index, name] of ["Sara", "Omar"].entries()) {
+      await page.locator(`[name=given-${index}]`).fill(name);
+      await page.locator(`[name=family-${index}]`).fill("Ahmed");
+      await page.locator(`[name=born-${index}]`).fill("1990-04-01");
+    }
+    await page.locator("[name=contact]").fill("sara@example.com");
+    await shoot(page, "2-seats-chosen");
+
+    // Holding needs a signed-in customer: the page asks, and goes on once signed up.
+    await page.getByTestId("hold").click();
+    await page.getByRole("button", { name: "New here? Create an account" }).click();
+    const email = `browser-${crypto.randomUUID()}@example.com`;
+    await page.locator("[name=fullName]").fill("Sara Ahmed");
+    await page.locator("[name=email]").fill(email);
+    await page.locator("[name=password]").fill("correct horse battery staple");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByTestId("countdown").waitFor();
+    expect(await page.getByTestId("signed-in-as").textContent()).toBe("Sara Ahmed");
+    expect(await page.getByTestId("countdown").textContent()).toMatch(/^(10:00|09:[0-5]\d)$/);
+    expect((await page.getByTestId("booked-seats").textContent())?.split(", ").sort()).toEqual(chosen.sort());
+    // The hold reaches the page through the WatchAvailability stream.
+    await page.waitForFunction(
+      (expected) => document.querySelector("[data-testid=live-availability]")?.textContent?.startsWith(`${expected} `),
+      before - 2,
+    );
+    await shoot(page, "3-hold-countdown");
+
+    await page.getByTestId("pay").click();
+    await page.getByTestId("confirmed").waitFor();
+    const reference = await page.getByTestId("reference").textContent();
+    await shoot(page, "4-confirmed");
+
+    await page.getByTestId("cancel").click();
+    await page.getByText("Booking cancelled and refunded").waitFor();
+    await shoot(page, "5-cancelled");
+
+    // The server agrees: one booking, refunded, under the reference the page showed.
+    const customer = createNodeClient(api.url);
+    await customer.auth.login({ email, password: "correct horse battery staple" });
+    const { bookings } = await customer.booking.listBookings({});
+    expect(bookings.map((booking) => [booking.reference, booking.status])).toEqual([[reference, BookingStatus.REFUNDED]]);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("shows a refusal with its message and correlation id", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
+    await page.locator("[name=origin]").fill("R1");
+    await page.getByRole("button", { name: "Search flights" }).click();
+    const error = page.getByRole("alert");
+    await error.waitFor();
+    expect(await error.textContent()).toContain("VALIDATION_ERROR");
+    expect(await error.locator("li code").textContent()).toBe("origin");
+    expect(await page.getByTestId("correlation-id").textContent()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
+    await shoot(page, "6-error");
+  });
+});
+
+describe("a page on an origin the server does not allow", () => {
+  let api: TestServer;
+  let site: { url: string; server: Server };
+  let browser: Browser;
+  beforeAll(async () => {
+    [api, site, browser] = await Promise.all([
+      startServer("embedded", { AEROBOOK_CORS_ORIGINS: "https://book.aerobook.example" }),
+      serveStatic(),
+      launch(),
+    ]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    site?.server.close();
+    await api?.stop();
+  });
+
+  it("is refused by the browser, and the server's preflight names no origin", async () => {
+    const preflight = await fetch(`${api.url}/aerobook.v1.FlightService/SearchFlights`, {
+      method: "OPTIONS",
+      headers: { origin: site.url, "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-grpc-web" },
+    });
+    expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
+
+    const page = await browser.newPage();
+    const refused: string[] = [];
+    page.on("requestfailed", (request) => refused.push(request.url()));
+    await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
+    await page.getByRole("button", { name: "Search flights" }).click();
+    await page.getByRole("alert").waitFor();
+    expect(await page.getByRole("alert").textContent()).toContain("SERVICE_UNAVAILABLE");
+    expect(refused).toContain(`${api.url}/aerobook.v1.FlightService/SearchFlights`);
+    await shoot(page, "7-cors-refused");
+  });
+});
