@@ -16,30 +16,26 @@ import {
   riyadhDate,
   signUp,
 } from "./support/fixtures.js";
-import { startServer, type TestServer } from "./support/server.js";
+import { serverPerSuite } from "./support/server.js";
 
 describe.each(MATRIX)("on %s over %s", (backend, transport) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend, { AEROBOOK_MAX_HOLDS_PER_USER: "2" });
-  });
-  afterAll(() => server.stop());
+  const server = serverPerSuite(backend, { AEROBOOK_MAX_HOLDS_PER_USER: "2" });
 
   it("decodes each refusal with its code, correlation id, retry facts and metadata", async () => {
     const seen: [ErrorCode, ApiError][] = [];
     const expectCode = async (code: ErrorCode, call: Promise<unknown>) => seen.push([code, await failure(call)]);
-    const customer = clientFor(server, transport, { retry: NEVER_RETRY });
+    const customer = clientFor(server(), transport, { retry: NEVER_RETRY });
     await signUp(customer);
-    const operator = await operatorFor(server, transport);
+    const operator = await operatorFor(server(), transport);
     const flight = await newFlight(operator, "AB");
 
-    const anonymous = clientFor(server, transport);
+    const anonymous = clientFor(server(), transport);
     const invalid = await failure(anonymous.flight.searchFlights({ origin: "R1", destination: "JED", departureDate: riyadhDate(1), passengers: 1 }));
     expectDecoded(ErrorCode.VALIDATION_ERROR, invalid);
     expect(invalid.fieldViolations.map((violation) => violation.field)).toContain("origin");
     await expectCode(ErrorCode.UNAUTHORIZED, anonymous.auth.getMe({}));
 
-    const expired = clientFor(server, transport);
+    const expired = clientFor(server(), transport);
     const accessToken = (await customer.tokens())?.accessToken ?? "";
     await expired.setTokens({ accessToken: expiredCopyOf(accessToken) });
     await expectCode(ErrorCode.TOKEN_EXPIRED, expired.auth.getMe({}));
@@ -66,28 +62,24 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
   });
 
   it("keeps a caller's correlation id on errors", async () => {
-    const error = await failure(clientFor(server, transport).auth.getMe({}, { correlationId: "ts-support-42" }));
+    const error = await failure(clientFor(server(), transport).auth.getMe({}, { correlationId: "ts-support-42" }));
     expectDecoded(ErrorCode.UNAUTHORIZED, error, "ts-support-42");
   });
 });
 
 describe.each(MATRIX)("rate limits on %s over %s", (backend, transport) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend, { AEROBOOK_RATE_LIMIT_SEARCH: "2/1" });
-  });
-  afterAll(() => server.stop());
+  const server = serverPerSuite(backend, { AEROBOOK_RATE_LIMIT_SEARCH: "2/1" });
 
   const search = { origin: "RUH", destination: "JED", departureDate: riyadhDate(1), passengers: 1, cabin: CabinClass.ECONOMY };
 
   it("decodes RATE_LIMITED with the server's RetryInfo, then repeats reads after that delay", async () => {
-    const impatient = clientFor(server, transport, { retry: NEVER_RETRY });
+    const impatient = clientFor(server(), transport, { retry: NEVER_RETRY });
     const answers = await Promise.allSettled([0, 1, 2].map(() => impatient.flight.searchFlights(search)));
     const refused = answers.filter((answer) => answer.status === "rejected");
     expect(refused).toHaveLength(1);
     expectDecoded(ErrorCode.RATE_LIMITED, (refused[0] as PromiseRejectedResult).reason as ApiError);
 
-    const patient = clientFor(server, transport);
+    const patient = clientFor(server(), transport);
     const started = Date.now();
     for (let index = 0; index < 4; index++) {
       await patient.flight.searchFlights(search);
@@ -98,24 +90,20 @@ describe.each(MATRIX)("rate limits on %s over %s", (backend, transport) => {
 });
 
 describe.each(MATRIX)("failures on %s over %s", (backend, transport) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(() => server.stop());
+  const server = serverPerSuite(backend);
 
   it("decodes INTERNAL_ERROR without leaking what failed", async () => {
-    const customer = clientFor(server, transport);
+    const customer = clientFor(server(), transport);
     await signUp(customer);
-    const operator = await operatorFor(server, transport);
+    const operator = await operatorFor(server(), transport);
     const booking = await customer.booking.createBooking(holdRequest(await newFlight(operator, "AB"), ["Sara"]));
-    server.sql("ALTER TABLE bookings RENAME TO bookings_gone");
+    server().sql("ALTER TABLE bookings RENAME TO bookings_gone");
     try {
       const error = await failure(customer.booking.getBooking({ bookingId: booking.id }));
       expectDecoded(ErrorCode.INTERNAL_ERROR, error);
       expect(error.message).not.toMatch(/bookings|sql|table/i);
     } finally {
-      server.sql("ALTER TABLE bookings_gone RENAME TO bookings");
+      server().sql("ALTER TABLE bookings_gone RENAME TO bookings");
     }
   });
 });

@@ -1,5 +1,5 @@
 // The whole booking through the SDK against the real server, over gRPC and gRPC-web, on every backend.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { ApiError, BookingStatus, CabinClass, ErrorCode, PaymentStatus, type ResponseInfo } from "../src/index.js";
 import {
@@ -13,17 +13,13 @@ import {
   operatorFor,
   newFlight,
 } from "./support/fixtures.js";
-import { startServer, type TestServer } from "./support/server.js";
+import { serverPerSuite } from "./support/server.js";
 
 describe.each(MATRIX)("on %s over %s", (backend, transport) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(() => server.stop());
+  const server = serverPerSuite(backend);
 
   it("registers, searches, holds seats, pays, confirms, cancels and signs out", async () => {
-    const client = clientFor(server, transport);
+    const client = clientFor(server(), transport);
     let answered: ResponseInfo | undefined;
     const tokens = await client.auth.register(
       { email: `flow-${crypto.randomUUID()}@example.com`, password: "correct horse battery staple", fullName: "Sara Ahmed" },
@@ -79,9 +75,9 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
   });
 
   it("streams live availability: the current state first, then each change", async () => {
-    const operator = await operatorFor(server, transport);
+    const operator = await operatorFor(server(), transport);
     const flight = await newFlight(operator, "ABC");
-    const customer = clientFor(server, transport);
+    const customer = clientFor(server(), transport);
     await signUp(customer);
     const updates = customer.flight.watchAvailability({ flightId: flight.id })[Symbol.asyncIterator]();
     const first = await updates.next();

@@ -1,7 +1,7 @@
 // Idempotent retries through the SDK: a lost answer is repeated under the same key and books once; a
 // call that is not safe to repeat is not repeated; a caller's own key replays.
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { ErrorCode, type ResponseInfo } from "../src/index.js";
 import { failure } from "./support/contract.js";
@@ -16,7 +16,7 @@ import {
   signUp,
   uniqueEmail,
 } from "./support/fixtures.js";
-import { startServer, type TestServer } from "./support/server.js";
+import { serverPerSuite } from "./support/server.js";
 
 /**
  * Lets the first call of `method` reach the server and be answered, then loses the answer the way a
@@ -41,16 +41,12 @@ function loseFirstAnswerOf(method: string) {
 }
 
 describe.each(MATRIX)("on %s over %s", (backend, transport) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(() => server.stop());
+  const server = serverPerSuite(backend);
 
   it("repeats a hold whose answer was lost with the same key, and books once", async () => {
-    const flight = await newFlight(await operatorFor(server, transport), "ABC");
+    const flight = await newFlight(await operatorFor(server(), transport), "ABC");
     const { seen, interceptor } = loseFirstAnswerOf("createBooking");
-    const customer = clientFor(server, transport, { interceptors: [interceptor] });
+    const customer = clientFor(server(), transport, { interceptors: [interceptor] });
     await signUp(customer);
     let answered: ResponseInfo | undefined;
     const booking = await customer.booking.createBooking(holdRequest(flight, ["Sara"]), {
@@ -67,18 +63,18 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
 
   it("does not repeat a registration whose answer was lost", async () => {
     const { seen, interceptor } = loseFirstAnswerOf("register");
-    const client = clientFor(server, transport, { interceptors: [interceptor] });
+    const client = clientFor(server(), transport, { interceptors: [interceptor] });
     const email = uniqueEmail("lost");
     const error = await failure(client.auth.register({ email, password: PASSWORD, fullName: "Sara Ahmed" }));
     expect({ code: error.code, origin: error.origin }).toEqual({ code: ErrorCode.SERVICE_UNAVAILABLE, origin: "transport" });
     expect(seen.requests).toBe(1);
-    const signedIn = await clientFor(server, transport).auth.login({ email, password: PASSWORD });
+    const signedIn = await clientFor(server(), transport).auth.login({ email, password: PASSWORD });
     expect(signedIn.user?.email).toBe(email);
   });
 
   it("replays the first answer for a caller's own key", async () => {
-    const flight = await newFlight(await operatorFor(server, transport), "AB");
-    const customer = clientFor(server, transport);
+    const flight = await newFlight(await operatorFor(server(), transport), "AB");
+    const customer = clientFor(server(), transport);
     await signUp(customer);
     const key = `ts-own-key-${crypto.randomUUID()}`;
     const replays: boolean[] = [];

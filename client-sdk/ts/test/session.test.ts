@@ -1,11 +1,11 @@
 // Token renewal through the SDK: concurrent calls with an expired token share one refresh (the server
 // revokes a session whose refresh token is used twice), and what happens when renewal is impossible.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { ErrorCode, MemoryTokenStore, type Tokens } from "../src/index.js";
 import { expectDecoded, failure } from "./support/contract.js";
 import { MATRIX, clientFor, expiredCopyOf, signUp } from "./support/fixtures.js";
-import { startServer, type TestServer } from "./support/server.js";
+import { serverPerSuite } from "./support/server.js";
 
 class CountingTokenStore extends MemoryTokenStore {
   saves = 0;
@@ -18,15 +18,11 @@ class CountingTokenStore extends MemoryTokenStore {
 const inAnHour = () => new Date(Date.now() + 3_600_000);
 
 describe.each(MATRIX)("on %s over %s", (backend, transport) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer(backend);
-  });
-  afterAll(() => server.stop());
+  const server = serverPerSuite(backend);
 
   it("renews once for 20 concurrent calls whose token the server calls expired", async () => {
     const store = new CountingTokenStore();
-    const client = clientFor(server, transport, { tokenStore: store });
+    const client = clientFor(server(), transport, { tokenStore: store });
     const userId = await signUp(client);
     const signedIn = (await client.tokens())!;
     // The client believes its token good for an hour; the server says it expired.
@@ -41,7 +37,7 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
   });
 
   it("hands TOKEN_EXPIRED to the caller when nothing can renew the token", async () => {
-    const client = clientFor(server, transport);
+    const client = clientFor(server(), transport);
     await signUp(client);
     const { accessToken } = (await client.tokens())!;
     await client.setTokens({ accessToken: expiredCopyOf(accessToken) });
@@ -49,7 +45,7 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
   });
 
   it("ends the session when the server refuses the refresh", async () => {
-    const client = clientFor(server, transport);
+    const client = clientFor(server(), transport);
     await signUp(client);
     const { accessToken } = (await client.tokens())!;
     await client.setTokens({ accessToken: expiredCopyOf(accessToken), refreshToken: "revoked-or-made-up", accessTokenExpiresAt: inAnHour() });

@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
+import { afterAll, beforeAll } from "vitest";
+
 export type Backend = "embedded" | "external";
 
 /** The backends this run covers: always the embedded one, and the real servers when configured. */
@@ -125,4 +127,19 @@ function required(name: string): string {
     throw new Error(`${name} must be set for the external backend`);
   }
   return value;
+}
+
+/** A server for the enclosing `describe`, started before its tests and stopped after them. */
+export function serverPerSuite(backend: Backend, settings: Record<string, string> = {}): () => TestServer {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startServer(backend, settings);
+  });
+  afterAll(() => server?.stop());
+  return () => {
+    if (server === undefined) {
+      throw new Error("the suite's server has not started");
+    }
+    return server;
+  };
 }
