@@ -89,8 +89,18 @@ describe.each(MATRIX)("rate limits on %s over %s", (backend, transport) => {
   });
 });
 
-describe.each(MATRIX)("failures on %s over %s", (backend, transport) => {
+describe.each(MATRIX)("failures only the database can cause, on %s over %s", (backend, transport) => {
   const server = serverPerSuite(backend);
+
+  it("decodes BOOKING_EXPIRED for a hold whose time is up", async () => {
+    const customer = clientFor(server(), transport);
+    await signUp(customer);
+    const operator = await operatorFor(server(), transport);
+    const booking = await customer.booking.createBooking(holdRequest(await newFlight(operator, "AB"), ["Sara"]));
+    // Holds last at least a minute; move this one's end back to its start instead of waiting.
+    server().sql(`UPDATE bookings SET hold_expires_at = created_at WHERE reference = '${booking.reference}'`);
+    expectDecoded(ErrorCode.BOOKING_EXPIRED, await failure(customer.payment.createPaymentIntent({ bookingId: booking.id })));
+  });
 
   it("decodes INTERNAL_ERROR without leaking what failed", async () => {
     const customer = clientFor(server(), transport);
