@@ -5,6 +5,7 @@ import {
   ApiError,
   BookingStatus,
   CabinClass,
+  ErrorCode,
   PassengerType,
   type Booking,
   type CabinAvailability,
@@ -108,8 +109,11 @@ async function renderAccount(): Promise<void> {
       }),
     );
   } catch (error) {
-    await client.setTokens(undefined);
-    await renderAccount();
+    // A session the server no longer accepts ends here; a passing failure keeps it for the next try.
+    if (ApiError.from(error).code === ErrorCode.UNAUTHORIZED) {
+      await client.setTokens(undefined);
+      await renderAccount();
+    }
     showError(error);
   }
 }
@@ -131,7 +135,12 @@ function setRegistering(on: boolean): void {
 }
 
 $("#sign-in-toggle").addEventListener("click", () => setRegistering(!registering));
-$("#sign-in-close").addEventListener("click", () => ui.signIn.close());
+// Dismissing the dialog also drops the action that was waiting for the sign-in.
+$("#sign-in-close").addEventListener("click", () => {
+  afterSignIn = undefined;
+  ui.signIn.close();
+});
+ui.signIn.addEventListener("cancel", () => (afterSignIn = undefined));
 ui.signInForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const form = new FormData(ui.signInForm);
