@@ -3,7 +3,6 @@
 // retries, deadline, typed errors). What each RPC needs comes from its options (see policy.ts).
 import {
   isMessage,
-  type DescMethod,
   type DescMethodServerStreaming,
   type DescMethodUnary,
   type DescService,
@@ -15,7 +14,7 @@ import { createClient, type CallOptions as ConnectCallOptions, type Transport } 
 import { ApiError, CORRELATION_HEADER } from "./errors.js";
 import * as api from "./gen/index.js";
 import { newIdempotencyKey, uuidv7 } from "./ids.js";
-import { policyOf } from "./policy.js";
+import { policyOf, type CallPolicy } from "./policy.js";
 import { DEFAULT_RETRY_POLICY, delayAfter, type RetryPolicy } from "./retry.js";
 import { MemoryTokenStore, Session, tokensOf, type TokenStore, type Tokens } from "./session.js";
 
@@ -89,13 +88,16 @@ export type AerobookClient = Services & {
 
 /** A client over any Connect transport; `createWebClient` and `createNodeClient` pick one for you. */
 export function createAerobookClient(transport: Transport, options: ClientOptions = {}): AerobookClient {
-  const pipeline = new Pipeline(transport, options);
+  // The session refreshes through the client's own RefreshToken, whose answer `#accept` saves.
+  const session = new Session(options.tokenStore ?? new MemoryTokenStore(), (refreshToken) =>
+    services.auth.refreshToken({ refreshToken }),
+  );
+  const pipeline = new Pipeline(transport, session, options);
   const services = Object.fromEntries(
     (Object.entries(api) as [string, unknown][])
       .filter((entry): entry is [string, DescService] => isService(entry[1]))
       .map(([name, service]) => [accessorOf(name), pipeline.bind(service)]),
   ) as unknown as Services;
-  const session = pipeline.session;
   return {
     ...services,
     tokens: () => session.tokens(),
@@ -127,19 +129,16 @@ interface CallState {
 }
 
 class Pipeline {
-  readonly session: Session;
   readonly #transport: Transport;
+  readonly #session: Session;
   readonly #retry: RetryPolicy;
   readonly #timeoutMs: number;
 
-  constructor(transport: Transport, options: ClientOptions) {
+  constructor(transport: Transport, session: Session, options: ClientOptions) {
     this.#transport = transport;
+    this.#session = session;
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const auth = createClient(api.AuthService, transport);
-    this.session = new Session(options.tokenStore ?? new MemoryTokenStore(), async (refreshToken) =>
-      this.unary(api.AuthService.method.refreshToken, { refreshToken }, {}, auth.refreshToken),
-    );
   }
 
   /** The service's methods, each sending through Connect's own client for the service. */
@@ -168,12 +167,12 @@ class Pipeline {
     send: (request: MessageInitShape<I["input"]>, options?: ConnectCallOptions) => Promise<MessageShape<I["output"]>>,
   ): Promise<MessageShape<I["output"]>> {
     const policy = policyOf(method);
-    const call = this.#begin(method, options, options.timeoutMs ?? this.#timeoutMs);
+    const call = this.#begin(policy, options, options.timeoutMs ?? this.#timeoutMs);
     const retry = options.retry ?? this.#retry;
     let failures = 0;
     let renewed = false;
     for (;;) {
-      const accessToken = policy.public ? undefined : await this.session.accessToken();
+      const accessToken = policy.public ? undefined : await this.#session.accessToken();
       let header = new Headers();
       let error: ApiError;
       try {
@@ -197,9 +196,7 @@ class Pipeline {
       if (error.code === api.ErrorCode.TOKEN_EXPIRED && accessToken !== undefined && !renewed) {
         // Renewing is part of signing in, not a repeat: it does not count against the retry policy.
         renewed = true;
-        if ((await this.session.renew(accessToken)) === undefined) {
-          throw error;
-        }
+        await this.#session.refreshAfter(accessToken, error);
         continue;
       }
       failures += 1;
@@ -223,10 +220,10 @@ class Pipeline {
     open: (request: MessageInitShape<I["input"]>, options?: ConnectCallOptions) => AsyncIterable<MessageShape<I["output"]>>,
   ): AsyncGenerator<MessageShape<I["output"]>> {
     const policy = policyOf(method);
-    const call = this.#begin(method, options, options.timeoutMs ?? 0);
+    const call = this.#begin(policy, options, options.timeoutMs ?? 0);
     let renewed = false;
     for (;;) {
-      const accessToken = policy.public ? undefined : await this.session.accessToken();
+      const accessToken = policy.public ? undefined : await this.#session.accessToken();
       let delivered = false;
       try {
         const messages = open(request, attemptOptions(options, call, accessToken));
@@ -241,16 +238,13 @@ class Pipeline {
           throw error;
         }
         renewed = true;
-        if ((await this.session.renew(accessToken)) === undefined) {
-          throw error;
-        }
+        await this.#session.refreshAfter(accessToken, error);
       }
     }
   }
 
   /** The headers and deadline of one logical call, fixed before its first attempt. */
-  #begin(method: DescMethod, options: CallOptions, timeoutMs: number): CallState {
-    const policy = policyOf(method);
+  #begin(policy: CallPolicy, options: CallOptions, timeoutMs: number): CallState {
     const correlationId = options.correlationId ?? uuidv7();
     const headers = new Headers(options.headers);
     headers.set(CORRELATION_HEADER, correlationId);
@@ -277,9 +271,9 @@ class Pipeline {
   /** Keeps the session in step with authentication answers. */
   async #accept(answer: unknown): Promise<void> {
     if (isMessage(answer, api.AuthTokensSchema)) {
-      await this.session.save(tokensOf(answer));
+      await this.#session.save(tokensOf(answer));
     } else if (isMessage(answer, api.LogoutResponseSchema)) {
-      await this.session.save(undefined);
+      await this.#session.save(undefined);
     }
   }
 }

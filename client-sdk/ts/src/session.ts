@@ -94,6 +94,16 @@ export class Session {
   }
 
   /**
+   * Renews the session after the server refused `stale` as expired; fails with `expired` itself when
+   * nothing can renew it.
+   */
+  async refreshAfter(stale: string, expired: ApiError): Promise<void> {
+    if ((await this.renew(stale)) === undefined) {
+      throw expired;
+    }
+  }
+
+  /**
    * Replaces the access token `stale`, one refresh at a time: a renewal that waited for another one finds
    * `stale` already replaced and uses the new token (the server treats a refresh token used twice as stolen
    * and ends the session). `undefined` when nothing can renew it; a refused refresh ends the session.

@@ -58,14 +58,17 @@ export function riyadhDate(days: number): string {
   return new Date(Date.now() + 3 * 3_600_000 + days * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** Flight numbers already used by this test process: each new flight gets the next one. */
+let lastFlightNumber = 1000;
+
 /** A new flight with one economy row (row 10, seats `letters`), so a test owns its inventory. */
 export async function newFlight(operator: AerobookClient, letters: string): Promise<Flight> {
   const departs = new Date(Date.now() + 2 * 86_400_000);
   departs.setUTCMinutes(0, 0, 0);
   const arrives = new Date(departs.getTime() + 90 * 60_000);
-  const number = `XT${Math.floor(Math.random() * 9000 + 1000)}`;
+  lastFlightNumber += 1;
   return operator.flight.createFlight({
-    flightNumber: number,
+    flightNumber: `XT${lastFlightNumber}`,
     origin: "RUH",
     destination: "JED",
     departsAt: { seconds: BigInt(departs.getTime() / 1000), nanos: 0 },
