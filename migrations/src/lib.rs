@@ -9,6 +9,10 @@ mod m20261121_000001_flight_catalogue;
 mod m20261121_000002_accounts;
 mod m20261121_000003_bookings;
 mod m20261121_000004_payments;
+mod m20261130_000005_world_airports;
+mod m20261130_000006_refund_attempts;
+
+pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
 pub struct Migrator;
 
@@ -20,6 +24,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_accounts::Migration),
             Box::new(m20261121_000003_bookings::Migration),
             Box::new(m20261121_000004_payments::Migration),
+            Box::new(m20261130_000005_world_airports::Migration),
+            Box::new(m20261130_000006_refund_attempts::Migration),
         ]
     }
 }

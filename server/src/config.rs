@@ -7,7 +7,7 @@
 use std::{
     collections::BTreeMap,
     fmt,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     str::FromStr,
     time::Duration,
@@ -48,7 +48,8 @@ const KEYS: &[&str] = &[
     "AEROBOOK_RATE_LIMIT_SEARCH",
     "AEROBOOK_RATE_LIMIT_READ",
     "AEROBOOK_RATE_LIMIT_MUTATION",
-    "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL",
+    "AEROBOOK_RATE_LIMIT_LOGIN_FAILURES",
+    "AEROBOOK_RATE_LIMIT_WEBHOOK",
     "AEROBOOK_HOLD_TTL_SECONDS",
     "AEROBOOK_MAX_HOLDS_PER_USER",
     "AEROBOOK_SWEEP_INTERVAL_SECONDS",
@@ -58,6 +59,8 @@ const KEYS: &[&str] = &[
     "AEROBOOK_PAYMENT_TIMEOUT_MS",
     "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS",
     "AEROBOOK_RECONCILE_INTERVAL_SECONDS",
+    "AEROBOOK_PAYMENTS",
+    "AEROBOOK_TRUSTED_PROXIES",
 ];
 
 /// Names the product contract fixes for features not built yet (mail). They are accepted in a config
@@ -141,15 +144,16 @@ pub struct AuthConfig {
     pub refresh_token_ttl: Duration,
 }
 
-/// Token buckets per caller (user, or client address when anonymous) and per RPC class, plus sign-in
-/// attempts per email address.
+/// Token buckets per caller (user, or client address when anonymous) and per RPC class, plus failed
+/// sign-ins per email address and client, and webhook deliveries per client address.
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     pub auth: Quota,
     pub search: Quota,
     pub read: Quota,
     pub mutation: Quota,
-    pub login_email: Quota,
+    pub login_failures: Quota,
+    pub webhook: Quota,
 }
 
 #[derive(Debug, Clone)]
@@ -162,16 +166,27 @@ pub struct BookingConfig {
     pub sweep_interval: Duration,
 }
 
+/// Which payment provider the server talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentMode {
+    /// Stripe, with its secret key.
+    Stripe(Secret),
+    /// The embedded simulation: every card succeeds. The default only on the embedded database; anywhere
+    /// else it must be asked for (`AEROBOOK_PAYMENTS=simulated`), so production never takes fake payments.
+    Simulated,
+}
+
 #[derive(Debug, Clone)]
 pub struct PaymentConfig {
-    /// Stripe's secret key; `None` runs the embedded simulated provider.
-    pub stripe_secret_key: Option<Secret>,
+    pub mode: PaymentMode,
     /// Webhook signing secrets, all accepted (two during a rotation). Empty with the simulated provider,
     /// which signs with a random secret of its own.
     pub webhook_secrets: Vec<Secret>,
     /// Stripe's API base URL, overridden by tests.
     pub stripe_api_base: Option<String>,
-    /// How long one call to the provider may take before it counts as `PROVIDER_TIMEOUT`.
+    /// How long one call to the provider may take before it counts as `PROVIDER_TIMEOUT`; shorter than the
+    /// call deadline, so the client hears `PROVIDER_TIMEOUT` (retry with the same key) rather than a bare
+    /// deadline.
     pub provider_timeout: Duration,
     /// How long the simulated provider waits before reporting an outcome.
     pub simulated_delay: Duration,
@@ -190,6 +205,8 @@ pub struct Config {
     /// `None` disables the search cache.
     pub search_cache_ttl: Option<Duration>,
     pub cors_origins: Vec<OriginPattern>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the real client; empty believes none.
+    pub trusted_proxies: Vec<Cidr>,
     pub limits: Limits,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -256,6 +273,15 @@ impl Config {
                 OriginPattern::parse(origin.trim()).map_err(|reason| invalid("AEROBOOK_CORS_ORIGINS", reason))
             })
             .collect::<Result<_, _>>()?;
+        let trusted_proxies = get("AEROBOOK_TRUSTED_PROXIES")
+            .into_iter()
+            .flat_map(|list| list.split(','))
+            .map(str::trim)
+            .filter(|cidr| !cidr.is_empty())
+            .map(|cidr| Cidr::parse(cidr).map_err(|reason| invalid("AEROBOOK_TRUSTED_PROXIES", reason)))
+            .collect::<Result<_, _>>()?;
+        let request_timeout =
+            Duration::from_millis(parse_in(get, "AEROBOOK_REQUEST_TIMEOUT_MS", 10_000, 100..=120_000)?);
         Ok(Self {
             listen_addr: parse(get, "AEROBOOK_LISTEN_ADDR", "127.0.0.1:50051".parse().expect("valid literal"))?,
             data_dir,
@@ -270,13 +296,9 @@ impl Config {
             demo_days: parse_in(get, "AEROBOOK_DEMO_DAYS", 30, 1..=366)?,
             search_cache_ttl: (cache_ttl_seconds > 0).then(|| Duration::from_secs(cache_ttl_seconds)),
             cors_origins,
+            trusted_proxies,
             limits: Limits {
-                request_timeout: Duration::from_millis(parse_in(
-                    get,
-                    "AEROBOOK_REQUEST_TIMEOUT_MS",
-                    10_000,
-                    100..=120_000,
-                )?),
+                request_timeout,
                 max_concurrent_calls: parse_in(get, "AEROBOOK_MAX_CONCURRENT_CALLS", 1024, 1..=100_000)?,
                 max_message_bytes: parse_in(get, "AEROBOOK_MAX_MESSAGE_BYTES", 1 << 20, 4096..=16 << 20)?,
                 shutdown_grace: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_GRACE_SECONDS", 30, 0..=600)?),
@@ -310,7 +332,8 @@ impl Config {
                     search: quota(get, "AEROBOOK_RATE_LIMIT_SEARCH", "600/60")?,
                     read: quota(get, "AEROBOOK_RATE_LIMIT_READ", "600/60")?,
                     mutation: quota(get, "AEROBOOK_RATE_LIMIT_MUTATION", "120/60")?,
-                    login_email: quota(get, "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL", "5/300")?,
+                    login_failures: quota(get, "AEROBOOK_RATE_LIMIT_LOGIN_FAILURES", "5/300")?,
+                    webhook: quota(get, "AEROBOOK_RATE_LIMIT_WEBHOOK", "1200/60")?,
                 }),
                 "disabled" => None,
                 _ => return Err(invalid("AEROBOOK_RATE_LIMITS", "must be enabled or disabled")),
@@ -320,13 +343,40 @@ impl Config {
                 max_holds_per_user: parse_in(get, "AEROBOOK_MAX_HOLDS_PER_USER", 4, 1..=100)?,
                 sweep_interval: Duration::from_secs(parse_in(get, "AEROBOOK_SWEEP_INTERVAL_SECONDS", 5, 1..=3_600)?),
             },
-            payments: payment_config(get)?,
+            payments: payment_config(get, is_sqlite, request_timeout)?,
         })
     }
 }
 
-fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<PaymentConfig, ConfigError> {
+/// Share of the call deadline a provider call may take by default: the rest is left for the database work
+/// around it and for the answer.
+const PROVIDER_SHARE_OF_DEADLINE: (u32, u32) = (7, 10);
+
+fn payment_config<'a>(
+    get: impl Fn(&str) -> Option<&'a str> + Copy,
+    embedded: bool,
+    request_timeout: Duration,
+) -> Result<PaymentConfig, ConfigError> {
     let stripe_secret_key = get("STRIPE_SECRET_KEY").map(Secret::new);
+    let mode = match (get("AEROBOOK_PAYMENTS"), stripe_secret_key) {
+        (Some("stripe") | None, Some(key)) => PaymentMode::Stripe(key),
+        (Some("stripe"), None) => {
+            return Err(invalid("STRIPE_SECRET_KEY", "is required with AEROBOOK_PAYMENTS=stripe"));
+        }
+        (Some("simulated"), Some(_)) => {
+            return Err(invalid("AEROBOOK_PAYMENTS", "is simulated, but STRIPE_SECRET_KEY is set: choose one"));
+        }
+        (Some("simulated"), None) => PaymentMode::Simulated,
+        (None, None) if embedded => PaymentMode::Simulated,
+        (None, None) => {
+            return Err(invalid(
+                "AEROBOOK_PAYMENTS",
+                "no payment provider: set STRIPE_SECRET_KEY (and STRIPE_WEBHOOK_SECRET) for Stripe, or \
+                 AEROBOOK_PAYMENTS=simulated to accept every card without charging (never in production)",
+            ));
+        }
+        (Some(_), _) => return Err(invalid("AEROBOOK_PAYMENTS", "must be stripe or simulated")),
+    };
     let webhook_secrets: Vec<Secret> = get("STRIPE_WEBHOOK_SECRET")
         .into_iter()
         .flat_map(|v| v.split(','))
@@ -334,7 +384,7 @@ fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<Pa
         .filter(|v| !v.is_empty())
         .map(Secret::new)
         .collect();
-    if stripe_secret_key.is_some() && webhook_secrets.is_empty() {
+    if matches!(mode, PaymentMode::Stripe(_)) && webhook_secrets.is_empty() {
         return Err(invalid("STRIPE_WEBHOOK_SECRET", "is required with STRIPE_SECRET_KEY: webhooks confirm payments"));
     }
     let stripe_api_base = get("STRIPE_API_BASE").map(str::to_owned);
@@ -344,11 +394,27 @@ fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<Pa
     {
         return Err(invalid("STRIPE_API_BASE", "must be an http:// or https:// URL"));
     }
+    let (share, of) = PROVIDER_SHARE_OF_DEADLINE;
+    let longest_provider_call = request_timeout * share / of;
+    let provider_timeout = match get("AEROBOOK_PAYMENT_TIMEOUT_MS") {
+        None => longest_provider_call.min(Duration::from_secs(7)),
+        Some(_) => Duration::from_millis(parse_in(get, "AEROBOOK_PAYMENT_TIMEOUT_MS", 0, 100..=60_000)?),
+    };
+    if provider_timeout > longest_provider_call {
+        return Err(invalid(
+            "AEROBOOK_PAYMENT_TIMEOUT_MS",
+            format!(
+                "must be at most {}% of AEROBOOK_REQUEST_TIMEOUT_MS ({} ms here), so PROVIDER_TIMEOUT reaches the client",
+                share * 100 / of,
+                longest_provider_call.as_millis()
+            ),
+        ));
+    }
     Ok(PaymentConfig {
-        stripe_secret_key,
+        mode,
         webhook_secrets,
         stripe_api_base,
-        provider_timeout: Duration::from_millis(parse_in(get, "AEROBOOK_PAYMENT_TIMEOUT_MS", 10_000, 100..=60_000)?),
+        provider_timeout,
         simulated_delay: Duration::from_millis(parse_in(
             get,
             "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS",
@@ -362,6 +428,49 @@ fn payment_config<'a>(get: impl Fn(&str) -> Option<&'a str> + Copy) -> Result<Pa
             10..=86_400,
         )?),
     })
+}
+
+/// An IP network, `10.0.0.0/8` or `2001:db8::/32`; a bare address is a network of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || format!("{text:?} is not an address or network such as 10.0.0.0/8 or fd00::/8");
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = address.parse().map_err(|_| invalid())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix.parse::<u8>().ok().filter(|p| *p <= bits).ok_or_else(invalid)?,
+            None => bits,
+        };
+        Ok(Self { network, prefix })
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The file's values, overridden by the environment's values of the keys the server reads.
@@ -455,7 +564,11 @@ mod tests {
 
     #[test]
     fn postgres_does_not_seed_unless_asked_and_secrets_do_not_print() {
-        let config = Config::from_source(&source(&[("DATABASE_URL", "postgres://u:hunter2@db/x")])).unwrap();
+        let config = Config::from_source(&source(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("AEROBOOK_PAYMENTS", "simulated"),
+        ]))
+        .unwrap();
         assert!(!config.database.is_sqlite && !config.seed_demo_data);
         assert!(!format!("{config:?}").contains("hunter2"));
     }
@@ -477,12 +590,55 @@ mod tests {
             ("AEROBOOK_ACCESS_TOKEN_TTL_SECONDS", "5"),
             ("AEROBOOK_RATE_LIMITS", "sometimes"),
             ("AEROBOOK_RATE_LIMIT_SEARCH", "lots"),
+            ("AEROBOOK_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("AEROBOOK_TRUSTED_PROXIES", "proxy.internal"),
+            ("AEROBOOK_PAYMENTS", "free"),
+            ("AEROBOOK_PAYMENT_TIMEOUT_MS", "9000"),
         ] {
             match Config::from_source(&source(&[(key, value)])) {
                 Err(ConfigError::Invalid { key: named, .. }) => assert_eq!(named, key),
                 other => panic!("{key}={value}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn payments_are_simulated_only_on_the_embedded_database_or_when_asked() {
+        assert_eq!(Config::from_source(&BTreeMap::new()).unwrap().payments.mode, PaymentMode::Simulated);
+        let postgres = ("DATABASE_URL", "postgres://db/x");
+        match Config::from_source(&source(&[postgres])) {
+            Err(ConfigError::Invalid { key: "AEROBOOK_PAYMENTS", reason }) => {
+                assert!(reason.contains("STRIPE_SECRET_KEY") && reason.contains("simulated"), "{reason}")
+            }
+            other => panic!("PostgreSQL without a provider must not start: {other:?}"),
+        }
+        let simulated = Config::from_source(&source(&[postgres, ("AEROBOOK_PAYMENTS", "simulated")])).unwrap();
+        assert_eq!(simulated.payments.mode, PaymentMode::Simulated);
+        let stripe = [postgres, ("STRIPE_SECRET_KEY", "sk_test_1"), ("STRIPE_WEBHOOK_SECRET", "whsec_1")];
+        assert!(matches!(Config::from_source(&source(&stripe)).unwrap().payments.mode, PaymentMode::Stripe(_)));
+        let both = [stripe[0], stripe[1], stripe[2], ("AEROBOOK_PAYMENTS", "simulated")];
+        assert!(Config::from_source(&source(&both)).is_err(), "a Stripe key with simulated payments is ambiguous");
+        assert!(Config::from_source(&source(&[("AEROBOOK_PAYMENTS", "stripe")])).is_err(), "stripe needs its key");
+    }
+
+    #[test]
+    fn provider_calls_end_before_the_call_deadline() {
+        let config = Config::from_source(&BTreeMap::new()).unwrap();
+        assert!(config.payments.provider_timeout < config.limits.request_timeout);
+        let short = Config::from_source(&source(&[("AEROBOOK_REQUEST_TIMEOUT_MS", "2000")])).unwrap();
+        assert_eq!(short.payments.provider_timeout, Duration::from_millis(1400));
+        let explicit = source(&[("AEROBOOK_REQUEST_TIMEOUT_MS", "2000"), ("AEROBOOK_PAYMENT_TIMEOUT_MS", "1500")]);
+        assert!(Config::from_source(&explicit).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks() {
+        let config =
+            Config::from_source(&source(&[("AEROBOOK_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,192.0.2.7")])).unwrap();
+        let trusted = |ip: &str| config.trusted_proxies.iter().any(|c| c.contains(ip.parse().unwrap()));
+        assert!(trusted("10.1.2.3") && trusted("::ffff:10.9.9.9") && trusted("fd12::1") && trusted("192.0.2.7"));
+        assert!(!trusted("11.0.0.1") && !trusted("192.0.2.8") && !trusted("fe80::1"));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("203.0.113.9".parse().unwrap()));
     }
 
     #[test]

@@ -12,8 +12,9 @@ use std::{
 };
 
 use aerobook_proto::v1::{
-    RateLimitClass, auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
-    flight_service_server::FlightServiceServer, payment_service_server::PaymentServiceServer,
+    RateLimitClass, airport_service_server::AirportServiceServer, auth_service_server::AuthServiceServer,
+    booking_service_server::BookingServiceServer, flight_service_server::FlightServiceServer,
+    payment_service_server::PaymentServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use chrono::Utc;
@@ -23,15 +24,18 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 
 use crate::{
-    api::{auth::AuthApi, bookings::BookingApi, flights::FlightApi, payments::PaymentApi, webhooks},
+    api::{
+        airports::AirportApi, auth::AuthApi, bookings::BookingApi, flights::FlightApi, payments::PaymentApi, webhooks,
+    },
     app::{
-        accounts::{Accounts, LOGIN_EMAIL_BUCKET},
+        accounts::{Accounts, LOGIN_FAILURES_BUCKET},
+        airports::AirportDirectory,
         bookings::Bookings,
         flights::FlightCatalog,
         outbox::{Outbox, OutboxSignal},
         payments::Payments,
     },
-    config::{Config, Secret},
+    config::{Config, PaymentMode, Secret},
     infra::{
         availability::AvailabilityFeed,
         cache::{LocalCache, SearchCache},
@@ -43,6 +47,7 @@ use crate::{
     },
     jobs::{self, sweeper},
     layers::{
+        client_address::{TrustedProxies, resolve_client_address},
         correlation::correlate,
         cors::cors_layer,
         grpc_web::GrpcWebOrPlainLayer,
@@ -74,6 +79,7 @@ type FlightServer = FlightServiceServer<FlightApi>;
 type AuthServer = AuthServiceServer<AuthApi>;
 type BookingServer = BookingServiceServer<BookingApi>;
 type PaymentServer = PaymentServiceServer<PaymentApi>;
+type AirportServer = AirportServiceServer<AirportApi>;
 
 pub struct Application {
     listener: TcpListener,
@@ -131,7 +137,8 @@ impl Application {
                     (bucket(RateLimitClass::Search), limits.search),
                     (bucket(RateLimitClass::Read), limits.read),
                     (bucket(RateLimitClass::Mutation), limits.mutation),
-                    (LOGIN_EMAIL_BUCKET, limits.login_email),
+                    (LOGIN_FAILURES_BUCKET, limits.login_failures),
+                    (webhooks::WEBHOOK_BUCKET, limits.webhook),
                 ],
                 redis.clone(),
             ),
@@ -143,6 +150,13 @@ impl Application {
         let bookings = Bookings::new(store.clone(), clock.clone(), feed.clone(), config.bookings.clone());
 
         let max_message = config.limits.max_message_bytes;
+        let airports = AirportServiceServer::new(AirportApi::new(AirportDirectory::new(
+            store.clone(),
+            cache.clone(),
+            clock.clone(),
+        )))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
         let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache, feed.clone())))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -155,7 +169,10 @@ impl Application {
 
         let PaymentSetup { provider, simulated, webhook_secrets } = payment_provider(&config)?;
         let signal = OutboxSignal::default();
-        let payments = Payments::new(store.clone(), clock.clone(), feed.clone(), provider, signal.clone());
+        // A payment call that dies keeps its key reserved for two call deadlines; a retry then takes it over.
+        let key_lease =
+            chrono::TimeDelta::from_std(config.limits.request_timeout * 2).unwrap_or(chrono::TimeDelta::minutes(1));
+        let payments = Payments::new(store.clone(), clock.clone(), feed.clone(), provider, signal.clone(), key_lease);
         let outbox = Outbox::new(store.clone(), payments.clone(), clock, signal);
         let payment_service = PaymentServiceServer::new(PaymentApi::new(payments.clone()))
             .max_decoding_message_size(max_message)
@@ -165,6 +182,7 @@ impl Application {
         health.set_serving::<AuthServer>().await;
         health.set_serving::<BookingServer>().await;
         health.set_serving::<PaymentServer>().await;
+        health.set_serving::<AirportServer>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
@@ -181,12 +199,17 @@ impl Application {
             .add_service(auth)
             .add_service(booking_service)
             .add_service(payment_service)
+            .add_service(airports)
             .into_axum_router()
             .route("/healthz", get(liveness).with_state(serving.clone()))
-            .merge(webhooks::router(payments.clone(), webhook_secrets))
+            .merge(webhooks::router(payments.clone(), webhook_secrets, limiter.clone()))
             .layer(
                 ServiceBuilder::new()
                     .layer(axum::middleware::from_fn(correlate))
+                    .layer(axum::middleware::from_fn_with_state(
+                        TrustedProxies::new(config.trusted_proxies.clone()),
+                        resolve_client_address,
+                    ))
                     .layer(axum::middleware::from_fn_with_state(call_limits, limit_calls))
                     .layer(axum::middleware::from_fn_with_state(
                         Arc::new(PolicyState { tokens, limiter }),
@@ -278,6 +301,7 @@ impl Application {
             health.set_not_serving::<AuthServer>().await;
             health.set_not_serving::<BookingServer>().await;
             health.set_not_serving::<PaymentServer>().await;
+            health.set_not_serving::<AirportServer>().await;
             let _ = draining_tx.send(());
         };
         let server = tonic::transport::Server::builder()
@@ -344,11 +368,11 @@ struct PaymentSetup {
     webhook_secrets: Vec<Secret>,
 }
 
-/// Stripe when a secret key is configured; otherwise the simulated provider, signing its webhook events
-/// with the configured secret or a random one.
+/// Stripe, or the simulated provider signing its webhook events with the configured secret or a random
+/// one (configuration allows the simulation only on the embedded database or when asked for explicitly).
 fn payment_provider(config: &Config) -> Result<PaymentSetup, StartupError> {
     let payments = &config.payments;
-    if let Some(key) = &payments.stripe_secret_key {
+    if let PaymentMode::Stripe(key) = &payments.mode {
         let stripe = StripeProvider::new(key.expose(), payments.stripe_api_base.as_deref(), payments.provider_timeout)?;
         tracing::info!("payments: Stripe");
         return Ok(PaymentSetup {
@@ -361,7 +385,7 @@ fn payment_provider(config: &Config) -> Result<PaymentSetup, StartupError> {
         true => vec![Secret::new(format!("whsec_sim_{}", uuid::Uuid::new_v4().simple()))],
         false => payments.webhook_secrets.clone(),
     };
-    tracing::warn!("STRIPE_SECRET_KEY is not set: payments are simulated and every card succeeds");
+    tracing::warn!("payments are simulated: every card succeeds and nothing is charged");
     let simulated = Arc::new(SimulatedProvider::new(secrets[0].clone(), payments.simulated_delay));
     Ok(PaymentSetup {
         provider: PaymentProvider::Simulated(simulated.clone()),

@@ -227,20 +227,61 @@ backend_tests! {
         assert_rate_limited(&search_until_limited(&app, Some(&customer), 3).await, Duration::from_secs(20));
     }
 
-    /// Sign-in attempts are limited per email address, whatever the password and client.
-    async fn sign_in_attempts_are_limited_per_email(app: TestApp, settings = [("AEROBOOK_RATE_LIMIT_LOGIN_EMAIL", "2/300")]) {
-        let limited = app;
+    /// Failed sign-ins are counted per email and client: a stranger guessing my password from one address
+    /// is stopped (even when the guess is right), while I still sign in from mine. Successful sign-ins
+    /// spend nothing. Clients are told apart by the address a trusted proxy forwards.
+    async fn failed_sign_ins_are_limited_per_email_and_client(
+        app: TestApp,
+        settings = [("AEROBOOK_RATE_LIMIT_LOGIN_FAILURES", "2/300"), ("AEROBOOK_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")]
+    ) {
         let email = unique_email();
-        register(&limited, &email).await;
+        register(&app, &email).await;
+        let login = |password: &str, client: &'static str| {
+            let message = pb::LoginRequest { email: email.clone(), password: password.into() };
+            let mut auth = app.auth();
+            async move { auth.login(request(message, &[("x-forwarded-for", client)])).await }
+        };
+        for _ in 0..4 {
+            login(PASSWORD, "203.0.113.1").await.expect("successes are not counted");
+        }
         for _ in 0..2 {
-            let status = limited.auth().login(pb::LoginRequest { email: email.clone(), password: "wrong password!".into() }).await.unwrap_err();
+            let status = login("wrong password!", "198.51.100.66").await.unwrap_err();
             assert_eq!(ContractError::from_status(&status).reason, "UNAUTHORIZED");
         }
-        let status = limited.auth().login(pb::LoginRequest { email: email.clone(), password: PASSWORD.into() }).await.unwrap_err();
+        let status = login(PASSWORD, "198.51.100.66").await.unwrap_err();
         assert_rate_limited(&ContractError::from_status(&status), Duration::from_secs(150));
-        let other = unique_email();
-        register(&limited, &other).await;
-        assert!(limited.auth().login(pb::LoginRequest { email: other, password: PASSWORD.into() }).await.is_ok());
+        login(PASSWORD, "203.0.113.1").await.expect("the owner, from another address, is not locked out");
+    }
+
+    /// `X-Forwarded-For` and `Forwarded` are believed only from trusted proxies; without any configured,
+    /// a caller cannot escape its bucket by naming another address.
+    async fn forwarded_addresses_count_only_from_trusted_proxies(
+        app: TestApp,
+        settings = [("AEROBOOK_RATE_LIMIT_SEARCH", "2/60")]
+    ) {
+        let search = search_request("RUH", "JED", &riyadh_date(1));
+        for client in ["203.0.113.1", "203.0.113.2"] {
+            app.flights().search_flights(request(search.clone(), &[("x-forwarded-for", client)])).await.expect("within the limit");
+        }
+        let spoofed = app.flights().search_flights(request(search, &[("forwarded", "for=203.0.113.3")])).await.unwrap_err();
+        assert_rate_limited(&ContractError::from_status(&spoofed), Duration::from_secs(30));
+    }
+
+    /// Behind a trusted proxy every client has its own bucket.
+    async fn clients_behind_a_trusted_proxy_have_their_own_buckets(
+        app: TestApp,
+        settings = [("AEROBOOK_RATE_LIMIT_SEARCH", "2/60"), ("AEROBOOK_TRUSTED_PROXIES", "127.0.0.0/8,::1/128")]
+    ) {
+        let search = search_request("RUH", "JED", &riyadh_date(1));
+        for client in ["203.0.113.1", "203.0.113.2"] {
+            for _ in 0..2 {
+                app.flights().search_flights(request(search.clone(), &[("x-forwarded-for", client)])).await.expect("own bucket");
+            }
+            let limited = app.flights().search_flights(request(search.clone(), &[("x-forwarded-for", client)])).await.unwrap_err();
+            assert_rate_limited(&ContractError::from_status(&limited), Duration::from_secs(30));
+        }
+        let chain = [("forwarded", "for=203.0.113.9, for=127.0.0.1")];
+        app.flights().search_flights(request(search, &chain)).await.expect("the first untrusted hop from the right");
     }
 }
 

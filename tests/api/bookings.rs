@@ -93,7 +93,12 @@ impl Customer {
         app.bookings().cancel_booking(self.keyed(cancel, &idempotency_key())).await.map(Response::into_inner)
     }
 
-    async fn change_seats(&self, app: &TestApp, booking: &pb::Booking, seats: &[&str]) -> Result<pb::Booking, Status> {
+    pub(crate) async fn change_seats(
+        &self,
+        app: &TestApp,
+        booking: &pb::Booking,
+        seats: &[&str],
+    ) -> Result<pb::Booking, Status> {
         let change = pb::ChangeSeatsRequest {
             booking_id: booking.id.clone(),
             seat_numbers: seats.iter().map(|s| (*s).to_owned()).collect(),

@@ -28,6 +28,46 @@ backend_tests! {
         assert_eq!(sorted, flights);
     }
 
+    /// Flights carry their airports' time zones, so clients show local times: AB101 leaves Riyadh at 06:00.
+    async fn flights_carry_their_airports_time_zones(app: TestApp) {
+        let flights = app.flights().search_flights(search_request("RUH", "LHR", &riyadh_date(2))).await.unwrap().into_inner().flights;
+        let flight = &flights[0];
+        assert_eq!((flight.origin_time_zone.as_str(), flight.destination_time_zone.as_str()), ("Asia/Riyadh", "Europe/London"));
+        let domestic = app.flights().search_flights(search_request("RUH", "JED", &riyadh_date(2))).await.unwrap().into_inner().flights;
+        let times = aerobook_sdk::local_times(&domestic[0]).expect("local times");
+        assert_eq!((domestic[0].flight_number.as_str(), times.to_string().as_str()), ("AB101", "06:00 → 07:45"));
+    }
+
+    /// Without a cabin, a search looks at every cabin: a party too large for what is left in economy still
+    /// finds the flight through business, and each flight lists all its cabins.
+    async fn a_search_without_a_cabin_considers_every_cabin(app: TestApp) {
+        let db = app.database().await;
+        // Eight seats left in AB701's economy on day 1, and in both its cabins on day 2 (before any search,
+        // so no cached page hides the change).
+        let squeeze = |cabins: &str, day: i64| format!(
+            "UPDATE flight_cabins SET seats_available = 8 WHERE cabin IN ({cabins}) AND flight_id IN \
+             (SELECT id FROM flights WHERE flight_number = 'AB701' AND departure_date = '{}')",
+            riyadh_date(day)
+        );
+        db.execute_unprepared(&squeeze("'ECONOMY'", 1)).await.unwrap();
+        db.execute_unprepared(&squeeze("'ECONOMY', 'BUSINESS'", 2)).await.unwrap();
+        let search = |day: i64, cabin: CabinClass| {
+            let mut request = search_request("JED", "MED", &riyadh_date(day));
+            request.cabin = cabin.into();
+            request.passengers = 9;
+            request
+        };
+        let numbers = |flights: &[pb::Flight]| flights.iter().map(|f| f.flight_number.clone()).collect::<Vec<_>>();
+
+        let any = app.flights().search_flights(search(1, CabinClass::Unspecified)).await.expect("any cabin").into_inner().flights;
+        assert_eq!(numbers(&any), ["AB701", "AB703"], "business still has room for nine on AB701");
+        assert!(any.iter().all(|f| f.cabins.len() == 2), "each flight lists all its cabins");
+        let economy = app.flights().search_flights(search(1, CabinClass::Economy)).await.unwrap().into_inner().flights;
+        assert_eq!(numbers(&economy), ["AB703"]);
+        let full = app.flights().search_flights(search(2, CabinClass::Unspecified)).await.unwrap().into_inner().flights;
+        assert_eq!(numbers(&full), ["AB703"], "no cabin of AB701 has room for nine on day 2");
+    }
+
     async fn pages_walk_the_whole_result_without_overlap(app: TestApp) {
         let all = app.flights().search_flights(search_request("RUH", "JED", &riyadh_date(2))).await.unwrap().into_inner().flights;
         let mut walked = Vec::new();

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on port 0, called over gRPC (HTTP/2) and gRPC-web (HTTP/1.1).
 //! One test binary keeps link time down on small CI machines.
 
+mod airports;
 mod auth;
 mod bookings;
 mod catalogue;
@@ -9,4 +10,6 @@ mod create_flight;
 mod grpc_web;
 mod payments;
 mod platform;
+mod refunds;
 mod sdk;
+mod seat_choice;

@@ -11,8 +11,9 @@ pub mod stripe;
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use aerobook_proto::v1::{
-    self as pb, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
-    flight_service_client::FlightServiceClient, payment_service_client::PaymentServiceClient,
+    self as pb, airport_service_client::AirportServiceClient, auth_service_client::AuthServiceClient,
+    booking_service_client::BookingServiceClient, flight_service_client::FlightServiceClient,
+    payment_service_client::PaymentServiceClient,
 };
 pub use aerobook_server::domain::auth::Role;
 use aerobook_server::{
@@ -124,6 +125,8 @@ impl TestApp {
                     .expect("create schema");
                 source.insert("DATABASE_URL".into(), url);
                 source.insert("AEROBOOK_DATABASE_SCHEMA".into(), schema.clone());
+                // Outside the embedded defaults the simulation must be asked for; Stripe tests override it.
+                source.insert("AEROBOOK_PAYMENTS".into(), "simulated".into());
                 postgres_schema = Some(schema);
             }
             if let Some(url) = redis_url {
@@ -193,6 +196,10 @@ impl TestApp {
 
     pub fn flights(&self) -> FlightServiceClient<Channel> {
         FlightServiceClient::new(self.channel.clone())
+    }
+
+    pub fn airports(&self) -> AirportServiceClient<Channel> {
+        AirportServiceClient::new(self.channel.clone())
     }
 
     pub fn auth(&self) -> AuthServiceClient<Channel> {

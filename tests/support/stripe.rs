@@ -81,6 +81,7 @@ impl StripeTestServer {
     /// Settings that point a server under test at this Stripe.
     pub fn settings(&self) -> Vec<(&'static str, String)> {
         vec![
+            ("AEROBOOK_PAYMENTS", "stripe".to_owned()),
             ("STRIPE_SECRET_KEY", SECRET_KEY.to_owned()),
             ("STRIPE_WEBHOOK_SECRET", format!("whsec_rotated_out_0123456789,{WEBHOOK_SECRET}")),
             ("STRIPE_API_BASE", self.url.clone()),

@@ -48,7 +48,9 @@ async fn run(endpoint: &str) -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     let flight = found.flights.first().ok_or("no RUH -> JED flight tomorrow; is the server seeding demo data?")?;
-    println!("flight {} departs {}", flight.flight_number, time(flight.departs_at));
+    // Local airport times, whatever this machine's time zone.
+    let times = aerobook_sdk::local_times(flight)?;
+    println!("flight {} {} {} ({} local time)", flight.flight_number, times.departure_date(), times, flight.origin);
 
     let seat_map = client
         .flight()

@@ -162,6 +162,7 @@ mod client;
 mod error;
 mod retry;
 mod session;
+mod times;
 
 /// The contract's messages and enums (`aerobook.v1`), as the typed methods take and return them.
 pub use aerobook_proto::v1 as proto;
@@ -171,3 +172,4 @@ pub use client::*;
 pub use error::{ApiError, ErrorCode, ErrorOrigin, FieldViolation};
 pub use retry::RetryPolicy;
 pub use session::{MemoryTokenStore, TokenStore, Tokens};
+pub use times::{LocalTimeError, LocalTimes, local_times};

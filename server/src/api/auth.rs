@@ -42,7 +42,7 @@ impl AuthService for AuthApi {
         let email = v.check("email", Email::parse(&message.email));
         let password = v.check("password", not_blank(&message.password, 1024));
         let (email, password) = v.finish_with(|| Some((email?, password?))).map_err(|e| call.fail(e))?;
-        let session = self.accounts.login(email, password).await.map_err(|e| call.fail(e))?;
+        let session = self.accounts.login(email, password, &call.client.principal()).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(tokens_to_proto(session)))
     }
 

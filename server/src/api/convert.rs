@@ -122,6 +122,8 @@ pub fn flight_to_proto(flight: &Flight) -> pb::Flight {
         arrives_at: Some(timestamp(flight.arrives_at)),
         status: status_to_proto(flight.status).into(),
         cabins: cabins_to_proto(&flight.cabins),
+        origin_time_zone: flight.origin_time_zone.name().to_owned(),
+        destination_time_zone: flight.destination_time_zone.name().to_owned(),
     }
 }
 
@@ -158,7 +160,7 @@ pub fn flight_search(request: pb::SearchFlightsRequest, today: NaiveDate) -> Res
     }
     let departure_date = v.check("departure_date", search::departure_date(&request.departure_date, today));
     let passengers = v.check("passengers", search::passengers(request.passengers));
-    let cabin = v.check("cabin", cabin(request.cabin));
+    let cabin = v.check("cabin", optional_cabin(request.cabin));
     let page_size = v.check("page_size", page_size(request.page_size));
     let after = v.check("page_token", Cursor::decode(&request.page_token));
     v.finish_with(|| {
@@ -414,7 +416,7 @@ mod tests {
             destination: "JEDD".into(),
             departure_date: "tomorrow".into(),
             passengers: 0,
-            cabin: 0,
+            cabin: 99,
             page_size: 101,
             page_token: "nope".into(),
         };
@@ -422,6 +424,14 @@ mod tests {
             fields(flight_search(request, today).unwrap_err()),
             ["origin", "destination", "departure_date", "passengers", "cabin", "page_size", "page_token"]
         );
+        let any_cabin = pb::SearchFlightsRequest {
+            origin: "RUH".into(),
+            destination: "JED".into(),
+            departure_date: "2026-11-22".into(),
+            passengers: 2,
+            ..Default::default()
+        };
+        assert_eq!(flight_search(any_cabin, today).unwrap().cabin, None, "unspecified means any cabin");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the request, take the call's context, call one use case, convert the result. Proto types stop here;
 //! [`ApiError`] is built from use-case errors here and only here.
 
+pub mod airports;
 pub mod auth;
 pub mod bookings;
 pub mod convert;
@@ -26,6 +27,7 @@ use crate::{
     },
     infra::payments::ProviderError,
     layers::{
+        client_address::ClientAddress,
         correlation::CorrelationId,
         errors::ApiError,
         idempotency::{MethodKey, REPLAYED_HEADER},
@@ -36,6 +38,8 @@ use crate::{
 /// What a handler knows about the call besides its message.
 pub struct CallContext {
     pub correlation_id: CorrelationId,
+    /// Where the call came from (behind trusted proxies, the client they name).
+    pub client: ClientAddress,
     /// Set by the policy layer when the call carried a valid access token.
     pub caller: Option<Caller>,
     /// Set by the policy layer on RPCs that require an idempotency key.
@@ -46,6 +50,7 @@ impl CallContext {
     pub fn of<T>(request: &Request<T>) -> Self {
         Self {
             correlation_id: CorrelationId::of(request.extensions()),
+            client: ClientAddress::of(request.extensions()),
             caller: request.extensions().get::<Caller>().copied(),
             key: request.extensions().get::<MethodKey>().cloned(),
         }

@@ -23,8 +23,8 @@ use crate::{
     },
 };
 
-/// The rate-limit bucket of sign-in attempts per email address.
-pub const LOGIN_EMAIL_BUCKET: &str = "login-email";
+/// The rate-limit bucket of failed sign-ins, per email address and client address.
+pub const LOGIN_FAILURES_BUCKET: &str = "login-failures";
 const BAD_CREDENTIALS: &str = "invalid email or password";
 const BAD_REFRESH_TOKEN: &str = "the refresh token is not valid; sign in again";
 
@@ -79,16 +79,26 @@ impl Accounts {
         self.start_session(&account).await
     }
 
-    /// Signs in. A wrong password and an unknown email get the same answer in the same time; attempts
-    /// are limited per email address (and, by the rate-limit layer, per client address).
+    /// Signs in. A wrong password and an unknown email get the same answer in the same time. Failed
+    /// attempts are counted per email address and client: once a client has failed too often for an email,
+    /// it is refused before its password is checked, while the owner signing in from elsewhere is not (a
+    /// stranger's guesses cannot lock them out). All calls are also limited per client by the rate-limit
+    /// layer.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: Email, password: String) -> Result<Session, AppError> {
-        self.limiter.check(LOGIN_EMAIL_BUCKET, email.as_str()).await.map_err(AppError::RateLimited)?;
+    pub async fn login(&self, email: Email, password: String, client: &str) -> Result<Session, AppError> {
+        let attempts = format!("{client}|{}", email.as_str());
+        self.limiter.peek(LOGIN_FAILURES_BUCKET, &attempts).await.map_err(AppError::RateLimited)?;
         let account = accounts::account_by_email(self.store.conn(), &email).await?;
         let matched = passwords::verify(password, account.as_ref().map(|a| a.password_hash.clone())).await;
         match account {
             Some(account) if matched => self.start_session(&account).await,
-            _ => Err(AppError::Unauthorized(BAD_CREDENTIALS)),
+            _ => {
+                // Counted after the answer is known, so only failures spend the budget.
+                if let Err(wait) = self.limiter.check(LOGIN_FAILURES_BUCKET, &attempts).await {
+                    tracing::debug!(?wait, "sign-in failures exhausted for this email and client");
+                }
+                Err(AppError::Unauthorized(BAD_CREDENTIALS))
+            }
         }
     }
 

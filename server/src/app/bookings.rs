@@ -35,6 +35,8 @@ use crate::{
 pub const SWEEP_BATCH: u64 = 200;
 /// Draws of a booking reference before giving up: with 10^9 references, a second draw is already rare.
 const REFERENCE_ATTEMPTS: usize = 8;
+/// Times the server chooses seats for a hold when its choice collides with a concurrent seat change.
+const SEAT_CHOICES: usize = 3;
 
 /// Who acts, for ownership checks and the booking history.
 #[derive(Debug, Clone)]
@@ -235,13 +237,8 @@ impl Bookings {
             let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await?;
             return Err(Refusal::SeatsUnavailable { seats_available, taken: Vec::new() }.into());
         }
-        let seats = if hold.seats.is_empty() {
-            let taken = bookings::taken_seats(txn, flight.id, Some(cabin.cabin)).await?;
-            choose_seats(&cabin.layout, &taken, party)
-                .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()))?
-        } else {
-            hold.seats
-        };
+        let chosen_by_server = hold.seats.is_empty();
+        let seats = if chosen_by_server { choose_free_seats(txn, &flight, cabin, party).await? } else { hold.seats };
         let hold_ttl = TimeDelta::from_std(self.config.hold_ttl).unwrap_or(TimeDelta::minutes(10));
         let mut booking = Booking {
             id: Uuid::now_v7(),
@@ -267,11 +264,23 @@ impl Bookings {
             }
             booking.reference = BookingReference::random(&mut rand::rng());
         }
-        let taken = bookings::assign_seats(txn, booking.id, flight.id, cabin.cabin, &booking.seats).await?;
-        if !taken.is_empty() {
-            // Every requested seat still counts as available until this transaction's own take is undone.
-            let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await? + party_seats;
-            return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
+        let mut choices = 1;
+        loop {
+            let taken = bookings::assign_seats(txn, booking.id, flight.id, cabin.cabin, &booking.seats).await?;
+            if taken.is_empty() {
+                break;
+            }
+            if !chosen_by_server || choices == SEAT_CHOICES {
+                // Every requested seat still counts as available until this transaction's own take is undone.
+                let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await? + party_seats;
+                return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
+            }
+            // A seat the server chose was taken meanwhile by a change that committed after it looked: the
+            // count still has room for the party, so choose again rather than refuse.
+            bookings::unassign_seats(txn, booking.id).await?;
+            booking.seats = choose_free_seats(txn, &flight, cabin, party).await?;
+            bookings::set_passenger_seats(txn, booking.id, &booking.seats).await?;
+            choices += 1;
         }
         bookings::record_changes(
             txn,
@@ -356,6 +365,9 @@ impl Bookings {
         }
         check_seats_in_cabin(cabin, &seats, &mut violations);
         violations.finish()?;
+        // Seat choice in a cabin is serialised by the cabin's row, as holds take it: a hold choosing seats
+        // never sees them taken by a change that was not there when it looked.
+        bookings::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
         if !bookings::set_status(txn, id, booking.version, status, now).await? {
             return Err(AppError::Conflict);
         }
@@ -384,6 +396,18 @@ impl Bookings {
         booking.changed(status, now);
         Ok(booking)
     }
+}
+
+/// Free seats for the party, chosen by the server (together where the cabin allows).
+async fn choose_free_seats(
+    txn: &impl ConnectionTrait,
+    flight: &Flight,
+    cabin: &CabinAvailability,
+    party: usize,
+) -> Result<Vec<SeatNumber>, AppError> {
+    let taken = bookings::taken_seats(txn, flight.id, Some(cabin.cabin)).await?;
+    Ok(choose_seats(&cabin.layout, &taken, party)
+        .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()))?)
 }
 
 /// The requested cabin of a flight still on sale, with every requested seat in it.

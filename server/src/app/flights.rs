@@ -20,7 +20,7 @@ use crate::{
         availability::{AvailabilityFeed, AvailabilityWatch},
         cache::SearchCache,
     },
-    store::{Store, StoreError, bookings, flights},
+    store::{Store, StoreError, airports, bookings, flights},
 };
 
 #[derive(Clone)]
@@ -121,7 +121,7 @@ impl FlightCatalog {
     async fn insert_flight(txn: &impl ConnectionTrait, new: &NewFlight) -> Result<Flight, AppError> {
         let now = Utc::now();
         let id = Uuid::now_v7();
-        let zones = flights::airport_time_zones(txn, &[new.origin, new.destination]).await?;
+        let zones = airports::time_zones(txn, &[new.origin, new.destination]).await?;
         let mut violations = Violations::new();
         for (field, code) in [("origin", new.origin), ("destination", new.destination)] {
             if !zones.contains_key(&code) {

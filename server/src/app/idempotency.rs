@@ -8,8 +8,15 @@
 //! - a concurrent duplicate waits for the first call's commit, then replays it (or, past a bound, gets
 //!   `KeyInProgress`): the call never executes twice;
 //! - validation, authentication and transient failures roll everything back, so the key can be retried.
+//!
+//! A call that must act outside the database first (the payment provider) cannot keep a transaction open
+//! while it waits. It [`Idempotency::reserve`]s the key instead: the claim commits on its own, before any
+//! effect, as a lease. A conflicting request is refused and a duplicate told to retry before anything
+//! happens; the call then records its outcome through [`Reservation::begin`]. A call that dies leaves the
+//! lease to expire, after which a retry takes the key over (what the call did before is safe to redo: the
+//! provider requests carry keys of their own).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
@@ -65,6 +72,13 @@ pub enum Begun {
     Replay(Result<Vec<u8>, Refusal>),
 }
 
+/// How a keyed call that acts outside the database starts.
+pub enum Reserved {
+    /// The key is this call's until its lease ends.
+    Fresh(Reservation),
+    Replay(Result<Vec<u8>, Refusal>),
+}
+
 #[derive(Clone)]
 pub struct Idempotency {
     store: Store,
@@ -78,12 +92,7 @@ impl Idempotency {
     /// Claims the key in a new write transaction, or finds the completed call it names.
     pub async fn begin(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Result<Begun, AppError> {
         let outer = self.store.begin_write().await?;
-        idempotency::bound_claim_wait(&outer).await?;
-        let claim = match idempotency::claim(&outer, &request.call(), now, now + KEY_RETENTION).await {
-            Err(StoreError::LockTimeout(_)) => return Err(AppError::KeyInProgress),
-            claim => claim?,
-        };
-        match claim {
+        match claim(&outer, request, now, now + KEY_RETENTION).await? {
             Claim::Claimed => {
                 let work = outer.begin().await.map_err(StoreError::from)?;
                 Ok(Begun::Fresh(KeyedTransaction { work, outer, request: request.clone() }))
@@ -92,16 +101,27 @@ impl Idempotency {
         }
     }
 
-    /// The stored outcome of a completed call with this key, without claiming it. Calls that reach the
-    /// payment provider look first, so a completed call is answered without calling the provider again.
-    pub async fn completed(
+    /// Claims the key and commits the claim before the call acts, as a lease of `lease`; or finds the
+    /// completed call it names. A conflicting request is refused here, before any effect.
+    pub async fn reserve(
         &self,
         request: &KeyedRequest,
         now: DateTime<Utc>,
-    ) -> Result<Option<Result<Vec<u8>, Refusal>>, AppError> {
-        match idempotency::completed(self.store.conn(), request.caller_id, &request.key, now).await? {
-            Some(taken) => Ok(Some(replay(request, taken)?)),
-            None => Ok(None),
+        lease: TimeDelta,
+    ) -> Result<Reserved, AppError> {
+        // The claim's time identifies the reservation; databases keep microseconds.
+        let now = now.trunc_subsecs(6);
+        let txn = self.store.begin_write().await?;
+        match claim(&txn, request, now, now + lease).await? {
+            Claim::Claimed => {
+                txn.commit().await.map_err(StoreError::from)?;
+                Ok(Reserved::Fresh(Reservation {
+                    store: self.store.clone(),
+                    request: request.clone(),
+                    claimed_at: now,
+                }))
+            }
+            taken => Ok(Reserved::Replay(replay(request, taken)?)),
         }
     }
 
@@ -111,20 +131,65 @@ impl Idempotency {
     }
 }
 
+async fn claim(
+    txn: &DatabaseTransaction,
+    request: &KeyedRequest,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Claim, AppError> {
+    match idempotency::claim(txn, &request.call(), now, expires_at).await {
+        Err(StoreError::LockTimeout(_)) => Err(AppError::KeyInProgress),
+        claim => Ok(claim?),
+    }
+}
+
 /// The stored outcome a taken key replays, when it names the same method and request.
 fn replay(request: &KeyedRequest, claim: Claim) -> Result<Result<Vec<u8>, Refusal>, AppError> {
-    let Claim::Taken { method, fingerprint, outcome } = claim else {
-        return Err(StoreError::Corrupt("a free key was read as taken".into()).into());
+    let (method, fingerprint, outcome) = match claim {
+        Claim::Taken { method, fingerprint, outcome } => (method, fingerprint, Some(outcome)),
+        Claim::Reserved { method, fingerprint } => (method, fingerprint, None),
+        Claim::Claimed => return Err(StoreError::Corrupt("a free key was read as taken".into()).into()),
     };
     if method != request.method || fingerprint != request.fingerprint {
         return Err(AppError::KeyReused);
     }
+    let Some(outcome) = outcome else { return Err(AppError::KeyInProgress) };
     Ok(match outcome {
         StoredOutcome::Response(bytes) => Ok(bytes),
         StoredOutcome::Refusal(json) => {
             Err(serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("stored refusal: {e}")))?)
         }
     })
+}
+
+/// A key this call reserved (committed) before acting.
+pub struct Reservation {
+    store: Store,
+    request: KeyedRequest,
+    claimed_at: DateTime<Utc>,
+}
+
+impl Reservation {
+    /// Opens the transaction that records the call's outcome under the key (finish it like any keyed
+    /// transaction). `KeyInProgress` when the lease passed and a retry has taken the key over.
+    pub async fn begin(self, now: DateTime<Utc>) -> Result<KeyedTransaction, AppError> {
+        let outer = self.store.begin_write().await?;
+        if !idempotency::keep_reservation(&outer, &self.request.call(), self.claimed_at, now + KEY_RETENTION).await? {
+            return Err(AppError::KeyInProgress);
+        }
+        let work = outer.begin().await.map_err(StoreError::from)?;
+        Ok(KeyedTransaction { work, outer, request: self.request })
+    }
+
+    /// Gives the key back after a failure that is not stored (a transient one), so a retry runs at once
+    /// instead of waiting for the lease.
+    pub async fn release(self) {
+        if let Err(error) =
+            idempotency::release_reservation(self.store.conn(), &self.request.call(), self.claimed_at).await
+        {
+            tracing::warn!(%error, "could not release an idempotency key; it frees itself when its lease ends");
+        }
+    }
 }
 
 /// A claimed key and the transaction that will carry the call's effects. Dropping it rolls both back.

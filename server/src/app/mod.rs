@@ -2,6 +2,7 @@
 //! store and infrastructure. Knows nothing of tonic or proto types.
 
 pub mod accounts;
+pub mod airports;
 pub mod bookings;
 pub mod error;
 pub mod flights;

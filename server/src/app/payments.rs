@@ -15,18 +15,19 @@ use uuid::Uuid;
 use super::{
     AppError,
     bookings::{Actor, apply_change, seat_count},
-    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
+    idempotency::{Begun, Idempotency, KeyedRequest, Outcome, Reserved},
     outbox::{self, Job, OutboxSignal},
 };
 use crate::{
     domain::{
+        auth::Role,
         booking::{Booking, BookingAction, BookingStatus, Refusal, status_as_of},
-        payment::{Payment, PaymentRef, PaymentStatus, ProviderEvent},
+        payment::{Payment, PaymentRef, PaymentStatus, ProviderEvent, RefundProgress},
     },
     infra::{
         availability::AvailabilityFeed,
         clock::Clock,
-        payments::{PaymentProvider, ProviderError, webhook::ReceivedEvent},
+        payments::{IntentRecord, PaymentProvider, ProviderError, webhook::ReceivedEvent},
     },
     store::{
         Store, StoreError,
@@ -41,6 +42,9 @@ pub const RECONCILE_WINDOW: TimeDelta = TimeDelta::hours(72);
 /// Booking history causes recorded by payment outcomes that do not change the booking's status.
 const AUTO_REFUND: &str = "AUTO_REFUND";
 const DISPUTE_OPENED: &str = "DISPUTE_OPENED";
+const PARTIAL_REFUND: &str = "PARTIAL_REFUND";
+/// An operator sent a failed automatic refund again.
+const RETRY_REFUND: &str = "RETRY_REFUND";
 
 /// One discrepancy between the provider and Aerobook that reconciliation could not fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub struct Payments {
     feed: AvailabilityFeed,
     provider: PaymentProvider,
     signal: OutboxSignal,
+    /// How long a `CreatePaymentIntent` keeps its idempotency key reserved if it dies before finishing.
+    key_lease: TimeDelta,
     fixed: Counter<u64>,
     mismatches: Counter<u64>,
 }
@@ -78,6 +84,7 @@ impl Payments {
         feed: AvailabilityFeed,
         provider: PaymentProvider,
         signal: OutboxSignal,
+        key_lease: TimeDelta,
     ) -> Self {
         let meter = opentelemetry::global::meter("aerobook");
         Self {
@@ -87,6 +94,7 @@ impl Payments {
             feed,
             provider,
             signal,
+            key_lease,
             fixed: meter
                 .u64_counter("aerobook.payments.reconciliation.fixed")
                 .with_description("Provider outcomes applied by reconciliation because their webhook was lost")
@@ -99,6 +107,8 @@ impl Payments {
     }
 
     /// Starts (or resumes) the card payment of the caller's live hold and returns it with the client secret.
+    /// The key is reserved first: a conflicting request is refused before the payment row is written or the
+    /// provider called.
     #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
     pub async fn create_intent(
         &self,
@@ -108,15 +118,33 @@ impl Payments {
         encode: impl FnOnce(&Payment) -> Vec<u8>,
     ) -> Result<Outcome<Payment>, AppError> {
         let now = self.clock.now();
-        // A completed call is answered from the store, without calling the provider again.
-        if let Some(replay) = self.idempotency.completed(keyed, now).await? {
-            return Ok(Outcome::Replayed(replay));
-        }
-        let payment = match self.prepare(actor, booking_id, now).await {
-            Ok(payment) => payment,
-            Err(AppError::Refused(refusal)) => return self.refuse(keyed, refusal, now).await,
-            Err(error) => return Err(error),
+        let reservation = match self.idempotency.reserve(keyed, now, self.key_lease).await? {
+            Reserved::Replay(replay) => return Ok(Outcome::Replayed(replay)),
+            Reserved::Fresh(reservation) => reservation,
         };
+        let started = match self.start_intent(actor, booking_id, now).await {
+            Err(error) if !matches!(error, AppError::Refused(_)) => {
+                reservation.release().await;
+                return Err(error);
+            }
+            started => started,
+        };
+        let txn = reservation.begin(self.clock.now()).await?;
+        let result = match started {
+            Ok((payment, intent)) => record_intent(txn.txn(), payment, intent, now).await,
+            Err(refusal) => Err(refusal),
+        };
+        Ok(Outcome::Executed(txn.finish(result, encode).await?))
+    }
+
+    /// The payment row of the hold, and a new PaymentIntent when the row has none yet.
+    async fn start_intent(
+        &self,
+        actor: &Actor,
+        booking_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(Payment, Option<IntentRecord>), AppError> {
+        let payment = self.prepare(actor, booking_id, now).await?;
         let intent = match &payment.provider_reference {
             Some(_) => None,
             None => {
@@ -124,26 +152,7 @@ impl Payments {
                 Some(self.provider.create_intent(&payment, &description).await?)
             }
         };
-        let txn = match self.idempotency.begin(keyed, self.clock.now()).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = async {
-            let mut current = payments::find(txn.txn(), &by_id(payment.id), true)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("a prepared payment vanished".into()))?;
-            if let Some(intent) = intent
-                && current.attempt == payment.attempt
-                && current.provider_reference.is_none()
-            {
-                current.provider_reference = Some(intent.id);
-                current.client_secret = intent.client_secret;
-                payments::update(txn.txn(), &current, now).await?;
-            }
-            Ok(current)
-        }
-        .await;
-        Ok(Outcome::Executed(txn.finish(result, encode).await?))
+        Ok((payment, intent))
     }
 
     /// The payment of a booking the actor may see. Only the paying customer gets the client secret: it
@@ -209,13 +218,13 @@ impl Payments {
     ) -> Result<(), AppError> {
         let now = self.clock.now();
         let txn = self.store.begin_write().await?;
-        let moved = self.apply_event(&txn, event, &format!("stripe-{event_id}"), now).await?;
+        let applied = self.apply_event(&txn, event, &format!("stripe-{event_id}"), now).await?;
         if !outbox_store::complete(&txn, job_id, attempts, now).await? {
             // Another worker took the job over after our lease passed; its run counts.
             return Ok(());
         }
         txn.commit().await.map_err(StoreError::from)?;
-        self.after_commit(moved).await;
+        self.after_commit(applied.moved).await;
         Ok(())
     }
 
@@ -241,7 +250,7 @@ impl Payments {
         let now = self.clock.now();
         let txn = self.store.begin_write().await?;
         let moved = match sent {
-            Some(Ok(event)) => self.apply_event(&txn, &event, &format!("refund-{payment_id}"), now).await?,
+            Some(Ok(event)) => self.apply_event(&txn, &event, &format!("refund-{payment_id}"), now).await?.moved,
             Some(Err(pending_refund_id)) => {
                 if let Some(mut payment) = payments::find(&txn, &by_id(payment_id), true).await?
                     && payment.refund_reference.is_none()
@@ -335,11 +344,13 @@ impl Payments {
         }
         let now = self.clock.now();
         let txn = self.store.begin_write().await?;
-        let moved = self.apply_event(&txn, event, correlation_id, now).await?;
+        let applied = self.apply_event(&txn, event, correlation_id, now).await?;
         txn.commit().await.map_err(StoreError::from)?;
-        self.after_commit(moved).await;
-        tracing::warn!(payment_id = %payment.id, ?event, "reconciliation applied an outcome whose webhook was lost");
-        Ok(true)
+        self.after_commit(applied.moved).await;
+        if applied.changed {
+            tracing::warn!(payment_id = %payment.id, ?event, "reconciliation applied an outcome whose webhook was lost");
+        }
+        Ok(applied.changed)
     }
 
     /// Writes the payment row of a live hold the actor owns, unless it has one; a canceled PaymentIntent
@@ -385,6 +396,7 @@ impl Payments {
                     decline_code: None,
                     failure_message: None,
                     refund_reference: None,
+                    refund_attempt: 0,
                 };
                 if payments::insert(&txn, &payment, now).await? {
                     payment
@@ -399,20 +411,6 @@ impl Payments {
         Ok(payment)
     }
 
-    /// Stores a refusal found before the provider was called under the call's key, so it is replayed.
-    async fn refuse(
-        &self,
-        keyed: &KeyedRequest,
-        refusal: Refusal,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome<Payment>, AppError> {
-        match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => Ok(Outcome::Replayed(replay)),
-            // Finishing with a refusal records it and returns it.
-            Begun::Fresh(txn) => txn.finish(Err(refusal.into()), |_: &Payment| Vec::new()).await.map(Outcome::Executed),
-        }
-    }
-
     async fn request_refund(
         &self,
         txn: &DatabaseTransaction,
@@ -423,62 +421,79 @@ impl Payments {
     ) -> Result<Booking, AppError> {
         let mut booking =
             bookings::get(txn, booking_id).await?.filter(|b| actor.may_see(b)).ok_or(AppError::NotFound("booking"))?;
-        let to = status_as_of(booking.status, booking.hold_expires_at, now)
-            .apply(BookingAction::RequestRefund)
-            .map_err(Refusal::from)?;
-        let mut payment = payments::for_booking(txn, booking_id)
+        let status = status_as_of(booking.status, booking.hold_expires_at, now);
+        let refundable = payments::for_booking(txn, booking_id)
             .await?
-            .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0)
-            .ok_or(Refusal::NothingToRefund)?;
+            .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0);
+        let (to, cause) = match status.apply(BookingAction::RequestRefund) {
+            Ok(to) => (to, BookingAction::RequestRefund.as_str()),
+            // A payment that arrived after its booking ended is refunded automatically; when that refund
+            // failed, an operator sends it again. The booking stays as it is.
+            Err(_)
+                if actor.caller.role == Role::Operator
+                    && matches!(status, BookingStatus::Expired | BookingStatus::Cancelled)
+                    && refundable.is_some() =>
+            {
+                (status, RETRY_REFUND)
+            }
+            Err(refused) => return Err(Refusal::from(refused).into()),
+        };
+        let mut payment = refundable.ok_or(Refusal::NothingToRefund)?;
         let change = Change {
             booking_id,
             from: Some(booking.status),
             to,
-            cause: BookingAction::RequestRefund.as_str(),
+            cause,
             correlation_id: &actor.correlation_id,
             actor_id: Some(actor.caller.user_id),
             note: reason,
             at: now,
         };
         apply_change(txn, &booking, change).await?;
-        payment.status = PaymentStatus::RefundPending;
+        payment.start_refund();
         payments::update(txn, &payment, now).await?;
         outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
         booking.changed(to, now);
         Ok(booking)
     }
 
-    /// Applies one provider outcome to its payment and booking, in the caller's transaction. Returns the
-    /// flight whose seat counts changed, if any. Stale and repeated outcomes change nothing.
+    /// Applies one provider outcome to its payment and booking, in the caller's transaction. Stale and
+    /// repeated outcomes change nothing.
     async fn apply_event(
         &self,
         txn: &DatabaseTransaction,
         event: &ProviderEvent,
         correlation_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, AppError> {
+    ) -> Result<Applied, AppError> {
         let Some(mut payment) = payments::find(txn, event.payment(), true).await? else {
             tracing::warn!(
                 ?event,
                 "provider event for a payment Aerobook does not know; reconciliation will report it"
             );
-            return Ok(None);
+            return Ok(Applied::NOTHING);
         };
         let history = History { correlation_id, now };
         if let ProviderEvent::DisputeOpened { reason, .. } = event {
             let booking = booking_of(txn, &payment).await?;
             tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
             history.note(txn, &booking, DISPUTE_OPENED, &format!("dispute opened: {reason}")).await?;
-            return Ok(None);
+            return Ok(Applied { changed: true, moved: None });
         }
-        let Some(next) = event.next_status(payment.status) else {
-            return Ok(None);
-        };
+        if event.next_status(payment.status).is_none() {
+            return Ok(Applied::NOTHING);
+        }
+        if let ProviderEvent::RefundSucceeded { refund_id, amount_refunded_minor, .. } = event {
+            return self.apply_refund(txn, payment, refund_id.as_deref(), *amount_refunded_minor, &history).await;
+        }
+        let Some(next) = event.next_status(payment.status) else { return Ok(Applied::NOTHING) };
         payment.status = next;
         let mut moved = None;
         match event {
-            ProviderEvent::Processing { .. } | ProviderEvent::Canceled { .. } | ProviderEvent::DisputeOpened { .. } => {
-            }
+            ProviderEvent::Processing { .. }
+            | ProviderEvent::Canceled { .. }
+            | ProviderEvent::DisputeOpened { .. }
+            | ProviderEvent::RefundSucceeded { .. } => {}
             ProviderEvent::Failed { decline_code, message, .. } => {
                 // The hold keeps its seats until its TTL: the customer may try another card.
                 payment.decline_code = decline_code.clone();
@@ -490,20 +505,6 @@ impl Payments {
                 payment.failure_message = None;
                 let booking = booking_of(txn, &payment).await?;
                 moved = self.settle_booking(txn, &booking, &mut payment, &history).await?;
-            }
-            ProviderEvent::RefundSucceeded { refund_id, amount_refunded_minor, .. } => {
-                // Never more than was captured, whatever the event says.
-                payment.amount_refunded_minor = (*amount_refunded_minor).clamp(0, payment.amount_received_minor);
-                payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
-                let booking = booking_of(txn, &payment).await?;
-                // An automatic refund leaves its (expired or cancelled) booking as it is.
-                if status_as_of(booking.status, booking.hold_expires_at, now)
-                    .apply(BookingAction::CompleteRefund)
-                    .is_ok()
-                {
-                    history.change(txn, &booking, BookingStatus::Refunded, BookingAction::CompleteRefund, None).await?;
-                    moved = Some(booking.flight_id);
-                }
             }
             ProviderEvent::RefundFailed { refund_id, reason, .. } => {
                 payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
@@ -518,13 +519,63 @@ impl Payments {
                     Err(_) => tracing::error!(
                         booking_id = %booking.id,
                         payment_id = %payment.id,
-                        "an automatic refund failed: the customer paid for seats they do not have; an operator must act"
+                        "an automatic refund failed: the customer paid for seats they do not have; an operator must \
+                         send it again with RefundBooking"
                     ),
                 }
             }
         }
         payments::update(txn, &payment, now).await?;
-        Ok(moved)
+        Ok(Applied { changed: true, moved })
+    }
+
+    /// A refund succeeded: the payment records the total refunded (each refund counted once, whatever
+    /// repeats its report); only when that reaches what was received is the booking refunded and its seats
+    /// given back. A smaller refund (made in the provider's dashboard) is noted in the booking's history.
+    async fn apply_refund(
+        &self,
+        txn: &DatabaseTransaction,
+        mut payment: Payment,
+        refund_id: Option<&str>,
+        amount_minor: i64,
+        history: &History<'_>,
+    ) -> Result<Applied, AppError> {
+        let total = match refund_id {
+            Some(refund_id) => {
+                payments::record_refund(txn, refund_id, payment.id, amount_minor, history.now).await?;
+                payments::refunded_total(txn, payment.id).await?
+            }
+            // A charge's report carries its total refunded so far.
+            None => amount_minor,
+        };
+        if let Some(refund_id) = refund_id {
+            payment.refund_reference = Some(refund_id.to_owned());
+        }
+        let progress = payment.record_refunded(total);
+        let booking = booking_of(txn, &payment).await?;
+        let mut moved = None;
+        match progress {
+            RefundProgress::Unchanged => return Ok(Applied::NOTHING),
+            RefundProgress::Partial => {
+                let (refunded, received) = (payment.amount_refunded_minor, payment.amount_received_minor);
+                let currency = payment.amount.currency.as_str();
+                let note = format!("{refunded} of {received} ({currency} minor units) refunded so far");
+                tracing::info!(payment_id = %payment.id, refunded, received, "partial refund recorded");
+                history.note(txn, &booking, PARTIAL_REFUND, &note).await?;
+            }
+            RefundProgress::Full => {
+                // An automatic refund leaves its (expired or cancelled) booking as it is.
+                if status_as_of(booking.status, booking.hold_expires_at, history.now)
+                    .apply(BookingAction::CompleteRefund)
+                    .is_ok()
+                {
+                    history.change(txn, &booking, BookingStatus::Refunded, BookingAction::CompleteRefund, None).await?;
+                    moved = Some(booking.flight_id);
+                }
+            }
+        }
+        payments::update(txn, &payment, history.now).await?;
+        Ok(Applied { changed: true, moved })
     }
 
     /// A payment succeeded: confirm its booking. A hold the sweeper has not expired yet still has its
@@ -557,7 +608,7 @@ impl Payments {
             }
         };
         tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, refund_reason, "refunding a payment automatically");
-        payment.status = PaymentStatus::RefundPending;
+        payment.start_refund();
         history.note(txn, booking, AUTO_REFUND, refund_reason).await?;
         outbox::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, history.now).await?;
         Ok(None)
@@ -569,6 +620,40 @@ impl Payments {
         }
         self.signal.wake();
     }
+}
+
+/// Saves the PaymentIntent the provider created on the payment row, unless a newer attempt replaced it.
+async fn record_intent(
+    txn: &DatabaseTransaction,
+    payment: Payment,
+    intent: Option<IntentRecord>,
+    now: DateTime<Utc>,
+) -> Result<Payment, AppError> {
+    let mut current = payments::find(txn, &by_id(payment.id), true)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a prepared payment vanished".into()))?;
+    if let Some(intent) = intent
+        && current.attempt == payment.attempt
+        && current.provider_reference.is_none()
+    {
+        current.provider_reference = Some(intent.id);
+        current.client_secret = intent.client_secret;
+        payments::update(txn, &current, now).await?;
+    }
+    Ok(current)
+}
+
+/// What applying a provider outcome did.
+#[derive(Debug, Clone, Copy)]
+struct Applied {
+    /// Something was written (false for a stale or repeated outcome).
+    changed: bool,
+    /// The flight whose seat counts changed.
+    moved: Option<Uuid>,
+}
+
+impl Applied {
+    const NOTHING: Self = Self { changed: false, moved: None };
 }
 
 fn by_id(payment_id: Uuid) -> PaymentRef {

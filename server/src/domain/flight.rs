@@ -274,6 +274,10 @@ pub struct Flight {
     pub departure_date: NaiveDate,
     pub status: FlightStatus,
     pub cabins: Vec<CabinAvailability>,
+    /// Where `departs_at` reads as local time.
+    pub origin_time_zone: chrono_tz::Tz,
+    /// Where `arrives_at` reads as local time.
+    pub destination_time_zone: chrono_tz::Tz,
 }
 
 /// One seat of a seat map.

@@ -30,6 +30,7 @@ macro_rules! string_enum {
     };
 }
 
+pub mod airport;
 pub mod auth;
 pub mod booking;
 pub mod flight;

@@ -53,6 +53,35 @@ impl Cursor {
     }
 }
 
+/// Position after the last item of a page ordered by a unique text key (e.g. airport codes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCursor(pub String);
+
+impl KeyCursor {
+    const VERSION: &'static str = "k1";
+
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", Self::VERSION, self.0))
+    }
+
+    /// Empty means the first page.
+    pub fn decode(token: &str) -> Result<Option<Self>, String> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let invalid = || "is not a page token returned by this list".to_owned();
+        if token.len() > MAX_PAGE_TOKEN_LEN {
+            return Err(invalid());
+        }
+        let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+        let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+        match raw.split_once(':') {
+            Some((Self::VERSION, key)) if !key.is_empty() => Ok(Some(Self(key.to_owned()))),
+            _ => Err(invalid()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +103,17 @@ mod tests {
         let forged = URL_SAFE_NO_PAD.encode("c2:1:00000000000000000000000000000000");
         for bad in ["!!", "abc", forged.as_str(), &"A".repeat(200)] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_cursors_round_trip_and_other_lists_tokens_are_rejected() {
+        let cursor = KeyCursor("NRT".into());
+        assert_eq!(KeyCursor::decode(&cursor.encode()), Ok(Some(cursor)));
+        assert_eq!(KeyCursor::decode(""), Ok(None));
+        let time_cursor = Cursor { at: Utc::now(), id: Uuid::now_v7() }.encode();
+        for bad in ["!!", time_cursor.as_str(), &URL_SAFE_NO_PAD.encode("k1:")] {
+            assert!(KeyCursor::decode(bad).is_err(), "{bad}");
         }
     }
 }

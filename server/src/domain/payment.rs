@@ -40,6 +40,19 @@ pub struct Payment {
     pub decline_code: Option<String>,
     pub failure_message: Option<String>,
     pub refund_reference: Option<String>,
+    /// Numbers the refunds Aerobook has asked the provider for; 0 before the first.
+    pub refund_attempt: i32,
+}
+
+/// What the refunds reported so far do to a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundProgress {
+    /// Nothing new: a repeated or stale report.
+    Unchanged,
+    /// Part of what was received has been refunded; the booking stays as it is.
+    Partial,
+    /// Everything received has been refunded.
+    Full,
 }
 
 impl Payment {
@@ -49,9 +62,35 @@ impl Payment {
         format!("aerobook-payment-{}-intent-{}", self.id, self.attempt)
     }
 
-    /// The provider idempotency key for the (one, full) refund of this payment.
+    /// The provider idempotency key for the current refund attempt: a retry of the attempt (after a timeout
+    /// or a crash) names the same refund, while a new attempt after a failed refund is a new request.
     pub fn refund_key(&self) -> String {
-        format!("aerobook-payment-{}-refund", self.id)
+        format!("aerobook-payment-{}-refund-{}", self.id, self.refund_attempt)
+    }
+
+    /// Starts a new refund attempt of everything not yet refunded; the refund itself is sent by a job.
+    pub fn start_refund(&mut self) {
+        self.status = PaymentStatus::RefundPending;
+        self.refund_attempt += 1;
+        self.refund_reference = None;
+        self.failure_message = None;
+    }
+
+    /// Applies the total refunded so far as the provider reports it. The total never goes down and never
+    /// exceeds what was received; once it reaches what was received, the payment is refunded.
+    pub fn record_refunded(&mut self, total_refunded_minor: i64) -> RefundProgress {
+        let total = total_refunded_minor.clamp(self.amount_refunded_minor, self.amount_received_minor);
+        let full = self.amount_received_minor > 0 && total == self.amount_received_minor;
+        let unchanged = total == self.amount_refunded_minor && (!full || self.status == PaymentStatus::Refunded);
+        self.amount_refunded_minor = total;
+        if unchanged {
+            RefundProgress::Unchanged
+        } else if full {
+            self.status = PaymentStatus::Refunded;
+            RefundProgress::Full
+        } else {
+            RefundProgress::Partial
+        }
     }
 
     /// What a full refund returns: everything captured and not yet refunded.
@@ -71,13 +110,37 @@ pub struct PaymentRef {
 /// An outcome reported by the payment provider (a webhook event, or found by reconciliation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProviderEvent {
-    Processing { payment: PaymentRef },
-    Succeeded { payment: PaymentRef, amount_received_minor: i64 },
-    Failed { payment: PaymentRef, decline_code: Option<String>, message: Option<String> },
-    Canceled { payment: PaymentRef },
-    RefundSucceeded { payment: PaymentRef, refund_id: Option<String>, amount_refunded_minor: i64 },
-    RefundFailed { payment: PaymentRef, refund_id: Option<String>, reason: Option<String> },
-    DisputeOpened { payment: PaymentRef, reason: String },
+    Processing {
+        payment: PaymentRef,
+    },
+    Succeeded {
+        payment: PaymentRef,
+        amount_received_minor: i64,
+    },
+    Failed {
+        payment: PaymentRef,
+        decline_code: Option<String>,
+        message: Option<String>,
+    },
+    Canceled {
+        payment: PaymentRef,
+    },
+    /// With a `refund_id`, that one refund succeeded for `amount_refunded_minor`; without one (a charge's
+    /// report), `amount_refunded_minor` is the charge's total refunded so far.
+    RefundSucceeded {
+        payment: PaymentRef,
+        refund_id: Option<String>,
+        amount_refunded_minor: i64,
+    },
+    RefundFailed {
+        payment: PaymentRef,
+        refund_id: Option<String>,
+        reason: Option<String>,
+    },
+    DisputeOpened {
+        payment: PaymentRef,
+        reason: String,
+    },
 }
 
 impl ProviderEvent {
@@ -95,7 +158,8 @@ impl ProviderEvent {
 
     /// The payment status this event leads to from `current`, or `None` when it changes nothing: a
     /// repeated event, or one older than what is already known (e.g. `payment_failed` arriving after
-    /// `succeeded`). A success is final for the charge: only a refund moves it on.
+    /// `succeeded`). A success is final for the charge: only a refund moves it on. For a succeeded refund
+    /// this is where a full refund leads; whether it is full is [`Payment::record_refunded`]'s to say.
     pub fn next_status(&self, current: PaymentStatus) -> Option<PaymentStatus> {
         use PaymentStatus as S;
         let open = matches!(current, S::RequiresPaymentMethod | S::Processing | S::Failed);
@@ -143,6 +207,50 @@ mod tests {
         for from in [PaymentStatus::RequiresPaymentMethod, PaymentStatus::Processing, PaymentStatus::Failed] {
             assert_eq!(succeeded.next_status(from), Some(PaymentStatus::Succeeded));
         }
+    }
+
+    fn received(amount: i64) -> Payment {
+        Payment {
+            id: Uuid::nil(),
+            booking_id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            amount: Money::seat_price("EUR", amount).unwrap(),
+            status: PaymentStatus::Succeeded,
+            provider_reference: Some("pi_1".into()),
+            client_secret: None,
+            correlation_id: "c".into(),
+            attempt: 1,
+            amount_received_minor: amount,
+            amount_refunded_minor: 0,
+            decline_code: None,
+            failure_message: None,
+            refund_reference: None,
+            refund_attempt: 0,
+        }
+    }
+
+    #[test]
+    fn partial_refunds_are_recorded_and_only_the_full_amount_refunds() {
+        let mut payment = received(1_000);
+        assert_eq!(payment.record_refunded(300), RefundProgress::Partial);
+        assert_eq!((payment.status, payment.amount_refunded_minor), (PaymentStatus::Succeeded, 300));
+        assert_eq!(payment.record_refunded(300), RefundProgress::Unchanged, "a repeated report");
+        assert_eq!(payment.record_refunded(200), RefundProgress::Unchanged, "an older total never lowers it");
+        assert_eq!(payment.record_refunded(5_000), RefundProgress::Full, "never more than received");
+        assert_eq!((payment.status, payment.amount_refunded_minor), (PaymentStatus::Refunded, 1_000));
+        assert_eq!(payment.record_refunded(1_000), RefundProgress::Unchanged);
+    }
+
+    #[test]
+    fn each_refund_attempt_has_its_own_provider_key() {
+        let mut payment = received(1_000);
+        payment.start_refund();
+        let first = payment.refund_key();
+        assert_eq!(payment.refund_key(), first, "retries of one attempt share the key");
+        payment.status = PaymentStatus::Succeeded;
+        payment.start_refund();
+        assert_ne!(payment.refund_key(), first);
+        assert_eq!((payment.status, payment.refund_attempt), (PaymentStatus::RefundPending, 2));
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct FlightSearch {
     pub route: Route,
     pub departure_date: NaiveDate,
     pub passengers: u8,
-    pub cabin: CabinClass,
+    /// `None`: any cabin with room for the party.
+    pub cabin: Option<CabinClass>,
     pub page_size: u32,
     pub after: Option<Cursor>,
 }
@@ -40,7 +41,8 @@ impl FlightSearch {
     /// Identity of this search within its route, for the search cache.
     pub fn cache_key(&self) -> String {
         let after = self.after.map(|c| c.encode()).unwrap_or_default();
-        format!("{}|{}|{}|{}|{}", self.departure_date, self.passengers, self.cabin.as_str(), self.page_size, after)
+        let cabin = self.cabin.map_or("ANY", CabinClass::as_str);
+        format!("{}|{}|{}|{}|{}", self.departure_date, self.passengers, cabin, self.page_size, after)
     }
 }
 
@@ -105,14 +107,15 @@ mod tests {
             },
             departure_date: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
             passengers: 1,
-            cabin: CabinClass::Economy,
+            cabin: Some(CabinClass::Economy),
             page_size: 20,
             after: None,
         };
         assert_eq!(base.route.tag(), "RUH-JED");
         let variants = [
             FlightSearch { passengers: 2, ..base.clone() },
-            FlightSearch { cabin: CabinClass::Business, ..base.clone() },
+            FlightSearch { cabin: Some(CabinClass::Business), ..base.clone() },
+            FlightSearch { cabin: None, ..base.clone() },
             FlightSearch { page_size: 5, ..base.clone() },
             FlightSearch { departure_date: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(), ..base.clone() },
             FlightSearch { after: Some(Cursor { at: chrono::Utc::now(), id: uuid::Uuid::nil() }), ..base.clone() },

@@ -1,11 +1,12 @@
 //! Cross-cutting rules applied to every call as tower layers, in this order (outermost first):
-//! CORS -> gRPC-web translation -> correlation id -> deadline and concurrency limit -> proto policy
-//! (authentication, role, rate limit, idempotency key) -> the services.
+//! CORS -> gRPC-web translation -> correlation id -> client address -> deadline and concurrency limit ->
+//! proto policy (authentication, role, rate limit, idempotency key) -> the services.
 //!
 //! Driven by configuration and by the `(aerobook.v1.policy)` option of each RPC; knows nothing of the
 //! use cases behind the services.
 
 pub mod auth;
+pub mod client_address;
 pub mod correlation;
 pub mod cors;
 pub mod errors;

@@ -4,7 +4,7 @@
 //! The authenticated [`Caller`] and the validated [`MethodKey`] travel on to the service in the request
 //! extensions.
 
-use std::{net::IpAddr, sync::Arc};
+use std::sync::Arc;
 
 use aerobook_proto::{RpcPolicy, v1::RateLimitClass};
 use axum::{
@@ -13,10 +13,10 @@ use axum::{
     response::Response,
 };
 use http::HeaderMap;
-use tonic::transport::server::TcpConnectInfo;
 
 use super::{
     auth::{authenticate, proto_role},
+    client_address::ClientAddress,
     correlation::CorrelationId,
     errors::ApiError,
     idempotency::{IdempotencyKey, MethodKey},
@@ -47,7 +47,7 @@ pub async fn enforce_policy(State(state): State<Arc<PolicyState>>, mut request: 
         return next.run(request).await;
     };
     // The client address names anonymous callers for rate limiting.
-    let address = request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr).map(|a| a.ip());
+    let address = ClientAddress::of(request.extensions());
     match admit(&state, policy, request.headers(), address).await {
         Ok((caller, key)) => {
             if let Some(caller) = caller {
@@ -66,7 +66,7 @@ async fn admit(
     state: &PolicyState,
     policy: &RpcPolicy,
     headers: &HeaderMap,
-    address: Option<IpAddr>,
+    address: ClientAddress,
 ) -> Result<(Option<Caller>, Option<IdempotencyKey>), ApiError> {
     let caller = match authenticate(headers, &state.tokens) {
         Ok(caller) => caller,
@@ -80,10 +80,9 @@ async fn admit(
             return Err(ApiError::forbidden());
         }
     }
-    let principal = match (caller, address) {
-        (Some(caller), _) => format!("user:{}", caller.user_id),
-        (None, Some(address)) => format!("ip:{address}"),
-        (None, None) => "ip:unknown".to_owned(),
+    let principal = match caller {
+        Some(caller) => format!("user:{}", caller.user_id),
+        None => address.principal(),
     };
     state.limiter.check(bucket(policy.rate_limit), &principal).await.map_err(ApiError::rate_limited)?;
     let key = if policy.idempotency_key_required {

@@ -81,6 +81,19 @@ pub async fn take_seats(
     Ok(updated.rows_affected == 1)
 }
 
+/// Locks the cabin's row until the transaction ends (PostgreSQL; SQLite's single writer already
+/// serialises every write), as [`take_seats`] does for holds.
+pub async fn lock_cabin(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<(), StoreError> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
+            .lock(LockType::Update)
+            .one(db)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())))?;
+    }
+    Ok(())
+}
+
 /// Gives `count` seats back to the cabin's available count (the CHECK refuses to exceed the total).
 pub async fn return_seats(
     db: &impl ConnectionTrait,

@@ -11,30 +11,36 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    StoreError,
-    entities::{airport, flight, flight_cabin},
+    StoreError, airports,
+    entities::{flight, flight_cabin},
 };
 use crate::domain::{
-    flight::{AirportCode, CabinAvailability, CabinClass, CabinLayout, Flight, FlightNumber, FlightStatus, NewFlight},
+    flight::{
+        AirportCode, CabinAvailability, CabinClass, CabinLayout, Flight, FlightNumber, FlightStatus, NewFlight,
+        local_date,
+    },
     money::{CurrencyCode, Money},
     pagination::Cursor,
     search::{FlightPage, FlightSearch},
 };
 
-/// One page of flights on the search's route and date whose cabin has room for the party, by departure.
+/// One page of flights on the search's route and date with room for the party (in the searched cabin, or
+/// in any cabin), by departure. Flights that departed before `now` are left out.
 #[tracing::instrument(skip_all, fields(route = %search.route.tag(), date = %search.departure_date))]
-/// Flights that departed before `now` are left out.
 pub async fn search(
     db: &impl ConnectionTrait,
     search: &FlightSearch,
     now: DateTime<Utc>,
 ) -> Result<FlightPage, StoreError> {
-    let with_room = Query::select()
+    // Any cabin of the flight with room for the party will do when the search names none.
+    let mut with_room = Query::select()
         .column(flight_cabin::Column::FlightId)
         .from(flight_cabin::Entity)
-        .and_where(flight_cabin::Column::Cabin.eq(search.cabin.as_str()))
         .and_where(flight_cabin::Column::SeatsAvailable.gte(i32::from(search.passengers)))
         .to_owned();
+    if let Some(cabin) = search.cabin {
+        with_room.and_where(flight_cabin::Column::Cabin.eq(cabin.as_str()));
+    }
     let bookable = FlightStatus::ALL.iter().filter(|s| s.is_bookable()).map(|s| s.as_str());
     let mut query = flight::Entity::find()
         .filter(flight::Column::Origin.eq(search.route.origin.as_str()))
@@ -74,22 +80,40 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Flight>, 
     Ok(with_cabins(db, vec![row]).await?.pop())
 }
 
-/// Time zones of the given airports; airports that do not exist are absent from the map.
-pub async fn airport_time_zones(
+/// Recomputes the local departure dates of the flights leaving `origin` in its (new) time zone; returns
+/// the destinations of the flights whose date moved.
+pub async fn redate_departures(
     db: &impl ConnectionTrait,
-    codes: &[AirportCode],
-) -> Result<HashMap<AirportCode, chrono_tz::Tz>, StoreError> {
-    let rows = airport::Entity::find()
-        .filter(airport::Column::IataCode.is_in(codes.iter().map(AirportCode::as_str)))
+    origin: AirportCode,
+    time_zone: chrono_tz::Tz,
+) -> Result<Vec<AirportCode>, StoreError> {
+    let departures: Vec<(Uuid, String, DateTime<Utc>, NaiveDate)> = flight::Entity::find()
+        .select_only()
+        .columns([
+            flight::Column::Id,
+            flight::Column::Destination,
+            flight::Column::DepartsAt,
+            flight::Column::DepartureDate,
+        ])
+        .filter(flight::Column::Origin.eq(origin.as_str()))
+        .into_tuple()
         .all(db)
         .await?;
-    rows.into_iter()
-        .map(|row| {
-            let code = AirportCode::parse(&row.iata_code).map_err(StoreError::Corrupt)?;
-            let zone = row.time_zone.parse().map_err(|e| StoreError::Corrupt(format!("time zone: {e}")))?;
-            Ok((code, zone))
-        })
-        .collect()
+    let mut destinations = Vec::new();
+    for (id, destination, departs_at, stored) in departures {
+        let date = local_date(departs_at, time_zone);
+        if date != stored {
+            flight::Entity::update_many()
+                .col_expr(flight::Column::DepartureDate, date.into())
+                .filter(flight::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+            destinations.push(AirportCode::parse(&destination).map_err(StoreError::Corrupt)?);
+        }
+    }
+    destinations.sort();
+    destinations.dedup();
+    Ok(destinations)
 }
 
 /// Inserts a flight with its cabins (all seats free). A flight with the same number and departure time
@@ -185,21 +209,44 @@ async fn with_cabins(db: &impl ConnectionTrait, rows: Vec<flight::Model>) -> Res
     for cabin in cabins {
         by_flight.entry(cabin.flight_id).or_default().push(cabin_availability(cabin)?);
     }
+    let mut codes = Vec::with_capacity(rows.len() * 2);
+    for row in &rows {
+        codes.push(AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?);
+        codes.push(AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?);
+    }
+    codes.sort();
+    codes.dedup();
+    let zones = airports::time_zones(db, &codes).await?;
     rows.into_iter()
         .map(|row| {
             let mut cabins = by_flight.remove(&row.id).unwrap_or_default();
             cabins.sort_by_key(|c| c.cabin);
-            to_flight(row, cabins)
+            to_flight(row, cabins, &zones)
         })
         .collect()
 }
 
-fn to_flight(row: flight::Model, cabins: Vec<CabinAvailability>) -> Result<Flight, StoreError> {
+fn to_flight(
+    row: flight::Model,
+    cabins: Vec<CabinAvailability>,
+    zones: &HashMap<AirportCode, chrono_tz::Tz>,
+) -> Result<Flight, StoreError> {
+    let origin = AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?;
+    let destination = AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?;
+    // The foreign keys guarantee both airports exist.
+    let zone = |code: AirportCode| {
+        zones
+            .get(&code)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("flight {} names unknown airport {code}", row.id)))
+    };
     Ok(Flight {
         id: row.id,
         flight_number: FlightNumber::parse(&row.flight_number).map_err(StoreError::Corrupt)?,
-        origin: AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?,
-        destination: AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?,
+        origin_time_zone: zone(origin)?,
+        destination_time_zone: zone(destination)?,
+        origin,
+        destination,
         departs_at: row.departs_at,
         arrives_at: row.arrives_at,
         departure_date: row.departure_date,

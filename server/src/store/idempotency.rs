@@ -44,19 +44,33 @@ pub enum Claim {
     Claimed,
     /// A completed call under this key.
     Taken { method: String, fingerprint: String, outcome: StoredOutcome },
+    /// A call that reserved the key (committed its claim before acting) and has not finished; its lease
+    /// runs until the record's `expires_at`.
+    Reserved { method: String, fingerprint: String },
 }
 
-/// Makes the claim of a busy key fail after [`CLAIM_WAIT_MS`] instead of waiting for the whole call
-/// deadline. Call first in the transaction.
-pub async fn bound_claim_wait(db: &impl ConnectionTrait) -> Result<(), StoreError> {
-    if db.get_database_backend() == DbBackend::Postgres {
+/// Claims the key for this transaction, replacing a record that has expired. On PostgreSQL the wait for a
+/// concurrent holder of the key is bounded by [`CLAIM_WAIT_MS`] (then [`StoreError::LockTimeout`]); the
+/// bound covers the claim only, so the call's own statements (a hold queueing on a busy cabin) wait as long
+/// as the call's deadline allows.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    call: &KeyedCall<'_>,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<Claim, StoreError> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    if postgres {
         db.execute_unprepared(&format!("SET LOCAL lock_timeout = {CLAIM_WAIT_MS}")).await?;
     }
-    Ok(())
+    let claim = claim_unbounded(db, call, now, expires_at).await?;
+    if postgres {
+        db.execute_unprepared("SET LOCAL lock_timeout TO DEFAULT").await?;
+    }
+    Ok(claim)
 }
 
-/// Claims the key for this transaction, replacing a record that has expired.
-pub async fn claim(
+async fn claim_unbounded(
     db: &impl ConnectionTrait,
     call: &KeyedCall<'_>,
     now: DateTime<Utc>,
@@ -88,25 +102,12 @@ pub async fn claim(
     taken(existing)
 }
 
-/// The completed, unexpired call a key names, read without claiming it (a call that is still running
-/// is not visible here).
-pub async fn completed(
-    db: &impl ConnectionTrait,
-    caller_id: Uuid,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Claim>, StoreError> {
-    match idempotency_key::Entity::find_by_id((caller_id, key.to_owned())).one(db).await? {
-        Some(existing) if existing.expires_at > now => Ok(Some(taken(existing)?)),
-        _ => Ok(None),
-    }
-}
-
 fn taken(existing: idempotency_key::Model) -> Result<Claim, StoreError> {
     let outcome = match (existing.outcome.as_deref(), existing.stored) {
         (Some(RESPONSE), Some(bytes)) => StoredOutcome::Response(bytes),
         (Some(REFUSAL), Some(bytes)) => StoredOutcome::Refusal(bytes),
-        _ => return Err(StoreError::Corrupt("an idempotency key was committed without its outcome".into())),
+        (None, None) => return Ok(Claim::Reserved { method: existing.method, fingerprint: existing.fingerprint }),
+        _ => return Err(StoreError::Corrupt("an idempotency key was committed with half an outcome".into())),
     };
     Ok(Claim::Taken { method: existing.method, fingerprint: existing.fingerprint, outcome })
 }
@@ -130,6 +131,42 @@ pub async fn record(db: &impl ConnectionTrait, call: &KeyedCall<'_>, outcome: St
     if updated.rows_affected != 1 {
         return Err(StoreError::Corrupt("the claimed idempotency key is missing".into()));
     }
+    Ok(())
+}
+
+/// Keeps a reservation made at `claimed_at` until `expires_at`, inside the transaction that will record
+/// its outcome (the row stays locked there until it ends). `false` when the reservation is no longer this
+/// call's: its lease passed and a retry took the key over.
+pub async fn keep_reservation(
+    db: &impl ConnectionTrait,
+    call: &KeyedCall<'_>,
+    claimed_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let updated = idempotency_key::Entity::update_many()
+        .col_expr(idempotency_key::Column::ExpiresAt, expires_at.into())
+        .filter(idempotency_key::Column::CallerId.eq(call.caller_id))
+        .filter(idempotency_key::Column::Key.eq(call.key))
+        .filter(idempotency_key::Column::CreatedAt.eq(claimed_at))
+        .filter(idempotency_key::Column::Outcome.is_null())
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Gives up a reservation made at `claimed_at` that recorded no outcome, so a retry can run at once.
+pub async fn release_reservation(
+    db: &impl ConnectionTrait,
+    call: &KeyedCall<'_>,
+    claimed_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::CallerId.eq(call.caller_id))
+        .filter(idempotency_key::Column::Key.eq(call.key))
+        .filter(idempotency_key::Column::CreatedAt.eq(claimed_at))
+        .filter(idempotency_key::Column::Outcome.is_null())
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! Knows the domain types it stores; knows nothing of tonic or Redis.
 
 pub mod accounts;
+pub mod airports;
 pub mod bookings;
 pub mod entities;
 pub mod flights;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    entities::{payment, provider_event},
+    entities::{payment, payment_refund, provider_event},
 };
 use crate::domain::{
     money::{CurrencyCode, Money},
@@ -84,6 +84,39 @@ pub async fn record_event(
     Ok(inserted == 1)
 }
 
+/// Records a succeeded refund of the payment; `false` when this refund was recorded before.
+pub async fn record_refund(
+    db: &impl ConnectionTrait,
+    refund_id: &str,
+    payment_id: Uuid,
+    amount_minor: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let row = payment_refund::ActiveModel {
+        refund_id: Set(refund_id.to_owned()),
+        payment_id: Set(payment_id),
+        amount_minor: Set(amount_minor.max(0)),
+        recorded_at: Set(now),
+    };
+    let inserted = payment_refund::Entity::insert(row)
+        .on_conflict(OnConflict::column(payment_refund::Column::RefundId).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The sum of the payment's recorded refunds.
+pub async fn refunded_total(db: &impl ConnectionTrait, payment_id: Uuid) -> Result<i64, StoreError> {
+    let amounts: Vec<i64> = payment_refund::Entity::find()
+        .select_only()
+        .column(payment_refund::Column::AmountMinor)
+        .filter(payment_refund::Column::PaymentId.eq(payment_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(amounts.iter().sum())
+}
+
 fn active(payment: &Payment, now: DateTime<Utc>) -> payment::ActiveModel {
     payment::ActiveModel {
         id: Set(payment.id),
@@ -101,6 +134,7 @@ fn active(payment: &Payment, now: DateTime<Utc>) -> payment::ActiveModel {
         decline_code: Set(payment.decline_code.clone()),
         failure_message: Set(payment.failure_message.clone()),
         refund_reference: Set(payment.refund_reference.clone()),
+        refund_attempt: Set(payment.refund_attempt),
         updated_at: Set(now),
         ..Default::default()
     }
@@ -125,5 +159,6 @@ fn to_payment(row: payment::Model) -> Result<Payment, StoreError> {
         decline_code: row.decline_code,
         failure_message: row.failure_message,
         refund_reference: row.refund_reference,
+        refund_attempt: row.refund_attempt,
     })
 }

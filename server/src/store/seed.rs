@@ -1,28 +1,19 @@
-//! Demo data for development: airports and a realistic schedule for the coming days.
+//! Demo data for development: a realistic schedule for the coming days between airports every database
+//! has (they are reference data, loaded by migration).
 //!
-//! Idempotent and safe to run from several instances at once: airports are upserted by code, and each
-//! seeded flight's id is derived from its number and departure, so a second run inserts nothing twice.
+//! Idempotent and safe to run from several instances at once: each seeded flight's id is derived from its
+//! number and departure, so a second run inserts nothing twice.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveTime, TimeDelta, Utc};
-use sea_orm::{ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
 
-use super::{StoreError, entities::airport, flights};
+use super::{StoreError, airports, flights};
 use crate::domain::{
     flight::{AirportCode, CabinClass, CabinConfig, CabinLayout, FlightNumber, NewFlight, local_date},
     money::Money,
 };
-
-/// (IATA code, name, city, ISO country, IANA time zone)
-const AIRPORTS: &[(&str, &str, &str, &str, &str)] = &[
-    ("RUH", "King Khalid International Airport", "Riyadh", "SA", "Asia/Riyadh"),
-    ("JED", "King Abdulaziz International Airport", "Jeddah", "SA", "Asia/Riyadh"),
-    ("DMM", "King Fahd International Airport", "Dammam", "SA", "Asia/Riyadh"),
-    ("MED", "Prince Mohammad bin Abdulaziz Airport", "Madinah", "SA", "Asia/Riyadh"),
-    ("DXB", "Dubai International Airport", "Dubai", "AE", "Asia/Dubai"),
-    ("CAI", "Cairo International Airport", "Cairo", "EG", "Africa/Cairo"),
-    ("LHR", "Heathrow Airport", "London", "GB", "Europe/London"),
-];
 
 /// Aircraft layouts: (business rows, business letters, economy first row, economy rows, economy letters).
 const NARROW_BODY: (i32, &str, i32, i32, &str) = (5, "ACDF", 10, 26, "ABCDEF");
@@ -85,21 +76,16 @@ const SCHEDULE: &[Service] = &[
 /// Namespace of the name-based UUIDs of seeded flights.
 const SEED_NAMESPACE: Uuid = Uuid::from_u128(0x6ae1_b00c_5eed_4f11_9a7e_0000_0000_0001);
 
-/// Upserts the airports and inserts every scheduled departure of the next `days` days that is still in the
-/// future and not yet present. Returns how many flights the schedule holds for the window.
+/// Inserts every scheduled departure of the next `days` days that is still in the future and not yet
+/// present. Returns how many flights the schedule holds for the window.
 pub async fn seed_demo_data(store: &super::Store, now: DateTime<Utc>, days: u64) -> Result<usize, StoreError> {
-    let flights = demo_flights(now, days)?;
+    let mut codes = Vec::new();
+    for service in SCHEDULE {
+        codes.push(code(service.origin)?);
+    }
+    let zones = airports::time_zones(store.conn(), &codes).await?;
+    let flights = demo_flights(now, days, &zones)?;
     let txn = store.begin_write().await?;
-    airport::Entity::insert_many(AIRPORTS.iter().map(|(code, name, city, country, zone)| airport::ActiveModel {
-        iata_code: Set((*code).to_owned()),
-        name: Set((*name).to_owned()),
-        city: Set((*city).to_owned()),
-        country_code: Set((*country).to_owned()),
-        time_zone: Set((*zone).to_owned()),
-    }))
-    .on_conflict_do_nothing()
-    .exec_without_returning(&txn)
-    .await?;
     // Bounded batches keep each statement under SQLite's and PostgreSQL's bind-parameter limits.
     for batch in flights.chunks(200) {
         flights::insert_missing(&txn, batch, now).await?;
@@ -108,11 +94,18 @@ pub async fn seed_demo_data(store: &super::Store, now: DateTime<Utc>, days: u64)
     Ok(flights.len())
 }
 
-fn demo_flights(now: DateTime<Utc>, days: u64) -> Result<Vec<(Uuid, NewFlight, chrono::NaiveDate)>, StoreError> {
+fn demo_flights(
+    now: DateTime<Utc>,
+    days: u64,
+    zones: &HashMap<AirportCode, chrono_tz::Tz>,
+) -> Result<Vec<(Uuid, NewFlight, chrono::NaiveDate)>, StoreError> {
     let bad = |what: &str, e: String| StoreError::Corrupt(format!("demo schedule {what}: {e}"));
     let mut flights = Vec::new();
     for service in SCHEDULE {
-        let zone: chrono_tz::Tz = time_zone_of(service.origin)?;
+        let origin = code(service.origin)?;
+        let zone = *zones
+            .get(&origin)
+            .ok_or_else(|| StoreError::Corrupt(format!("demo schedule names unknown airport {origin}")))?;
         let today = local_date(now, zone);
         let (business_rows, business_letters, economy_first, economy_rows, economy_letters) =
             if service.wide_body { WIDE_BODY } else { NARROW_BODY };
@@ -141,8 +134,8 @@ fn demo_flights(now: DateTime<Utc>, days: u64) -> Result<Vec<(Uuid, NewFlight, c
                 Uuid::new_v5(&SEED_NAMESPACE, format!("{}@{}", service.number, departs_at.to_rfc3339()).as_bytes());
             let flight = NewFlight {
                 flight_number: FlightNumber::parse(service.number).map_err(|e| bad("number", e))?,
-                origin: AirportCode::parse(service.origin).map_err(|e| bad("origin", e))?,
-                destination: AirportCode::parse(service.destination).map_err(|e| bad("destination", e))?,
+                origin,
+                destination: code(service.destination)?,
                 departs_at,
                 arrives_at: departs_at + TimeDelta::minutes(service.minutes),
                 cabins: cabins.clone(),
@@ -153,12 +146,8 @@ fn demo_flights(now: DateTime<Utc>, days: u64) -> Result<Vec<(Uuid, NewFlight, c
     Ok(flights)
 }
 
-fn time_zone_of(code: &str) -> Result<chrono_tz::Tz, StoreError> {
-    let (.., zone) = AIRPORTS
-        .iter()
-        .find(|airport| airport.0 == code)
-        .ok_or_else(|| StoreError::Corrupt(format!("demo schedule names unknown airport {code}")))?;
-    zone.parse().map_err(|e| StoreError::Corrupt(format!("time zone {zone}: {e}")))
+fn code(text: &str) -> Result<AirportCode, StoreError> {
+    AirportCode::parse(text).map_err(|e| StoreError::Corrupt(format!("demo schedule airport {text}: {e}")))
 }
 
 #[cfg(test)]
@@ -168,11 +157,20 @@ mod tests {
     #[test]
     fn the_schedule_is_valid_and_ids_are_stable() {
         let now = DateTime::parse_from_rfc3339("2026-11-21T00:00:00Z").unwrap().to_utc();
-        let first = demo_flights(now, 2).unwrap();
+        // The airports every database has, from the file the migration loads.
+        let zones: HashMap<AirportCode, chrono_tz::Tz> =
+            aerobook_migrations::parse_airports(aerobook_migrations::AIRPORTS_TSV)
+                .unwrap()
+                .into_iter()
+                .map(|[code, .., zone]| (AirportCode::parse(code).unwrap(), zone.parse().unwrap()))
+                .collect();
+        let first = demo_flights(now, 2, &zones).unwrap();
         assert!(first.len() > SCHEDULE.len(), "two days of departures");
         assert!(first.iter().all(|(_, f, _)| f.departs_at > now && f.arrives_at > f.departs_at));
         let ids: Vec<Uuid> = first.iter().map(|(id, ..)| *id).collect();
-        let again: Vec<Uuid> = demo_flights(now, 2).unwrap().iter().map(|(id, ..)| *id).collect();
+        let again: Vec<Uuid> = demo_flights(now, 2, &zones).unwrap().iter().map(|(id, ..)| *id).collect();
+        let unknown = HashMap::new();
+        assert!(demo_flights(now, 2, &unknown).is_err(), "every origin must be a known airport");
         assert_eq!(ids, again);
         let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());

@@ -50,7 +50,8 @@ export async function startServer(backend: Backend, settings: Record<string, str
     const databaseUrl = required("DATABASE_URL");
     schema = `ts_${crypto.randomUUID().replaceAll("-", "")}`;
     psql(databaseUrl, `CREATE SCHEMA ${schema}`);
-    Object.assign(env, { DATABASE_URL: databaseUrl, AEROBOOK_DATABASE_SCHEMA: schema });
+    // Outside the embedded defaults, simulated payments must be asked for.
+    Object.assign(env, { DATABASE_URL: databaseUrl, AEROBOOK_DATABASE_SCHEMA: schema, AEROBOOK_PAYMENTS: "simulated" });
     if (process.env["REDIS_URL"]) {
       Object.assign(env, { REDIS_URL: process.env["REDIS_URL"], AEROBOOK_REDIS_KEY_PREFIX: `${schema}:` });
     }

@@ -48,9 +48,11 @@ pub fn verify(payload: &str, signature: Option<&str>, secrets: &[Secret]) -> Res
                 });
             }
             Err(WebhookError::BadSignature | WebhookError::BadKey) => continue,
+            // An unreadable header (e.g. `t=x`) verifies with no secret: nothing about it is authentic.
+            Err(WebhookError::BadHeader(_)) => break,
             // The signature matched: the delivery is authentic but too old, or async-stripe could not read it.
             Err(WebhookError::BadTimestamp(_)) => rejection = WebhookRejection::Expired,
-            Err(_) => return ignorable(payload).ok_or(WebhookRejection::Malformed),
+            Err(WebhookError::BadParse(_)) => return ignorable(payload).ok_or(WebhookRejection::Malformed),
         }
         break;
     }
@@ -118,7 +120,8 @@ fn provider_event(object: EventObject) -> Option<ProviderEvent> {
         EventObject::RefundCreated(refund) | EventObject::RefundUpdated(refund) | EventObject::RefundFailed(refund) => {
             refund_record(*refund).outcome()?
         }
-        EventObject::ChargeRefunded(charge) if charge.refunded => ProviderEvent::RefundSucceeded {
+        // Sent for partial refunds too: it carries the charge's total refunded so far.
+        EventObject::ChargeRefunded(charge) => ProviderEvent::RefundSucceeded {
             payment: payment_of(charge.payment_intent.as_ref()),
             refund_id: None,
             amount_refunded_minor: charge.amount_refunded,
@@ -179,6 +182,18 @@ mod tests {
         assert_eq!(verify(&payload, None, &secrets()), Err(WebhookRejection::MissingSignature));
         let stale = wire::signature_at(&payload, "whsec_new", chrono::Utc::now().timestamp() - 301);
         assert_eq!(verify(&payload, Some(&stale), &secrets()), Err(WebhookRejection::Expired));
+    }
+
+    /// Headers that cannot be verified at all are refused like wrong signatures, even for an event type
+    /// Aerobook would acknowledge and ignore.
+    #[test]
+    fn unverifiable_headers_are_refused_for_every_event_type() {
+        let ignored = wire::event("customer.created", json!({"id": "cus_1", "object": "customer"})).to_string();
+        for payload in [succeeded(), ignored] {
+            for header in ["t=x,v1=00", "t=,v1=00", "v1=00", "t=1", "garbage", "t=1,v1=zz", ""] {
+                assert_eq!(verify(&payload, Some(header), &secrets()), Err(WebhookRejection::BadSignature), "{header}");
+            }
+        }
     }
 
     #[test]

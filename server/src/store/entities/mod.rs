@@ -9,6 +9,7 @@ pub mod flight_cabin;
 pub mod idempotency_key;
 pub mod outbox_job;
 pub mod payment;
+pub mod payment_refund;
 pub mod provider_event;
 pub mod refresh_token;
 pub mod seat_assignment;

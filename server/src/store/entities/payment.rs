@@ -19,6 +19,7 @@ pub struct Model {
     pub decline_code: Option<String>,
     pub failure_message: Option<String>,
     pub refund_reference: Option<String>,
+    pub refund_attempt: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
