@@ -15,4 +15,14 @@ export {
 export { policyOf, type CallPolicy } from "./policy.js";
 export { DEFAULT_RETRY_POLICY, NEVER_RETRY, type RetryPolicy } from "./retry.js";
 export { MemoryTokenStore, type TokenStore, type Tokens } from "./session.js";
+export {
+  flightLocalTimes,
+  FlightTimeError,
+  formatDayChange,
+  formatFlightTimes,
+  localTime,
+  type FlightLocalTimes,
+  type FlightSchedule,
+  type LocalTime,
+} from "./times.js";
 export { uuidv7 } from "./ids.js";

@@ -1,22 +1,29 @@
 // The SDK's pure parts, without a server: decoding statuses as they arrive on the wire, the retry rules,
-// and the policy read from the descriptors.
+// the policy read from the descriptors, and flight times in local airport time.
 import { create, toBinary } from "@bufbuild/protobuf";
-import { anyPack, type Any } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { anyPack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
+import { Code, createRouterTransport } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
 
 import {
+  AirportService,
   ApiError,
   AuthService,
   BookingService,
+  createAerobookClient,
   DEFAULT_RETRY_POLICY,
   ErrorCode,
+  flightLocalTimes,
   FlightService,
+  FlightTimeError,
+  formatFlightTimes,
+  localTime,
   NEVER_RETRY,
   policyOf,
   reasonOf,
   uuidv7,
+  type FlightSchedule,
 } from "../src/index.js";
 import * as api from "../src/gen/index.js";
 import {
@@ -148,6 +155,87 @@ describe("policyOf", () => {
     expect(policyOf(FlightService.method.searchFlights)).toMatchObject({ public: true, safeToRepeat: true });
     expect(policyOf(BookingService.method.createBooking)).toMatchObject({ public: false, idempotencyKeyRequired: true, safeToRepeat: true });
     expect(policyOf(FlightService.method.createFlight).roles).toEqual([api.Role.OPERATOR]);
+    expect(policyOf(AirportService.method.listAirports)).toMatchObject({ public: true, idempotencyKeyRequired: false, safeToRepeat: true });
+    expect(policyOf(AirportService.method.getAirport)).toMatchObject({ public: true, safeToRepeat: true });
+    expect(policyOf(AirportService.method.upsertAirport)).toMatchObject({
+      public: false,
+      idempotencyKeyRequired: true,
+      safeToRepeat: true,
+      roles: [api.Role.OPERATOR],
+    });
+  });
+
+  it("gives every service of the generated code a client, AirportService included", async () => {
+    const services = Object.entries(api).filter(([, value]) => typeof value === "object" && value !== null && "kind" in value && value.kind === "service");
+    expect(services.map(([name]) => name)).toContain("AirportService");
+    const transport = createRouterTransport(({ service }) => {
+      service(AirportService, {
+        getAirport: ({ code }) => ({ code, name: "King Khalid International Airport", city: "Riyadh", countryCode: "SA", timeZone: "Asia/Riyadh" }),
+      });
+    });
+    const client = createAerobookClient(transport, { retry: NEVER_RETRY });
+    const accessors = services.map(([name]) => name.replace(/Service$/, "")).map((stem) => stem[0]!.toLowerCase() + stem.slice(1));
+    expect(Object.keys(client)).toEqual(expect.arrayContaining([...accessors, "airport", "waitingRoom"]));
+    expect(await client.airport.getAirport({ code: "RUH" })).toMatchObject({ code: "RUH", timeZone: "Asia/Riyadh" });
+  });
+});
+
+describe("flight times in local airport time", () => {
+  const flight = (departsAt: string, arrivesAt: string, originTimeZone: string, destinationTimeZone: string): FlightSchedule => ({
+    flightNumber: "AB101",
+    departsAt: timestampFromDate(new Date(departsAt)),
+    arrivesAt: timestampFromDate(new Date(arrivesAt)),
+    originTimeZone,
+    destinationTimeZone,
+  });
+
+  it("reads AB101 out of Riyadh at 06:00 local, not in the machine's zone", () => {
+    const ab101 = flight("2026-12-01T03:00:00Z", "2026-12-01T04:45:00Z", "Asia/Riyadh", "Asia/Riyadh");
+    expect(flightLocalTimes(ab101)).toEqual({
+      departure: { date: "2026-12-01", time: "06:00", timeZone: "Asia/Riyadh", at: new Date("2026-12-01T03:00:00Z") },
+      arrival: { date: "2026-12-01", time: "07:45", timeZone: "Asia/Riyadh", at: new Date("2026-12-01T04:45:00Z") },
+      dayChange: 0,
+    });
+    expect(formatFlightTimes(ab101)).toBe("06:00 → 07:45");
+  });
+
+  it("marks an arrival on the next local day", () => {
+    // Riyadh 22:30 (UTC+3), seven hours to London (UTC+0 in December): 02:30 the next day.
+    const overnight = flight("2026-12-01T19:30:00Z", "2026-12-02T02:30:00Z", "Asia/Riyadh", "Europe/London");
+    const times = flightLocalTimes(overnight);
+    expect([times.departure.date, times.departure.time, times.arrival.date, times.arrival.time, times.dayChange]).toEqual([
+      "2026-12-01", "22:30", "2026-12-02", "02:30", 1,
+    ]);
+    expect(formatFlightTimes(overnight)).toBe("22:30 → 02:30 +1");
+    expect(formatFlightTimes(flight("2026-12-01T20:10:00Z", "2026-12-01T22:05:00Z", "Asia/Riyadh", "Asia/Riyadh"))).toBe("23:10 → 01:05 +1");
+  });
+
+  it("goes back a day across the date line, Auckland to Honolulu", () => {
+    // Auckland 09:00 on 2 December (UTC+13, summer time), 8 h 45 min to Honolulu (UTC-10): 18:45 on 1 December.
+    const pacific = flight("2026-12-01T20:00:00Z", "2026-12-02T04:45:00Z", "Pacific/Auckland", "Pacific/Honolulu");
+    const times = flightLocalTimes(pacific);
+    expect([times.departure.date, times.departure.time, times.arrival.date, times.arrival.time, times.dayChange]).toEqual([
+      "2026-12-02", "09:00", "2026-12-01", "18:45", -1,
+    ]);
+    expect(formatFlightTimes(pacific)).toBe("09:00 → 18:45 -1");
+  });
+
+  it("follows daylight saving time and shows midnight as 00:00", () => {
+    expect(localTime(new Date("2026-07-01T12:00:00Z"), "Europe/London")).toMatchObject({ date: "2026-07-01", time: "13:00" });
+    expect(localTime(timestampFromDate(new Date("2026-12-01T21:00:00Z")), "Asia/Riyadh")).toMatchObject({ date: "2026-12-02", time: "00:00" });
+  });
+
+  it("refuses to guess when a time zone or a time is missing or unknown", () => {
+    const noZone = flight("2026-12-01T03:00:00Z", "2026-12-01T04:45:00Z", "", "Asia/Riyadh");
+    expect(() => flightLocalTimes(noZone)).toThrow(FlightTimeError);
+    expect(() => formatFlightTimes(noZone)).toThrow(/AB101 has no origin_time_zone/);
+    expect(() => flightLocalTimes(flight("2026-12-01T03:00:00Z", "2026-12-01T04:45:00Z", "Asia/Riyadh", ""))).toThrow(/no destination_time_zone/);
+    expect(() => flightLocalTimes(flight("2026-12-01T03:00:00Z", "2026-12-01T04:45:00Z", "Mars/Olympus", "Asia/Riyadh"))).toThrow(
+      /unknown origin_time_zone "Mars\/Olympus"/,
+    );
+    expect(() => flightLocalTimes({ ...flight("2026-12-01T03:00:00Z", "2026-12-01T04:45:00Z", "Asia/Riyadh", "Asia/Riyadh"), arrivesAt: undefined })).toThrow(
+      /AB101 has no arrival time/,
+    );
   });
 });
 

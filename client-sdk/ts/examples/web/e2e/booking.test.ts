@@ -7,7 +7,8 @@ import { extname, join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { BookingStatus } from "@aerobook/sdk";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { BookingStatus, formatFlightTimes } from "@aerobook/sdk";
 import { createNodeClient } from "@aerobook/sdk/node";
 
 import { startServer, type TestServer } from "../../../test/support/server.js";
@@ -44,6 +45,23 @@ async function launch(): Promise<Browser> {
   });
 }
 
+/**
+ * A page in a browser whose clock reads UTC, unlike every demo airport: times shown in the browser's zone
+ * instead of the airport's would be off by hours.
+ */
+async function utcPage(browser: Browser, viewport?: { width: number; height: number }): Promise<Page> {
+  const context = await browser.newContext({ timezoneId: "UTC", ...(viewport ? { viewport } : {}) });
+  return context.newPage();
+}
+
+/** The demo schedule's daily RUH → JED departures (server/src/store/seed.rs), in Riyadh and Jeddah time. */
+const RUH_JED_LOCAL: Record<string, [departs: string, arrives: string]> = {
+  AB101: ["06:00", "07:45"],
+  AB103: ["09:30", "11:15"],
+  AB105: ["14:00", "15:45"],
+  AB107: ["19:45", "21:30"],
+};
+
 async function shoot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 }
@@ -66,7 +84,8 @@ describe("the booking page", () => {
   });
 
   it("searches, watches availability, picks seats, signs up, holds, pays, confirms and cancels", async () => {
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const page = await utcPage(browser, { width: 1200, height: 900 });
+    expect(await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)).toBe("UTC");
     const consoleErrors: string[] = [];
     page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
     await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
@@ -76,7 +95,29 @@ describe("the booking page", () => {
     await page.getByTestId("flight").first().waitFor();
     await shoot(page, "1-search-results");
 
-    await page.getByTestId("flight").first().getByRole("button", { name: "Choose" }).click();
+    // Every RUH → JED flight reads in Riyadh and Jeddah time (UTC+3), not in the browser's UTC.
+    const shown = await page.getByTestId("flight").evaluateAll((cards) =>
+      cards.map((card) => [
+        card.getAttribute("data-flight-number"),
+        card.querySelector("[data-testid=departure-time]")?.textContent,
+        card.querySelector("[data-testid=arrival-time]")?.textContent,
+      ]),
+    );
+    expect(shown.length).toBeGreaterThan(0);
+    for (const [number, departs, arrives] of shown) {
+      expect([number, departs, arrives]).toEqual([number, ...(RUH_JED_LOCAL[number ?? ""] ?? ["(not a RUH → JED demo flight)"])]);
+    }
+    const first = page.getByTestId("flight").first();
+    const [flightId, flightNumber] = [await first.getAttribute("data-flight-id"), await first.getAttribute("data-flight-number")];
+    const [departs, arrives] = RUH_JED_LOCAL[flightNumber ?? ""]!;
+    // The SDK's helper in Node agrees with the page, and both differ from the flight's UTC clock time.
+    const flight = await createNodeClient(api.url).flight.getFlight({ flightId: flightId ?? "" });
+    expect(formatFlightTimes(flight)).toBe(`${departs} → ${arrives}`);
+    expect(timestampDate(flight.departsAt!).toISOString().slice(11, 16)).not.toBe(departs);
+    expect([flight.originTimeZone, flight.destinationTimeZone]).toEqual(["Asia/Riyadh", "Asia/Riyadh"]);
+
+    await first.getByRole("button", { name: "Choose" }).click();
+    expect(await page.getByTestId("trip-times").getByTestId("departure-time").textContent()).toBe(departs);
     await page.locator("[data-testid=live-availability].on").waitFor();
     const before = await seatsFree(page);
     const free = page.locator("[data-testid=seat-map] .seat:not(.taken)");
@@ -115,6 +156,9 @@ describe("the booking page", () => {
     await page.getByTestId("pay").click();
     await page.getByTestId("confirmed").waitFor();
     const reference = await page.getByTestId("reference").textContent();
+    expect(await page.getByTestId("booked-flight").textContent()).toMatch(
+      new RegExp(`^${flightNumber} · .+ · RUH ${departs}\\s+→ JED ${arrives}$`),
+    );
     await shoot(page, "4-confirmed");
 
     await page.getByTestId("cancel").click();
@@ -130,7 +174,7 @@ describe("the booking page", () => {
   });
 
   it("shows a refusal with its message and correlation id", async () => {
-    const page = await browser.newPage();
+    const page = await utcPage(browser);
     await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
     await page.locator("[name=origin]").fill("R1");
     await page.getByRole("button", { name: "Search flights" }).click();
@@ -167,7 +211,7 @@ describe("a page on an origin the server does not allow", () => {
     });
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
 
-    const page = await browser.newPage();
+    const page = await utcPage(browser);
     const refused: string[] = [];
     page.on("requestfailed", (request) => refused.push(request.url()));
     await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);

@@ -1,6 +1,14 @@
 // How the page shows the API's values.
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { Money } from "@aerobook/sdk";
+import {
+  flightLocalTimes,
+  FlightTimeError,
+  formatDayChange,
+  type Flight,
+  type FlightLocalTimes,
+  type LocalTime,
+  type Money,
+} from "@aerobook/sdk";
 
 export function money(amount: Money | undefined): string {
   if (amount === undefined) {
@@ -11,12 +19,51 @@ export function money(amount: Money | undefined): string {
   return format.format(Number(amount.amountMinor) / 10 ** digits);
 }
 
-export function time(at: Timestamp | undefined): string {
-  return at === undefined ? "" : timestampDate(at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+/** A flight's times as the page shows them: each in its own airport's local time. */
+export interface ShownTimes {
+  departure: string;
+  arrival: string;
+  /** `""`, `"+1"`, `"-1"`... */
+  dayChange: string;
+  /** Local departure day at the origin, e.g. "Tue, 1 Dec". */
+  departureDay: string;
+  /** Local arrival day at the destination. */
+  arrivalDay: string;
+  /** Tooltips naming the zone each time is read in. */
+  departureZone: string;
+  arrivalZone: string;
 }
 
-export function day(at: Timestamp | undefined): string {
-  return at === undefined ? "" : timestampDate(at).toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+/**
+ * The flight's departure and arrival in local airport time (SDK `flightLocalTimes`). A flight without time
+ * zones (a server older than the page) is shown in UTC, labelled so, rather than in the browser's zone.
+ */
+export function flightTimes(flight: Flight): ShownTimes {
+  let times: FlightLocalTimes;
+  let zonesKnown = true;
+  try {
+    times = flightLocalTimes(flight);
+  } catch (error) {
+    if (!(error instanceof FlightTimeError) || flight.departsAt === undefined || flight.arrivesAt === undefined) {
+      throw error;
+    }
+    times = flightLocalTimes({ ...flight, originTimeZone: "UTC", destinationTimeZone: "UTC" });
+    zonesKnown = false;
+  }
+  const { departure, arrival, dayChange } = times;
+  const day = (at: LocalTime) =>
+    at.at.toLocaleDateString(undefined, { timeZone: at.timeZone, weekday: "short", day: "numeric", month: "short" });
+  const clock = (at: LocalTime) => (zonesKnown ? at.time : `${at.time} UTC`);
+  const zone = (at: LocalTime) => (zonesKnown ? `Local time (${at.timeZone})` : "UTC: the airport's time zone is unknown");
+  return {
+    departure: clock(departure),
+    arrival: clock(arrival),
+    dayChange: formatDayChange(dayChange),
+    departureDay: day(departure),
+    arrivalDay: day(arrival),
+    departureZone: zone(departure),
+    arrivalZone: zone(arrival),
+  };
 }
 
 export function duration(from: Timestamp | undefined, to: Timestamp | undefined): string {

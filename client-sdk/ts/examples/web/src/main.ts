@@ -14,7 +14,7 @@ import {
 } from "@aerobook/sdk";
 import { createWebClient, webStorageTokenStore } from "@aerobook/sdk/web";
 
-import { countdown, day, duration, escape, money, time, tomorrowInRiyadh } from "./format.js";
+import { countdown, duration, escape, flightTimes, money, tomorrowInRiyadh } from "./format.js";
 
 const apiUrl =
   new URLSearchParams(location.search).get("api") ?? import.meta.env["VITE_AEROBOOK_URL"] ?? "http://127.0.0.1:50051";
@@ -184,6 +184,27 @@ function cabinOf(flight: Pick<Flight, "cabins">, cabin: CabinClass): CabinAvaila
   return flight.cabins.find((each) => each.cabin === cabin);
 }
 
+/** The flight's departure and arrival, each in its airport's local time, with the arrival's day change. */
+function timesHtml(flight: Flight): string {
+  const shown = flightTimes(flight);
+  const change = shown.dayChange
+    ? `<sup class="day-change" data-testid="day-change" title="Arrives ${escape(shown.arrivalDay)}">${escape(shown.dayChange)}</sup>`
+    : "";
+  return `<span class="time" data-testid="departure-time" title="${escape(shown.departureZone)}">${escape(shown.departure)}</span>
+    <span class="code">${escape(flight.origin)}</span>
+    <span class="line">${duration(flight.departsAt, flight.arrivesAt)}</span>
+    <span class="time" data-testid="arrival-time" title="${escape(shown.arrivalZone)}">${escape(shown.arrival)}${change}</span>
+    <span class="code">${escape(flight.destination)}</span>`;
+}
+
+/** One line for summaries: "AB101 · Tue, 1 Dec · RUH 06:00 → JED 07:45 +1". */
+function flightLine(flight: Flight): string {
+  const shown = flightTimes(flight);
+  const change = shown.dayChange ? ` <span class="day-change">${escape(shown.dayChange)}</span>` : "";
+  return `${escape(flight.flightNumber)} · ${escape(shown.departureDay)} · ${escape(flight.origin)} ${escape(shown.departure)}
+    → ${escape(flight.destination)} ${escape(shown.arrival)}${change}`;
+}
+
 function renderResults(flights: Flight[], cabin: CabinClass, passengers: number): void {
   if (flights.length === 0) {
     ui.results.innerHTML = `<p class="empty">No flights with ${passengers} free seat(s) on that day. Try another date.</p>`;
@@ -192,13 +213,10 @@ function renderResults(flights: Flight[], cabin: CabinClass, passengers: number)
   ui.results.innerHTML = flights
     .map((flight) => {
       const offer = cabinOf(flight, cabin);
-      return `<article class="card flight" data-testid="flight" data-flight-id="${escape(flight.id)}">
-        <div class="times">
-          <span class="time">${time(flight.departsAt)}</span><span class="code">${escape(flight.origin)}</span>
-          <span class="line">${duration(flight.departsAt, flight.arrivesAt)}</span>
-          <span class="time">${time(flight.arrivesAt)}</span><span class="code">${escape(flight.destination)}</span>
-        </div>
-        <div class="meta"><strong>${escape(flight.flightNumber)}</strong> · ${day(flight.departsAt)}
+      return `<article class="card flight" data-testid="flight" data-flight-id="${escape(flight.id)}"
+          data-flight-number="${escape(flight.flightNumber)}">
+        <div class="times" data-testid="flight-times">${timesHtml(flight)}</div>
+        <div class="meta"><strong>${escape(flight.flightNumber)}</strong> · ${escape(flightTimes(flight).departureDay)}
           · <span class="seats-left">${offer?.seatsAvailable ?? 0} seats left</span></div>
         <div class="offer"><span class="price">${money(offer?.price)}</span><span class="per">per passenger</span>
           <button type="button" class="primary">Choose</button></div>
@@ -259,6 +277,8 @@ function renderTrip(): void {
       <h2>${escape(flight.flightNumber)} · ${escape(flight.origin)} → ${escape(flight.destination)}</h2>
       <span class="live" data-testid="live-availability">Connecting…</span>
     </div>
+    <div class="times trip-times" data-testid="trip-times">${timesHtml(flight)}</div>
+    <p class="meta">${escape(flightTimes(flight).departureDay)} · times are local at each airport</p>
     <div class="trip-body">
       <div>
         <h3>Choose ${passengers} seat${passengers > 1 ? "s" : ""}</h3>
@@ -353,8 +373,10 @@ function renderBooking(booking: Booking): void {
   const panel = ui.trip.querySelector<HTMLElement>("#booking")!;
   panel.hidden = false;
   const seats = booking.seatNumbers.join(", ");
+  const flight = trip?.flight.id === booking.flightId ? trip.flight : undefined;
   const summary = `<dl class="summary">
       <dt>Reference</dt><dd data-testid="reference">${escape(booking.reference)}</dd>
+      ${flight ? `<dt>Flight</dt><dd data-testid="booked-flight">${flightLine(flight)}</dd>` : ""}
       <dt>Seats</dt><dd data-testid="booked-seats">${escape(seats)}</dd>
       <dt>Total</dt><dd>${money(booking.totalPrice)}</dd></dl>`;
   switch (booking.status) {

@@ -111,6 +111,10 @@ export type Payment = Message<"aerobook.v1.Payment"> & {
   amountReceived?: Money | undefined;
 
   /**
+   * Refunded so far, each refund counted once: also refunds made at Stripe directly. Only when it reaches
+   * amount_received is the payment REFUNDED (and its booking, if confirmed, REFUNDED); a smaller amount is a
+   * partial refund that leaves the booking as it is.
+   *
    * @generated from field: aerobook.v1.Money amount_refunded = 10;
    */
   amountRefunded?: Money | undefined;
@@ -285,7 +289,10 @@ export const PaymentStatusSchema: GenEnum<PaymentStatus> = /*@__PURE__*/
  */
 export const PaymentService: GenService<{
   /**
-   * Starts paying for a HELD booking; returns the client secret the app hands to Stripe.
+   * Starts paying for a HELD booking; returns the client secret the app hands to Stripe. The idempotency key
+   * is claimed before anything else happens: the same key with another request gets IDEMPOTENCY_CONFLICT
+   * and changes nothing, and a repeat while the first call is still running gets IDEMPOTENCY_IN_PROGRESS.
+   * A Stripe answer slower than the call allows gives PROVIDER_TIMEOUT: retry with the same key.
    *
    * @generated from rpc aerobook.v1.PaymentService.CreatePaymentIntent
    */
@@ -305,7 +312,11 @@ export const PaymentService: GenService<{
     output: typeof PaymentSchema;
   },
   /**
-   * Refunds a confirmed booking in full; the booking is REFUND_PENDING until Stripe reports the outcome.
+   * Refunds a confirmed booking in full (everything received and not yet refunded); the booking is
+   * REFUND_PENDING until Stripe reports the outcome. After a failed refund the booking is CONFIRMED again and
+   * the refund may be requested again (a new refund at Stripe). Operators also use it to send again a failed
+   * automatic refund of a payment that arrived after its booking expired or was cancelled: the booking keeps
+   * its status.
    *
    * @generated from rpc aerobook.v1.PaymentService.RefundBooking
    */
