@@ -13,7 +13,9 @@ const PACKAGE: &str = "aerobook.v1";
 const POLICY_EXTENSION: &str = "aerobook.v1.policy";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time, not baked in with env!(): a build script binary shared through a target directory
+    // must not keep the path of the checkout that first compiled it.
+    let proto_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let package_dir = proto_dir.join("aerobook/v1");
     println!("cargo:rerun-if-changed={}", package_dir.display());
 

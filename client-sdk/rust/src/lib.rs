@@ -1,9 +1,10 @@
 //! Rust client for Aerobook's gRPC API.
 //!
-//! One [`Client`] exposes every service of the contract as typed methods: `client.auth()`,
-//! `client.flight()`, `client.booking()`, `client.payment()`, `client.waiting_room()`. Each method returns a
-//! [`Call`]; await it for a [`Response`] (the message, its correlation id, whether it was a replay) or an
-//! [`ApiError`].
+//! One [`Client`] exposes every service of the contract as typed methods: `client.airport()`,
+//! `client.auth()`, `client.flight()`, `client.booking()`, `client.payment()`, `client.waiting_room()`. Each
+//! method returns a [`Call`]; await it for a [`Response`] (the message, its correlation id, whether it was a
+//! replay) or an [`ApiError`]. [`local_times`] reads a flight's departure and arrival in each airport's own
+//! time zone.
 //!
 //! What every call gets, decided by the RPC's options in the proto (`aerobook_proto::rpc_policy`), never by
 //! lists in this crate:

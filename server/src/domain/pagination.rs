@@ -18,6 +18,22 @@ pub fn page_size(requested: i32) -> Result<u32, String> {
     }
 }
 
+fn invalid() -> String {
+    "is not a page token returned by this list".to_owned()
+}
+
+/// The text inside a page token; `None` for the empty token of a first page.
+fn decode_token(token: &str) -> Result<Option<String>, String> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    if token.len() > MAX_PAGE_TOKEN_LEN {
+        return Err(invalid());
+    }
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    String::from_utf8(raw).map(Some).map_err(|_| invalid())
+}
+
 /// Position after the last item of a page ordered by (time, id): the next page starts strictly after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
@@ -34,15 +50,7 @@ impl Cursor {
 
     /// Empty means the first page.
     pub fn decode(token: &str) -> Result<Option<Self>, String> {
-        if token.is_empty() {
-            return Ok(None);
-        }
-        let invalid = || "is not a page token returned by this list".to_owned();
-        if token.len() > MAX_PAGE_TOKEN_LEN {
-            return Err(invalid());
-        }
-        let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-        let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+        let Some(raw) = decode_token(token)? else { return Ok(None) };
         let mut parts = raw.splitn(3, ':');
         let (Some(Self::VERSION), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(invalid());
@@ -66,15 +74,7 @@ impl KeyCursor {
 
     /// Empty means the first page.
     pub fn decode(token: &str) -> Result<Option<Self>, String> {
-        if token.is_empty() {
-            return Ok(None);
-        }
-        let invalid = || "is not a page token returned by this list".to_owned();
-        if token.len() > MAX_PAGE_TOKEN_LEN {
-            return Err(invalid());
-        }
-        let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-        let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+        let Some(raw) = decode_token(token)? else { return Ok(None) };
         match raw.split_once(':') {
             Some((Self::VERSION, key)) if !key.is_empty() => Ok(Some(Self(key.to_owned()))),
             _ => Err(invalid()),

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _,
-    sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _,
+    QueryFilter as _, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -145,10 +145,7 @@ pub async fn keep_reservation(
 ) -> Result<bool, StoreError> {
     let updated = idempotency_key::Entity::update_many()
         .col_expr(idempotency_key::Column::ExpiresAt, expires_at.into())
-        .filter(idempotency_key::Column::CallerId.eq(call.caller_id))
-        .filter(idempotency_key::Column::Key.eq(call.key))
-        .filter(idempotency_key::Column::CreatedAt.eq(claimed_at))
-        .filter(idempotency_key::Column::Outcome.is_null())
+        .filter(reservation(call, claimed_at))
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
@@ -160,14 +157,17 @@ pub async fn release_reservation(
     call: &KeyedCall<'_>,
     claimed_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    idempotency_key::Entity::delete_many()
-        .filter(idempotency_key::Column::CallerId.eq(call.caller_id))
-        .filter(idempotency_key::Column::Key.eq(call.key))
-        .filter(idempotency_key::Column::CreatedAt.eq(claimed_at))
-        .filter(idempotency_key::Column::Outcome.is_null())
-        .exec(db)
-        .await?;
+    idempotency_key::Entity::delete_many().filter(reservation(call, claimed_at)).exec(db).await?;
     Ok(())
+}
+
+/// The row of a reservation made at `claimed_at` that has recorded no outcome yet.
+fn reservation(call: &KeyedCall<'_>, claimed_at: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(idempotency_key::Column::CallerId.eq(call.caller_id))
+        .add(idempotency_key::Column::Key.eq(call.key))
+        .add(idempotency_key::Column::CreatedAt.eq(claimed_at))
+        .add(idempotency_key::Column::Outcome.is_null())
 }
 
 /// Forgets keys past their retention; returns how many went.
