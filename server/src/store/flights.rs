@@ -5,14 +5,15 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{OnConflict, Query},
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, FromQueryResult, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+    sea_query::{Expr, OnConflict, Query},
 };
 use uuid::Uuid;
 
 use super::{
-    StoreError, airports,
-    entities::{flight, flight_cabin},
+    StoreError,
+    entities::{airport, flight, flight_cabin},
 };
 use crate::domain::{
     flight::{
@@ -42,7 +43,7 @@ pub async fn search(
         with_room.and_where(flight_cabin::Column::Cabin.eq(cabin.as_str()));
     }
     let bookable = FlightStatus::ALL.iter().filter(|s| s.is_bookable()).map(|s| s.as_str());
-    let mut query = flight::Entity::find()
+    let mut query = with_zones()
         .filter(flight::Column::Origin.eq(search.route.origin.as_str()))
         .filter(flight::Column::Destination.eq(search.route.destination.as_str()))
         .filter(flight::Column::DepartureDate.eq(search.departure_date))
@@ -60,6 +61,7 @@ pub async fn search(
         .order_by_asc(flight::Column::DepartsAt)
         .order_by_asc(flight::Column::Id)
         .limit(u64::from(search.page_size) + 1)
+        .into_model::<FlightRow>()
         .all(db)
         .await?;
     let next_page_token = if rows.len() > search.page_size as usize {
@@ -74,10 +76,49 @@ pub async fn search(
 
 #[tracing::instrument(skip(db))]
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Flight>, StoreError> {
-    let Some(row) = flight::Entity::find_by_id(id).one(db).await? else {
+    let Some(row) = with_zones().filter(flight::Column::Id.eq(id)).into_model::<FlightRow>().one(db).await? else {
         return Ok(None);
     };
     Ok(with_cabins(db, vec![row]).await?.pop())
+}
+
+/// A flight row with the time zones of its two airports.
+#[derive(Debug, FromQueryResult)]
+struct FlightRow {
+    id: Uuid,
+    flight_number: String,
+    origin: String,
+    destination: String,
+    departs_at: DateTime<Utc>,
+    arrives_at: DateTime<Utc>,
+    departure_date: NaiveDate,
+    status: String,
+    origin_time_zone: String,
+    destination_time_zone: String,
+}
+
+/// Flights joined to their airports, whose time zones come in the same query.
+fn with_zones() -> Select<flight::Entity> {
+    let (origin, destination) = ("origin_airport", "destination_airport");
+    let airport_of = |column: flight::Column| {
+        flight::Entity::belongs_to(airport::Entity).from(column).to(airport::Column::IataCode).into()
+    };
+    flight::Entity::find()
+        .select_only()
+        .columns([
+            flight::Column::Id,
+            flight::Column::FlightNumber,
+            flight::Column::Origin,
+            flight::Column::Destination,
+            flight::Column::DepartsAt,
+            flight::Column::ArrivesAt,
+            flight::Column::DepartureDate,
+            flight::Column::Status,
+        ])
+        .join_as(JoinType::InnerJoin, airport_of(flight::Column::Origin), origin)
+        .join_as(JoinType::InnerJoin, airport_of(flight::Column::Destination), destination)
+        .column_as(Expr::col((origin, airport::Column::TimeZone)), "origin_time_zone")
+        .column_as(Expr::col((destination, airport::Column::TimeZone)), "destination_time_zone")
 }
 
 /// Recomputes the local departure dates of the flights leaving `origin` in its (new) time zone; returns
@@ -197,7 +238,7 @@ fn cabin_rows(id: Uuid, flight: &NewFlight) -> impl Iterator<Item = flight_cabin
 }
 
 /// Loads the cabins of `rows` in one query and assembles domain flights in the same order.
-async fn with_cabins(db: &impl ConnectionTrait, rows: Vec<flight::Model>) -> Result<Vec<Flight>, StoreError> {
+async fn with_cabins(db: &impl ConnectionTrait, rows: Vec<FlightRow>) -> Result<Vec<Flight>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -209,44 +250,24 @@ async fn with_cabins(db: &impl ConnectionTrait, rows: Vec<flight::Model>) -> Res
     for cabin in cabins {
         by_flight.entry(cabin.flight_id).or_default().push(cabin_availability(cabin)?);
     }
-    let mut codes = Vec::with_capacity(rows.len() * 2);
-    for row in &rows {
-        codes.push(AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?);
-        codes.push(AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?);
-    }
-    codes.sort();
-    codes.dedup();
-    let zones = airports::time_zones(db, &codes).await?;
     rows.into_iter()
         .map(|row| {
             let mut cabins = by_flight.remove(&row.id).unwrap_or_default();
             cabins.sort_by_key(|c| c.cabin);
-            to_flight(row, cabins, &zones)
+            to_flight(row, cabins)
         })
         .collect()
 }
 
-fn to_flight(
-    row: flight::Model,
-    cabins: Vec<CabinAvailability>,
-    zones: &HashMap<AirportCode, chrono_tz::Tz>,
-) -> Result<Flight, StoreError> {
-    let origin = AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?;
-    let destination = AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?;
-    // The foreign keys guarantee both airports exist.
-    let zone = |code: AirportCode| {
-        zones
-            .get(&code)
-            .copied()
-            .ok_or_else(|| StoreError::Corrupt(format!("flight {} names unknown airport {code}", row.id)))
-    };
+fn to_flight(row: FlightRow, cabins: Vec<CabinAvailability>) -> Result<Flight, StoreError> {
+    let zone = |name: &str| name.parse().map_err(|e| StoreError::Corrupt(format!("airport time zone: {e}")));
     Ok(Flight {
         id: row.id,
         flight_number: FlightNumber::parse(&row.flight_number).map_err(StoreError::Corrupt)?,
-        origin_time_zone: zone(origin)?,
-        destination_time_zone: zone(destination)?,
-        origin,
-        destination,
+        origin: AirportCode::parse(&row.origin).map_err(StoreError::Corrupt)?,
+        destination: AirportCode::parse(&row.destination).map_err(StoreError::Corrupt)?,
+        origin_time_zone: zone(&row.origin_time_zone)?,
+        destination_time_zone: zone(&row.destination_time_zone)?,
         departs_at: row.departs_at,
         arrives_at: row.arrives_at,
         departure_date: row.departure_date,
