@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     app::{AppError, accounts},
     config::Config,
+    infra::clock::Clock,
     startup::{self, StartupError},
     store::Store,
 };
@@ -67,11 +68,12 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> Result<String,
     let store = Store::connect(&config.database).await.map_err(StartupError::from)?;
     let output = match command {
         AdminCommand::CreateOperator { email, password, full_name } => {
-            let operator = accounts::create_operator(&store, &email, &password, &full_name).await?;
+            let operator =
+                accounts::create_operator(&store, &email, &password, &full_name, Clock::system().now()).await?;
             format!("operator {} created (id {})\n", operator.email, operator.id)
         }
         AdminCommand::CreateServiceAccount { name } => {
-            let (account, credentials) = accounts::create_service_account(&store, &name).await?;
+            let (account, credentials) = accounts::create_service_account(&store, &name, Clock::system().now()).await?;
             format!(
                 "service account {name} created (id {})\nclient id:     {}\nclient secret: {}\n\
                  Sign in with Login(email = client id, password = client secret). The secret is not shown again.\n",

@@ -17,7 +17,6 @@ use aerobook_proto::v1::{
     payment_service_server::PaymentServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
-use chrono::Utc;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::{service::Routes, transport::server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -116,7 +115,7 @@ impl Application {
         let store = Store::connect(&config.database).await?;
         tracing::info!(backend = ?store.backend(), "database ready");
         if config.seed_demo_data {
-            let flights = seed::seed_demo_data(&store, Utc::now(), config.demo_days).await?;
+            let flights = seed::seed_demo_data(&store, clock.now(), config.demo_days).await?;
             tracing::info!(flights, days = config.demo_days, "demo data seeded");
         }
         let redis = match &config.redis {
@@ -144,7 +143,8 @@ impl Application {
             ),
             None => RateLimiter::disabled(),
         };
-        let accounts = Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl);
+        let accounts =
+            Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl, clock.clone());
 
         let feed = AvailabilityFeed::new(redis.clone());
         let bookings = Bookings::new(store.clone(), clock.clone(), feed.clone(), config.bookings.clone());
@@ -157,17 +157,20 @@ impl Application {
         )))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-        let flights = FlightServiceServer::new(FlightApi::new(FlightCatalog::new(store.clone(), cache, feed.clone())))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
+        let flights = FlightServiceServer::new(FlightApi::new(
+            FlightCatalog::new(store.clone(), cache, feed.clone(), clock.clone()),
+            clock.clone(),
+        ))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
         let auth = AuthServiceServer::new(AuthApi::new(accounts))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
-        let booking_service = BookingServiceServer::new(BookingApi::new(bookings.clone()))
+        let booking_service = BookingServiceServer::new(BookingApi::new(bookings.clone(), clock.clone()))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
 
-        let PaymentSetup { provider, simulated, webhook_secrets } = payment_provider(&config)?;
+        let PaymentSetup { provider, simulated, webhook_secrets } = payment_provider(&config, &clock)?;
         let signal = OutboxSignal::default();
         // A payment call that dies keeps its key reserved for two call deadlines; a retry then takes it over.
         let key_lease =
@@ -370,7 +373,7 @@ struct PaymentSetup {
 
 /// Stripe, or the simulated provider signing its webhook events with the configured secret or a random
 /// one (configuration allows the simulation only on the embedded database or when asked for explicitly).
-fn payment_provider(config: &Config) -> Result<PaymentSetup, StartupError> {
+fn payment_provider(config: &Config, clock: &Clock) -> Result<PaymentSetup, StartupError> {
     let payments = &config.payments;
     if let PaymentMode::Stripe(key) = &payments.mode {
         let stripe = StripeProvider::new(key.expose(), payments.stripe_api_base.as_deref(), payments.provider_timeout)?;
@@ -386,7 +389,7 @@ fn payment_provider(config: &Config) -> Result<PaymentSetup, StartupError> {
         false => payments.webhook_secrets.clone(),
     };
     tracing::warn!("payments are simulated: every card succeeds and nothing is charged");
-    let simulated = Arc::new(SimulatedProvider::new(secrets[0].clone(), payments.simulated_delay));
+    let simulated = Arc::new(SimulatedProvider::new(secrets[0].clone(), payments.simulated_delay, clock.clone()));
     Ok(PaymentSetup {
         provider: PaymentProvider::Simulated(simulated.clone()),
         simulated: Some(simulated),

@@ -1,7 +1,6 @@
 //! `aerobook.v1.BookingService`.
 
 use aerobook_proto::v1::{self as pb, booking_service_server::BookingService};
-use chrono::Utc;
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
@@ -9,15 +8,18 @@ use super::{CallContext, convert};
 use crate::{
     app::bookings::Bookings,
     domain::{booking::BookingAction, validation::Violations},
+    infra::clock::Clock,
 };
 
 pub struct BookingApi {
     bookings: Bookings,
+    /// Dates of birth are checked against the use cases' clock.
+    clock: Clock,
 }
 
 impl BookingApi {
-    pub fn new(bookings: Bookings) -> Self {
-        Self { bookings }
+    pub fn new(bookings: Bookings, clock: Clock) -> Self {
+        Self { bookings, clock }
     }
 
     /// `CancelBooking` and `ConfirmBooking`: a booking id, a free-text field (the reason or the note), and
@@ -52,7 +54,8 @@ impl BookingService for BookingApi {
     ) -> Result<Response<pb::Booking>, Status> {
         let call = CallContext::of(&request);
         let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
-        let hold = convert::hold_request(request.into_inner(), Utc::now().date_naive()).map_err(|e| call.fail(e))?;
+        let hold =
+            convert::hold_request(request.into_inner(), self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
         let outcome = self.bookings.place_hold(&actor, &keyed, hold, encode).await;
         call.keyed_response(outcome, convert::booking_to_proto)
     }

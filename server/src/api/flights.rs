@@ -3,21 +3,22 @@
 use std::pin::Pin;
 
 use aerobook_proto::v1::{self as pb, flight_service_server::FlightService};
-use chrono::Utc;
 use futures::{Stream, StreamExt as _};
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{CallContext, convert};
-use crate::app::flights::FlightCatalog;
+use crate::{app::flights::FlightCatalog, infra::clock::Clock};
 
 pub struct FlightApi {
     catalog: FlightCatalog,
+    /// Dates and times in requests are checked against the use cases' clock.
+    clock: Clock,
 }
 
 impl FlightApi {
-    pub fn new(catalog: FlightCatalog) -> Self {
-        Self { catalog }
+    pub fn new(catalog: FlightCatalog, clock: Clock) -> Self {
+        Self { catalog, clock }
     }
 }
 
@@ -28,7 +29,8 @@ impl FlightService for FlightApi {
         request: Request<pb::SearchFlightsRequest>,
     ) -> Result<Response<pb::SearchFlightsResponse>, Status> {
         let call = CallContext::of(&request);
-        let search = convert::flight_search(request.into_inner(), Utc::now().date_naive()).map_err(|e| call.fail(e))?;
+        let search =
+            convert::flight_search(request.into_inner(), self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
         let page = self.catalog.search(search).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(convert::flight_page_to_proto(&page)))
     }
@@ -69,7 +71,7 @@ impl FlightService for FlightApi {
     async fn create_flight(&self, request: Request<pb::CreateFlightRequest>) -> Result<Response<pb::Flight>, Status> {
         let call = CallContext::of(&request);
         let keyed = call.keyed(request.get_ref())?;
-        let new = convert::new_flight(request.into_inner(), Utc::now()).map_err(|e| call.fail(e))?;
+        let new = convert::new_flight(request.into_inner(), self.clock.now()).map_err(|e| call.fail(e))?;
         let encode = |flight: &_| convert::flight_to_proto(flight).encode_to_vec();
         let outcome = self.catalog.create_flight(&keyed, new, encode).await;
         call.keyed_response(outcome, convert::flight_to_proto)

@@ -13,6 +13,7 @@ use crate::{
         validation::ValidationError,
     },
     infra::{
+        clock::Clock,
         passwords,
         rate_limit::RateLimiter,
         tokens::{self, AccessTokens},
@@ -65,17 +66,18 @@ pub struct Accounts {
     tokens: AccessTokens,
     limiter: RateLimiter,
     refresh_ttl: Duration,
+    clock: Clock,
 }
 
 impl Accounts {
-    pub fn new(store: Store, tokens: AccessTokens, limiter: RateLimiter, refresh_ttl: Duration) -> Self {
-        Self { store, tokens, limiter, refresh_ttl }
+    pub fn new(store: Store, tokens: AccessTokens, limiter: RateLimiter, refresh_ttl: Duration, clock: Clock) -> Self {
+        Self { store, tokens, limiter, refresh_ttl, clock }
     }
 
     /// Creates a customer account and signs it in.
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, email: Email, password: Password, name: String) -> Result<Session, AppError> {
-        let account = create_account(&self.store, email, password, name, Role::Customer).await?;
+        let account = create_account(&self.store, email, password, name, Role::Customer, self.clock.now()).await?;
         self.start_session(&account).await
     }
 
@@ -106,7 +108,7 @@ impl Accounts {
     /// sign of theft: the whole family is revoked, so the thief and the owner both have to sign in again.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AppError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = self.store.begin_write().await?;
         let record = accounts::refresh_token_by_hash(&txn, &tokens::refresh_token_hash(refresh_token))
             .await?
@@ -133,7 +135,7 @@ impl Accounts {
     pub async fn logout(&self, refresh_token: &str) -> Result<(), AppError> {
         let txn = self.store.begin_write().await?;
         if let Some(record) = accounts::refresh_token_by_hash(&txn, &tokens::refresh_token_hash(refresh_token)).await? {
-            accounts::revoke_family(&txn, record.family_id, Utc::now()).await?;
+            accounts::revoke_family(&txn, record.family_id, self.clock.now()).await?;
         }
         txn.commit().await.map_err(StoreError::from)?;
         Ok(())
@@ -148,7 +150,7 @@ impl Accounts {
 
     async fn start_session(&self, account: &Account) -> Result<Session, AppError> {
         let txn = self.store.begin_write().await?;
-        let session = self.issue(&txn, account, Uuid::now_v7(), Utc::now()).await?;
+        let session = self.issue(&txn, account, Uuid::now_v7(), self.clock.now()).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(session)
     }
@@ -170,19 +172,29 @@ impl Accounts {
 }
 
 /// Creates an operator account (`aerobook-server admin create-operator`).
-pub async fn create_operator(store: &Store, email: &str, password: &str, name: &str) -> Result<Profile, AppError> {
+pub async fn create_operator(
+    store: &Store,
+    email: &str,
+    password: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Profile, AppError> {
     let mut violations = crate::domain::validation::Violations::new();
     let email = violations.check("email", Email::parse(email));
     let password = violations.check("password", Password::new(password));
     let name = violations.check("full_name", full_name(name));
     let (email, password, name) = violations.finish_with(|| Some((email?, password?, name?)))?;
-    let account = create_account(store, email, password, name, Role::Operator).await?;
+    let account = create_account(store, email, password, name, Role::Operator, now).await?;
     Ok(Profile::from(&account))
 }
 
 /// Creates a service account (`aerobook-server admin create-service-account`). It signs in like everyone
 /// else, with the client id as email and the secret as password.
-pub async fn create_service_account(store: &Store, name: &str) -> Result<(Profile, ServiceCredentials), AppError> {
+pub async fn create_service_account(
+    store: &Store,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(Profile, ServiceCredentials), AppError> {
     let valid = (1..=40).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !valid {
@@ -193,7 +205,7 @@ pub async fn create_service_account(store: &Store, name: &str) -> Result<(Profil
     let client_secret = tokens::new_refresh_token();
     let email = Email::parse(&client_id).map_err(|e| ValidationError::single("name", e))?;
     let password = Password::new(&client_secret).map_err(|e| ValidationError::single("name", e))?;
-    let account = create_account(store, email, password, name.to_owned(), Role::Service).await?;
+    let account = create_account(store, email, password, name.to_owned(), Role::Service, now).await?;
     Ok((Profile::from(&account), ServiceCredentials { client_id, client_secret }))
 }
 
@@ -203,11 +215,12 @@ async fn create_account(
     password: Password,
     name: String,
     role: Role,
+    now: DateTime<Utc>,
 ) -> Result<Account, AppError> {
     let password_hash = passwords::hash(password.expose().to_owned()).await?;
     let account =
         Account { id: Uuid::now_v7(), email: email.as_str().to_owned(), full_name: name, role, password_hash };
-    match accounts::insert_account(store.conn(), &account, Utc::now()).await {
+    match accounts::insert_account(store.conn(), &account, now).await {
         Ok(()) => Ok(account),
         Err(StoreError::Duplicate(_)) => {
             Err(ValidationError::single("email", "an account with this email exists").into())

@@ -1,7 +1,7 @@
 //! The flight catalogue: search (cached per route), flight details, seat maps, live seat counts, and new
 //! flights.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{Stream, stream};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use crate::{
     infra::{
         availability::{AvailabilityFeed, AvailabilityWatch},
         cache::SearchCache,
+        clock::Clock,
     },
     store::{Store, StoreError, airports, bookings, flights},
 };
@@ -29,11 +30,12 @@ pub struct FlightCatalog {
     cache: SearchCache,
     feed: AvailabilityFeed,
     idempotency: Idempotency,
+    clock: Clock,
 }
 
 impl FlightCatalog {
-    pub fn new(store: Store, cache: SearchCache, feed: AvailabilityFeed) -> Self {
-        Self { idempotency: Idempotency::new(store.clone()), store, cache, feed }
+    pub fn new(store: Store, cache: SearchCache, feed: AvailabilityFeed, clock: Clock) -> Self {
+        Self { idempotency: Idempotency::new(store.clone()), store, cache, feed, clock }
     }
 
     #[tracing::instrument(skip_all, fields(route = %search.route.tag()))]
@@ -43,7 +45,7 @@ impl FlightCatalog {
         if let Some(page) = self.cache.get(&route, &key).await {
             return Ok(page);
         }
-        let page = flights::search(self.store.conn(), &search, Utc::now()).await?;
+        let page = flights::search(self.store.conn(), &search, self.clock.now()).await?;
         self.cache.put(&route, &key, &page).await;
         Ok(page)
     }
@@ -108,18 +110,22 @@ impl FlightCatalog {
         new: NewFlight,
         encode: impl FnOnce(&Flight) -> Vec<u8>,
     ) -> Result<Outcome<Flight>, AppError> {
-        let txn = match self.idempotency.begin(keyed, Utc::now()).await? {
+        let now = self.clock.now();
+        let txn = match self.idempotency.begin(keyed, now).await? {
             Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
             Begun::Fresh(txn) => txn,
         };
-        let result = Self::insert_flight(txn.txn(), &new).await;
+        let result = Self::insert_flight(txn.txn(), &new, now).await;
         let flight = txn.finish(result, encode).await?;
         self.cache.invalidate_route(&Route { origin: new.origin, destination: new.destination }.tag()).await;
         Ok(Outcome::Executed(flight))
     }
 
-    async fn insert_flight(txn: &impl ConnectionTrait, new: &NewFlight) -> Result<Flight, AppError> {
-        let now = Utc::now();
+    async fn insert_flight(
+        txn: &impl ConnectionTrait,
+        new: &NewFlight,
+        now: DateTime<Utc>,
+    ) -> Result<Flight, AppError> {
         let id = Uuid::now_v7();
         let zones = airports::time_zones(txn, &[new.origin, new.destination]).await?;
         let mut violations = Violations::new();

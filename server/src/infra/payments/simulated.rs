@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{IntentRecord, RefundRecord, wire};
-use crate::{config::Secret, domain::payment::Payment};
+use crate::{config::Secret, domain::payment::Payment, infra::clock::Clock};
 
 struct Intent {
     record: IntentRecord,
@@ -52,13 +52,16 @@ pub struct SimulatedProvider {
     /// Deliveries scheduled and not yet answered.
     in_flight: watch::Sender<usize>,
     http: Client<HttpConnector, Full<Bytes>>,
+    /// The server's clock: reconciliation compares creation times with its own "now".
+    clock: Clock,
 }
 
 impl SimulatedProvider {
-    pub fn new(signing_secret: Secret, delay: Duration) -> Self {
+    pub fn new(signing_secret: Secret, delay: Duration, clock: Clock) -> Self {
         Self {
             signing_secret,
             delay,
+            clock,
             webhook_url: OnceLock::new(),
             ledger: Mutex::default(),
             in_flight: watch::Sender::new(0),
@@ -99,7 +102,9 @@ impl SimulatedProvider {
         });
         let currency = payment.amount.currency.as_str().to_owned();
         ledger.keys.insert(key, id.clone());
-        ledger.intents.insert(id.clone(), Intent { record: record.clone(), currency, metadata, created: Utc::now() });
+        ledger
+            .intents
+            .insert(id.clone(), Intent { record: record.clone(), currency, metadata, created: self.clock.now() });
         drop(ledger);
         // The simulated customer pays at once; the provider reports it after the configured delay.
         self.schedule(move |ledger| {
@@ -139,7 +144,7 @@ impl SimulatedProvider {
         };
         let currency = payment.amount.currency.as_str().to_owned();
         ledger.keys.insert(key, id.clone());
-        ledger.refunds.insert(id.clone(), Refund { record: record.clone(), created: Utc::now() });
+        ledger.refunds.insert(id.clone(), Refund { record: record.clone(), created: self.clock.now() });
         drop(ledger);
         self.schedule(move |ledger| {
             let refund = ledger.refunds.get_mut(&id)?;
