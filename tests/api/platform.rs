@@ -199,10 +199,7 @@ async fn an_unreachable_redis_never_fails_a_read() {
 async fn shutdown_drains_calls_in_flight() {
     // Needs PostgreSQL: its lock waits are visible in pg_stat_activity, so the test knows the call is in
     // flight without guessing with a sleep.
-    let Some(mut app) = TestApp::external().await else { return };
-    if !app.is_postgres() {
-        return;
-    }
+    let Some(mut app) = TestApp::on_postgres(&[]).await else { return };
     let db = app.database().await;
     let blocker = db.begin().await.unwrap();
     blocker.execute_unprepared("LOCK TABLE flights IN ACCESS EXCLUSIVE MODE").await.unwrap();

@@ -14,7 +14,7 @@ use aerobook_sdk::{
     ApiError, Client, ErrorCode, ErrorOrigin, MemoryTokenStore, RetryPolicy, TokenStore, Tokens, proto as pb,
 };
 use aerobook_tests::{
-    Backend, Role, TestApp, backend_tests, create_flight_request, expired_access_token,
+    Role, TestApp, backend_tests, create_flight_request, expired_access_token,
     proxy::{FaultProxy, TlsProxy},
     riyadh_date,
     stripe::Misbehaviour,
@@ -464,10 +464,7 @@ backend_tests! {
 /// writer and end at the server's deadline instead).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_in_use_decodes_as_in_progress_on_postgres() {
-    let Some(app) = TestApp::spawn(Backend::External, &[]).await.filter(TestApp::is_postgres) else {
-        eprintln!("skipped: DATABASE_URL does not name PostgreSQL");
-        return;
-    };
+    let Some(app) = TestApp::on_postgres(&[]).await else { return };
     let customer = impatient(&app);
     let signed_in = sign_up(&customer).await;
     let flight = flight_with_economy(&app, 1, "AB").await;

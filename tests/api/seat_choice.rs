@@ -6,22 +6,10 @@
 use std::time::Duration;
 
 use aerobook_proto::v1 as pb;
-use aerobook_tests::{Backend, TestApp};
+use aerobook_tests::TestApp;
 use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
 
 use crate::bookings::{Customer, adult, flight_with_economy, hold};
-
-/// A server on PostgreSQL; `None` (skipped) without `DATABASE_URL`, which CI always sets.
-async fn on_postgres() -> Option<TestApp> {
-    if std::env::var("DATABASE_URL").is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI must set DATABASE_URL");
-        eprintln!("skipped: DATABASE_URL is not set");
-        return None;
-    }
-    let app = TestApp::spawn(Backend::External, &[]).await?;
-    assert!(app.is_postgres());
-    Some(app)
-}
 
 /// Waits (at most 10 s) until some statement of the server waits for a lock.
 async fn until_the_server_waits(app: &TestApp) {
@@ -40,7 +28,7 @@ async fn lock_economy(db: &sea_orm::DatabaseTransaction, flight: &pb::Flight) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seat_changes_take_the_cabins_lock() {
-    let Some(app) = on_postgres().await else { return };
+    let Some(app) = TestApp::on_postgres(&[]).await else { return };
     let flight = flight_with_economy(&app, 2, "AB").await;
     let customer = Customer::new(&app);
     let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &["10A"])).await.expect("held");
@@ -57,7 +45,7 @@ async fn seat_changes_take_the_cabins_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seat_the_server_chose_is_chosen_again_when_taken_meanwhile() {
-    let Some(app) = on_postgres().await else { return };
+    let Some(app) = TestApp::on_postgres(&[]).await else { return };
     let flight = flight_with_economy(&app, 2, "AB").await;
     let first = Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &["11B"])).await.expect("held");
     // A seat change that does not serialise on the cabin (as ChangeSeats once did), still uncommitted:
@@ -84,7 +72,7 @@ async fn a_seat_the_server_chose_is_chosen_again_when_taken_meanwhile() {
 /// The key's claim gives up after 2 s; the hold's own statements wait as long as the call's deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_queued_on_a_busy_cabin_outlasts_the_claim_timeout() {
-    let Some(app) = on_postgres().await else { return };
+    let Some(app) = TestApp::on_postgres(&[]).await else { return };
     let flight = flight_with_economy(&app, 2, "AB").await;
     let db = app.database().await;
     let blocker = db.begin().await.unwrap();

@@ -142,6 +142,20 @@ impl TestApp {
         Some(Self::start(source, postgres_schema, redis_prefix, data_dir, true).await)
     }
 
+    /// A server on PostgreSQL (and Redis when `REDIS_URL` is set), for what only PostgreSQL can show (lock
+    /// waits, row locks). `None` (the test is skipped, saying so) without a PostgreSQL `DATABASE_URL`, except
+    /// under CI, where that fails the test instead of letting it pass empty.
+    pub async fn on_postgres(settings: &[(&str, &str)]) -> Option<Self> {
+        if !std::env::var("DATABASE_URL").is_ok_and(|url| url.starts_with("postgres")) {
+            assert!(std::env::var_os("CI").is_none(), "CI must set DATABASE_URL to a PostgreSQL database");
+            eprintln!("skipped: DATABASE_URL does not name PostgreSQL");
+            return None;
+        }
+        let app = Self::spawn(Backend::External, settings).await.expect("DATABASE_URL is set");
+        assert!(app.is_postgres());
+        Some(app)
+    }
+
     /// Another server instance on the same database (and Redis prefix), as a second replica would run.
     pub async fn another_instance(&self) -> Self {
         let data_dir = tempfile::tempdir().expect("temporary directory");

@@ -78,19 +78,20 @@ impl ApiError {
 
     /// The wire form. `x-correlation-id` itself is added to the response headers by the correlation layer.
     pub fn into_status(self, correlation_id: &CorrelationId) -> Status {
-        let retryable = is_retryable(self.code);
+        let (grpc_code, default_retry_delay) = wire(self.code);
+        let retryable = default_retry_delay.is_some();
         let mut metadata = self.metadata;
         metadata.insert("correlationId".to_owned(), correlation_id.to_string());
         metadata.insert("retryable".to_owned(), retryable.to_string());
         let mut details = ErrorDetails::new();
         details.set_error_info(reason(self.code), ERROR_DOMAIN, metadata).set_request_info(correlation_id.as_str(), "");
         if retryable {
-            details.set_retry_info(Some(self.retry_after.unwrap_or_else(|| default_retry_delay(self.code))));
+            details.set_retry_info(self.retry_after.or(default_retry_delay));
         }
         for violation in self.violations {
             details.add_bad_request_violation(violation.field, violation.description);
         }
-        Status::with_error_details(grpc_code(self.code), self.message, details)
+        Status::with_error_details(grpc_code, self.message, details)
     }
 }
 
@@ -106,64 +107,35 @@ pub fn reason(code: ErrorCode) -> &'static str {
     code.as_str_name().trim_start_matches("ERROR_CODE_")
 }
 
-/// The gRPC status code of each error code, as in the contract's table.
-pub fn grpc_code(code: ErrorCode) -> Code {
+/// How each error code goes on the wire, one row per code as in the contract's table: its gRPC status code
+/// and, when a repeat of the same call may succeed, the default `RetryInfo` delay (none: not retryable).
+fn wire(code: ErrorCode) -> (Code, Option<Duration>) {
+    use ErrorCode as E;
+    const SOON: Duration = Duration::from_secs(1);
+    const PROVIDER: Duration = Duration::from_secs(2);
     match code {
-        ErrorCode::ValidationError => Code::InvalidArgument,
-        ErrorCode::Unauthorized | ErrorCode::TokenExpired => Code::Unauthenticated,
-        ErrorCode::Forbidden => Code::PermissionDenied,
-        ErrorCode::NotFound => Code::NotFound,
-        ErrorCode::RateLimited => Code::ResourceExhausted,
-        ErrorCode::IdempotencyInProgress | ErrorCode::BookingConflict | ErrorCode::PaymentProcessing => Code::Aborted,
-        ErrorCode::IdempotencyConflict
-        | ErrorCode::SeatsUnavailable
-        | ErrorCode::BookingExpired
-        | ErrorCode::InvalidStateTransition
-        | ErrorCode::MaxPerUserExceeded
-        | ErrorCode::WaitingRoomRequired
-        | ErrorCode::PaymentFailed
-        | ErrorCode::PaymentRequired => Code::FailedPrecondition,
-        ErrorCode::ProviderError | ErrorCode::ProviderTimeout | ErrorCode::ServiceUnavailable => Code::Unavailable,
-        ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
-        ErrorCode::InternalError | ErrorCode::Unspecified => Code::Internal,
-    }
-}
-
-/// Whether the same call may succeed if repeated (after the `RetryInfo` delay).
-pub fn is_retryable(code: ErrorCode) -> bool {
-    match code {
-        ErrorCode::RateLimited
-        | ErrorCode::IdempotencyInProgress
-        | ErrorCode::BookingConflict
-        | ErrorCode::PaymentProcessing
-        | ErrorCode::ProviderError
-        | ErrorCode::ProviderTimeout
-        | ErrorCode::ServiceUnavailable
-        | ErrorCode::DeadlineExceeded => true,
-        ErrorCode::ValidationError
-        | ErrorCode::Unauthorized
-        | ErrorCode::TokenExpired
-        | ErrorCode::Forbidden
-        | ErrorCode::NotFound
-        | ErrorCode::IdempotencyConflict
-        | ErrorCode::SeatsUnavailable
-        | ErrorCode::BookingExpired
-        | ErrorCode::InvalidStateTransition
-        | ErrorCode::MaxPerUserExceeded
-        | ErrorCode::WaitingRoomRequired
-        | ErrorCode::PaymentFailed
-        | ErrorCode::PaymentRequired
-        | ErrorCode::InternalError
-        | ErrorCode::Unspecified => false,
-    }
-}
-
-fn default_retry_delay(code: ErrorCode) -> Duration {
-    match code {
-        ErrorCode::BookingConflict => Duration::from_millis(100),
-        ErrorCode::IdempotencyInProgress => Duration::from_millis(500),
-        ErrorCode::PaymentProcessing | ErrorCode::ProviderError | ErrorCode::ProviderTimeout => Duration::from_secs(2),
-        _ => Duration::from_secs(1),
+        E::ValidationError => (Code::InvalidArgument, None),
+        E::Unauthorized => (Code::Unauthenticated, None),
+        E::TokenExpired => (Code::Unauthenticated, None),
+        E::Forbidden => (Code::PermissionDenied, None),
+        E::NotFound => (Code::NotFound, None),
+        E::RateLimited => (Code::ResourceExhausted, Some(SOON)),
+        E::IdempotencyInProgress => (Code::Aborted, Some(Duration::from_millis(500))),
+        E::IdempotencyConflict => (Code::FailedPrecondition, None),
+        E::BookingConflict => (Code::Aborted, Some(Duration::from_millis(100))),
+        E::SeatsUnavailable => (Code::FailedPrecondition, None),
+        E::BookingExpired => (Code::FailedPrecondition, None),
+        E::InvalidStateTransition => (Code::FailedPrecondition, None),
+        E::MaxPerUserExceeded => (Code::FailedPrecondition, None),
+        E::WaitingRoomRequired => (Code::FailedPrecondition, None),
+        E::PaymentFailed => (Code::FailedPrecondition, None),
+        E::PaymentRequired => (Code::FailedPrecondition, None),
+        E::PaymentProcessing => (Code::Aborted, Some(PROVIDER)),
+        E::ProviderError => (Code::Unavailable, Some(PROVIDER)),
+        E::ProviderTimeout => (Code::Unavailable, Some(PROVIDER)),
+        E::InternalError | E::Unspecified => (Code::Internal, None),
+        E::ServiceUnavailable => (Code::Unavailable, Some(SOON)),
+        E::DeadlineExceeded => (Code::DeadlineExceeded, Some(SOON)),
     }
 }
 
