@@ -11,9 +11,10 @@
 //! - [`domain`]: pure rules and value types; no I/O, no tonic, sea-orm or Redis.
 //! - [`store`]: sea-orm entities and queries, migrations, demo data.
 //! - [`infra`]: Redis, the search cache, the availability feed, the clock, telemetry.
-//! - [`jobs`]: background work inside the server: the hold sweeper.
+//! - [`jobs`]: background work inside the server: the hold sweeper, the outbox worker, reconciliation.
 //! - [`startup`]: [`startup::Application`], shared by `main` and the tests.
-//! - [`config`]: the one place that reads configuration; [`cli`]: the command line.
+//! - [`config`]: the one place that reads configuration, plain values that depend on nothing else in the
+//!   server (layers and infra build their types from them); [`cli`]: the command line.
 
 pub mod api;
 pub mod app;

@@ -166,13 +166,15 @@ impl Bookings {
     pub async fn expire_due_holds(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
         let correlation_id = format!("sweep-{}", Uuid::now_v7());
+        // Due holds are HELD (the claim selects them so); the state machine says where they go.
+        let to = BookingStatus::Held.apply(BookingAction::Expire).map_err(Refusal::from)?;
         let mut expired = 0;
         loop {
             let txn = self.store.begin_write().await?;
             let due = bookings::claim_due_holds(&txn, now, SWEEP_BATCH).await?;
             let mut changes = Vec::with_capacity(due.len());
             for hold in &due {
-                if !bookings::set_status(&txn, hold.id, hold.version, BookingStatus::Expired, now).await? {
+                if !bookings::set_status(&txn, hold.id, hold.version, to, now).await? {
                     continue;
                 }
                 let seats = bookings::unassign_seats(&txn, hold.id).await?;
@@ -180,7 +182,7 @@ impl Bookings {
                 changes.push(Change {
                     booking_id: hold.id,
                     from: Some(BookingStatus::Held),
-                    to: BookingStatus::Expired,
+                    to,
                     cause: BookingAction::Expire.as_str(),
                     correlation_id: &correlation_id,
                     actor_id: None,

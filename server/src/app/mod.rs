@@ -7,6 +7,7 @@ pub mod bookings;
 pub mod error;
 pub mod flights;
 pub mod idempotency;
+pub mod job;
 pub mod outbox;
 pub mod payments;
 

@@ -5,16 +5,16 @@
 //! lease has passed. A job's effects and its completion commit in one transaction, and jobs that call the
 //! provider use an idempotency key fixed by the payment, so a job that runs twice has its effect once.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, watch};
-use uuid::Uuid;
+use chrono::TimeDelta;
 
-use super::{AppError, payments::Payments};
+use super::{
+    AppError,
+    job::{Job, OutboxSignal},
+    payments::Payments,
+};
 use crate::{
-    domain::payment::ProviderEvent,
     infra::clock::Clock,
     store::{
         Store, StoreError,
@@ -30,48 +30,6 @@ const BATCH: u64 = 50;
 pub const DONE_RETENTION: TimeDelta = TimeDelta::days(7);
 /// Retry delays double from 1 s up to this.
 const MAX_BACKOFF_SECONDS: i64 = 300;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-pub enum Job {
-    /// Apply a verified provider event to its payment and booking.
-    ApplyProviderEvent { event_id: String, event: ProviderEvent },
-    /// Send the refund of a payment to the provider.
-    SendRefund { payment_id: Uuid },
-}
-
-impl Job {
-    fn kind(&self) -> &'static str {
-        match self {
-            Job::ApplyProviderEvent { .. } => "APPLY_PROVIDER_EVENT",
-            Job::SendRefund { .. } => "SEND_REFUND",
-        }
-    }
-}
-
-/// Wakes this instance's worker when a job is written, and tells waiters when jobs finish.
-#[derive(Clone, Default)]
-pub struct OutboxSignal {
-    wake: Arc<Notify>,
-    finished: Arc<watch::Sender<u64>>,
-}
-
-impl OutboxSignal {
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    pub async fn woken(&self) {
-        self.wake.notified().await;
-    }
-}
-
-/// Writes `job` in the caller's transaction; call [`OutboxSignal::wake`] after the commit.
-pub async fn enqueue(db: &impl sea_orm::ConnectionTrait, job: &Job, now: DateTime<Utc>) -> Result<(), AppError> {
-    let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(format!("job: {e}")))?;
-    outbox::enqueue(db, job.kind(), payload, now).await?;
-    Ok(())
-}
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -101,7 +59,7 @@ impl Outbox {
             self.run(job).await;
         }
         if leased > 0 {
-            self.signal.finished.send_modify(|n| *n += 1);
+            self.signal.finished();
         }
         Ok(leased)
     }
@@ -110,7 +68,7 @@ impl Outbox {
     /// For callers that need the queue drained now, such as tests; the background worker uses
     /// [`Self::run_due`].
     pub async fn run_until_idle(&self) -> Result<(), AppError> {
-        let mut finished = self.signal.finished.subscribe();
+        let mut finished = self.signal.finishes();
         loop {
             if self.run_due().await? > 0 {
                 continue;
@@ -176,12 +134,5 @@ mod tests {
     fn retries_back_off_exponentially_up_to_five_minutes() {
         let delays: Vec<i64> = (1..=12).map(backoff_seconds).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
-    }
-
-    #[test]
-    fn jobs_round_trip_as_json() {
-        let job = Job::SendRefund { payment_id: Uuid::nil() };
-        let json = serde_json::to_string(&job).expect("serialises");
-        assert_eq!(serde_json::from_str::<Job>(&json).expect("parses"), job);
     }
 }

@@ -9,7 +9,6 @@
 
 use std::{
     collections::HashMap,
-    num::NonZeroU32,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -20,24 +19,7 @@ use std::{
 use fred::types::scripts::Script;
 
 use super::redis::Redis;
-
-/// `burst` calls per `period`, refilled evenly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quota {
-    pub burst: NonZeroU32,
-    pub period: Duration,
-}
-
-impl Quota {
-    /// Parses `N/S`: N calls per S seconds, e.g. `20/60`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("{text:?} is not CALLS/SECONDS, e.g. 20/60");
-        let (calls, seconds) = text.split_once('/').ok_or_else(invalid)?;
-        let burst = calls.trim().parse::<NonZeroU32>().map_err(|_| invalid())?;
-        let seconds = seconds.trim().parse::<u64>().ok().filter(|s| (1..=86_400).contains(s)).ok_or_else(invalid)?;
-        Ok(Self { burst, period: Duration::from_secs(seconds) })
-    }
-}
+use crate::config::Quota;
 
 /// KEYS[1] bucket; ARGV burst, period in ms, cost (1 takes a token, 0 only looks). Returns 0 when the
 /// call may proceed, else the milliseconds until it may.
@@ -197,15 +179,6 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotas_parse_calls_per_seconds() {
-        let quota = Quota::parse("20/60").unwrap();
-        assert_eq!((quota.burst.get(), quota.period), (20, Duration::from_secs(60)));
-        for bad in ["", "20", "0/60", "20/0", "x/60", "20/86401", "-1/5"] {
-            assert!(Quota::parse(bad).is_err(), "{bad}");
-        }
-    }
 
     #[tokio::test]
     async fn in_process_buckets_allow_the_burst_then_say_how_long_to_wait() {

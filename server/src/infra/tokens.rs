@@ -17,8 +17,6 @@ const ISSUER: &str = "aerobook";
 const AUDIENCE: &str = "aerobook-api";
 /// Clock skew tolerated between server instances.
 const LEEWAY_SECONDS: u64 = 5;
-/// Shortest accepted signing secret.
-pub const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {

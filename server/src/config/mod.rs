@@ -7,16 +7,15 @@
 use std::{
     collections::BTreeMap,
     fmt,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
     str::FromStr,
     time::Duration,
 };
 
-use crate::{
-    infra::{rate_limit::Quota, tokens::MIN_SECRET_BYTES},
-    layers::cors::OriginPattern,
-};
+mod values;
+
+pub use values::{Cidr, MIN_SECRET_BYTES, OriginPattern, Quota};
 
 /// Every key the server reads. A config file may hold these and [`LATER_KEYS`]; any other key is rejected,
 /// so a typo does not pass silently.
@@ -428,49 +427,6 @@ fn payment_config<'a>(
             10..=86_400,
         )?),
     })
-}
-
-/// An IP network, `10.0.0.0/8` or `2001:db8::/32`; a bare address is a network of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("{text:?} is not an address or network such as 10.0.0.0/8 or fd00::/8");
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let network: IpAddr = address.parse().map_err(|_| invalid())?;
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(prefix) => prefix.parse::<u8>().ok().filter(|p| *p <= bits).ok_or_else(invalid)?,
-            None => bits,
-        };
-        Ok(Self { network, prefix })
-    }
-
-    pub fn contains(&self, address: IpAddr) -> bool {
-        // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.network, address) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
-    }
 }
 
 /// The file's values, overridden by the environment's values of the keys the server reads.
