@@ -30,7 +30,7 @@ async fn held(app: &TestApp, rows: i32) -> (Customer, pb::Flight, pb::Booking) {
     (customer, flight, booking)
 }
 
-async fn pay(
+pub(crate) async fn pay(
     app: &TestApp,
     customer: &Customer,
     booking: &pb::Booking,
@@ -40,7 +40,7 @@ async fn pay(
     app.payments().create_payment_intent(customer.keyed(start, key)).await
 }
 
-async fn payment(app: &TestApp, customer: &Customer, booking: &pb::Booking) -> pb::Payment {
+pub(crate) async fn payment(app: &TestApp, customer: &Customer, booking: &pb::Booking) -> pb::Payment {
     let get = pb::GetPaymentRequest { booking_id: booking.id.clone() };
     app.payments().get_payment(customer.plain(get)).await.expect("payment").into_inner()
 }
@@ -65,7 +65,7 @@ pub(crate) async fn deliver(app: &TestApp, stripe: &StripeTestServer, event_type
     status
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) async fn count(app: &TestApp, sql: &str) -> i64 {
     let db = app.database().await;
     let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
     row.try_get("", "n").unwrap()

@@ -12,34 +12,12 @@ use aerobook_tests::{
     stripe_tests,
 };
 use http::StatusCode;
-use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::json;
 
 use crate::{
     bookings::{Customer, PAST_HOLD_TTL, adult, economy_available, flight_with_economy, hold, is_replayed, reason},
-    payments::deliver,
+    payments::{count, deliver, pay, payment},
 };
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let db = app.database().await;
-    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
-    row.try_get("", "n").unwrap()
-}
-
-async fn pay(
-    app: &TestApp,
-    customer: &Customer,
-    booking: &pb::Booking,
-    key: &str,
-) -> Result<tonic::Response<pb::Payment>, tonic::Status> {
-    let start = pb::CreatePaymentIntentRequest { booking_id: booking.id.clone() };
-    app.payments().create_payment_intent(customer.keyed(start, key)).await
-}
-
-async fn payment(app: &TestApp, customer: &Customer, booking: &pb::Booking) -> pb::Payment {
-    let get = pb::GetPaymentRequest { booking_id: booking.id.clone() };
-    app.payments().get_payment(customer.plain(get)).await.expect("payment").into_inner()
-}
 
 fn refund_request(booking: &pb::Booking) -> pb::RefundBookingRequest {
     pb::RefundBookingRequest { booking_id: booking.id.clone(), reason: "cannot travel".into() }

@@ -63,13 +63,11 @@ impl Payments {
             history.note(txn, &booking, DISPUTE_OPENED, &format!("dispute opened: {reason}")).await?;
             return Ok(Applied { changed: true, moved: None });
         }
-        if event.next_status(payment.status).is_none() {
-            return Ok(Applied::NOTHING);
-        }
+        let Some(next) = event.next_status(payment.status) else { return Ok(Applied::NOTHING) };
+        // Whether a refund completes the payment depends on the amounts: `apply_refund` decides the status.
         if let ProviderEvent::RefundSucceeded { refund_id, amount_refunded_minor, .. } = event {
             return self.apply_refund(txn, payment, refund_id.as_deref(), *amount_refunded_minor, &history).await;
         }
-        let Some(next) = event.next_status(payment.status) else { return Ok(Applied::NOTHING) };
         payment.status = next;
         let mut moved = None;
         match event {
