@@ -25,12 +25,7 @@ use std::{
 use aerobook_proto::v1::{
     self as pb, booking_service_client::BookingServiceClient, flight_service_client::FlightServiceClient,
 };
-use aerobook_server::{
-    config::Config,
-    domain::auth::{Caller, Role},
-    infra::tokens::AccessTokens,
-    startup::Application,
-};
+use aerobook_server::{AccessTokens, Application, Caller, Config, Role};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;

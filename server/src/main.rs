@@ -3,12 +3,7 @@
 
 use std::process::ExitCode;
 
-use aerobook_server::{
-    cli::{Cli, Command, run_admin},
-    config::Config,
-    infra::telemetry,
-    startup::{self, Application, StartupError},
-};
+use aerobook_server::{Application, Cli, Command, Config, StartupError, migrate, run_admin, telemetry};
 use clap::Parser as _;
 
 #[tokio::main]
@@ -30,7 +25,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
-        Command::Migrate => startup::migrate(&config).await.inspect(|()| tracing::info!("migrations applied")),
+        Command::Migrate => migrate(&config).await.inspect(|()| tracing::info!("migrations applied")),
         Command::Admin(command) => match run_admin(&config, command).await {
             Ok(output) => {
                 print!("{output}");

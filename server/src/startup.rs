@@ -45,7 +45,7 @@ use crate::{
         redis::Redis,
         tokens::{self, AccessTokens},
     },
-    jobs::{self, sweeper},
+    jobs::{self, Background, sweeper},
     layers::{
         client_address::{TrustedProxies, resolve_client_address},
         correlation::correlate,
@@ -89,10 +89,8 @@ pub struct Application {
     serving: Arc<AtomicBool>,
     store: Store,
     redis: Option<Redis>,
-    bookings: Bookings,
-    payments: Payments,
-    outbox: Outbox,
-    simulated: Option<Arc<SimulatedProvider>>,
+    background: Background,
+    clock: Clock,
     feed: AvailabilityFeed,
     config: Config,
 }
@@ -177,7 +175,7 @@ impl Application {
         let key_lease =
             chrono::TimeDelta::from_std(config.limits.request_timeout * 2).unwrap_or(chrono::TimeDelta::minutes(1));
         let payments = Payments::new(store.clone(), clock.clone(), feed.clone(), provider, signal.clone(), key_lease);
-        let outbox = Outbox::new(store.clone(), payments.clone(), clock, signal);
+        let outbox = Outbox::new(store.clone(), payments.clone(), clock.clone(), signal);
         let payment_service = PaymentServiceServer::new(PaymentApi::new(payments.clone()))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
@@ -234,33 +232,16 @@ impl Application {
             serving,
             store,
             redis,
-            bookings,
-            payments,
-            outbox,
-            simulated,
+            background: Background { bookings, payments, outbox, simulated },
+            clock,
             feed,
             config,
         })
     }
 
-    /// The payment use cases, e.g. to reconcile on demand.
-    pub fn payments(&self) -> Payments {
-        self.payments.clone()
-    }
-
-    /// The outbox, e.g. to run its due jobs on demand.
-    pub fn outbox(&self) -> Outbox {
-        self.outbox.clone()
-    }
-
-    /// The embedded payment provider, when no Stripe key is configured.
-    pub fn simulated_payments(&self) -> Option<Arc<SimulatedProvider>> {
-        self.simulated.clone()
-    }
-
-    /// The booking use cases, e.g. to run a sweep on demand.
-    pub fn bookings(&self) -> Bookings {
-        self.bookings.clone()
+    /// The server's scheduled work (hold sweeps, outbox jobs, reconciliation), to run on demand.
+    pub fn background(&self) -> Background {
+        self.background.clone()
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -283,15 +264,13 @@ impl Application {
             serving,
             store,
             redis,
-            bookings,
-            payments,
-            outbox,
+            background: Background { bookings, payments, outbox, .. },
+            clock,
             feed,
             config,
-            ..
         } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
-        let sweeping = tokio::spawn(sweeper::run(bookings, outbox.clone(), config.bookings.sweep_interval));
+        let sweeping = tokio::spawn(sweeper::run(bookings, outbox.clone(), clock, config.bookings.sweep_interval));
         let working = tokio::spawn(jobs::outbox::run(outbox));
         let reconciling = tokio::spawn(jobs::reconciler::run(payments, config.payments.reconcile_interval));
         let relay = feed.listen().await;

@@ -1,7 +1,7 @@
 //! Accounts, tokens, roles and rate limits, through the real RPCs.
 
 use aerobook_proto::v1 as pb;
-use aerobook_server::cli::{Cli, Command, run_admin};
+use aerobook_server::{Cli, Command, run_admin};
 use aerobook_tests::{
     Backend, ContractError, JWT_SECRET, Role, TestApp, backend_tests, bearer_signed_with, grpc_web, request,
     riyadh_date, search_request,

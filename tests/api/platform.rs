@@ -252,7 +252,7 @@ backend_tests! {
             .unwrap()
             .into_inner();
 
-        aerobook_server::store::seed::seed_demo_data(&store, chrono::Utc::now(), 3).await.expect("reseeding succeeds");
+        aerobook_server::seed_demo_data(&store, chrono::Utc::now(), 3).await.expect("reseeding succeeds");
         assert_eq!(count().await, seeded, "nothing seeded twice");
         let kept = app.flights().get_flight(pb_get(&operator.id)).await.unwrap().into_inner();
         assert_eq!(kept, operator, "the operator's flight and cabins are untouched");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aerobook_proto::v1 as pb;
-use aerobook_server::infra::payments::wire;
+use aerobook_server::stripe_wire as wire;
 use aerobook_tests::{
     ContractError, Role, TestApp, idempotency_key, request,
     stripe::{Misbehaviour, StripeTestServer},

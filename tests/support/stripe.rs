@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use aerobook_server::infra::payments::wire;
+use aerobook_server::stripe_wire as wire;
 use axum::{
     Router,
     body::Bytes,

@@ -4,7 +4,7 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     AppError,
-    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
+    idempotency::{Idempotency, KeyedRequest, Outcome},
 };
 use crate::{
     domain::{airport::Airport, flight::AirportCode, pagination::KeyCursor, search::Route},
@@ -63,16 +63,16 @@ impl AirportDirectory {
         airport: Airport,
         encode: impl FnOnce(&Airport) -> Vec<u8>,
     ) -> Result<Outcome<Airport>, AppError> {
-        let txn = match self.idempotency.begin(keyed, self.clock.now()).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = Self::write(txn.txn(), airport).await;
-        let (airport, moved) = txn.finish(result, |(airport, _)| encode(airport)).await?;
-        for destination in moved {
-            self.cache.invalidate_route(&Route { origin: airport.code, destination }.tag()).await;
+        let outcome = self
+            .idempotency
+            .run(keyed, self.clock.now(), |(airport, _)| encode(airport), async |txn| Self::write(txn, airport).await)
+            .await?;
+        if let Outcome::Executed((airport, moved)) = &outcome {
+            for destination in moved {
+                self.cache.invalidate_route(&Route { origin: airport.code, destination: *destination }.tag()).await;
+            }
         }
-        Ok(Outcome::Executed(airport))
+        Ok(outcome.map(|(airport, _)| airport))
     }
 
     async fn write(txn: &impl ConnectionTrait, airport: Airport) -> Result<(Airport, Vec<AirportCode>), AppError> {

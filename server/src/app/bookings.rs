@@ -2,26 +2,27 @@
 //! due holds. Every mutation is a keyed call (see [`super::idempotency`]) and decides seat inventory in the
 //! database, in the transaction that writes the booking.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::{
     AppError,
-    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
+    idempotency::{Idempotency, KeyedRequest, Outcome},
 };
 use crate::{
     config::BookingConfig,
     domain::{
         auth::{Caller, Role},
         booking::{
-            Booking, BookingAction, BookingReference, BookingStatus, HoldRequest, MAX_PASSENGERS, Refusal, check_ages,
-            choose_seats, fare, status_as_of,
+            Booking, BookingAction, BookingReference, BookingStatus, MAX_PASSENGERS, Refusal, choose_seats,
+            status_as_of,
         },
         flight::{CabinAvailability, Flight, SeatNumber},
+        hold::{Hold, HoldRequest, check_seat_change, check_seats_in_cabin},
         pagination::Cursor,
         payment::PaymentStatus,
-        validation::{ValidationError, Violations},
+        validation::Violations,
     },
     infra::{availability::AvailabilityFeed, clock::Clock},
     store::{
@@ -83,19 +84,17 @@ impl Bookings {
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
-        let txn = match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = self.hold_seats(txn.txn(), actor, hold, now).await;
-        let booking = txn.finish(result, encode).await?;
-        self.feed.changed(booking.flight_id).await;
-        Ok(Outcome::Executed(booking))
+        let outcome =
+            self.idempotency.run(keyed, now, encode, async |txn| self.hold_seats(txn, actor, hold, now).await).await?;
+        if let Outcome::Executed(booking) = &outcome {
+            self.feed.changed(booking.flight_id).await;
+        }
+        Ok(outcome)
     }
 
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
         let booking = bookings::get(self.store.conn(), id).await?.filter(|b| actor.may_see(b));
-        Ok(booking.ok_or(AppError::NotFound("booking"))?.as_of(self.clock.now()))
+        Ok(booking.ok_or(AppError::NotFound("booking"))?.seen_at(self.clock.now()))
     }
 
     /// The caller's bookings (every booking for staff and services), optionally of one flight.
@@ -111,7 +110,7 @@ impl Bookings {
             bookings::list(self.store.conn(), ListFilter { user_id, flight_id }, after, page_size).await?;
         let now = self.clock.now();
         Ok(BookingPage {
-            bookings: page.into_iter().map(|b| b.as_of(now)).collect(),
+            bookings: page.into_iter().map(|b| b.seen_at(now)).collect(),
             next_page_token: next.map(|cursor| cursor.encode()),
         })
     }
@@ -129,16 +128,16 @@ impl Bookings {
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
-        let txn = match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = self.transition(txn.txn(), actor, id, action, note.as_deref(), now).await;
-        let booking = txn.finish(result, encode).await?;
-        if booking.status.releases_seats() {
+        let outcome = self
+            .idempotency
+            .run(keyed, now, encode, async |txn| self.transition(txn, actor, id, action, note.as_deref(), now).await)
+            .await?;
+        if let Outcome::Executed(booking) = &outcome
+            && booking.status.releases_seats()
+        {
             self.feed.changed(booking.flight_id).await;
         }
-        Ok(Outcome::Executed(booking))
+        Ok(outcome)
     }
 
     /// Moves a hold's passengers to other seats of the same cabin, one seat each in passenger order.
@@ -152,13 +151,10 @@ impl Bookings {
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
-        let txn = match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = self.move_passengers(txn.txn(), actor, id, seats, now).await;
-        // Seats moved within the cabin: its counts did not change.
-        Ok(Outcome::Executed(txn.finish(result, encode).await?))
+        // Seats move within the cabin: its counts do not change, so the availability feed has no news.
+        self.idempotency
+            .run(keyed, now, encode, async |txn| self.move_passengers(txn, actor, id, seats, now).await)
+            .await
     }
 
     /// Expires every hold due now and releases its seats, in batches; returns how many expired. Safe to
@@ -224,8 +220,8 @@ impl Bookings {
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
         let flight = flights::get(txn, hold.flight_id).await?.ok_or(AppError::NotFound("flight"))?;
-        let cabin = bookable_cabin(&flight, &hold, now)?;
-        check_ages(&hold.passengers, flight.departure_date)?;
+        let placed = Hold::place(&flight, &hold, now, self.config.hold_ttl)?;
+        let cabin = placed.cabin;
 
         let user_id = actor.caller.user_id;
         bookings::serialize_user_holds(txn, user_id, flight.id).await?;
@@ -241,7 +237,6 @@ impl Bookings {
         }
         let chosen_by_server = hold.seats.is_empty();
         let seats = if chosen_by_server { choose_free_seats(txn, &flight, cabin, party).await? } else { hold.seats };
-        let hold_ttl = TimeDelta::from_std(self.config.hold_ttl).unwrap_or(TimeDelta::minutes(10));
         let mut booking = Booking {
             id: Uuid::now_v7(),
             reference: BookingReference::random(&mut rand::rng()),
@@ -249,11 +244,11 @@ impl Bookings {
             flight_id: flight.id,
             cabin: cabin.cabin,
             status: BookingStatus::Held,
-            total_price: fare(cabin.price, &hold.passengers),
+            total_price: placed.total_price,
             passengers: hold.passengers,
             seats,
             contact_email: hold.contact_email.as_str().to_owned(),
-            hold_expires_at: Some(now + hold_ttl),
+            hold_expires_at: Some(placed.expires_at),
             created_at: now,
             updated_at: now,
             version: 1,
@@ -361,10 +356,7 @@ impl Bookings {
             .find(|c| c.cabin == booking.cabin)
             .ok_or_else(|| StoreError::Corrupt("a booking's cabin is missing from its flight".into()))?;
         let mut violations = Violations::new();
-        if seats.len() != booking.passengers.len() {
-            let passengers = booking.passengers.len();
-            violations.add("seat_numbers", format!("must list one seat for each of the {passengers} passengers"));
-        }
+        violations.check("seat_numbers", check_seat_change(booking.passengers.len(), seats.len()));
         check_seats_in_cabin(cabin, &seats, &mut violations);
         violations.finish()?;
         // Seat choice in a cabin is serialised by the cabin's row, as holds take it: a hold choosing seats
@@ -410,34 +402,6 @@ async fn choose_free_seats(
     let taken = bookings::taken_seats(txn, flight.id, Some(cabin.cabin)).await?;
     Ok(choose_seats(&cabin.layout, &taken, party)
         .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()))?)
-}
-
-/// The requested cabin of a flight still on sale, with every requested seat in it.
-fn bookable_cabin<'f>(
-    flight: &'f Flight,
-    hold: &HoldRequest,
-    now: DateTime<Utc>,
-) -> Result<&'f CabinAvailability, AppError> {
-    if !flight.status.is_bookable() || flight.departs_at <= now {
-        return Err(ValidationError::single("flight_id", "this flight is no longer on sale").into());
-    }
-    let cabin = flight
-        .cabins
-        .iter()
-        .find(|c| c.cabin == hold.cabin)
-        .ok_or_else(|| ValidationError::single("cabin", "this flight has no such cabin"))?;
-    let mut violations = Violations::new();
-    check_seats_in_cabin(cabin, &hold.seats, &mut violations);
-    violations.finish()?;
-    Ok(cabin)
-}
-
-fn check_seats_in_cabin(cabin: &CabinAvailability, seats: &[SeatNumber], violations: &mut Violations) {
-    for (i, seat) in seats.iter().enumerate() {
-        if !cabin.layout.contains(*seat) {
-            violations.add(format!("seat_numbers[{i}]"), format!("{seat} is not a seat of this cabin"));
-        }
-    }
 }
 
 /// Moves `booking` to `change.to` under the version it was read at, gives its seats back when the new

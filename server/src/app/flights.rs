@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     AppError,
-    idempotency::{Begun, Idempotency, KeyedRequest, Outcome},
+    idempotency::{Idempotency, KeyedRequest, Outcome},
 };
 use crate::{
     domain::{
@@ -111,14 +111,12 @@ impl FlightCatalog {
         encode: impl FnOnce(&Flight) -> Vec<u8>,
     ) -> Result<Outcome<Flight>, AppError> {
         let now = self.clock.now();
-        let txn = match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = Self::insert_flight(txn.txn(), &new, now).await;
-        let flight = txn.finish(result, encode).await?;
-        self.cache.invalidate_route(&Route { origin: new.origin, destination: new.destination }.tag()).await;
-        Ok(Outcome::Executed(flight))
+        let outcome =
+            self.idempotency.run(keyed, now, encode, async |txn| Self::insert_flight(txn, &new, now).await).await?;
+        if let Outcome::Executed(_) = &outcome {
+            self.cache.invalidate_route(&Route { origin: new.origin, destination: new.destination }.tag()).await;
+        }
+        Ok(outcome)
     }
 
     async fn insert_flight(

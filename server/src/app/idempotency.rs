@@ -1,20 +1,31 @@
 //! The idempotency store, used by every call whose proto policy requires an `idempotency-key`.
 //!
-//! A keyed call opens one write transaction through [`Idempotency::begin`]: the key is claimed first,
-//! the use case writes its effects in a savepoint of that transaction, and [`KeyedTransaction::finish`]
-//! records the outcome and commits. So the key and the effects commit together or not at all, and:
+//! Every keyed use case goes through one entry point, [`Idempotency::run`]: it claims the key in a new
+//! write transaction (or finds the completed call it names), runs the use case's work in a savepoint of
+//! that transaction, stores the outcome under the key and commits. So the key and the effects commit
+//! together or not at all, and:
 //! - a completed call's response (or business refusal) is replayed to a retry with the same request;
 //! - the same key with another method or request is refused (`KeyReused`), changing nothing;
 //! - a concurrent duplicate waits for the first call's commit, then replays it (or, past a bound, gets
 //!   `KeyInProgress`): the call never executes twice;
 //! - validation, authentication and transient failures roll everything back, so the key can be retried.
 //!
+//! The response is stored as the bytes the client received, so the caller hands `run` the encoder of its
+//! response type (the api layer's, once per type); a replay returns those bytes untouched.
+//!
 //! A call that must act outside the database first (the payment provider) cannot keep a transaction open
 //! while it waits. It [`Idempotency::reserve`]s the key instead: the claim commits on its own, before any
 //! effect, as a lease. A conflicting request is refused and a duplicate told to retry before anything
-//! happens; the call then records its outcome through [`Reservation::begin`]. A call that dies leaves the
+//! happens; the call then records its outcome through [`Reservation::run`]. A call that dies leaves the
 //! lease to expire, after which a retry takes the key over (what the call did before is safe to redo: the
 //! provider requests carry keys of their own).
+//!
+//! # Batches
+//! Claiming, recording and the savepoint are separate steps on one transaction (`claim`, `record`,
+//! [`KeyedTransaction`]), so a batch of holds can claim N keys in one transaction: open the outer write
+//! transaction once, `claim` each key in it (replays and conflicts answer their callers at once), run each
+//! fresh hold in its own savepoint so one hold's refusal undoes only its own effects, `record` each outcome,
+//! and commit once for the whole batch. Nothing here assumes one key per transaction except `run` itself.
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
@@ -65,8 +76,17 @@ pub enum Outcome<T> {
     Replayed(Result<Vec<u8>, Refusal>),
 }
 
+impl<T> Outcome<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Self::Executed(value) => Outcome::Executed(f(value)),
+            Self::Replayed(replay) => Outcome::Replayed(replay),
+        }
+    }
+}
+
 /// How a keyed call starts.
-pub enum Begun {
+enum Begun {
     /// The key was free: run the call in this transaction.
     Fresh(KeyedTransaction),
     Replay(Result<Vec<u8>, Refusal>),
@@ -89,8 +109,23 @@ impl Idempotency {
         Self { store }
     }
 
+    /// Runs one keyed call: claims the key (or replays the completed call it names), runs `work` in a
+    /// savepoint of the key's transaction, and commits the outcome, encoded by `encode`, with its effects.
+    pub async fn run<T>(
+        &self,
+        request: &KeyedRequest,
+        now: DateTime<Utc>,
+        encode: impl FnOnce(&T) -> Vec<u8>,
+        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
+    ) -> Result<Outcome<T>, AppError> {
+        match self.begin(request, now).await? {
+            Begun::Replay(replay) => Ok(Outcome::Replayed(replay)),
+            Begun::Fresh(txn) => Ok(Outcome::Executed(txn.run(encode, work).await?)),
+        }
+    }
+
     /// Claims the key in a new write transaction, or finds the completed call it names.
-    pub async fn begin(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Result<Begun, AppError> {
+    async fn begin(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Result<Begun, AppError> {
         let outer = self.store.begin_write().await?;
         match claim(&outer, request, now, now + KEY_RETENTION).await? {
             Claim::Claimed => {
@@ -170,15 +205,21 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Opens the transaction that records the call's outcome under the key (finish it like any keyed
-    /// transaction). `KeyInProgress` when the lease passed and a retry has taken the key over.
-    pub async fn begin(self, now: DateTime<Utc>) -> Result<KeyedTransaction, AppError> {
+    /// Records the call's outcome under the key: runs `work` in a savepoint of the transaction that keeps
+    /// the key, like [`Idempotency::run`]. `KeyInProgress` when the lease passed and a retry has taken the
+    /// key over.
+    pub async fn run<T>(
+        self,
+        now: DateTime<Utc>,
+        encode: impl FnOnce(&T) -> Vec<u8>,
+        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
         let outer = self.store.begin_write().await?;
         if !idempotency::keep_reservation(&outer, &self.request.call(), self.claimed_at, now + KEY_RETENTION).await? {
             return Err(AppError::KeyInProgress);
         }
-        let work = outer.begin().await.map_err(StoreError::from)?;
-        Ok(KeyedTransaction { work, outer, request: self.request })
+        let work_txn = outer.begin().await.map_err(StoreError::from)?;
+        KeyedTransaction { work: work_txn, outer, request: self.request }.run(encode, work).await
     }
 
     /// Gives the key back after a failure that is not stored (a transient one), so a retry runs at once
@@ -193,7 +234,7 @@ impl Reservation {
 }
 
 /// A claimed key and the transaction that will carry the call's effects. Dropping it rolls both back.
-pub struct KeyedTransaction {
+struct KeyedTransaction {
     // Declared first so it is dropped (rolled back to its savepoint) before the outer transaction.
     work: DatabaseTransaction,
     outer: DatabaseTransaction,
@@ -201,18 +242,14 @@ pub struct KeyedTransaction {
 }
 
 impl KeyedTransaction {
-    /// Where the use case writes its effects (a savepoint: a refusal undoes them but keeps the key).
-    pub fn txn(&self) -> &DatabaseTransaction {
-        &self.work
-    }
-
-    /// Commits the call's effects with its response, or only the key with its refusal. Any other failure
-    /// rolls everything back and leaves the key unused.
-    pub async fn finish<T>(
+    /// Runs `work` in the savepoint, then commits its effects with its response, or only the key with its
+    /// refusal. Any other failure rolls everything back and leaves the key unused.
+    async fn run<T>(
         self,
-        result: Result<T, AppError>,
         encode: impl FnOnce(&T) -> Vec<u8>,
+        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
+        let result = work(&self.work).await;
         let Self { work, outer, request } = self;
         let stored = match &result {
             Ok(value) => {

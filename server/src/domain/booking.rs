@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    auth::Email,
     flight::{CabinClass, CabinLayout, SeatNumber},
     money::Money,
     validation::{ValidationError, Violations},
@@ -159,10 +158,20 @@ pub fn passenger_type_at_age(age: u32) -> PassengerType {
     }
 }
 
+/// How many passengers a booking may list: 1..=[`MAX_PASSENGERS`]. Checked before the passengers are read,
+/// so an overlong list costs nothing.
+pub fn check_party_size(listed: usize) -> Result<(), String> {
+    if (1..=MAX_PASSENGERS).contains(&listed) {
+        Ok(())
+    } else {
+        Err(format!("must list 1 to {MAX_PASSENGERS} passengers"))
+    }
+}
+
 /// Rules on the party as a whole: 1..=9 passengers, at least one adult, no more infants than adults.
 pub fn check_party(passengers: &[Passenger], violations: &mut Violations) {
-    if !(1..=MAX_PASSENGERS).contains(&passengers.len()) {
-        violations.add("passengers", format!("must list 1 to {MAX_PASSENGERS} passengers"));
+    if let Err(size) = check_party_size(passengers.len()) {
+        violations.add("passengers", size);
         return;
     }
     let count = |kind| passengers.iter().filter(|p| p.passenger_type == kind).count();
@@ -250,17 +259,6 @@ impl BookingReference {
     }
 }
 
-/// A hold a caller asks for, validated field by field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HoldRequest {
-    pub flight_id: Uuid,
-    pub cabin: CabinClass,
-    pub passengers: Vec<Passenger>,
-    /// Empty: the server places the party. Otherwise one distinct seat per passenger, in passenger order.
-    pub seats: Vec<SeatNumber>,
-    pub contact_email: Email,
-}
-
 /// A booking as stored, with its passengers (in order) and their seats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Booking {
@@ -294,7 +292,7 @@ impl Booking {
     }
 
     /// The booking as callers see it at `now`: a due hold reads as expired.
-    pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
+    pub fn seen_at(mut self, now: DateTime<Utc>) -> Self {
         self.status = status_as_of(self.status, self.hold_expires_at, now);
         if self.status != BookingStatus::Held {
             self.hold_expires_at = None;

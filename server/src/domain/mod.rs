@@ -10,6 +10,7 @@ macro_rules! string_enum {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            #[allow(dead_code, reason = "some sets are only listed by their tests")]
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The name stored in the database.
@@ -34,6 +35,7 @@ pub mod airport;
 pub mod auth;
 pub mod booking;
 pub mod flight;
+pub mod hold;
 pub mod money;
 pub mod pagination;
 pub mod payment;

@@ -1,5 +1,55 @@
-//! Background jobs that run inside the server process.
+//! Background work that runs inside the server process: the hold sweeper, the outbox worker and payment
+//! reconciliation, each on its own schedule, and [`Background`] to run the same work on demand.
 
 pub mod outbox;
 pub mod reconciler;
 pub mod sweeper;
+
+use std::sync::Arc;
+
+use crate::{
+    app::{AppError, bookings::Bookings, outbox::Outbox, payments::Payments, payments::ReconciliationReport},
+    infra::payments::simulated::SimulatedProvider,
+};
+
+/// The server's scheduled work, run now instead of on its schedule: what tests and operators' tools step
+/// through when they must know the work has happened.
+#[derive(Clone)]
+pub struct Background {
+    pub(crate) bookings: Bookings,
+    pub(crate) payments: Payments,
+    pub(crate) outbox: Outbox,
+    /// The embedded payment provider, when payments are simulated.
+    pub(crate) simulated: Option<Arc<SimulatedProvider>>,
+}
+
+impl Background {
+    /// One hold sweep, as the sweeper's timer runs it; returns how many holds expired.
+    pub async fn expire_due_holds(&self) -> Result<usize, AppError> {
+        self.bookings.expire_due_holds().await
+    }
+
+    /// The sweeper's idempotency-key cleanup; returns how many keys were forgotten.
+    pub async fn forget_expired_keys(&self) -> Result<u64, AppError> {
+        self.bookings.forget_expired_keys().await
+    }
+
+    /// Runs every due outbox job, waiting for any this instance's worker is running.
+    pub async fn run_jobs(&self) -> Result<(), AppError> {
+        self.outbox.run_until_idle().await
+    }
+
+    /// Waits until the simulated provider (if payments are simulated) has delivered every event it owes,
+    /// then runs the jobs they queued.
+    pub async fn settle_payments(&self) -> Result<(), AppError> {
+        if let Some(simulated) = &self.simulated {
+            simulated.settled().await;
+        }
+        self.run_jobs().await
+    }
+
+    /// One payment reconciliation pass.
+    pub async fn reconcile(&self) -> Result<ReconciliationReport, AppError> {
+        self.payments.reconcile().await
+    }
+}

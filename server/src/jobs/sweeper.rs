@@ -2,18 +2,20 @@
 //! jobs, every sweep interval.
 //! Runs on every instance; the database hands each due hold to exactly one of them.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
-use crate::app::{bookings::Bookings, outbox::Outbox};
+use crate::{
+    app::{bookings::Bookings, outbox::Outbox},
+    infra::clock::Clock,
+};
 
-/// Sweeps every `interval` until the task is aborted. A failed sweep is logged and retried next time.
-pub async fn run(bookings: Bookings, outbox: Outbox, interval: Duration) {
-    // The first sweep comes one interval after start; reads treat holds left due by a restart as expired
-    // meanwhile.
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Sweeps every `interval` of `clock` until the task is aborted: the clock the holds expire by, so a
+/// clock moved past a sweep runs it. A failed sweep is logged and retried next time.
+pub async fn run(bookings: Bookings, outbox: Outbox, clock: Clock, interval: TimeDelta) {
     loop {
-        ticks.tick().await;
+        // The first sweep comes one interval after start; reads treat holds left due by a restart as
+        // expired meanwhile. A slow sweep delays the next rather than running two back to back.
+        clock.sleep_until(clock.now() + interval).await;
         sweep(&bookings).await;
         if let Err(error) = outbox.forget_done().await {
             tracing::warn!(%error, "outbox cleanup failed; retrying next interval");

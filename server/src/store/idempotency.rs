@@ -91,15 +91,23 @@ async fn claim_unbounded(
         .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt])
         .action_and_where(idempotency_key::Column::ExpiresAt.into_expr().lte(now))
         .to_owned();
-    let inserted = idempotency_key::Entity::insert(row).on_conflict(replace_expired).exec_without_returning(db).await?;
-    if inserted == 1 {
-        return Ok(Claim::Claimed);
+    // A key expiring this very moment may be deleted by a sweep (whose clock read a little later) between
+    // the insert that found it and the read: then it is free, and the second insert takes it.
+    for _ in 0..2 {
+        let inserted = idempotency_key::Entity::insert(row.clone())
+            .on_conflict(replace_expired.clone())
+            .exec_without_returning(db)
+            .await?;
+        if inserted == 1 {
+            return Ok(Claim::Claimed);
+        }
+        if let Some(existing) =
+            idempotency_key::Entity::find_by_id((call.caller_id, call.key.to_owned())).one(db).await?
+        {
+            return taken(existing);
+        }
     }
-    let existing = idempotency_key::Entity::find_by_id((call.caller_id, call.key.to_owned()))
-        .one(db)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("an idempotency key vanished while claimed".into()))?;
-    taken(existing)
+    Err(StoreError::Corrupt("an idempotency key vanished twice while claimed".into()))
 }
 
 fn taken(existing: idempotency_key::Model) -> Result<Claim, StoreError> {

@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// `CreateBookingRequest`, checked field by field and for the party as a whole. Rules that need the
-/// flight (its cabins, the passengers' ages on the day of travel) are checked by the use case.
+/// `CreateBookingRequest`, checked field by field and, through the domain's rules, as a whole. Rules that
+/// need the flight are the domain's [`Hold::place`](crate::domain::hold::Hold::place), run by the use case.
 pub fn hold_request(request: pb::CreateBookingRequest, today: NaiveDate) -> Result<HoldRequest, ValidationError> {
     let mut v = Violations::new();
     let flight_id = v.check("flight_id", uuid(&request.flight_id));
@@ -11,7 +11,8 @@ pub fn hold_request(request: pb::CreateBookingRequest, today: NaiveDate) -> Resu
     let contact_email = v.check("contact_email", Email::parse(&request.contact_email));
     let mut passengers = Vec::with_capacity(request.passengers.len().min(MAX_PASSENGERS));
     if request.passengers.len() > MAX_PASSENGERS {
-        v.add("passengers", format!("must list 1 to {MAX_PASSENGERS} passengers"));
+        // Too many to read: said without reading them.
+        v.check("passengers", check_party_size(request.passengers.len()));
     } else {
         for (i, passenger) in request.passengers.iter().enumerate() {
             let given_name = v.check(format!("passengers[{i}].given_name"), person_name(&passenger.given_name));
@@ -32,9 +33,7 @@ pub fn hold_request(request: pb::CreateBookingRequest, today: NaiveDate) -> Resu
     let seats = if request.seat_numbers.is_empty() {
         Some(Vec::new())
     } else {
-        if request.seat_numbers.len() != request.passengers.len() {
-            v.add("seat_numbers", "must be empty, or list one seat per passenger in passenger order");
-        }
+        v.check("seat_numbers", check_hold_seats(request.passengers.len(), request.seat_numbers.len()));
         seat_numbers(&request.seat_numbers, &mut v)
     };
     v.finish_with(|| {

@@ -23,13 +23,14 @@ use crate::{
     domain::{
         auth::Email,
         booking::{
-            Booking, BookingStatus, HoldRequest, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, check_party,
-            date_of_birth, person_name,
+            Booking, BookingStatus, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, check_party,
+            check_party_size, date_of_birth, person_name,
         },
         flight::{
             AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber, FlightStatus,
             MAX_CABINS, NewFlight, NewFlightParts, SeatNumber, SeatState,
         },
+        hold::{HoldRequest, check_hold_seats},
         money::Money,
         pagination::{Cursor, page_size},
         payment::{Payment, PaymentStatus},

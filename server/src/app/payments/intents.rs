@@ -26,12 +26,13 @@ impl Payments {
             }
             started => started,
         };
-        let txn = reservation.begin(self.clock.now()).await?;
-        let result = match started {
-            Ok((payment, intent)) => record_intent(txn.txn(), payment, intent, now).await,
-            Err(refusal) => Err(refusal),
-        };
-        Ok(Outcome::Executed(txn.finish(result, encode).await?))
+        let recorded = reservation
+            .run(self.clock.now(), encode, async |txn| {
+                let (payment, intent) = started?;
+                record_intent(txn, payment, intent, now).await
+            })
+            .await?;
+        Ok(Outcome::Executed(recorded))
     }
 
     /// The payment row of the hold, and a new PaymentIntent when the row has none yet.

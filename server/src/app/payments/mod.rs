@@ -13,7 +13,7 @@ mod intents;
 mod reconcile;
 mod refunds;
 
-pub use reconcile::{Mismatch, ReconciliationReport};
+pub use reconcile::ReconciliationReport;
 
 use std::collections::HashSet;
 
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::{
     AppError,
     bookings::{Actor, apply_change, seat_count},
-    idempotency::{Begun, Idempotency, KeyedRequest, Outcome, Reserved},
+    idempotency::{Idempotency, KeyedRequest, Outcome, Reserved},
     job::{self, Job, OutboxSignal},
 };
 use crate::{

@@ -15,14 +15,16 @@ impl Payments {
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
-        let txn = match self.idempotency.begin(keyed, now).await? {
-            Begun::Replay(replay) => return Ok(Outcome::Replayed(replay)),
-            Begun::Fresh(txn) => txn,
-        };
-        let result = self.request_refund(txn.txn(), actor, booking_id, reason.as_deref(), now).await;
-        let booking = txn.finish(result, encode).await?;
-        self.signal.wake();
-        Ok(Outcome::Executed(booking))
+        let outcome = self
+            .idempotency
+            .run(keyed, now, encode, async |txn| {
+                self.request_refund(txn, actor, booking_id, reason.as_deref(), now).await
+            })
+            .await?;
+        if let Outcome::Executed(_) = &outcome {
+            self.signal.wake();
+        }
+        Ok(outcome)
     }
 
     async fn request_refund(
