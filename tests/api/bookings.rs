@@ -259,6 +259,59 @@ backend_tests! {
         assert_ne!(theirs.get_ref().id, booking.id);
     }
 
+    async fn finished_calls_replay_and_conflict_while_key_writes_wait(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let message = hold(&flight, vec![adult("Sara")], &[]);
+        let first = app.bookings().create_booking(sara.keyed(message.clone(), &key)).await.unwrap();
+        // Every write of a key waits for this transaction (SQLite: the write lock; PostgreSQL: the table lock):
+        // answering a finished call must not need one.
+        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+        let db = app.database().await;
+        let blocker = db.begin().await.unwrap();
+        let lock = if app.is_postgres() { "LOCK TABLE idempotency_keys IN EXCLUSIVE MODE" } else { "UPDATE airports SET name = name" };
+        blocker.execute_unprepared(lock).await.unwrap();
+        async fn within<T>(call: impl std::future::Future<Output = T>) -> T {
+            tokio::time::timeout(Duration::from_secs(5), call).await.expect("answered while key writes wait")
+        }
+        let replay = within(app.bookings().create_booking(sara.keyed(message, &key))).await.unwrap();
+        assert!(is_replayed(&replay));
+        assert_eq!(replay.get_ref().encode_to_vec(), first.get_ref().encode_to_vec(), "byte-identical");
+        let other = hold(&flight, vec![adult("Sara"), adult("Omar")], &[]);
+        let status = within(app.bookings().create_booking(sara.keyed(other, &key))).await.unwrap_err();
+        assert_eq!(reason(&status), "IDEMPOTENCY_CONFLICT");
+        blocker.rollback().await.unwrap();
+    }
+
+    async fn a_sold_out_cabin_is_refused_without_the_database_and_reopens_when_seats_return(app: TestApp) {
+        let flight = flight_with_economy(&app, 1, "A").await;
+        let sara = Customer::new(&app);
+        let held = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        let omar = Customer::new(&app);
+        let late = hold(&flight, vec![adult("Omar")], &[]);
+        assert_eq!(reason(&omar.book(&app, late.clone()).await.unwrap_err()), "SEATS_UNAVAILABLE", "the database says so once");
+
+        // Every write (and on PostgreSQL every read of the flight) now waits: the answer must not need one.
+        let blocker = app.block_writes().await;
+        let key = idempotency_key();
+        let gated = tokio::time::timeout(Duration::from_secs(5), app.bookings().create_booking(omar.keyed(late.clone(), &key)))
+            .await
+            .expect("answered by the sold-out gate while the database is busy")
+            .unwrap_err();
+        let error = ContractError::from_status(&gated);
+        assert_eq!((error.code, error.reason.as_str()), (Code::FailedPrecondition, "SEATS_UNAVAILABLE"));
+        assert_eq!(error.metadata["seatsAvailable"], "0");
+        blocker.rollback().await.unwrap();
+
+        // The gate's answer executed nothing and was not stored: once the seat is back, the same key books it.
+        sara.cancel(&app, &held).await.unwrap();
+        let booked = app.bookings().create_booking(omar.keyed(late, &key)).await.expect("the gate reopened with the seat");
+        assert!(!is_replayed(&booked));
+        assert_eq!(booked.into_inner().seat_numbers, ["10A"]);
+        assert_eq!(economy_available(&app, &flight).await, 0);
+    }
+
     async fn validation_does_not_consume_the_key_and_refusals_are_replayed(app: TestApp) {
         let flight = flight_with_economy(&app, 2, "AB").await;
         let (sara, omar) = (Customer::new(&app), Customer::new(&app));

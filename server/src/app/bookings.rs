@@ -2,6 +2,8 @@
 //! due holds. Every mutation is a keyed call (see [`super::idempotency`]) and decides seat inventory in the
 //! database, in the transaction that writes the booking.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -84,12 +86,36 @@ impl Bookings {
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
-        let outcome =
-            self.idempotency.run(keyed, now, encode, async |txn| self.hold_seats(txn, actor, hold, now).await).await?;
-        if let Outcome::Executed(booking) = &outcome {
-            self.feed.changed(booking.flight_id).await;
+        let (flight_id, cabin, party) = (hold.flight_id, hold.cabin, hold.passengers.len());
+        let gate = self.feed.sold_out_gate();
+        // Read before the transaction: a refusal is remembered only if no change committed since.
+        let reading = gate.read(flight_id, cabin).await;
+        let gate_refused = AtomicBool::new(false);
+        let sold_out = async || match reading.and_then(|r| r.seats_left) {
+            // Certainly too few seats: refused without claiming the key or touching the database.
+            Some(seats_left) if party > usize::try_from(seats_left).unwrap_or(0) => {
+                gate_refused.store(true, Ordering::Relaxed);
+                Err(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() }.into())
+            }
+            _ => Ok(()),
+        };
+        let outcome = self
+            .idempotency
+            .run_guarded(keyed, now, sold_out, encode, async |txn| self.hold_seats(txn, actor, hold, now).await)
+            .await;
+        match &outcome {
+            Ok(Outcome::Executed(booking)) => self.feed.changed(booking.flight_id).await,
+            // What the database said (the gate's own answers teach it nothing, nor extend what it knows).
+            Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. }))
+                if !gate_refused.load(Ordering::Relaxed) =>
+            {
+                if let Some(reading) = reading {
+                    gate.learn(flight_id, cabin, reading, *seats_available).await;
+                }
+            }
+            _ => {}
         }
-        Ok(outcome)
+        outcome
     }
 
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {

@@ -4,7 +4,8 @@
 //! write transaction (or finds the completed call it names), runs the use case's work in a savepoint of
 //! that transaction, stores the outcome under the key and commits. So the key and the effects commit
 //! together or not at all, and:
-//! - a completed call's response (or business refusal) is replayed to a retry with the same request;
+//! - a completed call's response (or business refusal) is replayed to a retry with the same request, read
+//!   without a write transaction (a committed outcome never changes while its key lives);
 //! - the same key with another method or request is refused (`KeyReused`), changing nothing;
 //! - a concurrent duplicate waits for the first call's commit, then replays it (or, past a bound, gets
 //!   `KeyInProgress`): the call never executes twice;
@@ -118,13 +119,32 @@ impl Idempotency {
         encode: impl FnOnce(&T) -> Vec<u8>,
         work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
     ) -> Result<Outcome<T>, AppError> {
+        self.run_guarded(request, now, async || Ok(()), encode, work).await
+    }
+
+    /// As [`Self::run`], with a `guard` that may refuse the call after a completed call under the key was
+    /// looked for and before the key is claimed: its refusal executed nothing, so it is not stored (the
+    /// sold-out gate).
+    pub async fn run_guarded<T>(
+        &self,
+        request: &KeyedRequest,
+        now: DateTime<Utc>,
+        guard: impl AsyncFnOnce() -> Result<(), AppError>,
+        encode: impl FnOnce(&T) -> Vec<u8>,
+        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
+    ) -> Result<Outcome<T>, AppError> {
+        if let Some(replay) = self.completed(request, now).await? {
+            return Ok(Outcome::Replayed(replay));
+        }
+        guard().await?;
         match self.begin(request, now).await? {
             Begun::Replay(replay) => Ok(Outcome::Replayed(replay)),
             Begun::Fresh(txn) => Ok(Outcome::Executed(txn.run(encode, work).await?)),
         }
     }
 
-    /// Claims the key in a new write transaction, or finds the completed call it names.
+    /// Claims the key in a new write transaction, or finds the call it names (completed while this call
+    /// looked, or still running).
     async fn begin(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Result<Begun, AppError> {
         let outer = self.store.begin_write().await?;
         match claim(&outer, request, now, now + KEY_RETENTION).await? {
@@ -146,6 +166,9 @@ impl Idempotency {
     ) -> Result<Reserved, AppError> {
         // The claim's time identifies the reservation; databases keep microseconds.
         let now = now.trunc_subsecs(6);
+        if let Some(replay) = self.completed(request, now).await? {
+            return Ok(Reserved::Replay(replay));
+        }
         let txn = self.store.begin_write().await?;
         match claim(&txn, request, now, now + lease).await? {
             Claim::Claimed => {
@@ -157,6 +180,19 @@ impl Idempotency {
                 }))
             }
             taken => Ok(Reserved::Replay(replay(request, taken)?)),
+        }
+    }
+
+    /// The outcome of a completed call under the key, read without a write transaction: retries of
+    /// finished calls (the common case in a burst of double taps) never queue behind the writers.
+    async fn completed(
+        &self,
+        request: &KeyedRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Result<Vec<u8>, Refusal>>, AppError> {
+        match idempotency::completed(self.store.conn(), request.caller_id, &request.key, now).await? {
+            Some(done) => Ok(Some(replay(request, done)?)),
+            None => Ok(None),
         }
     }
 

@@ -14,7 +14,7 @@ use fred::prelude::{ClientLike as _, EventInterface as _, PubsubInterface as _};
 use tokio::{sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
-use super::redis::Redis;
+use super::{redis::Redis, sold_out::SoldOutGate};
 
 #[derive(Clone)]
 pub struct AvailabilityFeed {
@@ -26,6 +26,8 @@ struct Inner {
     redis: Option<Redis>,
     /// Tags this instance's messages, so it does not signal its own watchers twice.
     origin: Uuid,
+    /// Reopened by every change this instance signals (with Redis, for every instance at once).
+    gate: SoldOutGate,
 }
 
 /// A subscription to one flight's changes; dropping it unsubscribes.
@@ -58,7 +60,13 @@ impl Drop for AvailabilityWatch {
 impl AvailabilityFeed {
     /// An in-process feed; with `redis`, also shared with other instances once [`Self::listen`] runs.
     pub fn new(redis: Option<Redis>) -> Self {
-        Self { inner: Arc::new(Inner { watched: Mutex::default(), redis, origin: Uuid::new_v4() }) }
+        let gate = SoldOutGate::new(redis.clone());
+        Self { inner: Arc::new(Inner { watched: Mutex::default(), redis, origin: Uuid::new_v4(), gate }) }
+    }
+
+    /// The sold-out gate this feed reopens on every change.
+    pub fn sold_out_gate(&self) -> &SoldOutGate {
+        &self.inner.gate
     }
 
     pub fn watch(&self, flight_id: Uuid) -> AvailabilityWatch {
@@ -69,6 +77,7 @@ impl AvailabilityFeed {
 
     /// Signals a change of the flight's counts, after the change committed.
     pub async fn changed(&self, flight_id: Uuid) {
+        self.inner.gate.bump(flight_id).await;
         self.signal_local(flight_id);
         if let Some(redis) = &self.inner.redis
             && let Some(client) = redis.available()

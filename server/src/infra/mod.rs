@@ -9,5 +9,6 @@ pub mod passwords;
 pub mod payments;
 pub mod rate_limit;
 pub mod redis;
+pub mod sold_out;
 pub mod telemetry;
 pub mod tokens;

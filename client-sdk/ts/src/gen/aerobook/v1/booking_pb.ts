@@ -400,6 +400,9 @@ export const BookingService: GenService<{
    * Places a hold: the seats are taken until the hold expires, is paid, or is cancelled. The price is computed
    * by the server. Fails with SEATS_UNAVAILABLE (metadata `seatsAvailable`, and `takenSeats` when requested
    * seats are held by others) or MAX_PER_USER_EXCEEDED (live holds per user and flight; metadata `limit`).
+   * Both are stored under the idempotency key and replayed, except a SEATS_UNAVAILABLE answered by the
+   * sold-out gate (the database refused the cabin moments before): that one executed nothing and is not
+   * stored, so a retry with the same key after seats come back (expiry, cancellation) may succeed.
    *
    * @generated from rpc aerobook.v1.BookingService.CreateBooking
    */
