@@ -4,8 +4,9 @@
 //! write transaction (or finds the completed call it names), runs the use case's work in a savepoint of
 //! that transaction, stores the outcome under the key and commits. So the key and the effects commit
 //! together or not at all, and:
-//! - a completed call's response (or business refusal) is replayed to a retry with the same request, read
-//!   without a write transaction (a committed outcome never changes while its key lives);
+//! - a completed call's response (or business refusal) is replayed to a retry with the same request; a
+//!   retry that reaches the instance that completed the call is answered from memory, without a write
+//!   transaction (a committed outcome never changes while its key lives; see [`Completed`]);
 //! - the same key with another method or request is refused (`KeyReused`), changing nothing;
 //! - a concurrent duplicate waits for the first call's commit, then replays it (or, past a bound, gets
 //!   `KeyInProgress`): the call never executes twice;
@@ -27,6 +28,11 @@
 //! transaction once, `claim` each key in it (replays and conflicts answer their callers at once), run each
 //! fresh hold in its own savepoint so one hold's refusal undoes only its own effects, `record` each outcome,
 //! and commit once for the whole batch. Nothing here assumes one key per transaction except `run` itself.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
@@ -103,11 +109,12 @@ pub enum Reserved {
 #[derive(Clone)]
 pub struct Idempotency {
     store: Store,
+    completed: Arc<Completed>,
 }
 
 impl Idempotency {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, completed: Arc::new(Completed::default()) }
     }
 
     /// Runs one keyed call: claims the key (or replays the completed call it names), runs `work` in a
@@ -133,8 +140,8 @@ impl Idempotency {
         encode: impl FnOnce(&T) -> Vec<u8>,
         work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
     ) -> Result<Outcome<T>, AppError> {
-        if let Some(replay) = self.completed(request, now).await? {
-            return Ok(Outcome::Replayed(replay));
+        if let Some(replay) = self.completed.replay(request, now) {
+            return Ok(Outcome::Replayed(replay?));
         }
         guard().await?;
         match self.begin(request, now).await? {
@@ -150,7 +157,13 @@ impl Idempotency {
         match claim(&outer, request, now, now + KEY_RETENTION).await? {
             Claim::Claimed => {
                 let work = outer.begin().await.map_err(StoreError::from)?;
-                Ok(Begun::Fresh(KeyedTransaction { work, outer, request: request.clone() }))
+                Ok(Begun::Fresh(KeyedTransaction {
+                    work,
+                    outer,
+                    request: request.clone(),
+                    expires_at: now + KEY_RETENTION,
+                    completed: self.completed.clone(),
+                }))
             }
             taken => Ok(Begun::Replay(replay(request, taken)?)),
         }
@@ -166,8 +179,8 @@ impl Idempotency {
     ) -> Result<Reserved, AppError> {
         // The claim's time identifies the reservation; databases keep microseconds.
         let now = now.trunc_subsecs(6);
-        if let Some(replay) = self.completed(request, now).await? {
-            return Ok(Reserved::Replay(replay));
+        if let Some(replay) = self.completed.replay(request, now) {
+            return Ok(Reserved::Replay(replay?));
         }
         let txn = self.store.begin_write().await?;
         match claim(&txn, request, now, now + lease).await? {
@@ -177,22 +190,10 @@ impl Idempotency {
                     store: self.store.clone(),
                     request: request.clone(),
                     claimed_at: now,
+                    completed: self.completed.clone(),
                 }))
             }
             taken => Ok(Reserved::Replay(replay(request, taken)?)),
-        }
-    }
-
-    /// The outcome of a completed call under the key, read without a write transaction: retries of
-    /// finished calls (the common case in a burst of double taps) never queue behind the writers.
-    async fn completed(
-        &self,
-        request: &KeyedRequest,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Result<Vec<u8>, Refusal>>, AppError> {
-        match idempotency::completed(self.store.conn(), request.caller_id, &request.key, now).await? {
-            Some(done) => Ok(Some(replay(request, done)?)),
-            None => Ok(None),
         }
     }
 
@@ -238,6 +239,7 @@ pub struct Reservation {
     store: Store,
     request: KeyedRequest,
     claimed_at: DateTime<Utc>,
+    completed: Arc<Completed>,
 }
 
 impl Reservation {
@@ -251,11 +253,13 @@ impl Reservation {
         work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let outer = self.store.begin_write().await?;
-        if !idempotency::keep_reservation(&outer, &self.request.call(), self.claimed_at, now + KEY_RETENTION).await? {
+        let expires_at = now + KEY_RETENTION;
+        if !idempotency::keep_reservation(&outer, &self.request.call(), self.claimed_at, expires_at).await? {
             return Err(AppError::KeyInProgress);
         }
         let work_txn = outer.begin().await.map_err(StoreError::from)?;
-        KeyedTransaction { work: work_txn, outer, request: self.request }.run(encode, work).await
+        let Self { request, completed, .. } = self;
+        KeyedTransaction { work: work_txn, outer, request, expires_at, completed }.run(encode, work).await
     }
 
     /// Gives the key back after a failure that is not stored (a transient one), so a retry runs at once
@@ -275,6 +279,9 @@ struct KeyedTransaction {
     work: DatabaseTransaction,
     outer: DatabaseTransaction,
     request: KeyedRequest,
+    /// When the key's record expires (as the claim wrote it).
+    expires_at: DateTime<Utc>,
+    completed: Arc<Completed>,
 }
 
 impl KeyedTransaction {
@@ -286,23 +293,78 @@ impl KeyedTransaction {
         work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
     ) -> Result<T, AppError> {
         let result = work(&self.work).await;
-        let Self { work, outer, request } = self;
-        let stored = match &result {
+        let Self { work, outer, request, expires_at, completed } = self;
+        let (stored, replay) = match &result {
             Ok(value) => {
                 work.commit().await.map_err(StoreError::from)?;
-                StoredOutcome::Response(encode(value))
+                let bytes = encode(value);
+                (StoredOutcome::Response(bytes.clone()), Ok(bytes))
             }
             Err(AppError::Refused(refusal)) => {
                 work.rollback().await.map_err(StoreError::from)?;
-                StoredOutcome::Refusal(
-                    serde_json::to_vec(refusal).map_err(|e| StoreError::Corrupt(format!("refusal: {e}")))?,
-                )
+                let json = serde_json::to_vec(refusal).map_err(|e| StoreError::Corrupt(format!("refusal: {e}")))?;
+                (StoredOutcome::Refusal(json), Err(refusal.clone()))
             }
             Err(_) => return result,
         };
         idempotency::record(&outer, &request.call(), stored).await?;
         outer.commit().await.map_err(StoreError::from)?;
+        completed.remember(&request, replay, expires_at);
         result
+    }
+}
+
+/// Outcomes of calls this instance completed, so a retry that comes back here is answered without a write
+/// transaction. Safe because a committed outcome never changes while its key lives; an entry is used only
+/// until the key's record expires, and a miss (another instance completed the call, or the entry was
+/// evicted) takes the database path. Holds at most [`Completed::CAPACITY`] calls, oldest out first.
+#[derive(Default)]
+struct Completed {
+    calls: Mutex<CompletedCalls>,
+}
+
+#[derive(Default)]
+struct CompletedCalls {
+    by_key: HashMap<(Uuid, String), CompletedCall>,
+    /// Keys in the order they were remembered, for eviction.
+    order: VecDeque<(Uuid, String)>,
+}
+
+struct CompletedCall {
+    method: &'static str,
+    fingerprint: String,
+    outcome: Result<Vec<u8>, Refusal>,
+    expires_at: DateTime<Utc>,
+}
+
+impl Completed {
+    /// About the retries of one flash sale's worth of calls; responses are a few hundred bytes each.
+    const CAPACITY: usize = 20_000;
+
+    fn remember(&self, request: &KeyedRequest, outcome: Result<Vec<u8>, Refusal>, expires_at: DateTime<Utc>) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (request.caller_id, request.key.clone());
+        let call =
+            CompletedCall { method: request.method, fingerprint: request.fingerprint.clone(), outcome, expires_at };
+        if calls.by_key.insert(key.clone(), call).is_none() {
+            calls.order.push_back(key);
+        }
+        while calls.order.len() > Self::CAPACITY {
+            if let Some(oldest) = calls.order.pop_front() {
+                calls.by_key.remove(&oldest);
+            }
+        }
+    }
+
+    /// The replay of a remembered call under the request's key, `KeyReused` when the key names another
+    /// request; `None` when this instance does not know the key (or its record has expired).
+    fn replay(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Option<Result<Result<Vec<u8>, Refusal>, AppError>> {
+        let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let call = calls.by_key.get(&(request.caller_id, request.key.clone())).filter(|call| call.expires_at > now)?;
+        if call.method != request.method || call.fingerprint != request.fingerprint {
+            return Some(Err(AppError::KeyReused));
+        }
+        Some(Ok(call.outcome.clone()))
     }
 }
 
@@ -324,5 +386,25 @@ mod tests {
             KeyedRequest::new(caller, key(), "/s/Ax", b"y").fingerprint,
             KeyedRequest::new(caller, key(), "/s/A", b"xy").fingerprint
         );
+    }
+
+    #[test]
+    fn remembered_calls_replay_until_their_key_expires_and_the_oldest_go_first() {
+        let completed = Completed::default();
+        let now = Utc::now();
+        let request = KeyedRequest::new(Uuid::now_v7(), "k".repeat(16), "/s/A", b"request");
+        assert!(completed.replay(&request, now).is_none());
+        completed.remember(&request, Ok(b"response".to_vec()), now + KEY_RETENTION);
+        assert_eq!(completed.replay(&request, now).unwrap().unwrap(), Ok(b"response".to_vec()));
+        let other = KeyedRequest::new(request.caller_id, request.key.clone(), "/s/A", b"another request");
+        assert!(matches!(completed.replay(&other, now), Some(Err(AppError::KeyReused))));
+        assert!(completed.replay(&request, now + KEY_RETENTION).is_none(), "an expired key is a new key");
+
+        for n in 0..Completed::CAPACITY {
+            let filler = KeyedRequest::new(Uuid::now_v7(), format!("filler-key-{n:06}"), "/s/A", b"r");
+            completed.remember(&filler, Ok(Vec::new()), now + KEY_RETENTION);
+        }
+        assert!(completed.replay(&request, now).is_none(), "evicted: the database answers instead");
+        assert_eq!(completed.calls.lock().unwrap().by_key.len(), Completed::CAPACITY);
     }
 }

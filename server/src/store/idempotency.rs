@@ -110,23 +110,6 @@ async fn claim_unbounded(
     Err(StoreError::Corrupt("an idempotency key vanished twice while claimed".into()))
 }
 
-/// The completed call a live key names, read without a write transaction or a lock: an outcome, once
-/// committed, never changes while the key lives. `None` when the key is free, expired, or its call is still
-/// running; those go through [`claim`].
-pub async fn completed(
-    db: &impl ConnectionTrait,
-    caller_id: Uuid,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Claim>, StoreError> {
-    let existing = idempotency_key::Entity::find_by_id((caller_id, key.to_owned()))
-        .filter(idempotency_key::Column::ExpiresAt.gt(now))
-        .filter(idempotency_key::Column::Outcome.is_not_null())
-        .one(db)
-        .await?;
-    existing.map(taken).transpose()
-}
-
 fn taken(existing: idempotency_key::Model) -> Result<Claim, StoreError> {
     let outcome = match (existing.outcome.as_deref(), existing.stored) {
         (Some(RESPONSE), Some(bytes)) => StoredOutcome::Response(bytes),
