@@ -5,6 +5,11 @@
 //! set in the same atomic script as the entry so no hash ever lives without one; invalidation deletes the
 //! hash. In process the same shape lives in a map. Every failure is a miss: the
 //! cache never fails a read.
+//!
+//! With Redis, each instance keeps what it read or wrote for [`NEAR_TTL`] in a near cache in front, so a
+//! burst of identical searches costs one Redis round trip per second instead of one each. Invalidation
+//! clears this instance's near cache at once; another instance's may show a route's old results for up to
+//! [`NEAR_TTL`] after a flight is created there (the results' seat counts are already up to the TTL old).
 
 use std::{
     collections::HashMap,
@@ -21,6 +26,8 @@ use super::redis::Redis;
 
 /// Upper bound of cached searches held in process; past it new results are simply not cached.
 const MAX_LOCAL_ENTRIES: usize = 10_000;
+/// How long a search read from Redis is kept in front of it, in process.
+pub const NEAR_TTL: Duration = Duration::from_secs(1);
 
 /// KEYS[1] route hash; ARGV search, JSON, TTL seconds. The route's TTL runs from its first entry.
 const PUT_SEARCH: &str = r"
@@ -32,27 +39,32 @@ return 1";
 pub enum SearchCache {
     Disabled,
     Local(LocalCache),
-    Redis { redis: Redis, ttl: Duration, put: Script },
+    Redis { redis: Redis, ttl: Duration, put: Script, near: LocalCache },
 }
 
 impl SearchCache {
     pub fn redis(redis: Redis, ttl: Duration) -> Self {
-        SearchCache::Redis { redis, ttl, put: Script::from_lua(PUT_SEARCH) }
+        SearchCache::Redis { redis, ttl, put: Script::from_lua(PUT_SEARCH), near: LocalCache::new(NEAR_TTL.min(ttl)) }
     }
 
     pub async fn get<T: DeserializeOwned>(&self, route: &str, search: &str) -> Option<T> {
         let json = match self {
             SearchCache::Disabled => None,
             SearchCache::Local(local) => local.get(route, search),
-            SearchCache::Redis { redis, .. } => {
-                let client = redis.available()?;
-                client
-                    .hget::<Option<String>, _, _>(redis.key(&route_key(route)), search)
-                    .await
-                    .inspect_err(|error| tracing::warn!(%error, "search cache read failed"))
-                    .ok()
-                    .flatten()
-            }
+            SearchCache::Redis { redis, near, .. } => match near.get(route, search) {
+                Some(json) => Some(json),
+                None => {
+                    let client = redis.available()?;
+                    let json = client
+                        .hget::<Option<String>, _, _>(redis.key(&route_key(route)), search)
+                        .await
+                        .inspect_err(|error| tracing::warn!(%error, "search cache read failed"))
+                        .ok()
+                        .flatten()?;
+                    near.put(route, search, json.clone());
+                    Some(json)
+                }
+            },
         }?;
         serde_json::from_str(&json).inspect_err(|error| tracing::warn!(%error, "search cache entry unreadable")).ok()
     }
@@ -64,7 +76,8 @@ impl SearchCache {
         match self {
             SearchCache::Disabled => {}
             SearchCache::Local(local) => local.put(route, search, json),
-            SearchCache::Redis { redis, ttl, put } => {
+            SearchCache::Redis { redis, ttl, put, near } => {
+                near.put(route, search, json.clone());
                 let Some(client) = redis.available() else { return };
                 let key = redis.key(&route_key(route));
                 let args: Vec<String> = vec![search.to_owned(), json, ttl.as_secs().to_string()];
@@ -80,7 +93,8 @@ impl SearchCache {
         match self {
             SearchCache::Disabled => {}
             SearchCache::Local(local) => local.invalidate_route(route),
-            SearchCache::Redis { redis, .. } => {
+            SearchCache::Redis { redis, near, .. } => {
+                near.invalidate_route(route);
                 let result = match redis.available() {
                     Some(client) => client.del::<(), _>(redis.key(&route_key(route))).await,
                     None => Ok(()),
@@ -179,6 +193,33 @@ mod tests {
         }
         let held: usize = cache.routes.lock().unwrap().values().map(|e| e.searches.len()).sum();
         assert_eq!(held, MAX_LOCAL_ENTRIES);
+    }
+
+    #[tokio::test]
+    async fn with_redis_a_near_cache_answers_in_front_and_invalidation_clears_both() {
+        let Some(url) = std::env::var("REDIS_URL").ok() else {
+            assert!(std::env::var_os("CI").is_none(), "CI must set REDIS_URL");
+            eprintln!("skipped: REDIS_URL is not set");
+            return;
+        };
+        let config = crate::config::RedisConfig {
+            url: crate::config::Secret::new(url),
+            key_prefix: format!("aerobook-unit:{}:", uuid::Uuid::new_v4().simple()),
+        };
+        let redis = Redis::connect(&config).await.expect("Redis reachable at REDIS_URL");
+        let cache = SearchCache::redis(redis.clone(), Duration::from_secs(30));
+        cache.put("RUH-JED", "a", &1u32).await;
+        let client = redis.available().expect("connected");
+        let hash = redis.key(&route_key("RUH-JED"));
+        assert_eq!(client.hget::<Option<String>, _, _>(&hash, "a").await.unwrap().as_deref(), Some("1"), "shared");
+        client.del::<(), _>(&hash).await.unwrap();
+        assert_eq!(cache.get::<u32>("RUH-JED", "a").await, Some(1), "answered in front of Redis");
+
+        cache.put("RUH-JED", "a", &2u32).await;
+        cache.invalidate_route("RUH-JED").await;
+        assert_eq!(cache.get::<u32>("RUH-JED", "a").await, None, "gone from both");
+        assert_eq!(client.exists::<u32, _>(&hash).await.unwrap(), 0);
+        redis.quit().await;
     }
 
     #[tokio::test]
