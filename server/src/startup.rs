@@ -31,6 +31,7 @@ use crate::{
         airports::AirportDirectory,
         bookings::Bookings,
         flights::FlightCatalog,
+        idempotency::Idempotency,
         job::OutboxSignal,
         outbox::Outbox,
         payments::Payments,
@@ -146,18 +147,22 @@ impl Application {
             Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl, clock.clone());
 
         let feed = AvailabilityFeed::new(redis.clone());
-        let bookings = Bookings::new(store.clone(), clock.clone(), feed.clone(), config.bookings.clone());
+        // One idempotency store for every keyed call: a key is the caller's across all services.
+        let idempotency = Idempotency::new(store.clone());
+        let bookings =
+            Bookings::new(store.clone(), idempotency.clone(), clock.clone(), feed.clone(), config.bookings.clone());
 
         let max_message = config.limits.max_message_bytes;
         let airports = AirportServiceServer::new(AirportApi::new(AirportDirectory::new(
             store.clone(),
+            idempotency.clone(),
             cache.clone(),
             clock.clone(),
         )))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
         let flights = FlightServiceServer::new(FlightApi::new(
-            FlightCatalog::new(store.clone(), cache, feed.clone(), clock.clone()),
+            FlightCatalog::new(store.clone(), idempotency.clone(), cache, feed.clone(), clock.clone()),
             clock.clone(),
         ))
         .max_decoding_message_size(max_message)
@@ -174,7 +179,8 @@ impl Application {
         // A payment call that dies keeps its key reserved for two call deadlines; a retry then takes it over.
         let key_lease =
             chrono::TimeDelta::from_std(config.limits.request_timeout * 2).unwrap_or(chrono::TimeDelta::minutes(1));
-        let payments = Payments::new(store.clone(), clock.clone(), feed.clone(), provider, signal.clone(), key_lease);
+        let payments =
+            Payments::new(store.clone(), idempotency, clock.clone(), feed.clone(), provider, signal.clone(), key_lease);
         let outbox = Outbox::new(store.clone(), payments.clone(), clock.clone(), signal);
         let payment_service = PaymentServiceServer::new(PaymentApi::new(payments.clone()))
             .max_decoding_message_size(max_message)

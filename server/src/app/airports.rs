@@ -28,8 +28,8 @@ pub struct AirportDirectory {
 }
 
 impl AirportDirectory {
-    pub fn new(store: Store, cache: SearchCache, clock: Clock) -> Self {
-        Self { idempotency: Idempotency::new(store.clone()), store, cache, clock }
+    pub fn new(store: Store, idempotency: Idempotency, cache: SearchCache, clock: Clock) -> Self {
+        Self { idempotency, store, cache, clock }
     }
 
     #[tracing::instrument(skip(self))]

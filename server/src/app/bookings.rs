@@ -2,8 +2,6 @@
 //! due holds. Every mutation is a keyed call (see [`super::idempotency`]) and decides seat inventory in the
 //! database, in the transaction that writes the booking.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -72,8 +70,14 @@ pub struct Bookings {
 }
 
 impl Bookings {
-    pub fn new(store: Store, clock: Clock, feed: AvailabilityFeed, config: BookingConfig) -> Self {
-        Self { idempotency: Idempotency::new(store.clone()), store, clock, feed, config }
+    pub fn new(
+        store: Store,
+        idempotency: Idempotency,
+        clock: Clock,
+        feed: AvailabilityFeed,
+        config: BookingConfig,
+    ) -> Self {
+        Self { idempotency, store, clock, feed, config }
     }
 
     /// Places a hold: takes the seats, prices the booking, and starts the hold's clock.
@@ -90,28 +94,24 @@ impl Bookings {
         let gate = self.feed.sold_out_gate();
         // Read before the transaction: a refusal is remembered only if no change committed since.
         let reading = gate.read(flight_id, cabin).await;
-        let gate_refused = AtomicBool::new(false);
-        let sold_out = async || match reading.and_then(|r| r.seats_left) {
-            // Certainly too few seats: refused without claiming the key or touching the database.
-            Some(seats_left) if party > usize::try_from(seats_left).unwrap_or(0) => {
-                gate_refused.store(true, Ordering::Relaxed);
-                Err(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() }.into())
-            }
-            _ => Ok(()),
-        };
+        // Certainly too few seats: refused without claiming the key or touching the database.
+        let sold_out = reading
+            .and_then(|r| r.seats_left)
+            .filter(|&seats_left| party > usize::try_from(seats_left).unwrap_or(0))
+            .map(|seats_left| Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() });
+        let guard = async || sold_out.clone().map_or(Ok(()), |refusal| Err(refusal.into()));
         let outcome = self
             .idempotency
-            .run_guarded(keyed, now, sold_out, encode, async |txn| self.hold_seats(txn, actor, hold, now).await)
+            .run_guarded(keyed, now, guard, encode, async |txn| self.hold_seats(txn, actor, hold, now).await)
             .await;
-        match &outcome {
-            Ok(Outcome::Executed(booking)) => self.feed.changed(booking.flight_id).await,
-            // What the database said (the gate's own answers teach it nothing, nor extend what it knows).
-            Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. }))
-                if !gate_refused.load(Ordering::Relaxed) =>
+        match (&outcome, reading) {
+            (Ok(Outcome::Executed(booking)), _) => self.feed.changed(booking.flight_id).await,
+            // The database's answer; when the gate had one, any refusal is the gate's own, which teaches it
+            // nothing (nor extends what it knows).
+            (Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. })), Some(reading))
+                if sold_out.is_none() =>
             {
-                if let Some(reading) = reading {
-                    gate.learn(flight_id, cabin, reading, *seats_available).await;
-                }
+                gate.learn(flight_id, cabin, reading, *seats_available).await;
             }
             _ => {}
         }

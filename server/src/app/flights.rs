@@ -34,8 +34,14 @@ pub struct FlightCatalog {
 }
 
 impl FlightCatalog {
-    pub fn new(store: Store, cache: SearchCache, feed: AvailabilityFeed, clock: Clock) -> Self {
-        Self { idempotency: Idempotency::new(store.clone()), store, cache, feed, clock }
+    pub fn new(
+        store: Store,
+        idempotency: Idempotency,
+        cache: SearchCache,
+        feed: AvailabilityFeed,
+        clock: Clock,
+    ) -> Self {
+        Self { idempotency, store, cache, feed, clock }
     }
 
     #[tracing::instrument(skip_all, fields(route = %search.route.tag()))]

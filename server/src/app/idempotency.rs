@@ -314,8 +314,8 @@ impl KeyedTransaction {
     }
 }
 
-/// Outcomes of calls this instance completed, so a retry that comes back here is answered without a write
-/// transaction. Safe because a committed outcome never changes while its key lives; an entry is used only
+/// Outcomes of calls this instance completed (one store for every service, as keys are), so a retry that
+/// comes back here is answered without a write transaction. Safe because a committed outcome never changes while its key lives; an entry is used only
 /// until the key's record expires, and a miss (another instance completed the call, or the entry was
 /// evicted) takes the database path. Holds at most [`Completed::CAPACITY`] calls, oldest out first.
 #[derive(Default)]
@@ -338,7 +338,8 @@ struct CompletedCall {
 }
 
 impl Completed {
-    /// About the retries of one flash sale's worth of calls; responses are a few hundred bytes each.
+    /// About the retries of one flash sale's worth of calls; responses are a few hundred bytes each, so
+    /// this stays within a few megabytes.
     const CAPACITY: usize = 20_000;
 
     fn remember(&self, request: &KeyedRequest, outcome: Result<Vec<u8>, Refusal>, expires_at: DateTime<Utc>) {

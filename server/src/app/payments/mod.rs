@@ -73,6 +73,7 @@ pub struct Payments {
 impl Payments {
     pub fn new(
         store: Store,
+        idempotency: Idempotency,
         clock: Clock,
         feed: AvailabilityFeed,
         provider: PaymentProvider,
@@ -81,7 +82,7 @@ impl Payments {
     ) -> Self {
         let meter = opentelemetry::global::meter("aerobook");
         Self {
-            idempotency: Idempotency::new(store.clone()),
+            idempotency,
             store,
             clock,
             feed,
