@@ -30,7 +30,7 @@ use crate::{
         accounts::{Accounts, LOGIN_FAILURES_BUCKET},
         airports::AirportDirectory,
         bookings::Bookings,
-        flights::FlightCatalog,
+        flights::{FlightCatalog, WatchLimits},
         idempotency::Idempotency,
         job::OutboxSignal,
         outbox::Outbox,
@@ -57,6 +57,10 @@ use crate::{
     },
     store::{Store, StoreError, seed},
 };
+
+/// How often an idle HTTP/2 connection is pinged, and how long its answer may take before it is closed.
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -162,7 +166,17 @@ impl Application {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
         let flights = FlightServiceServer::new(FlightApi::new(
-            FlightCatalog::new(store.clone(), idempotency.clone(), cache, feed.clone(), clock.clone()),
+            FlightCatalog::new(
+                store.clone(),
+                idempotency.clone(),
+                cache,
+                feed.clone(),
+                clock.clone(),
+                WatchLimits {
+                    total: config.limits.max_watch_streams,
+                    per_caller: config.limits.max_watch_streams_per_caller,
+                },
+            ),
             clock.clone(),
         ))
         .max_decoding_message_size(max_message)
@@ -295,6 +309,9 @@ impl Application {
         };
         let server = tonic::transport::Server::builder()
             .accept_http1(true)
+            // Pings idle connections, so a client that vanished (its streams included) is closed.
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .layer(cors_layer(&config.cors_origins))
             .layer(GrpcWebOrPlainLayer)
             .add_routes(Routes::from(router))

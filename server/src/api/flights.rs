@@ -57,7 +57,11 @@ impl FlightService for FlightApi {
     ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
         let call = CallContext::of(&request);
         let id = convert::parse_id("flight_id", &request.get_ref().flight_id).map_err(|e| call.fail(e))?;
-        let updates = self.catalog.watch_availability(id).await.map_err(|e| call.fail(e))?;
+        let watcher = match call.caller {
+            Some(caller) => format!("user:{}", caller.user_id),
+            None => call.client.principal(),
+        };
+        let updates = self.catalog.watch_availability(id, watcher).await.map_err(|e| call.fail(e))?;
         let flight_id = id.to_string();
         let stream = updates.map(move |update| match update {
             Ok(cabins) => {

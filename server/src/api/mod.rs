@@ -151,7 +151,10 @@ impl From<AppError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()
             }
-            cause @ (AppError::Store(_) | AppError::Hashing(_) | AppError::Provider(ProviderError::Rejected(_))) => {
+            cause @ (AppError::Store(_)
+            | AppError::Hashing(_)
+            | AppError::Interrupted(_)
+            | AppError::Provider(ProviderError::Rejected(_))) => {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::internal()
             }

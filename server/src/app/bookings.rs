@@ -2,10 +2,15 @@
 //! due holds. Every mutation is a keyed call (see [`super::idempotency`]) and decides seat inventory in the
 //! database, in the transaction that writes the booking.
 
+mod hold_batch;
+
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
+use self::hold_batch::{Encoder, HoldQueues, Placed};
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
@@ -63,6 +68,7 @@ pub struct BookingPage {
 #[derive(Clone)]
 pub struct Bookings {
     store: Store,
+    queues: Arc<HoldQueues>,
     idempotency: Idempotency,
     clock: Clock,
     feed: AvailabilityFeed,
@@ -77,45 +83,46 @@ impl Bookings {
         feed: AvailabilityFeed,
         config: BookingConfig,
     ) -> Self {
-        Self { idempotency, store, clock, feed, config }
+        Self { idempotency, store, queues: Arc::default(), clock, feed, config }
     }
 
-    /// Places a hold: takes the seats, prices the booking, and starts the hold's clock.
+    /// Places a hold: takes the seats, prices the booking, and starts the hold's clock. Holds for one cabin
+    /// are decided in batches ([`hold_batch`]).
     #[tracing::instrument(skip_all, fields(flight_id = %hold.flight_id))]
     pub async fn place_hold(
         &self,
         actor: &Actor,
         keyed: &KeyedRequest,
         hold: HoldRequest,
-        encode: impl FnOnce(&Booking) -> Vec<u8>,
+        encode: Encoder,
     ) -> Result<Outcome<Booking>, AppError> {
-        let now = self.clock.now();
+        if let Some(replay) = self.idempotency.replay_completed(keyed, self.clock.now()) {
+            return Ok(Outcome::Replayed(replay?));
+        }
         let (flight_id, cabin, party) = (hold.flight_id, hold.cabin, hold.passengers.len());
         let gate = self.feed.sold_out_gate();
-        // Read before the transaction: a refusal is remembered only if no change committed since.
+        // Read before the batch's transaction: a refusal is remembered only if no change committed since.
         let reading = gate.read(flight_id, cabin).await;
-        // Certainly too few seats: refused without claiming the key or touching the database.
-        let sold_out = reading
-            .and_then(|r| r.seats_left)
-            .filter(|&seats_left| party > usize::try_from(seats_left).unwrap_or(0))
-            .map(|seats_left| Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() });
-        let guard = async || sold_out.clone().map_or(Ok(()), |refusal| Err(refusal.into()));
-        let outcome = self
-            .idempotency
-            .run_guarded(keyed, now, guard, encode, async |txn| self.hold_seats(txn, actor, hold, now).await)
-            .await;
-        match (&outcome, reading) {
-            (Ok(Outcome::Executed(booking)), _) => self.feed.changed(booking.flight_id).await,
-            // The database's answer; when the gate had one, any refusal is the gate's own, which teaches it
-            // nothing (nor extends what it knows).
-            (Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. })), Some(reading))
-                if sold_out.is_none() =>
-            {
-                gate.learn(flight_id, cabin, reading, *seats_available).await;
-            }
-            _ => {}
+        if let Some(seats_left) =
+            reading.and_then(|r| r.seats_left).filter(|&seats_left| party > usize::try_from(seats_left).unwrap_or(0))
+        {
+            // Certainly too few seats: refused without the key or the database, so not stored (it executed
+            // nothing; a retry after seats come back may succeed).
+            return Err(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() }.into());
+        }
+        let outcome = self.place_in_batch(actor.clone(), keyed.clone(), hold, encode).await;
+        if let (Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. })), Some(reading)) =
+            (&outcome, reading)
+        {
+            gate.learn(flight_id, cabin, reading, *seats_available).await;
         }
         outcome
+    }
+
+    /// Places one hold in its own transaction: what a batch falls back to when it fails as a whole.
+    async fn place_alone(&self, actor: &Actor, keyed: &KeyedRequest, hold: HoldRequest, encode: Encoder) -> Placed {
+        let now = self.clock.now();
+        self.idempotency.run(keyed, now, encode, async |txn| self.hold_seats(txn, actor, hold, now).await).await
     }
 
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
@@ -177,10 +184,15 @@ impl Bookings {
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
-        // Seats move within the cabin: its counts do not change, so the availability feed has no news.
-        self.idempotency
+        let outcome = self
+            .idempotency
             .run(keyed, now, encode, async |txn| self.move_passengers(txn, actor, id, seats, now).await)
-            .await
+            .await?;
+        // The cabin's counts stay, but its seat map changed (watchers see no update: their counts are equal).
+        if let Outcome::Executed(booking) = &outcome {
+            self.feed.changed(booking.flight_id).await;
+        }
+        Ok(outcome)
     }
 
     /// Expires every hold due now and releases its seats, in batches; returns how many expired. Safe to

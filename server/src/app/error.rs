@@ -37,6 +37,9 @@ pub enum AppError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The work of a call was lost before it answered (a task died); its effects, if any, are whole.
+    #[error("interrupted: {0}")]
+    Interrupted(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(#[from] crate::infra::passwords::PasswordError),
 }

@@ -1,5 +1,12 @@
 //! The flight catalogue: search (cached per route), flight details, seat maps, live seat counts, and new
-//! flights.
+//! flights. Flight details, seat maps and live counts come from the availability feed's per-flight
+//! snapshots: one database read per change of a flight, however many ask.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use futures::{Stream, stream};
@@ -31,6 +38,7 @@ pub struct FlightCatalog {
     feed: AvailabilityFeed,
     idempotency: Idempotency,
     clock: Clock,
+    watchers: Arc<Watchers>,
 }
 
 impl FlightCatalog {
@@ -40,8 +48,10 @@ impl FlightCatalog {
         cache: SearchCache,
         feed: AvailabilityFeed,
         clock: Clock,
+        watch_limits: WatchLimits,
     ) -> Self {
-        Self { idempotency, store, cache, feed, clock }
+        let watchers = Arc::new(Watchers { limits: watch_limits, open: Mutex::default() });
+        Self { idempotency, store, cache, feed, clock, watchers }
     }
 
     #[tracing::instrument(skip_all, fields(route = %search.route.tag()))]
@@ -57,34 +67,55 @@ impl FlightCatalog {
     }
 
     #[tracing::instrument(skip(self))]
-    pub async fn get_flight(&self, id: Uuid) -> Result<Flight, AppError> {
-        flights::get(self.store.conn(), id).await?.ok_or(AppError::NotFound("flight"))
+    pub async fn get_flight(&self, id: Uuid) -> Result<Arc<Flight>, AppError> {
+        flight_snapshot(&self.feed, &self.store, id).await?.ok_or(AppError::NotFound("flight"))
     }
 
-    /// Every seat of the flight (or one cabin of it), each free or not: exact, never cached.
+    /// Every seat of the flight (or one cabin of it), each free or not, as of the flight's last change.
     #[tracing::instrument(skip(self))]
-    pub async fn seat_map(&self, id: Uuid, cabin: Option<CabinClass>) -> Result<(Flight, Vec<SeatState>), AppError> {
+    pub async fn seat_map(
+        &self,
+        id: Uuid,
+        cabin: Option<CabinClass>,
+    ) -> Result<(Arc<Flight>, Vec<SeatState>), AppError> {
         let flight = self.get_flight(id).await?;
         if let Some(cabin) = cabin
             && !flight.cabins.iter().any(|c| c.cabin == cabin)
         {
             return Err(ValidationError::single("cabin", "this flight has no such cabin").into());
         }
-        let taken = bookings::taken_seats(self.store.conn(), id, cabin).await?;
+        let store = &self.store;
+        let taken = self
+            .feed
+            .taken_seats()
+            .get(id, async || Ok::<_, StoreError>(Some(bookings::taken_seats(store.conn(), id, None).await?)))
+            .await?
+            .unwrap_or_default();
         let seats = seat_map(&flight.cabins, cabin, &taken);
         Ok((flight, seats))
     }
 
     /// The flight's cabins now, then again each time its seat counts change. Ends when the flight is gone
-    /// or after a database failure (the failure is the stream's last item).
+    /// or after a database failure (the failure is the stream's last item). `watcher` names the caller for
+    /// the per-caller limit of open streams.
     pub async fn watch_availability(
         &self,
         id: Uuid,
+        watcher: String,
     ) -> Result<impl Stream<Item = Result<Vec<CabinAvailability>, AppError>> + Send + 'static, AppError> {
+        let permit = self.watchers.admit(watcher)?;
         // Subscribe before the first read, so a change between the two is not lost.
         let watch = self.feed.watch(id);
         let flight = self.get_flight(id).await?;
-        let state = AvailabilityStream { id, watch, store: self.store.clone(), next: Some(flight), last: None };
+        let state = AvailabilityStream {
+            id,
+            watch,
+            feed: self.feed.clone(),
+            store: self.store.clone(),
+            next: Some(flight),
+            last: None,
+            _permit: permit,
+        };
         Ok(stream::unfold(Some(state), |state| async move {
             let mut state = state?;
             loop {
@@ -92,17 +123,18 @@ impl FlightCatalog {
                     Some(flight) => flight,
                     None => {
                         state.watch.changed().await;
-                        match flights::get(state.store.conn(), state.id).await {
+                        // Every watcher of the flight on this instance shares one read per change.
+                        match flight_snapshot(&state.feed, &state.store, state.id).await {
                             Ok(Some(flight)) => flight,
                             Ok(None) => return None,
-                            Err(error) => return Some((Err(error.into()), None)),
+                            Err(error) => return Some((Err(error), None)),
                         }
                     }
                 };
                 // A signal does not always mean new counts (another cabin's seats moved, or a relay echo).
                 if state.last.as_ref() != Some(&flight.cabins) {
                     state.last = Some(flight.cabins.clone());
-                    return Some((Ok(flight.cabins), Some(state)));
+                    return Some((Ok(flight.cabins.clone()), Some(state)));
                 }
             }
         }))
@@ -157,8 +189,70 @@ impl FlightCatalog {
 struct AvailabilityStream {
     id: Uuid,
     watch: AvailabilityWatch,
+    feed: AvailabilityFeed,
     store: Store,
     /// The flight to send next without waiting (the state when the stream opened).
-    next: Option<Flight>,
+    next: Option<Arc<Flight>>,
     last: Option<Vec<CabinAvailability>>,
+    _permit: WatchPermit,
+}
+
+/// The flight as of its last change, from the feed's snapshots.
+async fn flight_snapshot(feed: &AvailabilityFeed, store: &Store, id: Uuid) -> Result<Option<Arc<Flight>>, AppError> {
+    Ok(feed.flights().get(id, async || flights::get(store.conn(), id).await).await?)
+}
+
+/// Bounds on open `WatchAvailability` streams (see [`crate::config::Limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    pub total: usize,
+    pub per_caller: usize,
+}
+
+/// When a refused watcher may try again.
+const WATCH_RETRY: Duration = Duration::from_secs(5);
+
+/// The open streams, per caller.
+struct Watchers {
+    limits: WatchLimits,
+    open: Mutex<OpenStreams>,
+}
+
+#[derive(Default)]
+struct OpenStreams {
+    total: usize,
+    by_caller: HashMap<String, usize>,
+}
+
+impl Watchers {
+    /// A permit for one more stream of `watcher`, or `RateLimited` past either limit.
+    fn admit(self: &Arc<Self>, watcher: String) -> Result<WatchPermit, AppError> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = open.by_caller.get(&watcher).copied().unwrap_or(0);
+        if open.total >= self.limits.total || mine >= self.limits.per_caller {
+            return Err(AppError::RateLimited(WATCH_RETRY));
+        }
+        open.total += 1;
+        open.by_caller.insert(watcher.clone(), mine + 1);
+        Ok(WatchPermit { watchers: self.clone(), watcher })
+    }
+}
+
+/// One open stream; dropping it (the stream ends or its client goes away) frees its place.
+struct WatchPermit {
+    watchers: Arc<Watchers>,
+    watcher: String,
+}
+
+impl Drop for WatchPermit {
+    fn drop(&mut self) {
+        let mut open = self.watchers.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.total -= 1;
+        if let Some(mine) = open.by_caller.get_mut(&self.watcher) {
+            *mine -= 1;
+            if *mine == 0 {
+                open.by_caller.remove(&self.watcher);
+            }
+        }
+    }
 }

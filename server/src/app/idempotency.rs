@@ -23,11 +23,13 @@
 //! provider requests carry keys of their own).
 //!
 //! # Batches
-//! Claiming, recording and the savepoint are separate steps on one transaction (`claim`, `record`,
-//! [`KeyedTransaction`]), so a batch of holds can claim N keys in one transaction: open the outer write
-//! transaction once, `claim` each key in it (replays and conflicts answer their callers at once), run each
-//! fresh hold in its own savepoint so one hold's refusal undoes only its own effects, `record` each outcome,
-//! and commit once for the whole batch. Nothing here assumes one key per transaction except `run` itself.
+//! Group-committed holds (`super::hold_batch`) run many keyed calls in one transaction without a claim or
+//! a savepoint each: [`Idempotency::look_up_batch`] reads what the keys name (completed calls are answered
+//! from their stored outcome and left out), the batch decides the rest in memory, and
+//! [`Idempotency::record_batch`] writes every key with its outcome in one insert just before the commit.
+//! A key a concurrent call took in between makes that insert wait for it, then come up short: the batch
+//! rolls back and each of its calls runs alone through [`Idempotency::run`], which replays the other's
+//! outcome. So a batch never executes a call twice either.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -80,7 +82,7 @@ pub enum Outcome<T> {
     /// The call ran now.
     Executed(T),
     /// An earlier call with this key and request completed: its encoded response, or its refusal.
-    Replayed(Result<Vec<u8>, Refusal>),
+    Replayed(Replay),
 }
 
 impl<T> Outcome<T> {
@@ -96,14 +98,14 @@ impl<T> Outcome<T> {
 enum Begun {
     /// The key was free: run the call in this transaction.
     Fresh(KeyedTransaction),
-    Replay(Result<Vec<u8>, Refusal>),
+    Replay(Replay),
 }
 
 /// How a keyed call that acts outside the database starts.
 pub enum Reserved {
     /// The key is this call's until its lease ends.
     Fresh(Reservation),
-    Replay(Result<Vec<u8>, Refusal>),
+    Replay(Replay),
 }
 
 #[derive(Clone)]
@@ -126,24 +128,9 @@ impl Idempotency {
         encode: impl FnOnce(&T) -> Vec<u8>,
         work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
     ) -> Result<Outcome<T>, AppError> {
-        self.run_guarded(request, now, async || Ok(()), encode, work).await
-    }
-
-    /// As [`Self::run`], with a `guard` that may refuse the call after a completed call under the key was
-    /// looked for and before the key is claimed: its refusal executed nothing, so it is not stored (the
-    /// sold-out gate).
-    pub async fn run_guarded<T>(
-        &self,
-        request: &KeyedRequest,
-        now: DateTime<Utc>,
-        guard: impl AsyncFnOnce() -> Result<(), AppError>,
-        encode: impl FnOnce(&T) -> Vec<u8>,
-        work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, AppError>,
-    ) -> Result<Outcome<T>, AppError> {
         if let Some(replay) = self.completed.replay(request, now) {
             return Ok(Outcome::Replayed(replay?));
         }
-        guard().await?;
         match self.begin(request, now).await? {
             Begun::Replay(replay) => Ok(Outcome::Replayed(replay)),
             Begun::Fresh(txn) => Ok(Outcome::Executed(txn.run(encode, work).await?)),
@@ -166,6 +153,51 @@ impl Idempotency {
                 }))
             }
             taken => Ok(Begun::Replay(replay(request, taken)?)),
+        }
+    }
+
+    /// The replay of a call this instance completed under the request's key, answered from memory.
+    pub fn replay_completed(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Option<Result<Replay, AppError>> {
+        self.completed.replay(request, now)
+    }
+
+    /// What each request's key names, in `txn`, without claiming it: `None` where the key is free, else
+    /// the replay of the completed call, or why the request cannot use the key.
+    pub async fn look_up_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        requests: &[&KeyedRequest],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Result<Replay, AppError>>>, AppError> {
+        let calls: Vec<KeyedCall> = requests.iter().map(|request| request.call()).collect();
+        let claims = idempotency::look_up_many(txn, &calls, now).await?;
+        Ok(requests.iter().zip(claims).map(|(request, claim)| claim.map(|claim| replay(request, claim))).collect())
+    }
+
+    /// Records the outcomes of calls that executed in `txn` under their (distinct, free when looked up)
+    /// keys, in one statement. Fails when a concurrent call took one of the keys meanwhile: then `txn` must
+    /// roll back. Once `txn` commits, [`Self::remember_batch`] keeps the outcomes for replays.
+    pub async fn record_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        outcomes: &[(&KeyedRequest, Replay)],
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let mut calls = Vec::with_capacity(outcomes.len());
+        for (request, outcome) in outcomes {
+            calls.push((request.call(), stored(outcome)?));
+        }
+        if idempotency::insert_completed(txn, &calls, now, now + KEY_RETENTION).await? {
+            Ok(())
+        } else {
+            Err(AppError::KeyInProgress)
+        }
+    }
+
+    /// Keeps the outcomes [`Self::record_batch`] recorded at `now`, once their transaction committed.
+    pub fn remember_batch(&self, outcomes: Vec<(&KeyedRequest, Replay)>, now: DateTime<Utc>) {
+        for (request, outcome) in outcomes {
+            self.completed.remember(request, outcome, now + KEY_RETENTION);
         }
     }
 
@@ -215,8 +247,21 @@ async fn claim(
     }
 }
 
+/// What a completed call answers every retry: its encoded response, or its refusal.
+pub type Replay = Result<Vec<u8>, Refusal>;
+
+/// The stored form of a completed call's outcome.
+fn stored(outcome: &Replay) -> Result<StoredOutcome, AppError> {
+    Ok(match outcome {
+        Ok(bytes) => StoredOutcome::Response(bytes.clone()),
+        Err(refusal) => StoredOutcome::Refusal(
+            serde_json::to_vec(refusal).map_err(|e| StoreError::Corrupt(format!("refusal: {e}")))?,
+        ),
+    })
+}
+
 /// The stored outcome a taken key replays, when it names the same method and request.
-fn replay(request: &KeyedRequest, claim: Claim) -> Result<Result<Vec<u8>, Refusal>, AppError> {
+fn replay(request: &KeyedRequest, claim: Claim) -> Result<Replay, AppError> {
     let (method, fingerprint, outcome) = match claim {
         Claim::Taken { method, fingerprint, outcome } => (method, fingerprint, Some(outcome)),
         Claim::Reserved { method, fingerprint } => (method, fingerprint, None),
@@ -294,20 +339,18 @@ impl KeyedTransaction {
     ) -> Result<T, AppError> {
         let result = work(&self.work).await;
         let Self { work, outer, request, expires_at, completed } = self;
-        let (stored, replay) = match &result {
+        let replay = match &result {
             Ok(value) => {
                 work.commit().await.map_err(StoreError::from)?;
-                let bytes = encode(value);
-                (StoredOutcome::Response(bytes.clone()), Ok(bytes))
+                Ok(encode(value))
             }
             Err(AppError::Refused(refusal)) => {
                 work.rollback().await.map_err(StoreError::from)?;
-                let json = serde_json::to_vec(refusal).map_err(|e| StoreError::Corrupt(format!("refusal: {e}")))?;
-                (StoredOutcome::Refusal(json), Err(refusal.clone()))
+                Err(refusal.clone())
             }
             Err(_) => return result,
         };
-        idempotency::record(&outer, &request.call(), stored).await?;
+        idempotency::record(&outer, &request.call(), stored(&replay)?).await?;
         outer.commit().await.map_err(StoreError::from)?;
         completed.remember(&request, replay, expires_at);
         result
@@ -333,7 +376,7 @@ struct CompletedCalls {
 struct CompletedCall {
     method: &'static str,
     fingerprint: String,
-    outcome: Result<Vec<u8>, Refusal>,
+    outcome: Replay,
     expires_at: DateTime<Utc>,
 }
 
@@ -342,7 +385,7 @@ impl Completed {
     /// this stays within a few megabytes.
     const CAPACITY: usize = 20_000;
 
-    fn remember(&self, request: &KeyedRequest, outcome: Result<Vec<u8>, Refusal>, expires_at: DateTime<Utc>) {
+    fn remember(&self, request: &KeyedRequest, outcome: Replay, expires_at: DateTime<Utc>) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (request.caller_id, request.key.clone());
         let call =
@@ -359,7 +402,7 @@ impl Completed {
 
     /// The replay of a remembered call under the request's key, `KeyReused` when the key names another
     /// request; `None` when this instance does not know the key (or its record has expired).
-    fn replay(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Option<Result<Result<Vec<u8>, Refusal>, AppError>> {
+    fn replay(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Option<Result<Replay, AppError>> {
         let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let call = calls.by_key.get(&(request.caller_id, request.key.clone())).filter(|call| call.expires_at > now)?;
         if call.method != request.method || call.fingerprint != request.fingerprint {

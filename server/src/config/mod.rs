@@ -36,6 +36,8 @@ const KEYS: &[&str] = &[
     "AEROBOOK_CORS_ORIGINS",
     "AEROBOOK_REQUEST_TIMEOUT_MS",
     "AEROBOOK_MAX_CONCURRENT_CALLS",
+    "AEROBOOK_MAX_WATCH_STREAMS",
+    "AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER",
     "AEROBOOK_MAX_MESSAGE_BYTES",
     "AEROBOOK_SHUTDOWN_GRACE_SECONDS",
     "AEROBOOK_LOG_FORMAT",
@@ -134,6 +136,10 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// How long shutdown waits for in-flight calls and streams before closing connections.
     pub shutdown_grace: Duration,
+    /// `WatchAvailability` streams open at once on this instance, and per caller (a signed-in user, or
+    /// an anonymous client's address). Streams hold no call slot once open, so these bound them instead.
+    pub max_watch_streams: usize,
+    pub max_watch_streams_per_caller: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +282,8 @@ impl Config {
                 max_concurrent_calls: parse_in(get, "AEROBOOK_MAX_CONCURRENT_CALLS", 1024, 1..=100_000)?,
                 max_message_bytes: parse_in(get, "AEROBOOK_MAX_MESSAGE_BYTES", 1 << 20, 4096..=16 << 20)?,
                 shutdown_grace: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_GRACE_SECONDS", 30, 0..=600)?),
+                max_watch_streams: parse_in(get, "AEROBOOK_MAX_WATCH_STREAMS", 20_000, 1..=1_000_000)?,
+                max_watch_streams_per_caller: parse_in(get, "AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER", 16, 1..=10_000)?,
             },
             log_format: match get("AEROBOOK_LOG_FORMAT").unwrap_or("text") {
                 "text" => LogFormat::Text,

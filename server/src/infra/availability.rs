@@ -1,12 +1,13 @@
 //! Tells watchers of a flight that its seat counts may have changed. Watchers then read the counts from
 //! the database, which stays the only source of truth: a lost or duplicated signal costs a read, never a
-//! wrong count.
+//! wrong count. The reads go through the flight's snapshots, which every signal invalidates, so however
+//! many watch a flight (or ask for it), each change costs this instance one read.
 //!
 //! Signals travel in-process through one `watch` channel per watched flight (a burst of changes reaches a
 //! slow watcher as one wake-up), and, with Redis, over pub/sub to every other instance.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -14,7 +15,8 @@ use fred::prelude::{ClientLike as _, EventInterface as _, PubsubInterface as _};
 use tokio::{sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
-use super::{redis::Redis, sold_out::SoldOutGate};
+use super::{redis::Redis, snapshots::Snapshots, sold_out::SoldOutGate};
+use crate::domain::flight::{Flight, SeatNumber};
 
 #[derive(Clone)]
 pub struct AvailabilityFeed {
@@ -28,6 +30,10 @@ struct Inner {
     origin: Uuid,
     /// Reopened by every change this instance signals (with Redis, for every instance at once).
     gate: SoldOutGate,
+    /// Made stale by every signal, from this instance or another.
+    flights: Snapshots<Flight>,
+    /// Each flight's held or sold seats.
+    taken_seats: Snapshots<BTreeSet<SeatNumber>>,
 }
 
 /// A subscription to one flight's changes; dropping it unsubscribes.
@@ -61,7 +67,26 @@ impl AvailabilityFeed {
     /// An in-process feed; with `redis`, also shared with other instances once [`Self::listen`] runs.
     pub fn new(redis: Option<Redis>) -> Self {
         let gate = SoldOutGate::new(redis.clone());
-        Self { inner: Arc::new(Inner { watched: Mutex::default(), redis, origin: Uuid::new_v4(), gate }) }
+        Self {
+            inner: Arc::new(Inner {
+                watched: Mutex::default(),
+                redis,
+                origin: Uuid::new_v4(),
+                gate,
+                flights: Snapshots::default(),
+                taken_seats: Snapshots::default(),
+            }),
+        }
+    }
+
+    /// Snapshots of flights, current as of the last signal.
+    pub fn flights(&self) -> &Snapshots<Flight> {
+        &self.inner.flights
+    }
+
+    /// Snapshots of flights' held or sold seats, current as of the last signal.
+    pub fn taken_seats(&self) -> &Snapshots<BTreeSet<SeatNumber>> {
+        &self.inner.taken_seats
     }
 
     /// The sold-out gate this feed reopens on every change.
@@ -90,6 +115,9 @@ impl AvailabilityFeed {
     }
 
     fn signal_local(&self, flight_id: Uuid) {
+        // Before waking anyone, so whoever wakes reads afresh.
+        self.inner.flights.invalidate(flight_id);
+        self.inner.taken_seats.invalidate(flight_id);
         let watched = self.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = watched.get(&flight_id) {
             sender.send_replace(());

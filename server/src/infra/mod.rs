@@ -9,6 +9,7 @@ pub mod passwords;
 pub mod payments;
 pub mod rate_limit;
 pub mod redis;
+pub mod snapshots;
 pub mod sold_out;
 pub mod telemetry;
 pub mod tokens;

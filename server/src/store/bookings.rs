@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Statement,
+    QuerySelect as _,
     sea_query::{Expr, LockBehavior, LockType, OnConflict},
 };
 use uuid::Uuid;
@@ -31,17 +31,28 @@ pub const HOLD_PLACED: &str = "PLACE_HOLD";
 /// a user's live holds cannot be raced past the limit by parallel calls. SQLite's single writer already
 /// serialises every write transaction.
 pub async fn serialize_user_holds(db: &impl ConnectionTrait, user_id: Uuid, flight_id: Uuid) -> Result<(), StoreError> {
-    if db.get_database_backend() != DbBackend::Postgres {
+    serialize_holds_of(db, &[user_id], flight_id).await
+}
+
+/// [`serialize_user_holds`] for several users at once, in one statement. The locks are taken in one
+/// order (by lock id) by every transaction, so two batches sharing users cannot deadlock.
+pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], flight_id: Uuid) -> Result<(), StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres || users.is_empty() {
         return Ok(());
     }
-    let (user, flight) = (user_id.as_u64_pair(), flight_id.as_u64_pair());
-    let lock_id = (user.0 ^ user.1 ^ flight.0.rotate_left(17) ^ flight.1.rotate_left(31)) as i64;
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [lock_id.into()],
-    ))
-    .await?;
+    let flight = flight_id.as_u64_pair();
+    let mut lock_ids: Vec<i64> = users
+        .iter()
+        .map(|user_id| {
+            let user = user_id.as_u64_pair();
+            (user.0 ^ user.1 ^ flight.0.rotate_left(17) ^ flight.1.rotate_left(31)) as i64
+        })
+        .collect();
+    lock_ids.sort_unstable();
+    lock_ids.dedup();
+    // Target-list functions run left to right; the ids are integers this function computed.
+    let locks: Vec<String> = lock_ids.iter().map(|id| format!("pg_advisory_xact_lock({id})")).collect();
+    db.execute_unprepared(&format!("SELECT {}", locks.join(", "))).await?;
     Ok(())
 }
 
@@ -60,6 +71,28 @@ pub async fn live_holds(
         .filter(booking::Column::HoldExpiresAt.gt(now))
         .count(db)
         .await?)
+}
+
+/// Live holds at `now` on the flight of each of `users` (users without any are absent).
+pub async fn live_holds_of(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+    flight_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, u64>, StoreError> {
+    let counts: Vec<(Uuid, i64)> = booking::Entity::find()
+        .select_only()
+        .column(booking::Column::UserId)
+        .column_as(Expr::col(booking::Column::Id).count(), "holds")
+        .filter(booking::Column::UserId.is_in(users.iter().copied()))
+        .filter(booking::Column::FlightId.eq(flight_id))
+        .filter(booking::Column::Status.eq(BookingStatus::Held.as_str()))
+        .filter(booking::Column::HoldExpiresAt.gt(now))
+        .group_by(booking::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(counts.into_iter().map(|(user_id, holds)| (user_id, u64::try_from(holds).unwrap_or(0))).collect())
 }
 
 /// Takes `count` seats off the cabin's available count if that many remain; `false` changes nothing.
@@ -82,16 +115,20 @@ pub async fn take_seats(
 }
 
 /// Locks the cabin's row until the transaction ends (PostgreSQL; SQLite's single writer already
-/// serialises every write), as [`take_seats`] does for holds.
-pub async fn lock_cabin(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<(), StoreError> {
+/// serialises every write), as [`take_seats`] does for holds, and returns its free seats: until then no
+/// other transaction takes or assigns seats of the cabin.
+pub async fn lock_cabin(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<i32, StoreError> {
+    let mut query = flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
+        .select_only()
+        .column(flight_cabin::Column::SeatsAvailable);
     if db.get_database_backend() == DbBackend::Postgres {
-        flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
-            .lock(LockType::Update)
-            .one(db)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())))?;
+        query = query.lock(LockType::Update);
     }
-    Ok(())
+    query
+        .into_tuple()
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())))
 }
 
 /// Gives `count` seats back to the cabin's available count (the CHECK refuses to exceed the total).
@@ -149,21 +186,7 @@ pub async fn assign_seats(
     cabin: CabinClass,
     seats: &[SeatNumber],
 ) -> Result<Vec<SeatNumber>, StoreError> {
-    let rows = seats.iter().map(|seat| seat_assignment::ActiveModel {
-        flight_id: Set(flight_id),
-        seat_number: Set(seat.to_string()),
-        cabin: Set(cabin.as_str().to_owned()),
-        booking_id: Set(booking_id),
-    });
-    let inserted = seat_assignment::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([seat_assignment::Column::FlightId, seat_assignment::Column::SeatNumber])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    if inserted == seats.len() as u64 {
+    if assign_free_seats(db, flight_id, cabin, &[(booking_id, seats)]).await? == seats.len() as u64 {
         return Ok(Vec::new());
     }
     let held_by_others: Vec<String> = seat_assignment::Entity::find()
@@ -183,6 +206,31 @@ pub async fn assign_seats(
     Ok(taken)
 }
 
+/// Assigns each booking its seats where they are free, in one statement; returns how many were assigned.
+pub async fn assign_free_seats(
+    db: &impl ConnectionTrait,
+    flight_id: Uuid,
+    cabin: CabinClass,
+    bookings: &[(Uuid, &[SeatNumber])],
+) -> Result<u64, StoreError> {
+    let rows = bookings.iter().flat_map(|&(booking_id, seats)| {
+        seats.iter().map(move |seat| seat_assignment::ActiveModel {
+            flight_id: Set(flight_id),
+            seat_number: Set(seat.to_string()),
+            cabin: Set(cabin.as_str().to_owned()),
+            booking_id: Set(booking_id),
+        })
+    });
+    Ok(seat_assignment::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([seat_assignment::Column::FlightId, seat_assignment::Column::SeatNumber])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?)
+}
+
 /// Frees the booking's seats; returns how many it held.
 pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<u64, StoreError> {
     let deleted = seat_assignment::Entity::delete_many()
@@ -195,7 +243,16 @@ pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Resu
 /// Inserts a new booking with its passengers. `false` when its reference is in use already (nothing is
 /// written then; draw another).
 pub async fn insert(db: &impl ConnectionTrait, booking: &Booking) -> Result<bool, StoreError> {
-    let row = booking::ActiveModel {
+    Ok(insert_many(db, &[booking]).await?.is_empty())
+}
+
+/// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
+/// whose reference was in use already: those were not written (draw others and insert them again).
+pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Result<Vec<Uuid>, StoreError> {
+    if bookings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = bookings.iter().map(|booking| booking::ActiveModel {
         id: Set(booking.id),
         reference: Set(booking.reference.as_str().to_owned()),
         user_id: Set(booking.user_id),
@@ -209,27 +266,38 @@ pub async fn insert(db: &impl ConnectionTrait, booking: &Booking) -> Result<bool
         created_at: Set(booking.created_at),
         updated_at: Set(booking.updated_at),
         version: Set(booking.version),
-    };
-    let inserted = booking::Entity::insert(row)
+    });
+    let inserted = booking::Entity::insert_many(rows)
         .on_conflict(OnConflict::column(booking::Column::Reference).do_nothing().to_owned())
         .exec_without_returning(db)
         .await?;
-    if inserted == 0 {
-        return Ok(false);
-    }
-    let passengers = booking.passengers.iter().zip(&booking.seats).enumerate().map(|(position, (p, seat))| {
-        booking_passenger::ActiveModel {
-            booking_id: Set(booking.id),
-            position: Set(position as i16),
-            given_name: Set(p.given_name.clone()),
-            family_name: Set(p.family_name.clone()),
-            date_of_birth: Set(p.date_of_birth),
-            passenger_type: Set(p.passenger_type.as_str().to_owned()),
-            seat_number: Set(seat.to_string()),
-        }
+    let refused: Vec<Uuid> = if inserted == bookings.len() as u64 {
+        Vec::new()
+    } else {
+        let written: Vec<Uuid> = booking::Entity::find()
+            .select_only()
+            .column(booking::Column::Id)
+            .filter(booking::Column::Id.is_in(bookings.iter().map(|b| b.id)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        bookings.iter().map(|b| b.id).filter(|id| !written.contains(id)).collect()
+    };
+    let passengers = bookings.iter().filter(|booking| !refused.contains(&booking.id)).flat_map(|booking| {
+        booking.passengers.iter().zip(&booking.seats).enumerate().map(|(position, (p, seat))| {
+            booking_passenger::ActiveModel {
+                booking_id: Set(booking.id),
+                position: Set(position as i16),
+                given_name: Set(p.given_name.clone()),
+                family_name: Set(p.family_name.clone()),
+                date_of_birth: Set(p.date_of_birth),
+                passenger_type: Set(p.passenger_type.as_str().to_owned()),
+                seat_number: Set(seat.to_string()),
+            }
+        })
     });
     booking_passenger::Entity::insert_many(passengers).exec_without_returning(db).await?;
-    Ok(true)
+    Ok(refused)
 }
 
 /// One row of a booking's history.

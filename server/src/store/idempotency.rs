@@ -5,6 +5,8 @@
 //! the transaction holding it (up to `lock_timeout`), SQLite's single writer makes it wait for the lock.
 //! Either way it then sees the committed outcome, so the call never runs twice.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _,
@@ -37,6 +39,16 @@ pub enum StoredOutcome {
     Refusal(Vec<u8>),
 }
 
+impl StoredOutcome {
+    /// The record's `outcome` column and its bytes.
+    fn parts(&self) -> (&'static str, &[u8]) {
+        match self {
+            Self::Response(bytes) => (RESPONSE, bytes),
+            Self::Refusal(bytes) => (REFUSAL, bytes),
+        }
+    }
+}
+
 /// What the key already names, if anything.
 #[derive(Debug)]
 pub enum Claim {
@@ -59,15 +71,91 @@ pub async fn claim(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<Claim, StoreError> {
+    bounded_wait(db, claim_unbounded(db, call, now, expires_at)).await
+}
+
+/// Runs `statement` with waits for rows other transactions hold bounded by [`CLAIM_WAIT_MS`] (PostgreSQL).
+async fn bounded_wait<T>(
+    db: &impl ConnectionTrait,
+    statement: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     if postgres {
         db.execute_unprepared(&format!("SET LOCAL lock_timeout = {CLAIM_WAIT_MS}")).await?;
     }
-    let claim = claim_unbounded(db, call, now, expires_at).await?;
+    let result = statement.await?;
     if postgres {
         db.execute_unprepared("SET LOCAL lock_timeout TO DEFAULT").await?;
     }
-    Ok(claim)
+    Ok(result)
+}
+
+fn replace_expired(now: DateTime<Utc>) -> OnConflict {
+    use idempotency_key::Column as C;
+    OnConflict::columns([C::CallerId, C::Key])
+        .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt])
+        .action_and_where(C::ExpiresAt.into_expr().lte(now))
+        .to_owned()
+}
+
+/// What each of `calls`' keys names at `now`, in their order, read without claiming anything: `None`
+/// where the key is free (or its record expired). A batch uses it to leave out calls that completed
+/// before; [`insert_completed`] then finds out whether a key was taken meanwhile.
+pub async fn look_up_many(
+    db: &impl ConnectionTrait,
+    calls: &[KeyedCall<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<Claim>>, StoreError> {
+    if calls.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any_key = calls.iter().fold(Condition::any(), |any, call| {
+        any.add(
+            Condition::all()
+                .add(idempotency_key::Column::CallerId.eq(call.caller_id))
+                .add(idempotency_key::Column::Key.eq(call.key)),
+        )
+    });
+    let rows = idempotency_key::Entity::find()
+        .filter(any_key)
+        .filter(idempotency_key::Column::ExpiresAt.gt(now))
+        .all(db)
+        .await?;
+    let mut by_key: HashMap<(Uuid, String), idempotency_key::Model> =
+        rows.into_iter().map(|row| ((row.caller_id, row.key.clone()), row)).collect();
+    calls.iter().map(|call| by_key.remove(&(call.caller_id, call.key.to_owned())).map(taken).transpose()).collect()
+}
+
+/// Records calls that completed in this transaction, each with its outcome, in one statement; expired
+/// records of their keys are replaced. `false` when a concurrent call took one of the keys after
+/// [`look_up_many`] found it free (waiting for it as [`claim`] does): then the transaction must not
+/// commit. Keys must be distinct.
+pub async fn insert_completed(
+    db: &impl ConnectionTrait,
+    calls: &[(KeyedCall<'_>, StoredOutcome)],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if calls.is_empty() {
+        return Ok(true);
+    }
+    let rows = calls.iter().map(|(call, outcome)| {
+        let (kind, bytes) = outcome.parts();
+        idempotency_key::ActiveModel {
+            caller_id: Set(call.caller_id),
+            key: Set(call.key.to_owned()),
+            method: Set(call.method.to_owned()),
+            fingerprint: Set(call.fingerprint.to_owned()),
+            outcome: Set(Some(kind.to_owned())),
+            stored: Set(Some(bytes.to_vec())),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+        }
+    });
+    let insert =
+        idempotency_key::Entity::insert_many(rows).on_conflict(replace_expired(now)).exec_without_returning(db);
+    let inserted = bounded_wait(db, async { Ok(insert.await?) }).await?;
+    Ok(inserted == calls.len() as u64)
 }
 
 async fn claim_unbounded(
@@ -86,11 +174,7 @@ async fn claim_unbounded(
         created_at: Set(now),
         expires_at: Set(expires_at),
     };
-    use idempotency_key::Column as C;
-    let replace_expired = OnConflict::columns([C::CallerId, C::Key])
-        .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt])
-        .action_and_where(idempotency_key::Column::ExpiresAt.into_expr().lte(now))
-        .to_owned();
+    let replace_expired = replace_expired(now);
     // A key expiring this very moment may be deleted by a sweep (whose clock read a little later) between
     // the insert that found it and the read: then it is free, and the second insert takes it.
     for _ in 0..2 {
@@ -125,13 +209,10 @@ const REFUSAL: &str = "REFUSAL";
 
 /// Records the outcome of the call that claimed the key, in its transaction.
 pub async fn record(db: &impl ConnectionTrait, call: &KeyedCall<'_>, outcome: StoredOutcome) -> Result<(), StoreError> {
-    let (kind, bytes) = match outcome {
-        StoredOutcome::Response(bytes) => (RESPONSE, bytes),
-        StoredOutcome::Refusal(bytes) => (REFUSAL, bytes),
-    };
+    let (kind, bytes) = outcome.parts();
     let updated = idempotency_key::Entity::update_many()
         .col_expr(idempotency_key::Column::Outcome, kind.into())
-        .col_expr(idempotency_key::Column::Stored, bytes.into())
+        .col_expr(idempotency_key::Column::Stored, bytes.to_vec().into())
         .filter(idempotency_key::Column::CallerId.eq(call.caller_id))
         .filter(idempotency_key::Column::Key.eq(call.key))
         .exec(db)

@@ -1,0 +1,412 @@
+//! Group-committed holds. A hot cabin's holds would otherwise queue one transaction at a time on the
+//! cabin's row lock (taken by the conditional update of its count and kept until the commit), so a flash
+//! sale would run at the database's single-row-lock rate.
+//!
+//! Instead, holds for one cabin wait in the cabin's queue, and one task per cabin drains it: the holds
+//! waiting when it looks (at most [`MAX_BATCH`], first come first served) go into one write transaction
+//! that reads the callers' keys once, locks the cabin's row once, decides every hold in memory against the
+//! count and the taken seats read under that lock, then writes the batch with one conditional update of
+//! the count and one multi-row insert each for bookings, passengers, seats, history rows and keys. Each
+//! caller still gets its own result and its own stored outcome: a refusal (sold out, seats taken, too many
+//! holds) is stored under its caller's key, an invalid request (or one whose key names another call)
+//! answers its caller only, and neither changes the others' holds. No time is spent waiting to fill a
+//! batch: while one transaction runs, the next batch gathers.
+//!
+//! The database still arbitrates between instances (each batches its own callers; the row lock orders
+//! their batches), and SQLite's single writer runs batches one after another like any write. Should a
+//! batch fail as a whole (a key taken meanwhile by another instance, a lost connection, a bug), it rolls
+//! back and each of its holds is placed alone, in its own transaction, so only a hold that fails alone
+//! fails.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::{Actor, Bookings, REFERENCE_ATTEMPTS};
+use crate::{
+    app::{
+        AppError,
+        idempotency::{KeyedRequest, Outcome, Replay},
+    },
+    domain::{
+        booking::{Booking, BookingReference, BookingStatus, Refusal, choose_seats},
+        flight::{CabinAvailability, CabinClass, Flight, SeatNumber},
+        hold::{Hold, HoldRequest},
+        money::Money,
+    },
+    store::{
+        StoreError,
+        bookings::{self, Change, HOLD_PLACED},
+        flights,
+    },
+};
+
+/// Holds decided in one transaction at most. Bounds the statements' sizes (9 passengers each, 7 columns a
+/// passenger: well within every database's parameter limit) and how long one batch keeps the cabin.
+pub const MAX_BATCH: usize = 64;
+
+/// How a caller's response is encoded: the stored bytes are exactly what the caller gets.
+pub type Encoder = fn(&Booking) -> Vec<u8>;
+
+/// What a queued hold's caller gets back.
+pub type Placed = Result<Outcome<Booking>, AppError>;
+
+/// A hold waiting for its cabin's next batch.
+pub struct QueuedHold {
+    pub actor: Actor,
+    pub keyed: KeyedRequest,
+    pub hold: HoldRequest,
+    pub encode: Encoder,
+    reply: oneshot::Sender<Placed>,
+}
+
+type CabinKey = (Uuid, CabinClass);
+
+/// The waiting holds of each cabin with a drain task at work; a cabin is listed exactly while its task
+/// runs, so a hold queued here is always drained.
+#[derive(Default)]
+pub struct HoldQueues {
+    cabins: std::sync::Mutex<HashMap<CabinKey, VecDeque<QueuedHold>>>,
+}
+
+impl HoldQueues {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CabinKey, VecDeque<QueuedHold>>> {
+        self.cabins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Bookings {
+    /// Queues a hold for its cabin's next batch and waits for its result.
+    pub(super) async fn place_in_batch(
+        &self,
+        actor: Actor,
+        keyed: KeyedRequest,
+        hold: HoldRequest,
+        encode: Encoder,
+    ) -> Placed {
+        let cabin = (hold.flight_id, hold.cabin);
+        let (reply, result) = oneshot::channel();
+        let queued = QueuedHold { actor, keyed, hold, encode, reply };
+        let start_draining = {
+            let mut cabins = self.queues.lock();
+            match cabins.get_mut(&cabin) {
+                Some(waiting) => {
+                    waiting.push_back(queued);
+                    false
+                }
+                None => {
+                    cabins.insert(cabin, VecDeque::from([queued]));
+                    true
+                }
+            }
+        };
+        if start_draining {
+            // Its own task: the batch goes on for the others if this caller goes away.
+            tokio::spawn(self.clone().drain(cabin));
+        }
+        result.await.map_err(|_| AppError::Interrupted("the hold's batch was lost"))?
+    }
+
+    /// Places the cabin's waiting holds batch after batch until none waits.
+    async fn drain(self, cabin: CabinKey) {
+        let _listed = Drainer { bookings: &self, cabin };
+        loop {
+            let batch = {
+                let mut cabins = self.queues.lock();
+                let Some(waiting) = cabins.get_mut(&cabin) else { return };
+                let batch = next_batch(waiting);
+                if batch.is_empty() {
+                    cabins.remove(&cabin);
+                    return;
+                }
+                batch
+            };
+            self.place_batch(batch).await;
+        }
+    }
+
+    async fn place_batch(&self, batch: Vec<QueuedHold>) {
+        let now = self.clock.now();
+        let flight_id = batch[0].hold.flight_id;
+        match self.decide_batch(&batch, now).await {
+            Ok(results) => {
+                if results.iter().any(|result| matches!(result, Ok(Outcome::Executed(_)))) {
+                    self.feed.changed(flight_id).await;
+                }
+                for (queued, result) in batch.into_iter().zip(results) {
+                    // A caller that went away has its outcome stored under its key all the same.
+                    let _ = queued.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, holds = batch.len(), "a batch of holds failed as a whole; placing each alone");
+                for queued in batch {
+                    let result = self.place_alone(&queued.actor, &queued.keyed, queued.hold, queued.encode).await;
+                    if let Ok(Outcome::Executed(booking)) = &result {
+                        self.feed.changed(booking.flight_id).await;
+                    }
+                    let _ = queued.reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// Decides and writes one batch of holds for one cabin in one transaction; a result per hold, in order.
+    async fn decide_batch(&self, batch: &[QueuedHold], now: DateTime<Utc>) -> Result<Vec<Placed>, AppError> {
+        let (flight_id, cabin) = (batch[0].hold.flight_id, batch[0].hold.cabin);
+        let txn = self.store.begin_write().await?;
+        let Some(flight) = flights::get(&txn, flight_id).await? else {
+            return Ok(batch.iter().map(|_| Err(AppError::NotFound("flight"))).collect());
+        };
+        let requests: Vec<&KeyedRequest> = batch.iter().map(|queued| &queued.keyed).collect();
+        let known = self.idempotency.look_up_batch(&txn, &requests, now).await?;
+        let mut decisions: Vec<Decision> = known
+            .into_iter()
+            .zip(batch)
+            .map(|(known, queued)| match known {
+                Some(Ok(replay)) => Decision::Replay(replay),
+                Some(Err(error)) => Decision::Failed(error),
+                None => match Hold::place(&flight, &queued.hold, now, self.config.hold_ttl) {
+                    Ok(placed) => {
+                        Decision::Undecided { total_price: placed.total_price, expires_at: placed.expires_at }
+                    }
+                    Err(invalid) => Decision::Failed(invalid.into()),
+                },
+            })
+            .collect();
+
+        let placed_seats = self.take_seats_for(&txn, &flight, batch, &mut decisions, now).await?;
+        let mut new_bookings: Vec<&mut Booking> = decisions
+            .iter_mut()
+            .filter_map(|decision| match decision {
+                Decision::Placed(booking) => Some(booking),
+                _ => None,
+            })
+            .collect();
+        insert_with_free_references(&txn, &mut new_bookings).await?;
+        let placed: Vec<(&QueuedHold, &Booking)> = batch
+            .iter()
+            .zip(&decisions)
+            .filter_map(|(queued, decision)| match decision {
+                Decision::Placed(booking) => Some((queued, booking)),
+                _ => None,
+            })
+            .collect();
+        let seats: Vec<(Uuid, &[SeatNumber])> = placed.iter().map(|(_, b)| (b.id, b.seats.as_slice())).collect();
+        if bookings::assign_free_seats(&txn, flight.id, cabin, &seats).await? != placed_seats {
+            return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()).into());
+        }
+        let changes: Vec<Change> = placed
+            .iter()
+            .map(|(queued, booking)| Change {
+                booking_id: booking.id,
+                from: None,
+                to: BookingStatus::Held,
+                cause: HOLD_PLACED,
+                correlation_id: &queued.actor.correlation_id,
+                actor_id: Some(booking.user_id),
+                note: None,
+                at: now,
+            })
+            .collect();
+        if !changes.is_empty() {
+            bookings::record_changes(&txn, &changes).await?;
+        }
+
+        let outcomes: Vec<(&KeyedRequest, Replay)> = batch
+            .iter()
+            .zip(&decisions)
+            .filter_map(|(queued, decision)| match decision {
+                Decision::Placed(booking) => Some((&queued.keyed, Ok((queued.encode)(booking)))),
+                Decision::Refused(refusal) => Some((&queued.keyed, Err(refusal.clone()))),
+                _ => None,
+            })
+            .collect();
+        self.idempotency.record_batch(&txn, &outcomes, now).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        self.idempotency.remember_batch(outcomes, now);
+        Ok(decisions.into_iter().map(Decision::into_result).collect())
+    }
+}
+
+/// Where one hold of a batch stands.
+enum Decision {
+    /// Its key is free and the request fits the flight (priced, with its expiry): the cabin decides.
+    Undecided {
+        total_price: Money,
+        expires_at: DateTime<Utc>,
+    },
+    /// Its key names a completed call: that call's outcome.
+    Replay(Replay),
+    /// Not stored: an invalid request, or a key that names another call or one still running.
+    Failed(AppError),
+    /// A business refusal, stored under the key.
+    Refused(Refusal),
+    Placed(Booking),
+}
+
+impl Decision {
+    fn into_result(self) -> Placed {
+        match self {
+            Self::Replay(replay) => Ok(Outcome::Replayed(replay)),
+            Self::Failed(error) => Err(error),
+            Self::Refused(refusal) => Err(refusal.into()),
+            Self::Placed(booking) => Ok(Outcome::Executed(booking)),
+            Self::Undecided { .. } => Err(StoreError::Corrupt("a hold of a batch was left undecided".into()).into()),
+        }
+    }
+}
+
+impl Bookings {
+    /// Decides the batch's undecided holds in order against the cabin, locked for the rest of the
+    /// transaction, and takes their seats off its count in one conditional update. Returns how many seats
+    /// the placed holds take.
+    async fn take_seats_for(
+        &self,
+        txn: &DatabaseTransaction,
+        flight: &Flight,
+        batch: &[QueuedHold],
+        decisions: &mut [Decision],
+        now: DateTime<Utc>,
+    ) -> Result<u64, AppError> {
+        let cabin_class = batch[0].hold.cabin;
+        let Some(cabin) = flight.cabins.iter().find(|c| c.cabin == cabin_class) else {
+            // Hold::place refused every hold of the batch already.
+            return Ok(0);
+        };
+        let undecided: Vec<(usize, Money, DateTime<Utc>)> = decisions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, decision)| match decision {
+                Decision::Undecided { total_price, expires_at } => Some((i, *total_price, *expires_at)),
+                _ => None,
+            })
+            .collect();
+        if undecided.is_empty() {
+            return Ok(0);
+        }
+        let users: Vec<Uuid> = undecided.iter().map(|&(i, ..)| batch[i].actor.caller.user_id).collect();
+        bookings::serialize_holds_of(txn, &users, flight.id).await?;
+        let mut live_holds = bookings::live_holds_of(txn, &users, flight.id, now).await?;
+        let seats_available = bookings::lock_cabin(txn, flight.id, cabin_class).await?;
+        let mut taken = bookings::taken_seats(txn, flight.id, Some(cabin_class)).await?;
+        let limit = self.config.max_holds_per_user;
+        let mut left = seats_available;
+        for (i, total_price, expires_at) in undecided {
+            let queued = &batch[i];
+            let user_holds = live_holds.entry(queued.actor.caller.user_id).or_default();
+            decisions[i] = if *user_holds >= u64::from(limit) {
+                Decision::Refused(Refusal::MaxPerUserExceeded { limit })
+            } else {
+                match seats_for(&queued.hold, cabin, &taken, left)? {
+                    Err(refusal) => Decision::Refused(refusal),
+                    Ok(seats) => {
+                        *user_holds += 1;
+                        left -= seats.len() as i32;
+                        taken.extend(seats.iter().copied());
+                        Decision::Placed(Booking {
+                            id: Uuid::now_v7(),
+                            reference: BookingReference::random(&mut rand::rng()),
+                            user_id: queued.actor.caller.user_id,
+                            flight_id: flight.id,
+                            cabin: cabin_class,
+                            status: BookingStatus::Held,
+                            total_price,
+                            passengers: queued.hold.passengers.clone(),
+                            seats,
+                            contact_email: queued.hold.contact_email.as_str().to_owned(),
+                            hold_expires_at: Some(expires_at),
+                            created_at: now,
+                            updated_at: now,
+                            version: 1,
+                        })
+                    }
+                }
+            };
+        }
+        let placed = seats_available - left;
+        if placed > 0 && !bookings::take_seats(txn, flight.id, cabin_class, placed).await? {
+            return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()).into());
+        }
+        Ok(placed as u64)
+    }
+}
+
+/// The seats a hold gets with `left` seats free and `taken` held or sold, or its refusal.
+fn seats_for(
+    hold: &HoldRequest,
+    cabin: &CabinAvailability,
+    taken: &BTreeSet<SeatNumber>,
+    left: i32,
+) -> Result<Result<Vec<SeatNumber>, Refusal>, AppError> {
+    let party = hold.passengers.len();
+    if party > usize::try_from(left).unwrap_or(0) {
+        return Ok(Err(Refusal::SeatsUnavailable { seats_available: left, taken: Vec::new() }));
+    }
+    if hold.seats.is_empty() {
+        return choose_seats(&cabin.layout, taken, party)
+            .map(Ok)
+            .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()).into());
+    }
+    let mut conflicting: Vec<SeatNumber> = hold.seats.iter().filter(|seat| taken.contains(seat)).copied().collect();
+    if conflicting.is_empty() {
+        return Ok(Ok(hold.seats.clone()));
+    }
+    conflicting.sort();
+    Ok(Err(Refusal::SeatsUnavailable { seats_available: left, taken: conflicting }))
+}
+
+/// Inserts the new bookings, drawing other references for those whose reference was in use.
+async fn insert_with_free_references(txn: &DatabaseTransaction, new: &mut [&mut Booking]) -> Result<(), AppError> {
+    let mut refused: HashSet<Uuid> = new.iter().map(|b| b.id).collect();
+    for _ in 0..REFERENCE_ATTEMPTS {
+        let attempt: Vec<&Booking> = new.iter().filter(|b| refused.contains(&b.id)).map(|b| &**b).collect();
+        refused = bookings::insert_many(txn, &attempt).await?.into_iter().collect();
+        if refused.is_empty() {
+            return Ok(());
+        }
+        for booking in new.iter_mut().filter(|b| refused.contains(&b.id)) {
+            booking.reference = BookingReference::random(&mut rand::rng());
+        }
+    }
+    Err(StoreError::Corrupt("no free booking reference found".into()).into())
+}
+
+/// The next batch from a cabin's waiting holds, in arrival order: at most [`MAX_BATCH`], and never two
+/// with the same key (a later one waits for the next batch, where it replays the first one's outcome).
+fn next_batch(waiting: &mut VecDeque<QueuedHold>) -> Vec<QueuedHold> {
+    let mut batch = Vec::new();
+    let mut keys = HashSet::new();
+    let mut later = VecDeque::new();
+    while batch.len() < MAX_BATCH
+        && let Some(queued) = waiting.pop_front()
+    {
+        if keys.insert((queued.keyed.caller_id, queued.keyed.key.clone())) {
+            batch.push(queued);
+        } else {
+            later.push_back(queued);
+        }
+    }
+    while let Some(queued) = later.pop_back() {
+        waiting.push_front(queued);
+    }
+    batch
+}
+
+/// Unlists its cabin when a drain task dies (a panic): the holds still waiting are dropped, which answers
+/// their callers, and the next hold for the cabin starts a new task.
+struct Drainer<'b> {
+    bookings: &'b Bookings,
+    cabin: CabinKey,
+}
+
+impl Drop for Drainer<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.bookings.queues.lock().remove(&self.cabin);
+        }
+    }
+}
