@@ -190,6 +190,62 @@ backend_tests! {
         assert_eq!(ContractError::from_status(refused).metadata["seatsAvailable"], "0");
     }
 
+    async fn a_crowd_on_one_cabin_gets_each_its_own_answer(app: TestApp) {
+        // Concurrent holds for one cabin are decided together, a batch to a transaction: each caller must
+        // still get its own outcome, and a bad request must not fail the others.
+        let flight = flight_with_economy(&app, 5, "ABCD").await; // 20 seats, 10A to 14D
+        let mut calls = Vec::new();
+        for _ in 0..10 {
+            let (customer, key) = (Customer::new(&app), idempotency_key());
+            for _ in 0..2 {
+                calls.push(("double tap", customer.keyed(hold(&flight, vec![adult("Sara")], &[]), &key)));
+            }
+        }
+        let infant_born_long_ago = passenger("Baby", pb::PassengerType::Infant, "1990-04-01");
+        for _ in 0..5 {
+            let invalid = hold(&flight, vec![infant_born_long_ago.clone()], &[]);
+            calls.push(("invalid", Customer::new(&app).keyed(invalid, &idempotency_key())));
+        }
+        for _ in 0..3 {
+            // The server places parties from the front: nobody else gets the last seat.
+            let last_seat = hold(&flight, vec![adult("Omar")], &["14D"]);
+            calls.push(("last seat", Customer::new(&app).keyed(last_seat, &idempotency_key())));
+        }
+        let greedy = Customer::new(&app);
+        for _ in 0..6 {
+            calls.push(("greedy", greedy.keyed(hold(&flight, vec![adult("Lina")], &[]), &idempotency_key())));
+        }
+        let results = join_all(calls.into_iter().map(|(label, request)| {
+            let mut client = app.bookings();
+            async move { (label, client.create_booking(request).await) }
+        }))
+        .await;
+        let outcomes = |label: &str| -> Vec<Result<pb::Booking, Status>> {
+            results.iter().filter(|(l, _)| *l == label).map(|(_, r)| r.as_ref().map(|b| b.get_ref().clone()).map_err(Clone::clone)).collect()
+        };
+
+        let taps: Vec<&Result<Response<pb::Booking>, Status>> =
+            results.iter().filter(|(l, _)| *l == "double tap").map(|(_, r)| r).collect();
+        for pair in taps.chunks(2) {
+            let (first, second) = (pair[0].as_ref().unwrap(), pair[1].as_ref().unwrap());
+            assert_eq!(first.get_ref().id, second.get_ref().id, "both taps answer the same booking");
+            assert_eq!([first, second].into_iter().filter(|r| !is_replayed(r)).count(), 1, "executed once");
+        }
+        assert_eq!(tally(&outcomes("invalid")), counts(&[("VALIDATION_ERROR", 5)]));
+        assert_eq!(tally(&outcomes("last seat")), counts(&[("OK", 1), ("SEATS_UNAVAILABLE", 2)]));
+        assert_eq!(tally(&outcomes("greedy")), counts(&[("OK", 4), ("MAX_PER_USER_EXCEEDED", 2)]));
+
+        let booked: BTreeSet<String> = ["double tap", "last seat", "greedy"]
+            .into_iter()
+            .flat_map(|label| outcomes(label).into_iter().flatten())
+            .flat_map(|booking| booking.seat_numbers)
+            .collect();
+        assert_eq!(booked.len(), 10 + 1 + 4, "every placed passenger has a seat of their own");
+        assert!(booked.contains("14D"));
+        assert_eq!(taken_seats(&app, &flight).await, booked);
+        assert_eq!(economy_available(&app, &flight).await, 20 - 15);
+    }
+
     async fn one_seat_asked_for_by_fifty_callers_has_one_winner(app: TestApp) {
         let flight = flight_with_economy(&app, 10, "ABCDE").await;
         let calls = (0..50).map(|_| {
@@ -555,6 +611,34 @@ backend_tests! {
 
         let status = app.flights().watch_availability(pb::WatchAvailabilityRequest { flight_id: Uuid::now_v7().to_string() }).await.unwrap_err();
         assert_eq!(reason(&status), "NOT_FOUND");
+    }
+
+    async fn open_availability_streams_are_limited_per_caller(app: TestApp, settings = [("AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER", "2")]) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let watch = |caller: &Customer| {
+            let mut client = app.flights();
+            let request = caller.plain(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() });
+            async move { client.watch_availability(request).await }
+        };
+        let first = watch(&sara).await.unwrap();
+        let _second = watch(&sara).await.unwrap();
+        let refused = ContractError::from_status(&watch(&sara).await.unwrap_err());
+        assert_eq!((refused.code, refused.reason.as_str()), (Code::ResourceExhausted, "RATE_LIMITED"));
+        assert!(watch(&Customer::new(&app)).await.is_ok(), "the limit is per caller");
+        drop(first);
+        // The server frees the place when it has processed the client's reset of the stream, which no
+        // answer tells: each refused attempt is a round trip, until a bound.
+        let reopened = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match watch(&sara).await {
+                    Ok(stream) => return stream,
+                    Err(status) => assert_eq!(reason(&status), "RATE_LIMITED"),
+                }
+            }
+        })
+        .await;
+        assert!(reopened.is_ok(), "a closed stream frees its place");
     }
 
     async fn two_instances_sharing_one_database_never_oversell_or_book_twice(app: TestApp) {
