@@ -525,7 +525,8 @@ export const FlightService: GenService<{
     output: typeof SearchFlightsResponseSchema;
   },
   /**
-   * One flight with its current availability.
+   * One flight with its current availability. Changes made through the instance that answers show at once;
+   * changes made through another instance within a second at most.
    *
    * @generated from rpc aerobook.v1.FlightService.GetFlight
    */
@@ -535,7 +536,7 @@ export const FlightService: GenService<{
     output: typeof FlightSchema;
   },
   /**
-   * Every seat of a flight (or of one cabin) and whether it is free.
+   * Every seat of a flight (or of one cabin) and whether it is free, as fresh as GetFlight.
    *
    * @generated from rpc aerobook.v1.FlightService.GetSeatMap
    */
@@ -546,7 +547,9 @@ export const FlightService: GenService<{
   },
   /**
    * Seat counts of a flight: the current state first, then a message whenever they change (changes close
-   * together may arrive as one message). Changes made by any server instance are seen.
+   * together may arrive as one message). Changes made by any server instance are seen. Open streams are
+   * limited per caller and per instance (AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER, AEROBOOK_MAX_WATCH_STREAMS):
+   * past either, the call fails with RATE_LIMITED.
    *
    * @generated from rpc aerobook.v1.FlightService.WatchAvailability
    */
