@@ -1,0 +1,204 @@
+//! The command line: which scenarios run, how hard, against what, and where the report goes.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(about = "Aerobook load benchmark: throughput and latency as ratios to ceilings measured in the same run")]
+pub struct Args {
+    /// A running server (http://host:port) on this machine; default: start an embedded one in this process.
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// The target's token signing key (`AEROBOOK_JWT_SECRET`); the embedded server uses a random one.
+    #[arg(long, env = "AEROBOOK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Process id of the server given by `--addr`, to sample its memory (`/proc/<pid>/status`).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// The `--addr` server's PostgreSQL database, to check the flash sale's invariants in the tables too.
+    /// Not read from `DATABASE_URL`: that may be set for other tools while this run uses the embedded server.
+    #[arg(long, requires = "addr")]
+    pub database_url: Option<String>,
+    /// The `--addr` server's PostgreSQL schema (its `AEROBOOK_DATABASE_SCHEMA`).
+    #[arg(long, requires = "database_url")]
+    pub database_schema: Option<String>,
+
+    /// Scenarios to run, in this order whatever order they are given in; `watch` runs during the flash sale.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::ALL)]
+    pub scenarios: Vec<Scenario>,
+    /// Closed loop: callers that each send their next call when the previous one is answered.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Open loop instead of closed: calls per second sent on a fixed schedule, whatever the answers do.
+    #[arg(long, conflicts_with = "concurrency")]
+    pub rate: Option<f64>,
+    /// Open loop: calls that may be unanswered at once; a call due beyond that is counted as dropped.
+    #[arg(long, default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// HTTP/2 connections the callers share.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Unmeasured seconds before each scenario's main run (not before the open-loop phase).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Upper bound of calls per scenario run.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub max_requests: u64,
+    /// After the closed-loop runs, these scenarios run again in open loop at `--open-loop-fraction` of their
+    /// measured calls/s (`none` for no open-loop phase).
+    #[arg(long, value_delimiter = ',', default_value = "ping,search,get-flight,seat-map,hold-spread,replay,mixed")]
+    pub open_loop: Vec<String>,
+    /// The open-loop phase's rate as a fraction of each scenario's closed-loop calls/s.
+    #[arg(long, default_value_t = 0.7)]
+    pub open_loop_fraction: f64,
+
+    /// hold-spread (and mixed): new flights per run, each with one 990-seat economy cabin; holds pick one at
+    /// random. A run must not fill them (refusals would be measured instead of holds): raise it for long runs.
+    #[arg(long, default_value_t = 100)]
+    pub spread_flights: usize,
+    /// flash-sale: flights on sale, each with one economy cabin.
+    #[arg(long, default_value_t = 10)]
+    pub flights: usize,
+    /// flash-sale: rows of 10 seats in each sale cabin (1..=99).
+    #[arg(long, default_value_t = 99, value_parser = clap::value_parser!(i32).range(1..=99))]
+    pub rows: i32,
+    /// flash-sale: buyers per seat, each asking for one seat with a double tap.
+    #[arg(long, default_value_t = 3)]
+    pub buyers_per_seat: usize,
+    /// flash-sale: buyers in flight at once (each with two calls).
+    #[arg(long, default_value_t = 512)]
+    pub sale_concurrency: usize,
+    /// watch: `WatchAvailability` streams open on the sale's flights while it sells, one customer each.
+    #[arg(long, default_value_t = 1000)]
+    pub watchers: usize,
+
+    /// Ceiling from pgbench: the minimal hold transaction on one hot cabin (transactions/s).
+    #[arg(long)]
+    pub pgbench_hold_hot_tps: Option<f64>,
+    /// Ceiling from pgbench: the minimal hold transaction spread over many cabins (transactions/s).
+    #[arg(long)]
+    pub pgbench_hold_spread_tps: Option<f64>,
+
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/bench/report.json")]
+    pub report: PathBuf,
+    /// Where the SVG chart goes (throughput and latency percentiles per second).
+    #[arg(long, default_value = "target/bench/report.svg")]
+    pub svg: PathBuf,
+    /// Where the table of ratios to the targets goes (Markdown; also printed).
+    #[arg(long, default_value = "target/bench/ratios.md")]
+    pub table: PathBuf,
+}
+
+impl Args {
+    pub fn runs(&self, scenario: Scenario) -> bool {
+        // The watchers need a sale to watch, so asking for `watch` runs the flash sale too.
+        self.scenarios.contains(&scenario) || (scenario == Scenario::FlashSale && self.runs(Scenario::Watch))
+    }
+
+    /// Scenarios of the open-loop phase, in run order; unknown names are an error.
+    pub fn open_loop_scenarios(&self) -> Result<Vec<Scenario>, String> {
+        if self.open_loop.iter().any(|name| name == "none") {
+            return Ok(Vec::new());
+        }
+        let mut chosen = Vec::new();
+        for name in &self.open_loop {
+            let scenario = Scenario::from_str(name, false).map_err(|e| format!("--open-loop: {e}"))?;
+            if !scenario.is_call_loop() {
+                return Err(format!("--open-loop: {name} is not a call-per-call scenario"));
+            }
+            chosen.push(scenario);
+        }
+        Ok(Scenario::ALL.into_iter().filter(|s| chosen.contains(s) && self.runs(*s)).collect())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Scenario {
+    /// `grpc.health.v1.Health/Check`: the ceiling every ratio is taken against.
+    Ping,
+    /// `SearchFlights` on a demo route (cached).
+    Search,
+    /// `GetFlight` of a demo flight.
+    GetFlight,
+    /// `GetSeatMap` of a demo flight's economy cabin.
+    SeatMap,
+    /// `CreateBooking` re-sent with the key of a completed call: answered from the completed-call memory.
+    Replay,
+    /// `CreateBooking` of one seat by a new customer on a random flight of many.
+    HoldSpread,
+    /// 60 % search, 20 % get-flight, 10 % seat-map, 10 % hold-spread.
+    Mixed,
+    /// Every seat of a few flights sold at once to more buyers than seats, each tapping twice.
+    FlashSale,
+    /// Availability streams open during the flash sale.
+    Watch,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 9] = [
+        Self::Ping,
+        Self::Search,
+        Self::GetFlight,
+        Self::SeatMap,
+        Self::Replay,
+        Self::HoldSpread,
+        Self::Mixed,
+        Self::FlashSale,
+        Self::Watch,
+    ];
+
+    /// The report's key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Search => "search",
+            Self::GetFlight => "get-flight",
+            Self::SeatMap => "seat-map",
+            Self::Replay => "replay",
+            Self::HoldSpread => "hold-spread",
+            Self::Mixed => "mixed",
+            Self::FlashSale => "flash-sale",
+            Self::Watch => "watch",
+        }
+    }
+
+    /// Whether the scenario is a stream of independent calls that the closed and open loops can drive.
+    pub fn is_call_loop(self) -> bool {
+        !matches!(self, Self::FlashSale | Self::Watch)
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn watch_brings_the_flash_sale_and_the_open_loop_phase_can_be_turned_off() {
+        let args = Args::parse_from(["aerobook-load", "--scenarios", "watch,ping", "--open-loop", "none"]);
+        assert!(args.runs(Scenario::FlashSale) && args.runs(Scenario::Ping) && !args.runs(Scenario::Search));
+        assert_eq!(args.open_loop_scenarios(), Ok(Vec::new()));
+        let args =
+            Args::parse_from(["aerobook-load", "--scenarios", "search,ping", "--open-loop", "search,mixed,ping"]);
+        assert_eq!(args.open_loop_scenarios(), Ok(vec![Scenario::Ping, Scenario::Search]));
+        let args = Args::parse_from(["aerobook-load", "--open-loop", "flash-sale"]);
+        assert!(args.open_loop_scenarios().is_err());
+    }
+}

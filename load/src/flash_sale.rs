@@ -1,0 +1,378 @@
+//! The flash sale: every seat of `--flights` new flights offered at once to `--buyers-per-seat` times as many
+//! buyers, at most `--sale-concurrency` of them at a time. Each buyer is a new customer asking for one
+//! seat, and sends the request twice at once with the same key (a double tap): the server must execute it
+//! once and give both taps that one answer (or tell one of them the other is still in progress).
+//!
+//! Phases, by each buyer's final answer: selling (from the start to the last hold) and sold out (from
+//! then on, when the remaining buyers only hear `SEATS_UNAVAILABLE`). Then the invariants are checked
+//! through the API and, given the database, in the tables; while it runs, `--watchers` availability streams
+//! may be open on the flights (the `watch` scenario), and the server's memory is sampled.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use aerobook_proto::v1::booking_service_client::BookingServiceClient;
+use indicatif::{ProgressBar, ProgressStyle};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use tonic::{Status, transport::Channel};
+use tonic_types::StatusExt;
+
+use crate::{
+    Error,
+    args::Args,
+    invariants::{self, ApiChecks, DatabaseChecks, SaleFlight},
+    rss::RssSampler,
+    stats::{Answer, Recorder, Summary},
+    target::{self, SEATS_PER_ROW, STREAMS_PER_CONNECTION, Target},
+    watch::{WatchReport, Watchers},
+};
+
+const SEATS_UNAVAILABLE: &str = "SEATS_UNAVAILABLE";
+const IN_PROGRESS: &str = "IDEMPOTENCY_IN_PROGRESS";
+/// A buyer whose taps are both told "in progress" asks again, at most this often, as a client would.
+const MAX_RETRIES: usize = 100;
+/// How long the watchers get, after the sale, to show the final seat counts.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The report's `scenarios.flash-sale`.
+#[derive(Debug, Serialize)]
+pub struct SaleReport {
+    /// Every tap (and retry): calls/s, latency, errors; sold out and in progress are `expected`.
+    #[serde(flatten)]
+    pub calls: Summary,
+    pub flights: usize,
+    pub seats: u64,
+    pub buyers: u64,
+    pub concurrency: usize,
+    /// Buyers who got a booking, told sold out, or neither (an error).
+    pub holds: u64,
+    pub sold_out: u64,
+    pub failed: u64,
+    /// Holds per second, from the start to the last hold.
+    pub holds_per_s: f64,
+    /// `SEATS_UNAVAILABLE` answers (calls) per second after the last hold; `null` if nothing came after it.
+    pub sold_out_per_s: Option<f64>,
+    /// Buyers' final answers per second over the whole sale.
+    pub decisions_per_s: f64,
+    pub selling_s: f64,
+    pub sold_out_s: f64,
+    pub oversold: i64,
+    /// Buyers with a booking on one tap and `SEATS_UNAVAILABLE` on the other (the gate refused the second
+    /// tap before seeing the first's answer): reported, not a violation, as neither tap took a second seat.
+    pub split_answers: u64,
+    /// Peak resident set of the server while the sale ran (this process's when embedded), MiB.
+    pub peak_rss_mb: Option<f64>,
+    pub invariants: Invariants,
+    pub violations: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Invariants {
+    pub api: ApiChecks,
+    pub database: DatabaseChecks,
+}
+
+/// One buyer: a new customer, one key, one flight of the sale.
+struct Buyer {
+    flight: usize,
+    bearer: String,
+    key: String,
+}
+
+/// A buyer's final answer, when it came.
+struct Decision {
+    buyer: usize,
+    at: Instant,
+    answer: Final,
+    /// Both taps got a booking, with different ids: one key, two bookings.
+    two_bookings: bool,
+    split: bool,
+}
+
+enum Final {
+    Hold(String),
+    SoldOut,
+    Failed,
+}
+
+/// What one tap was told.
+enum Tap {
+    Booking(String),
+    SoldOut,
+    InProgress(Duration),
+    Failed(String),
+}
+
+pub async fn run(
+    target: &Target,
+    args: &Args,
+    db: Option<&DatabaseConnection>,
+) -> Result<(SaleReport, Option<WatchReport>), Error> {
+    let tokens = target.tokens()?;
+    let flight_ids = target.create_flights(args.flights.max(1), args.rows).await?;
+    let seats_per_flight = args.rows as usize * SEATS_PER_ROW;
+    let buyer_count = flight_ids.len() * seats_per_flight * args.buyers_per_seat;
+    // Tokens are minted before the sale, so the clock measures the server, not the signing.
+    let buyers: Arc<[Buyer]> = (0..buyer_count)
+        .map(|buyer| Buyer { flight: buyer % flight_ids.len(), bearer: tokens.customer(), key: target::new_key() })
+        .collect();
+    let requests: Arc<[_]> = flight_ids.iter().map(|id| target::hold_request(id)).collect();
+    let concurrency = args.sale_concurrency.max(1);
+    let channels =
+        target::connect(&target.addr, (2 * concurrency).div_ceil(STREAMS_PER_CONNECTION).max(args.connections)).await?;
+    let watchers = match args.runs(crate::args::Scenario::Watch) && args.watchers > 0 {
+        true => Some(Watchers::open(target, &tokens, &flight_ids, args.watchers).await?),
+        false => None,
+    };
+    let rss = target.pid.map(RssSampler::start);
+
+    let started = Instant::now();
+    let recorder = Arc::new(Recorder::new(started));
+    let progress = ProgressBar::new(buyer_count as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} buyers {elapsed}").expect("a valid template"),
+    );
+    progress.set_prefix("flash-sale");
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (buyers, requests, recorder, next, progress) =
+                (buyers.clone(), requests.clone(), recorder.clone(), next.clone(), progress.clone());
+            let taps =
+                (channels[(2 * worker) % channels.len()].clone(), channels[(2 * worker + 1) % channels.len()].clone());
+            tokio::spawn(async move {
+                let (mut decisions, mut sold_out_calls) = (Vec::new(), Vec::new());
+                loop {
+                    let buyer = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(who) = buyers.get(buyer) else { break };
+                    let request = &requests[who.flight];
+                    decisions.push(buy(buyer, who, request, &taps, &recorder, &mut sold_out_calls).await);
+                    progress.inc(1);
+                }
+                (decisions, sold_out_calls)
+            })
+        })
+        .collect();
+    let (mut decisions, mut sold_out_calls) = (Vec::with_capacity(buyer_count), Vec::new());
+    for worker in workers {
+        let (worker_decisions, worker_sold_out) = worker.await.expect("a buyer does not panic");
+        decisions.extend(worker_decisions);
+        sold_out_calls.extend(worker_sold_out);
+    }
+    progress.finish_and_clear();
+    let ended = decisions.iter().map(|d| d.at).max().unwrap_or(started);
+    let peak_rss_mb = match rss {
+        Some(rss) => rss.stop().await,
+        None => None,
+    };
+
+    // Figures by phase.
+    let last_hold = decisions.iter().filter(|d| matches!(d.answer, Final::Hold(_))).map(|d| d.at).max();
+    let selling = last_hold.unwrap_or(ended) - started;
+    let sold_out_phase = ended - last_hold.unwrap_or(ended);
+    let mut flights: Vec<SaleFlight> =
+        flight_ids.iter().map(|id| SaleFlight { id: id.clone(), ..Default::default() }).collect();
+    let (mut holds, mut sold_out, mut failed, mut split_answers) = (0, 0, 0, 0);
+    let mut violations = Vec::new();
+    for decision in &decisions {
+        let flight = &mut flights[buyers[decision.buyer].flight];
+        flight.buyers += 1;
+        split_answers += u64::from(decision.split);
+        if decision.two_bookings {
+            violations.push(format!("buyer {} got two bookings for one key", decision.buyer));
+        }
+        match &decision.answer {
+            Final::Hold(id) => {
+                holds += 1;
+                if !flight.bookings.insert(id.clone()) {
+                    violations.push(format!("booking {id} was given to two buyers"));
+                }
+            }
+            Final::SoldOut => {
+                sold_out += 1;
+                flight.sold_out += 1;
+            }
+            Final::Failed => failed += 1,
+        }
+    }
+    let sold_out_after_last_hold = last_hold.map_or(0, |last| sold_out_calls.iter().filter(|&&at| at > last).count());
+    if failed == 0 {
+        // With every buyer answered, each flight must have sold exactly its seats (or all its buyers).
+        for flight in &flights {
+            let expected = flight.buyers.min(seats_per_flight as u64);
+            if flight.bookings.len() as u64 != expected {
+                violations.push(format!(
+                    "flight {}: {} holds for {expected} seats wanted",
+                    flight.id,
+                    flight.bookings.len()
+                ));
+            }
+        }
+    }
+
+    let (api, final_seats) = invariants::through_api(target, &flights, &mut violations).await?;
+    let database = match db {
+        Some(db) => invariants::in_database(db, &flights, &mut violations).await?,
+        None => DatabaseChecks::skipped("no --database-url (the embedded server's SQLite file is not checked)"),
+    };
+    let watch = match watchers {
+        Some(watchers) => {
+            watchers.settle(&final_seats, SETTLE_TIMEOUT).await;
+            Some(watchers.close(&final_seats, ended - started))
+        }
+        None => None,
+    };
+    let oversold = api.oversold.max(database.counts.as_ref().map_or(0, |counts| counts.oversold));
+    let report = SaleReport {
+        calls: recorder.summary(ended - started),
+        flights: flight_ids.len(),
+        seats: (flight_ids.len() * seats_per_flight) as u64,
+        buyers: buyer_count as u64,
+        concurrency,
+        holds,
+        sold_out,
+        failed,
+        holds_per_s: holds as f64 / selling.as_secs_f64().max(1e-9),
+        sold_out_per_s: (sold_out_after_last_hold > 0 && !sold_out_phase.is_zero())
+            .then(|| sold_out_after_last_hold as f64 / sold_out_phase.as_secs_f64()),
+        decisions_per_s: decisions.len() as f64 / (ended - started).as_secs_f64().max(1e-9),
+        selling_s: selling.as_secs_f64(),
+        sold_out_s: sold_out_phase.as_secs_f64(),
+        oversold,
+        split_answers,
+        peak_rss_mb,
+        invariants: Invariants { api, database },
+        violations,
+    };
+    Ok((report, watch))
+}
+
+/// One buyer's double tap, and retries while both taps are told the other is in progress.
+async fn buy(
+    buyer: usize,
+    who: &Buyer,
+    request: &aerobook_proto::v1::CreateBookingRequest,
+    (first, second): &(Channel, Channel),
+    recorder: &Recorder,
+    sold_out_calls: &mut Vec<Instant>,
+) -> Decision {
+    let tap = |channel: &Channel| {
+        let mut client = BookingServiceClient::new(channel.clone());
+        let request = target::keyed(request.clone(), &who.bearer, &who.key);
+        async move {
+            let sent = Instant::now();
+            let result = client.create_booking(request).await;
+            (sent, Instant::now(), result.map(|answer| answer.into_inner().id))
+        }
+    };
+    let mut record = |(sent, answered, result): (Instant, Instant, Result<String, Status>)| {
+        let tap = classify(result);
+        let answer = match &tap {
+            Tap::Booking(_) => Answer::Ok,
+            Tap::SoldOut => {
+                sold_out_calls.push(answered);
+                Answer::Expected(SEATS_UNAVAILABLE.into())
+            }
+            Tap::InProgress(_) => Answer::Expected(IN_PROGRESS.into()),
+            Tap::Failed(code) => Answer::Error(code.clone()),
+        };
+        recorder.record(answered, answered - sent, answer);
+        (answered, tap)
+    };
+    let (a, b) = tokio::join!(tap(first), tap(second));
+    let mut taps = vec![record(a), record(b)];
+    for _ in 0..MAX_RETRIES {
+        let Some(delay) = taps
+            .iter()
+            .map(|(_, tap)| if let Tap::InProgress(delay) = tap { Some(*delay) } else { None })
+            .collect::<Option<Vec<_>>>()
+        else {
+            break;
+        };
+        tokio::time::sleep(delay.into_iter().min().unwrap_or_default()).await;
+        taps.push(record(tap(first).await));
+    }
+    decide(buyer, &taps)
+}
+
+/// The buyer's final answer: a booking if any tap got one, else sold out, else the failure; the last tap
+/// to answer decides when.
+fn decide(buyer: usize, taps: &[(Instant, Tap)]) -> Decision {
+    let at = taps.iter().map(|(at, _)| *at).max().expect("a buyer taps at least once");
+    let bookings: Vec<&String> =
+        taps.iter().filter_map(|(_, tap)| if let Tap::Booking(id) = tap { Some(id) } else { None }).collect();
+    let told_sold_out = taps.iter().any(|(_, tap)| matches!(tap, Tap::SoldOut));
+    // A buyer with neither a booking nor a refusal failed: by an error its taps recorded, or by being told
+    // "in progress" on every one of its retries.
+    let answer = match bookings.first() {
+        Some(id) => Final::Hold((*id).clone()),
+        None if told_sold_out => Final::SoldOut,
+        None => Final::Failed,
+    };
+    Decision {
+        buyer,
+        at,
+        two_bookings: bookings.windows(2).any(|pair| pair[0] != pair[1]),
+        split: !bookings.is_empty() && told_sold_out,
+        answer,
+    }
+}
+
+fn classify(result: Result<String, Status>) -> Tap {
+    match result {
+        Ok(id) => Tap::Booking(id),
+        Err(status) => match target::error_code(&status).as_str() {
+            SEATS_UNAVAILABLE => Tap::SoldOut,
+            IN_PROGRESS => Tap::InProgress(
+                status
+                    .get_details_retry_info()
+                    .and_then(|info| info.retry_delay)
+                    .unwrap_or(Duration::from_millis(10))
+                    .clamp(Duration::from_millis(1), Duration::from_millis(200)),
+            ),
+            code => Tap::Failed(code.to_owned()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decided(taps: Vec<Tap>) -> Decision {
+        let now = Instant::now();
+        decide(7, &taps.into_iter().map(|tap| (now, tap)).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_booking_on_either_tap_is_the_buyer_s_answer() {
+        let both = decided(vec![Tap::Booking("b1".into()), Tap::Booking("b1".into())]);
+        assert!(matches!(&both.answer, Final::Hold(id) if id == "b1") && !both.two_bookings && !both.split);
+        let one = decided(vec![Tap::InProgress(Duration::ZERO), Tap::Booking("b1".into())]);
+        assert!(matches!(one.answer, Final::Hold(_)) && !one.split);
+    }
+
+    #[test]
+    fn two_bookings_for_one_key_and_split_answers_are_told_apart() {
+        assert!(decided(vec![Tap::Booking("b1".into()), Tap::Booking("b2".into())]).two_bookings);
+        let split = decided(vec![Tap::Booking("b1".into()), Tap::SoldOut]);
+        assert!(split.split && matches!(split.answer, Final::Hold(_)));
+    }
+
+    #[test]
+    fn without_a_booking_sold_out_wins_over_a_failure() {
+        assert!(matches!(decided(vec![Tap::InProgress(Duration::ZERO), Tap::SoldOut]).answer, Final::SoldOut));
+        assert!(matches!(decided(vec![Tap::Failed("INTERNAL_ERROR".into()), Tap::SoldOut]).answer, Final::SoldOut));
+        assert!(matches!(
+            decided(vec![Tap::InProgress(Duration::ZERO), Tap::Failed("X".into())]).answer,
+            Final::Failed
+        ));
+        assert!(matches!(decided((0..3).map(|_| Tap::InProgress(Duration::ZERO)).collect()).answer, Final::Failed));
+    }
+}
