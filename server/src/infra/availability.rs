@@ -116,6 +116,7 @@ impl AvailabilityFeed {
 
     fn signal_local(&self, flight_id: Uuid) {
         // Before waking anyone, so whoever wakes reads afresh.
+        self.inner.gate.heard_of_change();
         self.inner.flights.invalidate(flight_id);
         self.inner.taken_seats.invalidate(flight_id);
         let watched = self.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);

@@ -11,13 +11,19 @@
 //! With Redis the gate lives there (two small keys per flight, read and written by Lua scripts), shared by
 //! every instance, so one instance's cancellation reopens the gate for all of them at once. While Redis is
 //! away the gate is open (every hold goes to the database): an instance cannot tell whether others changed
-//! counts. Without Redis (one embedded instance) it lives in process. Knowledge also expires after
+//! counts. Each instance keeps what it read from Redis for up to [`NEAR_FOR`] in a near cache, forgotten at
+//! once whenever it hears of a change (its own, or another instance's through the availability feed), so
+//! a sold-out cabin's refusals cost no round trip; a change whose signal is lost shows within that time.
+//! Without Redis (one embedded instance) it lives in process. Knowledge also expires after
 //! [`KNOWN_FOR`], which bounds how long a change made outside this server's signals (another process on the
 //! same SQLite file, a Redis outage during a bump) can keep seats hidden.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -29,6 +35,10 @@ use crate::domain::flight::CabinClass;
 
 /// How long the gate trusts a refusal it has not seen contradicted.
 pub const KNOWN_FOR: Duration = Duration::from_secs(60);
+/// How long an instance uses what it read from Redis without reading again (unless it hears of a change).
+pub const NEAR_FOR: Duration = Duration::from_secs(1);
+/// Cabins whose reading an instance keeps at most; past it, it forgets them all.
+const NEAR_CABINS: usize = 4_096;
 /// How long a flight's generation is kept after its last change: far longer than any hold transaction,
 /// so a generation read before one cannot come round again before it ends.
 const GENERATION_KEPT: Duration = Duration::from_secs(86_400);
@@ -48,7 +58,48 @@ pub struct SoldOutGate {
 
 enum Backing {
     Local(Mutex<HashMap<Uuid, LocalFlight>>),
-    Redis { redis: Redis, read: Script, learn: Script, bump: Script },
+    Redis { redis: Redis, read: Script, learn: Script, bump: Script, near: Box<Near> },
+}
+
+/// Readings from Redis, each kept until [`NEAR_FOR`] passes or the instance hears of any change.
+#[derive(Default)]
+struct Near {
+    /// Changes heard of: a reading fetched across one is not kept.
+    changes: AtomicU64,
+    readings: Mutex<HashMap<(Uuid, CabinClass), NearReading>>,
+}
+
+struct NearReading {
+    reading: Reading,
+    read_at: Instant,
+    /// [`Near::changes`] when the read began.
+    changes: u64,
+}
+
+impl Near {
+    fn get(&self, flight_id: Uuid, cabin: CabinClass) -> Option<Reading> {
+        let readings = self.readings.lock().unwrap_or_else(PoisonError::into_inner);
+        let changes = self.changes.load(Ordering::Acquire);
+        readings
+            .get(&(flight_id, cabin))
+            .filter(|near| near.changes == changes && near.read_at.elapsed() < NEAR_FOR)
+            .map(|near| near.reading)
+    }
+
+    fn keep(&self, flight_id: Uuid, cabin: CabinClass, reading: Reading, changes_before: u64) {
+        let mut readings = self.readings.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.changes.load(Ordering::Acquire) != changes_before {
+            return;
+        }
+        if readings.len() >= NEAR_CABINS {
+            readings.clear();
+        }
+        readings.insert((flight_id, cabin), NearReading { reading, read_at: Instant::now(), changes: changes_before });
+    }
+
+    fn forget(&self, flight_id: Uuid, cabin: CabinClass) {
+        self.readings.lock().unwrap_or_else(PoisonError::into_inner).remove(&(flight_id, cabin));
+    }
 }
 
 #[derive(Default)]
@@ -65,6 +116,7 @@ impl SoldOutGate {
                 read: Script::from_lua(READ),
                 learn: Script::from_lua(LEARN),
                 bump: Script::from_lua(BUMP),
+                near: Box::default(),
             },
             None => Backing::Local(Mutex::default()),
         };
@@ -83,14 +135,20 @@ impl SoldOutGate {
                     flight.known.get(&cabin).filter(|(_, at)| at.elapsed() < KNOWN_FOR).map(|(seats, _)| *seats);
                 Some(Reading { generation: flight.generation, seats_left })
             }
-            Backing::Redis { redis, read, .. } => {
+            Backing::Redis { redis, read, near, .. } => {
+                if let Some(reading) = near.get(flight_id, cabin) {
+                    return Some(reading);
+                }
                 let client = redis.available()?;
+                let changes_before = near.changes.load(Ordering::Acquire);
                 let (generation, seats_left): (Option<u64>, Option<i32>) = read
                     .evalsha_with_reload(client, keys(redis, flight_id), vec![cabin.as_str()])
                     .await
                     .inspect_err(|error| tracing::debug!(%error, "sold-out gate unreadable; letting the hold through"))
                     .ok()?;
-                Some(Reading { generation: generation.unwrap_or(0), seats_left })
+                let reading = Reading { generation: generation.unwrap_or(0), seats_left };
+                near.keep(flight_id, cabin, reading, changes_before);
+                Some(reading)
             }
         }
     }
@@ -106,7 +164,9 @@ impl SoldOutGate {
                     flight.known.insert(cabin, (seats_left, Instant::now()));
                 }
             }
-            Backing::Redis { redis, learn, .. } => {
+            Backing::Redis { redis, learn, near, .. } => {
+                // The next reading comes from Redis, with what was learned.
+                near.forget(flight_id, cabin);
                 let Some(client) = redis.available() else { return };
                 let args = vec![
                     reading.generation.to_string(),
@@ -118,6 +178,14 @@ impl SoldOutGate {
                     tracing::debug!(%error, "sold-out gate not updated");
                 }
             }
+        }
+    }
+
+    /// This instance heard of a change of some flight's counts (its own or another instance's): what it
+    /// read from Redis is read again.
+    pub fn heard_of_change(&self) {
+        if let Backing::Redis { near, .. } = &*self.inner {
+            near.changes.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -191,5 +259,35 @@ mod tests {
             None,
             "a stale refusal is dropped"
         );
+    }
+
+    #[tokio::test]
+    async fn with_redis_instances_share_the_gate_and_keep_readings_until_they_hear_of_a_change() {
+        let Some(url) = std::env::var("REDIS_URL").ok() else {
+            assert!(std::env::var_os("CI").is_none(), "CI must set REDIS_URL");
+            eprintln!("skipped: REDIS_URL is not set");
+            return;
+        };
+        let config = crate::config::RedisConfig {
+            url: crate::config::Secret::new(url),
+            key_prefix: format!("aerobook-unit:{}:", Uuid::new_v4().simple()),
+        };
+        let redis = Redis::connect(&config).await.expect("Redis reachable at REDIS_URL");
+        let (here, there) = (SoldOutGate::new(Some(redis.clone())), SoldOutGate::new(Some(redis.clone())));
+        let (flight, economy) = (Uuid::now_v7(), CabinClass::Economy);
+        let before = here.read(flight, economy).await.unwrap();
+        assert_eq!(before.seats_left, None);
+        here.learn(flight, economy, before, 0).await;
+        assert_eq!(here.read(flight, economy).await.unwrap().seats_left, Some(0), "learning drops the old reading");
+        assert_eq!(there.read(flight, economy).await.unwrap().seats_left, Some(0), "shared through Redis");
+
+        // Another instance returns seats: this one answers from its reading until it hears of the change.
+        there.bump(flight).await;
+        there.heard_of_change();
+        assert_eq!(there.read(flight, economy).await.unwrap().seats_left, None);
+        assert_eq!(here.read(flight, economy).await.unwrap().seats_left, Some(0), "kept in front of Redis");
+        here.heard_of_change();
+        assert_eq!(here.read(flight, economy).await.unwrap().seats_left, None, "reopened once heard of");
+        redis.quit().await;
     }
 }

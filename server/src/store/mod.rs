@@ -174,7 +174,16 @@ fn connect_options(config: &DatabaseConfig, max_connections: u32) -> ConnectOpti
         options.set_schema_search_path(schema.clone());
     }
     options.map_sqlx_sqlite_opts(|sqlite| {
-        sqlite.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal).synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        sqlite
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            .statement_cache_capacity(STATEMENT_CACHE)
     });
+    options.map_sqlx_postgres_opts(|postgres| postgres.statement_cache_capacity(STATEMENT_CACHE));
     options
 }
+
+/// Prepared statements kept per connection. A batch of holds writes with multi-row statements whose text
+/// depends on the batch's size, so a busy server uses a few hundred shapes; with the default (100) they
+/// would evict each other and be parsed and planned again and again.
+const STATEMENT_CACHE: usize = 1_024;

@@ -131,8 +131,16 @@ impl Bookings {
     async fn place_batch(&self, batch: Vec<QueuedHold>) {
         let now = self.clock.now();
         let flight_id = batch[0].hold.flight_id;
+        let started = std::time::Instant::now();
         match self.decide_batch(&batch, now).await {
             Ok(results) => {
+                tracing::debug!(
+                    %flight_id,
+                    holds = batch.len(),
+                    placed = results.iter().filter(|r| matches!(r, Ok(Outcome::Executed(_)))).count(),
+                    took_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "batch of holds committed"
+                );
                 if results.iter().any(|result| matches!(result, Ok(Outcome::Executed(_)))) {
                     self.feed.changed(flight_id).await;
                 }
