@@ -55,7 +55,7 @@ impl FlightCatalog {
     }
 
     #[tracing::instrument(skip_all, fields(route = %search.route.tag()))]
-    pub async fn search(&self, search: FlightSearch) -> Result<FlightPage, AppError> {
+    pub async fn search(&self, search: FlightSearch) -> Result<Arc<FlightPage>, AppError> {
         let route = search.route.tag();
         let key = search.cache_key();
         if let Some(page) = self.cache.get(&route, &key).await {
@@ -63,7 +63,7 @@ impl FlightCatalog {
         }
         let page = flights::search(self.store.conn(), &search, self.clock.now()).await?;
         self.cache.put(&route, &key, &page).await;
-        Ok(page)
+        Ok(Arc::new(page))
     }
 
     #[tracing::instrument(skip(self))]

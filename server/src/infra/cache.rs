@@ -10,10 +10,14 @@
 //! burst of identical searches costs one Redis round trip per second instead of one each. Invalidation
 //! clears this instance's near cache at once; another instance's may show a route's old results for up to
 //! [`NEAR_TTL`] after a flight is created there (the results' seat counts are already up to the TTL old).
+//!
+//! In-process entries (the near cache's and the embedded mode's) keep the value they were read as once it
+//! has been, so a hit costs no parsing: readers share it.
 
 use std::{
+    any::Any,
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
 
@@ -47,12 +51,12 @@ impl SearchCache {
         SearchCache::Redis { redis, ttl, put: Script::from_lua(PUT_SEARCH), near: LocalCache::new(NEAR_TTL.min(ttl)) }
     }
 
-    pub async fn get<T: DeserializeOwned>(&self, route: &str, search: &str) -> Option<T> {
-        let json = match self {
+    pub async fn get<T: DeserializeOwned + Send + Sync + 'static>(&self, route: &str, search: &str) -> Option<Arc<T>> {
+        let entry = match self {
             SearchCache::Disabled => None,
             SearchCache::Local(local) => local.get(route, search),
             SearchCache::Redis { redis, near, .. } => match near.get(route, search) {
-                Some(json) => Some(json),
+                Some(entry) => Some(entry),
                 None => {
                     let client = redis.available()?;
                     let json = client
@@ -61,12 +65,11 @@ impl SearchCache {
                         .inspect_err(|error| tracing::warn!(%error, "search cache read failed"))
                         .ok()
                         .flatten()?;
-                    near.put(route, search, json.clone());
-                    Some(json)
+                    Some(near.put(route, search, json))
                 }
             },
         }?;
-        serde_json::from_str(&json).inspect_err(|error| tracing::warn!(%error, "search cache entry unreadable")).ok()
+        entry.value()
     }
 
     pub async fn put<T: Serialize>(&self, route: &str, search: &str, value: &T) {
@@ -75,7 +78,9 @@ impl SearchCache {
         };
         match self {
             SearchCache::Disabled => {}
-            SearchCache::Local(local) => local.put(route, search, json),
+            SearchCache::Local(local) => {
+                local.put(route, search, json);
+            }
             SearchCache::Redis { redis, ttl, put, near } => {
                 near.put(route, search, json.clone());
                 let Some(client) = redis.available() else { return };
@@ -120,7 +125,27 @@ pub struct LocalCache {
 
 struct RouteEntries {
     expires_at: Instant,
-    searches: HashMap<String, String>,
+    searches: HashMap<String, Arc<Entry>>,
+}
+
+/// A cached search: its JSON, and the value it was first read as.
+struct Entry {
+    json: String,
+    value: OnceLock<Option<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Entry {
+    /// The value, parsed on first use; `None` when the JSON is not a `T` (logged).
+    fn value<T: DeserializeOwned + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let parsed = self.value.get_or_init(|| {
+            let value: Result<T, _> = serde_json::from_str(&self.json);
+            value
+                .inspect_err(|error| tracing::warn!(%error, "search cache entry unreadable"))
+                .ok()
+                .map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>)
+        });
+        parsed.clone()?.downcast().ok()
+    }
 }
 
 impl LocalCache {
@@ -128,13 +153,15 @@ impl LocalCache {
         Self { ttl, routes: Arc::default() }
     }
 
-    fn get(&self, route: &str, search: &str) -> Option<String> {
+    fn get(&self, route: &str, search: &str) -> Option<Arc<Entry>> {
         let routes = self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entries = routes.get(route).filter(|entries| entries.expires_at > Instant::now())?;
         entries.searches.get(search).cloned()
     }
 
-    fn put(&self, route: &str, search: &str, json: String) {
+    /// Keeps `json` (unless the cache is full) and returns its entry.
+    fn put(&self, route: &str, search: &str, json: String) -> Arc<Entry> {
+        let entry = Arc::new(Entry { json, value: OnceLock::new() });
         let now = Instant::now();
         let mut routes = self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut total: usize = routes.values().map(|entries| entries.searches.len()).sum();
@@ -142,7 +169,7 @@ impl LocalCache {
             routes.retain(|_, entries| entries.expires_at > now);
             total = routes.values().map(|entries| entries.searches.len()).sum();
             if total >= MAX_LOCAL_ENTRIES {
-                return;
+                return entry;
             }
         }
         let entries = routes
@@ -153,7 +180,8 @@ impl LocalCache {
                 }
             })
             .or_insert_with(|| RouteEntries { expires_at: now + self.ttl, searches: HashMap::new() });
-        entries.searches.insert(search.to_owned(), json);
+        entries.searches.insert(search.to_owned(), entry.clone());
+        entry
     }
 
     fn invalidate_route(&self, route: &str) {
@@ -170,19 +198,22 @@ mod tests {
         let cache = SearchCache::Local(LocalCache::new(Duration::from_secs(30)));
         cache.put("RUH-JED", "a", &1u32).await;
         cache.put("JED-RUH", "a", &2u32).await;
-        assert_eq!(cache.get::<u32>("RUH-JED", "a").await, Some(1));
+        let first = cache.get::<u32>("RUH-JED", "a").await.unwrap();
+        assert_eq!(*first, 1);
+        assert!(Arc::ptr_eq(&first, &cache.get::<u32>("RUH-JED", "a").await.unwrap()), "parsed once, then shared");
+        assert_eq!(cache.get::<String>("RUH-JED", "a").await, None, "read as another type: a miss");
         assert_eq!(cache.get::<u32>("RUH-JED", "b").await, None);
 
         cache.invalidate_route("RUH-JED").await;
         assert_eq!(cache.get::<u32>("RUH-JED", "a").await, None);
-        assert_eq!(cache.get::<u32>("JED-RUH", "a").await, Some(2), "other routes are untouched");
+        assert_eq!(cache.get::<u32>("JED-RUH", "a").await.as_deref(), Some(&2), "other routes are untouched");
 
         tokio::time::advance(Duration::from_secs(20)).await;
         cache.put("JED-RUH", "b", &3u32).await;
         tokio::time::advance(Duration::from_secs(11)).await;
         assert_eq!(cache.get::<u32>("JED-RUH", "b").await, None, "the route's TTL runs from its first entry");
         cache.put("JED-RUH", "c", &4u32).await;
-        assert_eq!(cache.get::<u32>("JED-RUH", "c").await, Some(4), "an expired route starts afresh");
+        assert_eq!(cache.get::<u32>("JED-RUH", "c").await.as_deref(), Some(&4), "an expired route starts afresh");
     }
 
     #[tokio::test]
@@ -213,7 +244,7 @@ mod tests {
         let hash = redis.key(&route_key("RUH-JED"));
         assert_eq!(client.hget::<Option<String>, _, _>(&hash, "a").await.unwrap().as_deref(), Some("1"), "shared");
         client.del::<(), _>(&hash).await.unwrap();
-        assert_eq!(cache.get::<u32>("RUH-JED", "a").await, Some(1), "answered in front of Redis");
+        assert_eq!(cache.get::<u32>("RUH-JED", "a").await.as_deref(), Some(&1), "answered in front of Redis");
 
         cache.put("RUH-JED", "a", &2u32).await;
         cache.invalidate_route("RUH-JED").await;
