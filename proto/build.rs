@@ -38,7 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fs::write(out_dir.join("rpc_policies.rs"), policy_table(&policies)?)?;
     fs::write(out_dir.join("rpc_catalogue.rs"), rpc_catalogue(&pool, &policies)?)?;
 
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptor_set)?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .codec_path("crate::codec::SmallBufferCodec")
+        .compile_fds(descriptor_set)?;
     Ok(())
 }
 

@@ -6,6 +6,9 @@
 //!   whether an idempotency key is required, which rate-limit class) and its standard `idempotency_level`.
 //!   Servers and SDKs derive their behaviour from it; nothing repeats it by hand.
 //! - [`for_each_service!`]: every service and RPC, for code that wraps them all (the SDK's typed client).
+//! - [`codec`]: the prost codec the generated clients and servers use (small per-call buffers).
+
+pub mod codec;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {

@@ -114,6 +114,7 @@ impl FlightCatalog {
             store: self.store.clone(),
             next: Some(flight),
             last: None,
+            last_sent: tokio::time::Instant::now(),
             _permit: permit,
         };
         Ok(stream::unfold(Some(state), |state| async move {
@@ -123,6 +124,9 @@ impl FlightCatalog {
                     Some(flight) => flight,
                     None => {
                         state.watch.changed().await;
+                        // Changes within the interval go out as one update: a hot flight changes with every
+                        // committed batch, and each update costs every watcher a message.
+                        tokio::time::sleep_until(state.last_sent + UPDATE_INTERVAL).await;
                         // Every watcher of the flight on this instance shares one read per change.
                         match flight_snapshot(&state.feed, &state.store, state.id).await {
                             Ok(Some(flight)) => flight,
@@ -134,6 +138,7 @@ impl FlightCatalog {
                 // A signal does not always mean new counts (another cabin's seats moved, or a relay echo).
                 if state.last.as_ref() != Some(&flight.cabins) {
                     state.last = Some(flight.cabins.clone());
+                    state.last_sent = tokio::time::Instant::now();
                     return Some((Ok(flight.cabins.clone()), Some(state)));
                 }
             }
@@ -194,6 +199,7 @@ struct AvailabilityStream {
     /// The flight to send next without waiting (the state when the stream opened).
     next: Option<Arc<Flight>>,
     last: Option<Vec<CabinAvailability>>,
+    last_sent: tokio::time::Instant,
     _permit: WatchPermit,
 }
 
@@ -208,6 +214,9 @@ pub struct WatchLimits {
     pub total: usize,
     pub per_caller: usize,
 }
+
+/// The shortest time between two updates of one stream.
+pub const UPDATE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// When a refused watcher may try again.
 const WATCH_RETRY: Duration = Duration::from_secs(5);

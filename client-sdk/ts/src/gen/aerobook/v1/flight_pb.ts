@@ -546,8 +546,8 @@ export const FlightService: GenService<{
     output: typeof SeatMapSchema;
   },
   /**
-   * Seat counts of a flight: the current state first, then a message whenever they change (changes close
-   * together may arrive as one message). Changes made by any server instance are seen. Open streams are
+   * Seat counts of a flight: the current state first, then a message whenever they change (changes within
+   * 250 ms of the last message arrive together as one). Changes made by any server instance are seen. Open streams are
    * limited per caller and per instance (AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER, AEROBOOK_MAX_WATCH_STREAMS):
    * past either, the call fails with RATE_LIMITED.
    *
