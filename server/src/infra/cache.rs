@@ -228,16 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_redis_a_near_cache_answers_in_front_and_invalidation_clears_both() {
-        let Some(url) = std::env::var("REDIS_URL").ok() else {
-            assert!(std::env::var_os("CI").is_none(), "CI must set REDIS_URL");
-            eprintln!("skipped: REDIS_URL is not set");
-            return;
-        };
-        let config = crate::config::RedisConfig {
-            url: crate::config::Secret::new(url),
-            key_prefix: format!("aerobook-unit:{}:", uuid::Uuid::new_v4().simple()),
-        };
-        let redis = Redis::connect(&config).await.expect("Redis reachable at REDIS_URL");
+        let Some(redis) = crate::infra::redis::for_unit_test().await else { return };
         let cache = SearchCache::redis(redis.clone(), Duration::from_secs(30));
         cache.put("RUH-JED", "a", &1u32).await;
         let client = redis.available().expect("connected");

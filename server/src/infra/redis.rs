@@ -68,3 +68,19 @@ impl Redis {
         }
     }
 }
+
+/// The Redis at `REDIS_URL` under a fresh key prefix, for unit tests that need a real one; `None` (test
+/// skipped) when it is not set outside CI.
+#[cfg(test)]
+pub async fn for_unit_test() -> Option<Redis> {
+    let Some(url) = std::env::var("REDIS_URL").ok() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set REDIS_URL");
+        eprintln!("skipped: REDIS_URL is not set");
+        return None;
+    };
+    let config = crate::config::RedisConfig {
+        url: crate::config::Secret::new(url),
+        key_prefix: format!("aerobook-unit:{}:", uuid::Uuid::new_v4().simple()),
+    };
+    Some(Redis::connect(&config).await.expect("Redis reachable at REDIS_URL"))
+}

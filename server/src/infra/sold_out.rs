@@ -263,16 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_redis_instances_share_the_gate_and_keep_readings_until_they_hear_of_a_change() {
-        let Some(url) = std::env::var("REDIS_URL").ok() else {
-            assert!(std::env::var_os("CI").is_none(), "CI must set REDIS_URL");
-            eprintln!("skipped: REDIS_URL is not set");
-            return;
-        };
-        let config = crate::config::RedisConfig {
-            url: crate::config::Secret::new(url),
-            key_prefix: format!("aerobook-unit:{}:", Uuid::new_v4().simple()),
-        };
-        let redis = Redis::connect(&config).await.expect("Redis reachable at REDIS_URL");
+        let Some(redis) = crate::infra::redis::for_unit_test().await else { return };
         let (here, there) = (SoldOutGate::new(Some(redis.clone())), SoldOutGate::new(Some(redis.clone())));
         let (flight, economy) = (Uuid::now_v7(), CabinClass::Economy);
         let before = here.read(flight, economy).await.unwrap();
