@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use self::hold_batch::{Encoder, HoldQueues, Placed};
+use self::hold_batch::{Encoder, HoldQueues};
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
@@ -19,12 +19,9 @@ use crate::{
     config::BookingConfig,
     domain::{
         auth::{Caller, Role},
-        booking::{
-            Booking, BookingAction, BookingReference, BookingStatus, MAX_PASSENGERS, Refusal, choose_seats,
-            status_as_of,
-        },
-        flight::{CabinAvailability, Flight, SeatNumber},
-        hold::{Hold, HoldRequest, check_seat_change, check_seats_in_cabin},
+        booking::{Booking, BookingAction, BookingStatus, MAX_PASSENGERS, Refusal, status_as_of},
+        flight::SeatNumber,
+        hold::{HoldRequest, check_seat_change, check_seats_in_cabin},
         pagination::Cursor,
         payment::PaymentStatus,
         validation::Violations,
@@ -32,7 +29,7 @@ use crate::{
     infra::{availability::AvailabilityFeed, clock::Clock},
     store::{
         Store, StoreError,
-        bookings::{self, Change, HOLD_PLACED, ListFilter},
+        bookings::{self, Change, ListFilter},
         flights, payments,
     },
 };
@@ -41,8 +38,6 @@ use crate::{
 pub const SWEEP_BATCH: u64 = 200;
 /// Draws of a booking reference before giving up: with 10^9 references, a second draw is already rare.
 const REFERENCE_ATTEMPTS: usize = 8;
-/// Times the server chooses seats for a hold when its choice collides with a concurrent seat change.
-const SEAT_CHOICES: usize = 3;
 
 /// Who acts, for ownership checks and the booking history.
 #[derive(Debug, Clone)]
@@ -117,12 +112,6 @@ impl Bookings {
             gate.learn(flight_id, cabin, reading, *seats_available).await;
         }
         outcome
-    }
-
-    /// Places one hold in its own transaction: what a batch falls back to when it fails as a whole.
-    async fn place_alone(&self, actor: &Actor, keyed: &KeyedRequest, hold: HoldRequest, encode: Encoder) -> Placed {
-        let now = self.clock.now();
-        self.idempotency.run(keyed, now, encode, async |txn| self.hold_seats(txn, actor, hold, now).await).await
     }
 
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
@@ -250,90 +239,6 @@ impl Bookings {
         self.idempotency.forget_expired(self.clock.now()).await
     }
 
-    async fn hold_seats(
-        &self,
-        txn: &impl ConnectionTrait,
-        actor: &Actor,
-        hold: HoldRequest,
-        now: DateTime<Utc>,
-    ) -> Result<Booking, AppError> {
-        let flight = flights::get(txn, hold.flight_id).await?.ok_or(AppError::NotFound("flight"))?;
-        let placed = Hold::place(&flight, &hold, now, self.config.hold_ttl)?;
-        let cabin = placed.cabin;
-
-        let user_id = actor.caller.user_id;
-        bookings::serialize_user_holds(txn, user_id, flight.id).await?;
-        let limit = self.config.max_holds_per_user;
-        if bookings::live_holds(txn, user_id, flight.id, now).await? >= u64::from(limit) {
-            return Err(Refusal::MaxPerUserExceeded { limit }.into());
-        }
-        let party = hold.passengers.len();
-        let party_seats = seat_count(party as u64)?;
-        if !bookings::take_seats(txn, flight.id, cabin.cabin, party_seats).await? {
-            let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await?;
-            return Err(Refusal::SeatsUnavailable { seats_available, taken: Vec::new() }.into());
-        }
-        let chosen_by_server = hold.seats.is_empty();
-        let seats = if chosen_by_server { choose_free_seats(txn, &flight, cabin, party).await? } else { hold.seats };
-        let mut booking = Booking {
-            id: Uuid::now_v7(),
-            reference: BookingReference::random(&mut rand::rng()),
-            user_id,
-            flight_id: flight.id,
-            cabin: cabin.cabin,
-            status: BookingStatus::Held,
-            total_price: placed.total_price,
-            passengers: hold.passengers,
-            seats,
-            contact_email: hold.contact_email.as_str().to_owned(),
-            hold_expires_at: Some(placed.expires_at),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        let mut attempts = 0;
-        while !bookings::insert(txn, &booking).await? {
-            attempts += 1;
-            if attempts == REFERENCE_ATTEMPTS {
-                return Err(StoreError::Corrupt("no free booking reference found".into()).into());
-            }
-            booking.reference = BookingReference::random(&mut rand::rng());
-        }
-        let mut choices = 1;
-        loop {
-            let taken = bookings::assign_seats(txn, booking.id, flight.id, cabin.cabin, &booking.seats).await?;
-            if taken.is_empty() {
-                break;
-            }
-            if !chosen_by_server || choices == SEAT_CHOICES {
-                // Every requested seat still counts as available until this transaction's own take is undone.
-                let seats_available = bookings::seats_available(txn, flight.id, cabin.cabin).await? + party_seats;
-                return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
-            }
-            // A seat the server chose was taken meanwhile by a change that committed after it looked: the
-            // count still has room for the party, so choose again rather than refuse.
-            bookings::unassign_seats(txn, booking.id).await?;
-            booking.seats = choose_free_seats(txn, &flight, cabin, party).await?;
-            bookings::set_passenger_seats(txn, booking.id, &booking.seats).await?;
-            choices += 1;
-        }
-        bookings::record_changes(
-            txn,
-            &[Change {
-                booking_id: booking.id,
-                from: None,
-                to: BookingStatus::Held,
-                cause: HOLD_PLACED,
-                correlation_id: &actor.correlation_id,
-                actor_id: Some(user_id),
-                note: None,
-                at: now,
-            }],
-        )
-        .await?;
-        Ok(booking)
-    }
-
     /// Reads a booking the actor may act on, inside the transaction.
     async fn load(&self, txn: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
         bookings::get(txn, id).await?.filter(|b| actor.may_see(b)).ok_or(AppError::NotFound("booking"))
@@ -428,18 +333,6 @@ impl Bookings {
         booking.changed(status, now);
         Ok(booking)
     }
-}
-
-/// Free seats for the party, chosen by the server (together where the cabin allows).
-async fn choose_free_seats(
-    txn: &impl ConnectionTrait,
-    flight: &Flight,
-    cabin: &CabinAvailability,
-    party: usize,
-) -> Result<Vec<SeatNumber>, AppError> {
-    let taken = bookings::taken_seats(txn, flight.id, Some(cabin.cabin)).await?;
-    Ok(choose_seats(&cabin.layout, &taken, party)
-        .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()))?)
 }
 
 /// Moves `booking` to `change.to` under the version it was read at, gives its seats back when the new

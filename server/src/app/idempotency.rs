@@ -27,9 +27,10 @@
 //! a savepoint each: [`Idempotency::look_up_batch`] reads what the keys name (completed calls are answered
 //! from their stored outcome and left out), the batch decides the rest in memory, and
 //! [`Idempotency::record_batch`] writes every key with its outcome in one insert just before the commit.
-//! A key a concurrent call took in between makes that insert wait for it, then come up short: the batch
-//! rolls back and each of its calls runs alone through [`Idempotency::run`], which replays the other's
-//! outcome. So a batch never executes a call twice either.
+//! A key a concurrent call took in between makes that insert wait for it, then come up short (or give up
+//! after the claim's bound): the batch rolls back and each of its calls is decided again alone, where the
+//! other's committed outcome replays and a key still held answers `KeyInProgress`. So a batch never
+//! executes a call twice either.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -187,10 +188,11 @@ impl Idempotency {
         for (request, outcome) in outcomes {
             calls.push((request.call(), stored(outcome)?));
         }
-        if idempotency::insert_completed(txn, &calls, now, now + KEY_RETENTION).await? {
-            Ok(())
-        } else {
-            Err(AppError::KeyInProgress)
+        match idempotency::insert_completed(txn, &calls, now, now + KEY_RETENTION).await {
+            Ok(true) => Ok(()),
+            // A key taken meanwhile, or still held by a call that outlasted the wait: as for `claim`.
+            Ok(false) | Err(StoreError::LockTimeout(_)) => Err(AppError::KeyInProgress),
+            Err(error) => Err(error.into()),
         }
     }
 

@@ -27,15 +27,10 @@ use crate::domain::{
 /// The cause recorded for the history row of a new hold (every later change records its action).
 pub const HOLD_PLACED: &str = "PLACE_HOLD";
 
-/// On PostgreSQL, serialises hold placement per (user, flight) until the transaction ends, so the count of
-/// a user's live holds cannot be raced past the limit by parallel calls. SQLite's single writer already
-/// serialises every write transaction.
-pub async fn serialize_user_holds(db: &impl ConnectionTrait, user_id: Uuid, flight_id: Uuid) -> Result<(), StoreError> {
-    serialize_holds_of(db, &[user_id], flight_id).await
-}
-
-/// [`serialize_user_holds`] for several users at once, in one statement. The locks are taken in one
-/// order (by lock id) by every transaction, so two batches sharing users cannot deadlock.
+/// On PostgreSQL, serialises hold placement per (user, flight) until the transaction ends, for all of
+/// `users` in one statement, so the count of a user's live holds cannot be raced past the limit by parallel
+/// calls. The locks are taken in one order (by lock id) by every transaction, so two batches sharing users
+/// cannot deadlock. SQLite's single writer already serialises every write transaction.
 pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], flight_id: Uuid) -> Result<(), StoreError> {
     if db.get_database_backend() != DbBackend::Postgres || users.is_empty() {
         return Ok(());
@@ -54,23 +49,6 @@ pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], fligh
     let locks: Vec<String> = lock_ids.iter().map(|id| format!("pg_advisory_xact_lock({id})")).collect();
     db.execute_unprepared(&format!("SELECT {}", locks.join(", "))).await?;
     Ok(())
-}
-
-/// Holds of `user_id` on the flight that are still live at `now`.
-pub async fn live_holds(
-    db: &impl ConnectionTrait,
-    user_id: Uuid,
-    flight_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    use sea_orm::PaginatorTrait as _;
-    Ok(booking::Entity::find()
-        .filter(booking::Column::UserId.eq(user_id))
-        .filter(booking::Column::FlightId.eq(flight_id))
-        .filter(booking::Column::Status.eq(BookingStatus::Held.as_str()))
-        .filter(booking::Column::HoldExpiresAt.gt(now))
-        .count(db)
-        .await?)
 }
 
 /// Live holds at `now` on the flight of each of `users` (users without any are absent).
@@ -238,12 +216,6 @@ pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Resu
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
-}
-
-/// Inserts a new booking with its passengers. `false` when its reference is in use already (nothing is
-/// written then; draw another).
-pub async fn insert(db: &impl ConnectionTrait, booking: &Booking) -> Result<bool, StoreError> {
-    Ok(insert_many(db, &[booking]).await?.is_empty())
 }
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings

@@ -15,8 +15,9 @@
 //! The database still arbitrates between instances (each batches its own callers; the row lock orders
 //! their batches), and SQLite's single writer runs batches one after another like any write. Should a
 //! batch fail as a whole (a key taken meanwhile by another instance, a lost connection, a bug), it rolls
-//! back and each of its holds is placed alone, in its own transaction, so only a hold that fails alone
-//! fails.
+//! back and each of its holds is decided again as a batch of its own, so only a hold that fails alone
+//! fails (a key another instance still holds then answers `IDEMPOTENCY_IN_PROGRESS`, as any duplicate
+//! that waited too long).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -152,7 +153,11 @@ impl Bookings {
             Err(error) => {
                 tracing::warn!(%error, holds = batch.len(), "a batch of holds failed as a whole; placing each alone");
                 for queued in batch {
-                    let result = self.place_alone(&queued.actor, &queued.keyed, queued.hold, queued.encode).await;
+                    // A batch of one: whatever fails now is this hold's own failure.
+                    let result = match self.decide_batch(std::slice::from_ref(&queued), self.clock.now()).await {
+                        Ok(results) => results.into_iter().next().unwrap_or(Err(AppError::Interrupted("empty batch"))),
+                        Err(error) => Err(error),
+                    };
                     if let Ok(Outcome::Executed(booking)) = &result {
                         self.feed.changed(booking.flight_id).await;
                     }
