@@ -98,8 +98,8 @@ export type CreateBookingRequest = Message<"aerobook.v1.CreateBookingRequest"> &
   contactEmail: string;
 
   /**
-   * Required while the flight's waiting room is active: the pass from WatchWaitingRoom. (No waiting room is
-   * active before the waiting room is built; the field is ignored until then.)
+   * Required while the flight's waiting room is enabled: the pass from WatchWaitingRoom, for this caller and
+   * flight, before it expires (otherwise WAITING_ROOM_REQUIRED). Ignored on flights without a room.
    *
    * @generated from field: string waiting_room_pass = 6;
    */

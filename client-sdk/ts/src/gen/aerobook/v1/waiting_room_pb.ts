@@ -5,21 +5,23 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_aerobook_v1_options } from "./options_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file aerobook/v1/waiting_room.proto.
  */
 export const file_aerobook_v1_waiting_room: GenFile = /*@__PURE__*/
-  fileDesc("Ch5hZXJvYm9vay92MS93YWl0aW5nX3Jvb20ucHJvdG8SC2Flcm9ib29rLnYxIisKFkpvaW5XYWl0aW5nUm9vbVJlcXVlc3QSEQoJZmxpZ2h0X2lkGAEgASgJIksKEVdhaXRpbmdSb29tVGlja2V0EhEKCXRpY2tldF9pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSEAoIcG9zaXRpb24YAyABKAMiLAoXV2F0Y2hXYWl0aW5nUm9vbVJlcXVlc3QSEQoJdGlja2V0X2lkGAEgASgJImgKEVdhaXRpbmdSb29tU3RhdHVzEhAKCHBvc2l0aW9uGAEgASgDEgwKBHBhc3MYAiABKAkSMwoPcGFzc19leHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDLeAQoSV2FpdGluZ1Jvb21TZXJ2aWNlEmEKD0pvaW5XYWl0aW5nUm9vbRIjLmFlcm9ib29rLnYxLkpvaW5XYWl0aW5nUm9vbVJlcXVlc3QaHi5hZXJvYm9vay52MS5XYWl0aW5nUm9vbVRpY2tldCIJkAICirUYAiAEEmUKEFdhdGNoV2FpdGluZ1Jvb20SJC5hZXJvYm9vay52MS5XYXRjaFdhaXRpbmdSb29tUmVxdWVzdBoeLmFlcm9ib29rLnYxLldhaXRpbmdSb29tU3RhdHVzIgmQAgGKtRgCIAMwAWIGcHJvdG8z", [file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("Ch5hZXJvYm9vay92MS93YWl0aW5nX3Jvb20ucHJvdG8SC2Flcm9ib29rLnYxIisKFkpvaW5XYWl0aW5nUm9vbVJlcXVlc3QSEQoJZmxpZ2h0X2lkGAEgASgJIksKEVdhaXRpbmdSb29tVGlja2V0EhEKCXRpY2tldF9pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSEAoIcG9zaXRpb24YAyABKAMiLAoXV2F0Y2hXYWl0aW5nUm9vbVJlcXVlc3QSEQoJdGlja2V0X2lkGAEgASgJIq0BChFXYWl0aW5nUm9vbVN0YXR1cxIQCghwb3NpdGlvbhgBIAEoAxIMCgRwYXNzGAIgASgJEjMKD3Bhc3NfZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc29sZF9vdXQYBCABKAgSMQoOZXN0aW1hdGVkX3dhaXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iowEKG0NvbmZpZ3VyZVdhaXRpbmdSb29tUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSDwoHZW5hYmxlZBgCIAEoCBIYChBhZG1pdF9wZXJfbWludXRlGAMgASgFEhgKEHBhc3NfdHRsX3NlY29uZHMYBCABKAUSLAoIb3BlbnNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIioKFUdldFdhaXRpbmdSb29tUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkitgEKC1dhaXRpbmdSb29tEhEKCWZsaWdodF9pZBgBIAEoCRIPCgdlbmFibGVkGAIgASgIEhgKEGFkbWl0X3Blcl9taW51dGUYAyABKAUSGAoQcGFzc190dGxfc2Vjb25kcxgEIAEoBRIsCghvcGVuc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHd2FpdGluZxgGIAEoAxIQCghhZG1pdHRlZBgHIAEoAzKlAwoSV2FpdGluZ1Jvb21TZXJ2aWNlEmEKD0pvaW5XYWl0aW5nUm9vbRIjLmFlcm9ib29rLnYxLkpvaW5XYWl0aW5nUm9vbVJlcXVlc3QaHi5hZXJvYm9vay52MS5XYWl0aW5nUm9vbVRpY2tldCIJkAICirUYAiAEEmUKEFdhdGNoV2FpdGluZ1Jvb20SJC5hZXJvYm9vay52MS5XYXRjaFdhaXRpbmdSb29tUmVxdWVzdBoeLmFlcm9ib29rLnYxLldhaXRpbmdSb29tU3RhdHVzIgmQAgGKtRgCIAMwARJnChRDb25maWd1cmVXYWl0aW5nUm9vbRIoLmFlcm9ib29rLnYxLkNvbmZpZ3VyZVdhaXRpbmdSb29tUmVxdWVzdBoYLmFlcm9ib29rLnYxLldhaXRpbmdSb29tIguKtRgHEgECGAEgBBJcCg5HZXRXYWl0aW5nUm9vbRIiLmFlcm9ib29rLnYxLkdldFdhaXRpbmdSb29tUmVxdWVzdBoYLmFlcm9ib29rLnYxLldhaXRpbmdSb29tIgyQAgGKtRgFEgECIANiBnByb3RvMw", [file_aerobook_v1_options, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message aerobook.v1.JoinWaitingRoomRequest
  */
 export type JoinWaitingRoomRequest = Message<"aerobook.v1.JoinWaitingRoomRequest"> & {
   /**
+   * UUID.
+   *
    * @generated from field: string flight_id = 1;
    */
   flightId: string;
@@ -37,6 +39,8 @@ export const JoinWaitingRoomRequestSchema: GenMessage<JoinWaitingRoomRequest> = 
  */
 export type WaitingRoomTicket = Message<"aerobook.v1.WaitingRoomTicket"> & {
   /**
+   * Opaque; pass it to WatchWaitingRoom.
+   *
    * @generated from field: string ticket_id = 1;
    */
   ticketId: string;
@@ -47,7 +51,8 @@ export type WaitingRoomTicket = Message<"aerobook.v1.WaitingRoomTicket"> & {
   flightId: string;
 
   /**
-   * 1 = next to be admitted.
+   * 1-based: 1 is admitted next. Before the room opens, the place drawn so far among the early arrivals
+   * (the draw is final at opening). 0 once admitted.
    *
    * @generated from field: int64 position = 3;
    */
@@ -83,12 +88,14 @@ export const WatchWaitingRoomRequestSchema: GenMessage<WatchWaitingRoomRequest> 
  */
 export type WaitingRoomStatus = Message<"aerobook.v1.WaitingRoomStatus"> & {
   /**
+   * As WaitingRoomTicket.position: 0 once admitted.
+   *
    * @generated from field: int64 position = 1;
    */
   position: bigint;
 
   /**
-   * Set once admitted; pass it as CreateBookingRequest.waiting_room_pass.
+   * Set once admitted; pass it as CreateBookingRequest.waiting_room_pass until pass_expires_at.
    *
    * @generated from field: string pass = 2;
    */
@@ -98,6 +105,20 @@ export type WaitingRoomStatus = Message<"aerobook.v1.WaitingRoomStatus"> & {
    * @generated from field: google.protobuf.Timestamp pass_expires_at = 3;
    */
   passExpiresAt?: Timestamp | undefined;
+
+  /**
+   * Every cabin of the flight is sold out; the stream ends.
+   *
+   * @generated from field: bool sold_out = 4;
+   */
+  soldOut: boolean;
+
+  /**
+   * Until admission at the room's rate (and its opening, if still ahead); zero once admitted.
+   *
+   * @generated from field: google.protobuf.Duration estimated_wait = 5;
+   */
+  estimatedWait?: Duration | undefined;
 };
 
 /**
@@ -108,14 +129,136 @@ export const WaitingRoomStatusSchema: GenMessage<WaitingRoomStatus> = /*@__PURE_
   messageDesc(file_aerobook_v1_waiting_room, 3);
 
 /**
- * Fair admission to a flash sale: callers queue, and are admitted with a short-lived pass that
- * CreateBooking requires while the flight's waiting room is active.
+ * @generated from message aerobook.v1.ConfigureWaitingRoomRequest
+ */
+export type ConfigureWaitingRoomRequest = Message<"aerobook.v1.ConfigureWaitingRoomRequest"> & {
+  /**
+   * UUID of an existing flight.
+   *
+   * @generated from field: string flight_id = 1;
+   */
+  flightId: string;
+
+  /**
+   * While enabled, CreateBooking on the flight needs a pass.
+   *
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * 1..=60000 callers admitted per minute, at a steady pace.
+   *
+   * @generated from field: int32 admit_per_minute = 3;
+   */
+  admitPerMinute: number;
+
+  /**
+   * 30..=3600: how long a pass stays valid after admission.
+   *
+   * @generated from field: int32 pass_ttl_seconds = 4;
+   */
+  passTtlSeconds: number;
+
+  /**
+   * When admission starts; unset = now. Callers who join before it are placed in random order at opening.
+   *
+   * @generated from field: google.protobuf.Timestamp opens_at = 5;
+   */
+  opensAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message aerobook.v1.ConfigureWaitingRoomRequest.
+ * Use `create(ConfigureWaitingRoomRequestSchema)` to create a new message.
+ */
+export const ConfigureWaitingRoomRequestSchema: GenMessage<ConfigureWaitingRoomRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_waiting_room, 4);
+
+/**
+ * @generated from message aerobook.v1.GetWaitingRoomRequest
+ */
+export type GetWaitingRoomRequest = Message<"aerobook.v1.GetWaitingRoomRequest"> & {
+  /**
+   * UUID.
+   *
+   * @generated from field: string flight_id = 1;
+   */
+  flightId: string;
+};
+
+/**
+ * Describes the message aerobook.v1.GetWaitingRoomRequest.
+ * Use `create(GetWaitingRoomRequestSchema)` to create a new message.
+ */
+export const GetWaitingRoomRequestSchema: GenMessage<GetWaitingRoomRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_waiting_room, 5);
+
+/**
+ * @generated from message aerobook.v1.WaitingRoom
+ */
+export type WaitingRoom = Message<"aerobook.v1.WaitingRoom"> & {
+  /**
+   * @generated from field: string flight_id = 1;
+   */
+  flightId: string;
+
+  /**
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: int32 admit_per_minute = 3;
+   */
+  admitPerMinute: number;
+
+  /**
+   * @generated from field: int32 pass_ttl_seconds = 4;
+   */
+  passTtlSeconds: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp opens_at = 5;
+   */
+  opensAt?: Timestamp | undefined;
+
+  /**
+   * Callers in the queue not yet admitted (early arrivals included).
+   *
+   * @generated from field: int64 waiting = 6;
+   */
+  waiting: bigint;
+
+  /**
+   * Callers admitted so far.
+   *
+   * @generated from field: int64 admitted = 7;
+   */
+  admitted: bigint;
+};
+
+/**
+ * Describes the message aerobook.v1.WaitingRoom.
+ * Use `create(WaitingRoomSchema)` to create a new message.
+ */
+export const WaitingRoomSchema: GenMessage<WaitingRoom> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_waiting_room, 6);
+
+/**
+ * Fair admission to a flash sale. While a flight's waiting room is enabled, CreateBooking on that flight
+ * needs a pass: callers join the flight's queue, watch their place, and are admitted one after another at
+ * the room's steady rate, each with a signed pass bound to them, the flight and an expiry. Everyone who
+ * joins before the room opens is placed in random order at opening (arriving early or refreshing gains
+ * nothing); later arrivals queue behind them in join order. With Redis every instance serves one queue.
  *
  * @generated from service aerobook.v1.WaitingRoomService
  */
 export const WaitingRoomService: GenService<{
   /**
-   * Joins the queue of a flight; joining twice returns the same ticket.
+   * Joins the flight's queue. Joining again returns the same ticket (its current position) until the
+   * ticket's pass has expired; after that, a join takes a new ticket at the back of the queue.
+   * NOT_FOUND when the flight has no enabled waiting room.
    *
    * @generated from rpc aerobook.v1.WaitingRoomService.JoinWaitingRoom
    */
@@ -125,7 +268,10 @@ export const WaitingRoomService: GenService<{
     output: typeof WaitingRoomTicketSchema;
   },
   /**
-   * The ticket's position as it moves, then a pass once admitted.
+   * Streams the ticket's status to its owner: the current status first, then a new one when the position
+   * changes (at most about once a second), and finally either the pass (once admitted) or `sold_out` (as
+   * soon as every cabin of the flight is sold out, to every waiter at once). The stream ends after either.
+   * Open streams are limited like WatchAvailability's (RATE_LIMITED past the limit).
    *
    * @generated from rpc aerobook.v1.WaitingRoomService.WatchWaitingRoom
    */
@@ -133,6 +279,28 @@ export const WaitingRoomService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchWaitingRoomRequestSchema;
     output: typeof WaitingRoomStatusSchema;
+  },
+  /**
+   * Creates or replaces the flight's waiting room settings. The queue itself is kept: changing the rate
+   * changes the pace from now on, and disabling the room lets bookings through without a pass.
+   *
+   * @generated from rpc aerobook.v1.WaitingRoomService.ConfigureWaitingRoom
+   */
+  configureWaitingRoom: {
+    methodKind: "unary";
+    input: typeof ConfigureWaitingRoomRequestSchema;
+    output: typeof WaitingRoomSchema;
+  },
+  /**
+   * The flight's waiting room settings and queue counts. A flight that never had a room answers a
+   * disabled room with zero values.
+   *
+   * @generated from rpc aerobook.v1.WaitingRoomService.GetWaitingRoom
+   */
+  getWaitingRoom: {
+    methodKind: "unary";
+    input: typeof GetWaitingRoomRequestSchema;
+    output: typeof WaitingRoomSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_aerobook_v1_waiting_room, 0);
