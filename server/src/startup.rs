@@ -14,7 +14,7 @@ use std::{
 use aerobook_proto::v1::{
     RateLimitClass, airport_service_server::AirportServiceServer, auth_service_server::AuthServiceServer,
     booking_service_server::BookingServiceServer, flight_service_server::FlightServiceServer,
-    payment_service_server::PaymentServiceServer,
+    payment_service_server::PaymentServiceServer, waiting_room_service_server::WaitingRoomServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use tokio::{net::TcpListener, sync::oneshot};
@@ -24,27 +24,32 @@ use tower::ServiceBuilder;
 
 use crate::{
     api::{
-        airports::AirportApi, auth::AuthApi, bookings::BookingApi, flights::FlightApi, payments::PaymentApi, webhooks,
+        airports::AirportApi, auth::AuthApi, bookings::BookingApi, flights::FlightApi, payments::PaymentApi,
+        waiting_rooms::WaitingRoomApi, webhooks,
     },
     app::{
         accounts::{Accounts, LOGIN_FAILURES_BUCKET},
         airports::AirportDirectory,
         bookings::Bookings,
-        flights::{FlightCatalog, WatchLimits},
+        flights::FlightCatalog,
         idempotency::Idempotency,
         job::OutboxSignal,
         outbox::Outbox,
         payments::Payments,
+        streams::WatchLimits,
+        waiting_rooms::WaitingRooms,
     },
     config::{Config, PaymentMode, Secret},
     infra::{
         availability::AvailabilityFeed,
         cache::{LocalCache, SearchCache},
         clock::Clock,
+        passes::PassSigner,
         payments::{PaymentProvider, ProviderError, simulated::SimulatedProvider, stripe::StripeProvider},
         rate_limit::RateLimiter,
         redis::Redis,
         tokens::{self, AccessTokens},
+        waiting_room::Queues,
     },
     jobs::{self, Background, sweeper},
     layers::{
@@ -85,6 +90,7 @@ type AuthServer = AuthServiceServer<AuthApi>;
 type BookingServer = BookingServiceServer<BookingApi>;
 type PaymentServer = PaymentServiceServer<PaymentApi>;
 type AirportServer = AirportServiceServer<AirportApi>;
+type WaitingRoomServer = WaitingRoomServiceServer<WaitingRoomApi>;
 
 pub struct Application {
     listener: TcpListener,
@@ -132,7 +138,7 @@ impl Application {
             (Some(ttl), None) => SearchCache::Local(LocalCache::new(ttl)),
         };
 
-        let tokens = access_tokens(&config);
+        let (tokens, passes) = signing(&config);
         let limiter = match &config.rate_limits {
             Some(limits) => RateLimiter::new(
                 [
@@ -153,8 +159,27 @@ impl Application {
         let feed = AvailabilityFeed::new(redis.clone());
         // One idempotency store for every keyed call: a key is the caller's across all services.
         let idempotency = Idempotency::new(store.clone());
-        let bookings =
-            Bookings::new(store.clone(), idempotency.clone(), clock.clone(), feed.clone(), config.bookings.clone());
+        let watch_limits = WatchLimits {
+            total: config.limits.max_watch_streams,
+            per_caller: config.limits.max_watch_streams_per_caller,
+        };
+        let rooms = WaitingRooms::new(
+            store.clone(),
+            idempotency.clone(),
+            feed.clone(),
+            Queues::new(redis.clone()),
+            passes,
+            clock.clone(),
+            watch_limits,
+        );
+        let bookings = Bookings::new(
+            store.clone(),
+            idempotency.clone(),
+            clock.clone(),
+            feed.clone(),
+            rooms.clone(),
+            config.bookings.clone(),
+        );
 
         let max_message = config.limits.max_message_bytes;
         let airports = AirportServiceServer::new(AirportApi::new(AirportDirectory::new(
@@ -166,17 +191,7 @@ impl Application {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
         let flights = FlightServiceServer::new(FlightApi::new(
-            FlightCatalog::new(
-                store.clone(),
-                idempotency.clone(),
-                cache,
-                feed.clone(),
-                clock.clone(),
-                WatchLimits {
-                    total: config.limits.max_watch_streams,
-                    per_caller: config.limits.max_watch_streams_per_caller,
-                },
-            ),
+            FlightCatalog::new(store.clone(), idempotency.clone(), cache, feed.clone(), clock.clone(), watch_limits),
             clock.clone(),
         ))
         .max_decoding_message_size(max_message)
@@ -185,6 +200,9 @@ impl Application {
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
         let booking_service = BookingServiceServer::new(BookingApi::new(bookings.clone(), clock.clone()))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
+        let waiting_room_service = WaitingRoomServiceServer::new(WaitingRoomApi::new(rooms, clock.clone()))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
 
@@ -205,6 +223,7 @@ impl Application {
         health.set_serving::<BookingServer>().await;
         health.set_serving::<PaymentServer>().await;
         health.set_serving::<AirportServer>().await;
+        health.set_serving::<WaitingRoomServer>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
@@ -222,6 +241,7 @@ impl Application {
             .add_service(booking_service)
             .add_service(payment_service)
             .add_service(airports)
+            .add_service(waiting_room_service)
             .into_axum_router()
             .route("/healthz", get(liveness).with_state(serving.clone()))
             .merge(webhooks::router(payments.clone(), webhook_secrets, limiter.clone()))
@@ -305,6 +325,7 @@ impl Application {
             health.set_not_serving::<BookingServer>().await;
             health.set_not_serving::<PaymentServer>().await;
             health.set_not_serving::<AirportServer>().await;
+            health.set_not_serving::<WaitingRoomServer>().await;
             let _ = draining_tx.send(());
         };
         let server = tonic::transport::Server::builder()
@@ -353,7 +374,9 @@ impl Application {
 }
 
 /// The configured signing keys, or a random key for development (tokens then die with the process).
-fn access_tokens(config: &Config) -> AccessTokens {
+/// The access-token issuer, and the waiting-room pass signer keyed from the same secrets (so that every
+/// instance sharing the token key accepts every instance's passes).
+fn signing(config: &Config) -> (AccessTokens, PassSigner) {
     let previous = config.auth.jwt_previous_secret.as_ref().map(|s| s.expose().as_bytes());
     let current = match &config.auth.jwt_secret {
         Some(secret) => secret.expose().as_bytes().to_vec(),
@@ -364,7 +387,7 @@ fn access_tokens(config: &Config) -> AccessTokens {
             tokens::random_secret()
         }
     };
-    AccessTokens::new(&current, previous, config.auth.access_token_ttl)
+    (AccessTokens::new(&current, previous, config.auth.access_token_ttl), PassSigner::new(&current, previous))
 }
 
 /// The payment provider, the simulation behind it when there is one, and the webhook signing secrets.

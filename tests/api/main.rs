@@ -13,3 +13,4 @@ mod platform;
 mod refunds;
 mod sdk;
 mod seat_choice;
+mod waiting_room;

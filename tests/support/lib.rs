@@ -16,7 +16,7 @@ use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 use aerobook_proto::v1::{
     airport_service_client::AirportServiceClient, auth_service_client::AuthServiceClient,
     booking_service_client::BookingServiceClient, flight_service_client::FlightServiceClient,
-    payment_service_client::PaymentServiceClient,
+    payment_service_client::PaymentServiceClient, waiting_room_service_client::WaitingRoomServiceClient,
 };
 pub use aerobook_server::Role;
 use aerobook_server::{
@@ -220,6 +220,10 @@ impl TestApp {
 
     pub fn payments(&self) -> PaymentServiceClient<Channel> {
         PaymentServiceClient::new(self.channel.clone())
+    }
+
+    pub fn waiting_rooms(&self) -> WaitingRoomServiceClient<Channel> {
+        WaitingRoomServiceClient::new(self.channel.clone())
     }
 
     /// `POST /webhooks/stripe` of this server.

@@ -53,10 +53,12 @@ impl BookingService for BookingApi {
         request: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
         let call = CallContext::of(&request);
-        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
-        let hold =
-            convert::hold_request(request.into_inner(), self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
-        let outcome = self.bookings.place_hold(&actor, &keyed, hold, encode).await;
+        let mut message = request.into_inner();
+        // The pass is a credential, like the access token: a retry with a fresher pass is the same request.
+        let pass = std::mem::take(&mut message.waiting_room_pass);
+        let (actor, keyed) = (call.actor()?, call.keyed(&message)?);
+        let hold = convert::hold_request(message, self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.place_hold(&actor, &keyed, hold, &pass, encode).await;
         call.keyed_response(outcome, convert::booking_to_proto)
     }
 

@@ -8,6 +8,7 @@ pub mod bookings;
 pub mod convert;
 pub mod flights;
 pub mod payments;
+pub mod waiting_rooms;
 pub mod webhooks;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use crate::{
         auth::Caller,
         booking::{Refusal, TransitionError},
     },
-    infra::payments::ProviderError,
+    infra::{passes::PassError, payments::ProviderError},
     layers::{
         client_address::ClientAddress,
         correlation::CorrelationId,
@@ -147,6 +148,18 @@ impl From<AppError> for ApiError {
                 metadata: HashMap::from([("declineCode".to_owned(), decline_code)]),
                 ..ApiError::new(ErrorCode::PaymentFailed, format!("the payment was declined: {message}"))
             },
+            AppError::WaitingRoomRequired(why) => ApiError::new(
+                ErrorCode::WaitingRoomRequired,
+                match why {
+                    PassError::Missing => "this flight's waiting room is on: join it, and book with the pass it gives",
+                    PassError::Expired => "the waiting-room pass expired: join the waiting room again",
+                    PassError::Invalid => "the waiting-room pass is not valid for this caller and flight",
+                },
+            ),
+            AppError::Unavailable(what) => {
+                tracing::warn!(what, "dependency unavailable");
+                ApiError::unavailable()
+            }
             AppError::Store(cause @ (StoreError::Unavailable(_) | StoreError::LockTimeout(_))) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()

@@ -14,6 +14,7 @@ use self::hold_batch::{Encoder, HoldQueues};
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
+    waiting_rooms::WaitingRooms,
 };
 use crate::{
     config::BookingConfig,
@@ -67,6 +68,7 @@ pub struct Bookings {
     idempotency: Idempotency,
     clock: Clock,
     feed: AvailabilityFeed,
+    rooms: WaitingRooms,
     config: BookingConfig,
 }
 
@@ -76,23 +78,36 @@ impl Bookings {
         idempotency: Idempotency,
         clock: Clock,
         feed: AvailabilityFeed,
+        rooms: WaitingRooms,
         config: BookingConfig,
     ) -> Self {
-        Self { idempotency, store, queues: Arc::default(), clock, feed, config }
+        Self { idempotency, store, queues: Arc::default(), clock, feed, rooms, config }
     }
 
     /// Places a hold: takes the seats, prices the booking, and starts the hold's clock. Holds for one cabin
-    /// are decided in batches ([`hold_batch`]).
+    /// are decided in batches ([`hold_batch`]). On a flight whose waiting room is on, `waiting_room_pass`
+    /// must admit the caller; a refusal for want of a pass is not stored under the key, so the call can
+    /// be made again with a pass.
     #[tracing::instrument(skip_all, fields(flight_id = %hold.flight_id))]
     pub async fn place_hold(
         &self,
         actor: &Actor,
         keyed: &KeyedRequest,
         hold: HoldRequest,
+        waiting_room_pass: &str,
         encode: Encoder,
     ) -> Result<Outcome<Booking>, AppError> {
         if let Some(replay) = self.idempotency.replay_completed(keyed, self.clock.now()) {
             return Ok(Outcome::Replayed(replay?));
+        }
+        if let Err(refused) = self.rooms.check_pass(&actor.caller, hold.flight_id, waiting_room_pass).await {
+            let AppError::WaitingRoomRequired(_) = refused else { return Err(refused) };
+            // A retry of a call that completed (on another instance, or before a restart) still gets its
+            // answer, though its pass has expired since.
+            return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
+                Some(replay) => Ok(Outcome::Replayed(replay?)),
+                None => Err(refused),
+            };
         }
         let (flight_id, cabin, party) = (hold.flight_id, hold.cabin, hold.passengers.len());
         let gate = self.feed.sold_out_gate();

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use crate::{
     domain::{booking::Refusal, validation::ValidationError},
-    infra::payments::ProviderError,
+    infra::{passes::PassError, payments::ProviderError},
     store::StoreError,
 };
 
@@ -40,6 +40,12 @@ pub enum AppError {
     /// The work of a call was lost before it answered (a task died); its effects, if any, are whole.
     #[error("interrupted: {0}")]
     Interrupted(&'static str),
+    /// The flight's waiting room is on and the call carried no pass that admits its caller.
+    #[error(transparent)]
+    WaitingRoomRequired(#[from] PassError),
+    /// A shared dependency other than the database (the waiting-room queue in Redis) is unreachable.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(#[from] crate::infra::passwords::PasswordError),
 }

@@ -2,11 +2,7 @@
 //! flights. Flight details, seat maps and live counts come from the availability feed's per-flight
 //! snapshots: one database read per change of a flight, however many ask.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use futures::{Stream, stream};
@@ -16,6 +12,7 @@ use uuid::Uuid;
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
+    streams::{WatchLimits, WatchPermit, Watchers},
 };
 use crate::{
     domain::{
@@ -50,7 +47,7 @@ impl FlightCatalog {
         clock: Clock,
         watch_limits: WatchLimits,
     ) -> Self {
-        let watchers = Arc::new(Watchers { limits: watch_limits, open: Mutex::default() });
+        let watchers = Watchers::new(watch_limits);
         Self { idempotency, store, cache, feed, clock, watchers }
     }
 
@@ -204,64 +201,13 @@ struct AvailabilityStream {
 }
 
 /// The flight as of its last change, from the feed's snapshots.
-async fn flight_snapshot(feed: &AvailabilityFeed, store: &Store, id: Uuid) -> Result<Option<Arc<Flight>>, AppError> {
+pub(super) async fn flight_snapshot(
+    feed: &AvailabilityFeed,
+    store: &Store,
+    id: Uuid,
+) -> Result<Option<Arc<Flight>>, AppError> {
     Ok(feed.flights().get(id, async || flights::get(store.conn(), id).await).await?)
-}
-
-/// Bounds on open `WatchAvailability` streams (see [`crate::config::Limits`]).
-#[derive(Debug, Clone, Copy)]
-pub struct WatchLimits {
-    pub total: usize,
-    pub per_caller: usize,
 }
 
 /// The shortest time between two updates of one stream.
 pub const UPDATE_INTERVAL: Duration = Duration::from_millis(250);
-
-/// When a refused watcher may try again.
-const WATCH_RETRY: Duration = Duration::from_secs(5);
-
-/// The open streams, per caller.
-struct Watchers {
-    limits: WatchLimits,
-    open: Mutex<OpenStreams>,
-}
-
-#[derive(Default)]
-struct OpenStreams {
-    total: usize,
-    by_caller: HashMap<String, usize>,
-}
-
-impl Watchers {
-    /// A permit for one more stream of `watcher`, or `RateLimited` past either limit.
-    fn admit(self: &Arc<Self>, watcher: String) -> Result<WatchPermit, AppError> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let mine = open.by_caller.get(&watcher).copied().unwrap_or(0);
-        if open.total >= self.limits.total || mine >= self.limits.per_caller {
-            return Err(AppError::RateLimited(WATCH_RETRY));
-        }
-        open.total += 1;
-        open.by_caller.insert(watcher.clone(), mine + 1);
-        Ok(WatchPermit { watchers: self.clone(), watcher })
-    }
-}
-
-/// One open stream; dropping it (the stream ends or its client goes away) frees its place.
-struct WatchPermit {
-    watchers: Arc<Watchers>,
-    watcher: String,
-}
-
-impl Drop for WatchPermit {
-    fn drop(&mut self) {
-        let mut open = self.watchers.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.total -= 1;
-        if let Some(mine) = open.by_caller.get_mut(&self.watcher) {
-            *mine -= 1;
-            if *mine == 0 {
-                open.by_caller.remove(&self.watcher);
-            }
-        }
-    }
-}

@@ -162,6 +162,20 @@ impl Idempotency {
         self.completed.replay(request, now)
     }
 
+    /// The replay of a call completed under the request's key, from memory or else the database; `None`
+    /// when the key names no completed call.
+    pub async fn replay_stored(
+        &self,
+        request: &KeyedRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Result<Replay, AppError>>, AppError> {
+        if let Some(replay) = self.completed.replay(request, now) {
+            return Ok(Some(replay));
+        }
+        let claims = idempotency::look_up_many(self.store.conn(), &[request.call()], now).await?;
+        Ok(claims.into_iter().next().flatten().map(|claim| replay(request, claim)))
+    }
+
     /// What each request's key names, in `txn`, without claiming it: `None` where the key is free, else
     /// the replay of the completed call, or why the request cannot use the key.
     pub async fn look_up_batch(

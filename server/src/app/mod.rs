@@ -10,5 +10,7 @@ pub mod idempotency;
 pub mod job;
 pub mod outbox;
 pub mod payments;
+pub mod streams;
+pub mod waiting_rooms;
 
 pub use error::AppError;

@@ -41,3 +41,4 @@ pub mod pagination;
 pub mod payment;
 pub mod search;
 pub mod validation;
+pub mod waiting_room;

@@ -1,4 +1,4 @@
-//! Tells watchers of a flight that its seat counts may have changed. Watchers then read the counts from
+//! Tells watchers of a flight that its seat counts (or its waiting room) may have changed. Watchers then read the counts from
 //! the database, which stays the only source of truth: a lost or duplicated signal costs a read, never a
 //! wrong count. The reads go through the flight's snapshots, which every signal invalidates, so however
 //! many watch a flight (or ask for it), each change costs this instance one read.
@@ -16,7 +16,10 @@ use tokio::{sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
 use super::{redis::Redis, snapshots::Snapshots, sold_out::SoldOutGate};
-use crate::domain::flight::{Flight, SeatNumber};
+use crate::domain::{
+    flight::{Flight, SeatNumber},
+    waiting_room::RoomSettings,
+};
 
 #[derive(Clone)]
 pub struct AvailabilityFeed {
@@ -34,6 +37,8 @@ struct Inner {
     flights: Snapshots<Flight>,
     /// Each flight's held or sold seats.
     taken_seats: Snapshots<BTreeSet<SeatNumber>>,
+    /// Each flight's waiting room (`None`: it has none).
+    rooms: Snapshots<Option<RoomSettings>>,
 }
 
 /// A subscription to one flight's changes; dropping it unsubscribes.
@@ -75,6 +80,7 @@ impl AvailabilityFeed {
                 gate,
                 flights: Snapshots::default(),
                 taken_seats: Snapshots::default(),
+                rooms: Snapshots::default(),
             }),
         }
     }
@@ -87,6 +93,11 @@ impl AvailabilityFeed {
     /// Snapshots of flights' held or sold seats, current as of the last signal.
     pub fn taken_seats(&self) -> &Snapshots<BTreeSet<SeatNumber>> {
         &self.inner.taken_seats
+    }
+
+    /// Snapshots of flights' waiting-room settings, current as of the last signal.
+    pub fn rooms(&self) -> &Snapshots<Option<RoomSettings>> {
+        &self.inner.rooms
     }
 
     /// The sold-out gate this feed reopens on every change.
@@ -119,6 +130,7 @@ impl AvailabilityFeed {
         self.inner.gate.heard_of_change();
         self.inner.flights.invalidate(flight_id);
         self.inner.taken_seats.invalidate(flight_id);
+        self.inner.rooms.invalidate(flight_id);
         let watched = self.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = watched.get(&flight_id) {
             sender.send_replace(());

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod payments;
 pub mod seed;
+pub mod waiting_rooms;
 
 use std::time::Duration;
 

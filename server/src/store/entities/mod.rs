@@ -14,3 +14,4 @@ pub mod provider_event;
 pub mod refresh_token;
 pub mod seat_assignment;
 pub mod user;
+pub mod waiting_room;

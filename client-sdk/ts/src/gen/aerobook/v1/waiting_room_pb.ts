@@ -271,7 +271,8 @@ export const WaitingRoomService: GenService<{
    * Streams the ticket's status to its owner: the current status first, then a new one when the position
    * changes (at most about once a second), and finally either the pass (once admitted) or `sold_out` (as
    * soon as every cabin of the flight is sold out, to every waiter at once). The stream ends after either.
-   * Open streams are limited like WatchAvailability's (RATE_LIMITED past the limit).
+   * Only the ticket's owner may watch it (NOT_FOUND otherwise, and for a ticket whose pass has expired:
+   * join again). Open streams are limited like WatchAvailability's (RATE_LIMITED past the limit).
    *
    * @generated from rpc aerobook.v1.WaitingRoomService.WatchWaitingRoom
    */
