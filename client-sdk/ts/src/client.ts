@@ -15,7 +15,7 @@ import { ApiError, CORRELATION_HEADER } from "./errors.js";
 import * as api from "./gen/index.js";
 import { newIdempotencyKey, uuidv7 } from "./ids.js";
 import { policyOf, type CallPolicy } from "./policy.js";
-import { DEFAULT_RETRY_POLICY, delayAfter, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY_POLICY, delayAfter, pause, type RetryPolicy } from "./retry.js";
 import { MemoryTokenStore, Session, tokensOf, type TokenStore, type Tokens } from "./session.js";
 
 const IDEMPOTENCY_HEADER = "idempotency-key";
@@ -291,22 +291,4 @@ function attemptOptions(options: CallOptions, call: CallState, accessToken: stri
 /** Milliseconds left before the call's deadline (at least 1: Connect reads 0 as "no deadline"). */
 function timeLeft(call: CallState): number | undefined {
   return call.deadline === undefined ? undefined : Math.max(call.deadline.at - Date.now(), 1);
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

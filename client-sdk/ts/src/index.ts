@@ -26,3 +26,10 @@ export {
   type LocalTime,
 } from "./times.js";
 export { uuidv7 } from "./ids.js";
+export {
+  waitForPass,
+  WaitingRoomError,
+  type WaitForPassOptions,
+  type WaitingRoomPass,
+  type WaitingRoomProgress,
+} from "./waiting-room.js";

@@ -36,3 +36,22 @@ export function delayAfter(
   const delay = Math.max(backoff * (0.5 + Math.min(Math.max(jitter, 0), 1) / 2), error.retryAfter ?? 0);
   return timeLeftMs !== undefined && delay >= timeLeftMs ? undefined : delay;
 }
+
+/** Waits `ms`; aborting `signal` ends the wait at once, rejecting with the signal's reason. */
+export function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,7 +1,20 @@
-// The whole booking through the SDK against the real server, over gRPC and gRPC-web, on every backend.
+// The whole booking through the SDK against the real server, over gRPC and gRPC-web, on every backend,
+// directly and through a flight's waiting room.
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 
-import { ApiError, BookingStatus, CabinClass, ErrorCode, PaymentStatus, type ResponseInfo } from "../src/index.js";
+import {
+  ApiError,
+  BookingStatus,
+  CabinClass,
+  ErrorCode,
+  PaymentStatus,
+  waitForPass,
+  WaitingRoomError,
+  type ResponseInfo,
+  type WaitingRoomProgress,
+} from "../src/index.js";
+import { expectDecoded, failure } from "./support/contract.js";
 import {
   MATRIX,
   clientFor,
@@ -86,5 +99,79 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
     const next = await updates.next();
     expect(economySeatsAvailable(next.value)).toBe(2);
     await updates.return?.();
+  });
+
+  it("books through a flight's waiting room with the pass it hands out, and only with it", async () => {
+    const operator = await operatorFor(server(), transport);
+    const { flights } = await operator.flight.searchFlights({ origin: "RUH", destination: "JED", departureDate: riyadhDate(3), passengers: 1 });
+    const [flight, roomless] = flights;
+    const room = await operator.waitingRoom.configureWaitingRoom({ flightId: flight!.id, enabled: true, admitPerMinute: 6_000, passTtlSeconds: 300 });
+    expect(room).toMatchObject({ flightId: flight!.id, enabled: true, admitPerMinute: 6_000, passTtlSeconds: 300 });
+    expect(await operator.waitingRoom.getWaitingRoom({ flightId: roomless!.id })).toMatchObject({ enabled: false, admitPerMinute: 0 });
+
+    const customer = clientFor(server(), transport);
+    await signUp(customer);
+    expectDecoded(ErrorCode.WAITING_ROOM_REQUIRED, await failure(customer.booking.createBooking(holdRequest(flight!, ["Sara"]))));
+    expectDecoded(ErrorCode.NOT_FOUND, await failure(waitForPass(customer, roomless!.id)));
+
+    const admitted = await waitForPass(customer, flight!.id);
+    expect(admitted.pass).not.toBe("");
+    expect(admitted.expiresAt.getTime()).toBeGreaterThan(Date.now());
+    expect(admitted.expiresAt.getTime()).toBeLessThanOrEqual(Date.now() + 301_000);
+    // The pass is the customer's own: another customer cannot book with it.
+    const stranger = clientFor(server(), transport);
+    await signUp(stranger);
+    expectDecoded(
+      ErrorCode.WAITING_ROOM_REQUIRED,
+      await failure(stranger.booking.createBooking({ ...holdRequest(flight!, ["Omar"]), waitingRoomPass: admitted.pass })),
+    );
+    const booking = await customer.booking.createBooking({ ...holdRequest(flight!, ["Sara"]), waitingRoomPass: admitted.pass });
+    expect(booking.status).toBe(BookingStatus.HELD);
+
+    // Joining again while the pass is valid keeps the admitted ticket.
+    expect(await customer.waitingRoom.joinWaitingRoom({ flightId: flight!.id })).toMatchObject({ ticketId: admitted.ticketId, position: 0n });
+    expect(await operator.waitingRoom.getWaitingRoom({ flightId: flight!.id })).toMatchObject({ enabled: true, waiting: 0n, admitted: 1n });
+  });
+
+  it("reports the place in the queue until the room opens", async () => {
+    const operator = await operatorFor(server(), transport);
+    const flight = await newFlight(operator, "AB");
+    const customer = clientFor(server(), transport);
+    await signUp(customer);
+    // A whole second, so no rounding of the server's lets it open early.
+    const opensAt = new Date(Math.ceil((Date.now() + 3_000) / 1_000) * 1_000);
+    await operator.waitingRoom.configureWaitingRoom({
+      flightId: flight.id,
+      enabled: true,
+      admitPerMinute: 6_000,
+      passTtlSeconds: 60,
+      opensAt: timestampFromDate(opensAt),
+    });
+    const progress: WaitingRoomProgress[] = [];
+    const joinedAt = Date.now();
+    const admitted = await waitForPass(customer, flight.id, { onStatus: (each) => progress.push(each) });
+    expect(Date.now()).toBeGreaterThanOrEqual(opensAt.getTime());
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[0]).toMatchObject({ ticketId: admitted.ticketId, position: 1 });
+    expect(progress[0]!.estimatedWaitMs).toBeGreaterThan(0);
+    expect(progress[0]!.estimatedWaitMs).toBeLessThanOrEqual(opensAt.getTime() - joinedAt + 1_000);
+    const booking = await customer.booking.createBooking({ ...holdRequest(flight, ["Sara"]), waitingRoomPass: admitted.pass });
+    expect(booking.status).toBe(BookingStatus.HELD);
+  });
+
+  it("tells whoever waits for a sold-out flight that it sold out", async () => {
+    const operator = await operatorFor(server(), transport);
+    const flight = await newFlight(operator, "A");
+    await operator.waitingRoom.configureWaitingRoom({ flightId: flight.id, enabled: true, admitPerMinute: 6_000, passTtlSeconds: 60 });
+    const first = clientFor(server(), transport);
+    await signUp(first);
+    const { pass } = await waitForPass(first, flight.id);
+    await first.booking.createBooking({ ...holdRequest(flight, ["Sara"]), waitingRoomPass: pass });
+
+    const late = clientFor(server(), transport);
+    await signUp(late);
+    const error = await waitForPass(late, flight.id).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(WaitingRoomError);
+    expect(error).toMatchObject({ soldOut: true, flightId: flight.id });
   });
 });

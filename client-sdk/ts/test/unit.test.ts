@@ -1,8 +1,9 @@
 // The SDK's pure parts, without a server: decoding statuses as they arrive on the wire, the retry rules,
-// the policy read from the descriptors, and flight times in local airport time.
-import { create, toBinary } from "@bufbuild/protobuf";
+// the policy read from the descriptors, flight times in local airport time, and waiting for a pass
+// against an in-memory waiting room.
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { anyPack, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
-import { Code, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
 
@@ -23,7 +24,13 @@ import {
   policyOf,
   reasonOf,
   uuidv7,
+  waitForPass,
+  WaitingRoomError,
+  WaitingRoomService,
   type FlightSchedule,
+  type RetryPolicy,
+  type WaitingRoomProgress,
+  type WaitingRoomStatusSchema,
 } from "../src/index.js";
 import * as api from "../src/gen/index.js";
 import {
@@ -246,5 +253,117 @@ describe("uuidv7", () => {
     expect(earlier).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(earlier < later).toBe(true);
     expect(earlier.slice(0, 13)).toBe("018bcfe5-6800");
+  });
+});
+
+describe("waitForPass", () => {
+  type Status = MessageInitShape<typeof WaitingRoomStatusSchema>;
+  const expiresAt = new Date("2026-12-01T03:05:00Z");
+  const admitted: Status = { position: 0n, pass: "pass-1", passExpiresAt: timestampFromDate(expiresAt) };
+  const place = (position: bigint, seconds: bigint): Status => ({ position, estimatedWait: { seconds, nanos: 500_000_000 } });
+  /** Repeats at once: these tests are about whether the wait repeats, not how long it waits. */
+  const promptly: RetryPolicy = { maxAttempts: 2, initialBackoffMs: 1, maxBackoffMs: 1 };
+  /** What a dropped connection looks like to the SDK: a failure without any gRPC status. */
+  const dropped = () => new ConnectError("connection reset", Code.Unavailable);
+
+  /**
+   * An in-memory waiting room whose every join answers the same ticket, and whose watches play `watches`
+   * in turn: each its statuses, then its failure if any, else the end of the stream.
+   */
+  function room(watches: { statuses: Status[]; fails?: ConnectError; hangs?: boolean }[], join?: () => never) {
+    const seen = { joins: 0, watched: [] as string[] };
+    const transport = createRouterTransport(({ service }) => {
+      service(WaitingRoomService, {
+        joinWaitingRoom: ({ flightId }) => {
+          seen.joins += 1;
+          join?.();
+          return { ticketId: "ticket-1", flightId, position: 3n };
+        },
+        async *watchWaitingRoom({ ticketId }, context) {
+          seen.watched.push(ticketId);
+          const watch = watches.shift() ?? { statuses: [] };
+          yield* watch.statuses;
+          if (watch.hangs === true) {
+            await new Promise((ended) => context.signal.addEventListener("abort", ended));
+          }
+          if (watch.fails !== undefined) {
+            throw watch.fails;
+          }
+        },
+      });
+    });
+    return { seen, client: createAerobookClient(transport, { retry: NEVER_RETRY }) };
+  }
+
+  it("reports each place in the queue, then resolves with the pass", async () => {
+    const { seen, client } = room([{ statuses: [place(2n, 2n), place(1n, 1n), admitted] }]);
+    const progress: WaitingRoomProgress[] = [];
+    const pass = await waitForPass(client, "flight-1", { onStatus: (each) => progress.push(each) });
+    expect(pass).toEqual({ pass: "pass-1", expiresAt, ticketId: "ticket-1" });
+    expect(progress).toEqual([
+      { ticketId: "ticket-1", position: 2, estimatedWaitMs: 2_500 },
+      { ticketId: "ticket-1", position: 1, estimatedWaitMs: 1_500 },
+    ]);
+    expect(seen).toEqual({ joins: 1, watched: ["ticket-1"] });
+  });
+
+  it("joins again and keeps watching the same ticket each time the watch breaks after a status", async () => {
+    const { seen, client } = room([
+      { statuses: [place(3n, 3n)], fails: dropped() },
+      { statuses: [place(2n, 2n)], fails: dropped() },
+      { statuses: [admitted] },
+    ]);
+    const pass = await waitForPass(client.waitingRoom, "flight-1", { retry: promptly });
+    expect(pass.pass).toBe("pass-1");
+    expect(seen).toEqual({ joins: 3, watched: ["ticket-1", "ticket-1", "ticket-1"] });
+  });
+
+  it("gives up once the watch keeps breaking without a status", async () => {
+    const { seen, client } = room([{ statuses: [], fails: dropped() }, { statuses: [], fails: dropped() }, { statuses: [admitted] }]);
+    const error = await waitForPass(client, "flight-1", { retry: promptly }).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(ApiError);
+    expect({ code: (error as ApiError).code, origin: (error as ApiError).origin }).toEqual({ code: ErrorCode.SERVICE_UNAVAILABLE, origin: "transport" });
+    expect(seen.joins).toBe(2);
+  });
+
+  it("rejects with a WaitingRoomError when the flight sells out or the watch ends without a pass", async () => {
+    const soldOut = await waitForPass(room([{ statuses: [place(4n, 9n), { position: 4n, soldOut: true }] }]).client, "flight-1").catch(
+      (thrown: unknown) => thrown,
+    );
+    expect(soldOut).toBeInstanceOf(WaitingRoomError);
+    expect(soldOut).toMatchObject({ soldOut: true, flightId: "flight-1" });
+    // A pass must come with its expiry.
+    const ended = await waitForPass(room([{ statuses: [place(1n, 1n), { pass: "pass-1" }] }]).client, "flight-1").catch((thrown: unknown) => thrown);
+    expect(ended).toBeInstanceOf(WaitingRoomError);
+    expect(ended).toMatchObject({ soldOut: false, flightId: "flight-1" });
+  });
+
+  it("passes a refusal on without repeating it", async () => {
+    const noRoom = () => {
+      throw new ConnectError("the flight has no waiting room", Code.NotFound, undefined, [
+        { desc: ErrorInfoSchema, value: { reason: "NOT_FOUND", domain: "aerobook", metadata: { retryable: "false" } } },
+      ]);
+    };
+    const { seen, client } = room([], noRoom);
+    const error = await waitForPass(client, "flight-1", { retry: promptly }).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).code).toBe(ErrorCode.NOT_FOUND);
+    expect(seen).toEqual({ joins: 1, watched: [] });
+  });
+
+  it("ends the wait with the error of a failing onStatus, without joining again", async () => {
+    const { seen, client } = room([{ statuses: [place(5n, 30n)], hangs: true }]);
+    const broken = new ApiError({ code: ErrorCode.SERVICE_UNAVAILABLE, message: "", correlationId: "", retryable: true, origin: "transport", grpcCode: Code.Unavailable });
+    const wait = waitForPass(client, "flight-1", { retry: promptly, onStatus: () => { throw broken; } });
+    await expect(wait).rejects.toBe(broken);
+    expect(seen.joins).toBe(1);
+  });
+
+  it("stops waiting when aborted, with the signal's reason", async () => {
+    const { client } = room([{ statuses: [place(5n, 30n)], hangs: true }]);
+    const leaving = new AbortController();
+    const reason = new Error("the customer left");
+    const wait = waitForPass(client, "flight-1", { signal: leaving.signal, onStatus: () => leaving.abort(reason) });
+    await expect(wait).rejects.toBe(reason);
   });
 });

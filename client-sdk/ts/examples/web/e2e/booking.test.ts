@@ -7,7 +7,7 @@ import { extname, join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { BookingStatus, formatFlightTimes } from "@aerobook/sdk";
 import { createNodeClient } from "@aerobook/sdk/node";
 
@@ -184,6 +184,66 @@ describe("the booking page", () => {
     expect(await error.locator("li code").textContent()).toBe("origin");
     expect(await page.getByTestId("correlation-id").textContent()).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
     await shoot(page, "6-error");
+  });
+
+  it("queues for a flight whose waiting room is on, shows the place in the queue, then holds with the pass", async () => {
+    const password = "correct horse battery staple";
+    const operatorEmail = `operator-${crypto.randomUUID()}@example.com`;
+    api.admin("create-operator", "--email", operatorEmail, "--password", password);
+    const operator = createNodeClient(api.url);
+    await operator.auth.login({ email: operatorEmail, password });
+    // Two days ahead in Riyadh, away from the first test's flights.
+    const departureDate = new Date(Date.now() + 3 * 3_600_000 + 2 * 86_400_000).toISOString().slice(0, 10);
+    const [flight] = (await operator.flight.searchFlights({ origin: "RUH", destination: "JED", departureDate, passengers: 1 })).flights;
+
+    const page = await utcPage(browser, { width: 1200, height: 900 });
+    const consoleErrors: string[] = [];
+    page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+    await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
+    // Signed up first, so the room can open only a few seconds after the hold is asked for.
+    await page.getByTestId("open-sign-in").click();
+    await page.getByRole("button", { name: "New here? Create an account" }).click();
+    const email = `queued-${crypto.randomUUID()}@example.com`;
+    await page.locator("[name=fullName]").fill("Layla Ahmed");
+    await page.locator("[name=email]").fill(email);
+    await page.locator("[name=password]").fill(password);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByTestId("signed-in-as").waitFor();
+
+    await page.locator("[name=date]").fill(departureDate);
+    await page.getByRole("button", { name: "Search flights" }).click();
+    await page.locator(`[data-flight-id="${flight!.id}"]`).getByRole("button", { name: "Choose" }).click();
+    await page.locator("[name=given-0]").fill("Layla");
+    await page.locator("[name=family-0]").fill("Ahmed");
+    await page.locator("[name=born-0]").fill("1992-08-15");
+    await page.locator("[name=contact]").fill("layla@example.com");
+
+    // A whole second, so no rounding of the server's lets it open early.
+    const opensAt = new Date(Math.ceil((Date.now() + 6_000) / 1_000) * 1_000);
+    await operator.waitingRoom.configureWaitingRoom({
+      flightId: flight!.id,
+      enabled: true,
+      admitPerMinute: 6_000,
+      passTtlSeconds: 300,
+      opensAt: timestampFromDate(opensAt),
+    });
+    await page.getByTestId("hold").click();
+    // The hold is refused without a pass: the page queues, then holds again with the pass once admitted.
+    await page.waitForFunction(() =>
+      /^You are number 1 in the queue, about [1-8] s$/.test(document.querySelector("[data-testid=queue-position]")?.textContent ?? ""),
+    );
+    await shoot(page, "8-waiting-room");
+    await page.getByTestId("countdown").waitFor();
+    expect(Date.now()).toBeGreaterThanOrEqual(opensAt.getTime());
+    const reference = await page.getByTestId("reference").textContent();
+    await shoot(page, "9-held-with-pass");
+
+    const customer = createNodeClient(api.url);
+    await customer.auth.login({ email, password });
+    const { bookings } = await customer.booking.listBookings({ flightId: flight!.id });
+    expect(bookings.map((booking) => [booking.reference, booking.status])).toEqual([[reference, BookingStatus.HELD]]);
+    expect(await operator.waitingRoom.getWaitingRoom({ flightId: flight!.id })).toMatchObject({ waiting: 0n, admitted: 1n });
+    expect(consoleErrors).toEqual([]);
   });
 });
 

@@ -80,6 +80,12 @@ export function countdown(until: Date, now: number = Date.now()): string {
   return `${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}`;
 }
 
+/** A wait as people say it: "about 40 s", "about 3 min". */
+export function roughly(ms: number): string {
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  return seconds < 90 ? `about ${seconds} s` : `about ${Math.round(seconds / 60)} min`;
+}
+
 /** Tomorrow at Riyadh (UTC+3), where the demo schedule's dates are local. */
 export function tomorrowInRiyadh(): string {
   return new Date(Date.now() + 3 * 3_600_000 + 86_400_000).toISOString().slice(0, 10);

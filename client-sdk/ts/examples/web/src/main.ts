@@ -1,5 +1,6 @@
-// The Aerobook booking page: search, live availability, seat map, sign-in, hold with countdown, simulated
-// payment, confirmation and cancellation, all through @aerobook/sdk over gRPC-web.
+// The Aerobook booking page: search, live availability, seat map, sign-in, the waiting room of a flight in
+// a flash sale, hold with countdown, simulated payment, confirmation and cancellation, all through
+// @aerobook/sdk over gRPC-web.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   ApiError,
@@ -7,14 +8,17 @@ import {
   CabinClass,
   ErrorCode,
   PassengerType,
+  waitForPass,
+  WaitingRoomError,
   type Booking,
   type CabinAvailability,
   type Flight,
   type Seat,
+  type WaitingRoomPass,
 } from "@aerobook/sdk";
 import { createWebClient, webStorageTokenStore } from "@aerobook/sdk/web";
 
-import { countdown, duration, escape, flightTimes, money, tomorrowInRiyadh } from "./format.js";
+import { countdown, duration, escape, flightTimes, money, roughly, tomorrowInRiyadh } from "./format.js";
 
 const apiUrl =
   new URLSearchParams(location.search).get("api") ?? import.meta.env["VITE_AEROBOOK_URL"] ?? "http://127.0.0.1:50051";
@@ -45,7 +49,9 @@ interface Trip {
   seats: Seat[];
   selected: string[];
   booking?: Booking;
-  /** Ends the availability stream of the flight on screen. */
+  /** The flight's waiting-room pass once admitted: a later hold on the trip reuses it until it expires. */
+  pass?: WaitingRoomPass;
+  /** Ends the availability stream and the wait in the queue of the flight on screen. */
   watching: AbortController;
 }
 
@@ -295,6 +301,7 @@ function renderTrip(): void {
           </fieldset>`).join("")}
         <label>Contact email <input name="contact" type="email" required /></label>
         <button type="submit" class="primary" data-testid="hold">Hold seats</button>
+        <div class="queue" data-testid="queue" role="status" hidden></div>
       </form>
     </div>
     <div id="booking" class="booking" hidden></div>`;
@@ -350,22 +357,69 @@ function renderSeatMap(current: Trip): void {
 
 async function placeHold(form: HTMLFormElement): Promise<void> {
   if (trip === undefined) return;
+  const current = trip;
   const data = new FormData(form);
-  const booking = await client.booking.createBooking({
-    flightId: trip.flight.id,
-    cabin: trip.cabin,
-    passengers: Array.from({ length: trip.passengers }, (_, index) => ({
+  const request = {
+    flightId: current.flight.id,
+    cabin: current.cabin,
+    passengers: Array.from({ length: current.passengers }, (_, index) => ({
       givenName: String(data.get(`given-${index}`)),
       familyName: String(data.get(`family-${index}`)),
       dateOfBirth: String(data.get(`born-${index}`)),
       type: PassengerType.ADULT,
     })),
-    seatNumbers: trip.selected,
+    seatNumbers: current.selected,
     contactEmail: String(data.get("contact")),
-  });
-  trip.booking = booking;
+  };
+  const pass = current.pass !== undefined && current.pass.expiresAt.getTime() > Date.now() ? current.pass.pass : "";
+  let booking: Booking;
+  try {
+    booking = await client.booking.createBooking({ ...request, waitingRoomPass: pass });
+  } catch (error) {
+    if (ApiError.from(error).code !== ErrorCode.WAITING_ROOM_REQUIRED) throw error;
+    // The flight is in a flash sale: queue for a pass, then hold with it. The refused hold executed
+    // nothing, so this one gets its own idempotency key from the SDK, as every hold does.
+    const admitted = await queueFor(current, form);
+    if (admitted === undefined) return;
+    booking = await client.booking.createBooking({ ...request, waitingRoomPass: admitted.pass });
+  }
+  current.booking = booking;
   form.hidden = true;
   renderBooking(booking);
+}
+
+/**
+ * Waits in the flight's waiting room, showing the place in the queue. `undefined` when the wait ended
+ * without a pass (sold out, shown in the queue's place) or another flight was chosen meanwhile.
+ */
+async function queueFor(current: Trip, form: HTMLFormElement): Promise<WaitingRoomPass | undefined> {
+  const queue = form.querySelector<HTMLElement>("[data-testid=queue]")!;
+  queue.classList.remove("sold-out");
+  queue.innerHTML = `<strong>This flight is in high demand</strong>
+    <span data-testid="queue-position">Joining the queue…</span>`;
+  queue.hidden = false;
+  try {
+    current.pass = await waitForPass(client, current.flight.id, {
+      signal: current.watching.signal,
+      onStatus: ({ position, estimatedWaitMs }) => {
+        queue.querySelector("[data-testid=queue-position]")!.textContent =
+          `You are number ${position} in the queue, ${roughly(estimatedWaitMs)}`;
+      },
+    });
+    queue.hidden = true;
+    return current.pass;
+  } catch (error) {
+    if (current.watching.signal.aborted) return undefined;
+    if (!(error instanceof WaitingRoomError)) {
+      queue.hidden = true;
+      throw error;
+    }
+    queue.classList.add("sold-out");
+    queue.innerHTML = error.soldOut
+      ? `<strong data-testid="sold-out">Sold out</strong> Every seat on this flight was taken while you waited.`
+      : `<strong>The queue closed before your turn</strong> Please try again.`;
+    return undefined;
+  }
 }
 
 function renderBooking(booking: Booking): void {
