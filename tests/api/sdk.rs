@@ -11,7 +11,8 @@ use std::{
 };
 
 use aerobook_sdk::{
-    ApiError, Client, ErrorCode, ErrorOrigin, MemoryTokenStore, RetryPolicy, TokenStore, Tokens, proto as pb,
+    ApiError, Client, ErrorCode, ErrorOrigin, MemoryTokenStore, RetryPolicy, TokenStore, Tokens, WaitForPassError,
+    proto as pb,
 };
 use aerobook_tests::{
     Role, TestApp, backend_tests, create_flight_request, expired_access_token,
@@ -525,5 +526,50 @@ fn assert_decoded(code: ErrorCode, error: &ApiError) {
     }
     if code == ErrorCode::ValidationError {
         assert!(error.field_violations.iter().any(|v| v.field == "origin"), "{:?}", error.field_violations);
+    }
+}
+
+backend_tests! {
+    /// `wait_for_pass` reports the place in the queue, joins again after a lost answer (keeping the
+    /// place), and returns the pass booking needs.
+    async fn the_sdk_waits_for_a_pass_across_a_lost_answer(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let operator = client(&app);
+        operator.set_tokens(Some(bare_tokens(app.bearer(Role::Operator))));
+        let room = pb::ConfigureWaitingRoomRequest {
+            flight_id: flight.id.clone(),
+            enabled: true,
+            admit_per_minute: 1,
+            pass_ttl_seconds: 120,
+            opens_at: None,
+        };
+        operator.waiting_room().configure_waiting_room(room).await.expect("room configured");
+        let ahead = client(&app);
+        ahead.set_tokens(Some(bare_tokens(app.bearer_for(uuid::Uuid::now_v7(), Role::Customer))));
+        let join = pb::JoinWaitingRoomRequest { flight_id: flight.id.clone() };
+        assert_eq!(ahead.waiting_room().join_waiting_room(join).await.unwrap().position, 1);
+
+        let proxy = FaultProxy::start(app.addr).await;
+        let customer = client_of(proxy.url());
+        customer.set_tokens(Some(bare_tokens(app.bearer_for(uuid::Uuid::now_v7(), Role::Customer))));
+        proxy.lose_next_answer();
+        let mut places = Vec::new();
+        let clock = app.clock.clone();
+        let pass = customer
+            .wait_for_pass(&flight.id, |progress| {
+                places.push(progress.position);
+                // Two minutes at one a minute admit both callers.
+                clock.advance(Duration::from_secs(120));
+            })
+            .await
+            .expect("a pass");
+        assert_eq!((places.as_slice(), proxy.answers_lost()), (&[2][..], 1), "one place reported, one join lost");
+        assert!(pass.expires_at > std::time::SystemTime::now());
+        let booking = pb::CreateBookingRequest { waiting_room_pass: pass.pass, ..hold(&flight, vec![adult("Sara")], &[]) };
+        customer.booking().create_booking(booking).await.expect("booked with the pass");
+
+        let unknown = pb::Flight { id: uuid::Uuid::now_v7().to_string(), ..flight };
+        let error = customer.wait_for_pass(&unknown.id, |_| {}).await.unwrap_err();
+        assert!(matches!(error, WaitForPassError::Api(ref e) if e.code == ErrorCode::NotFound), "{error:?}");
     }
 }

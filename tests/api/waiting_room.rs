@@ -228,18 +228,19 @@ backend_tests! {
 
     async fn admission_keeps_the_room_s_pace(app: TestApp) {
         let flight = flight_with_economy(&app, 2, "AB").await;
-        configure(&app, &flight, 60, None).await.unwrap();
+        // One a minute, so the real time a test takes (seconds) never moves a count.
+        configure(&app, &flight, 1, None).await.unwrap();
         let customers: Vec<Customer> = (0..10).map(|_| Customer::new(&app)).collect();
         for customer in &customers {
             join(&app, customer, &flight).await.unwrap();
         }
         let mut admitted = Vec::new();
         for _ in 0..4 {
-            app.clock.advance(Duration::from_millis(500));
+            app.clock.advance(Duration::from_secs(30));
             admitted.push(room(&app, &flight).await.admitted);
         }
-        assert_eq!(admitted, [0, 1, 1, 2], "one a second, not a minute's worth at once");
-        app.clock.advance(Duration::from_secs(3));
+        assert_eq!(admitted, [0, 1, 1, 2], "one a minute, not ten at once");
+        app.clock.advance(Duration::from_secs(180));
         assert_eq!(room(&app, &flight).await.admitted, 5);
         app.clock.advance(Duration::from_secs(3_600));
         let room = room(&app, &flight).await;
@@ -325,7 +326,7 @@ async fn two_instances_share_one_queue() {
     }
     let second = first.another_instance().await;
     let flight = flight_with_economy(&first, 2, "AB").await;
-    configure(&first, &flight, 60, None).await.unwrap();
+    configure(&first, &flight, 1, None).await.unwrap();
     let customers: Vec<Customer> = (0..6).map(|_| Customer::new(&first)).collect();
     let mut positions = Vec::new();
     for (i, customer) in customers.iter().enumerate() {
@@ -335,7 +336,7 @@ async fn two_instances_share_one_queue() {
     assert_eq!(positions, [1, 2, 3, 4, 5, 6], "one queue, in join order across instances");
 
     for app in [&first, &second] {
-        app.clock.advance(Duration::from_millis(2_500));
+        app.clock.advance(Duration::from_secs(150));
     }
     let (a, b) = (room(&first, &flight).await, room(&second, &flight).await);
     assert_eq!((a.admitted, b.admitted, a.waiting), (2, 2, 4), "both instances see one count");

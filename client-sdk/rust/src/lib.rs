@@ -4,7 +4,8 @@
 //! `client.auth()`, `client.flight()`, `client.booking()`, `client.payment()`, `client.waiting_room()`. Each
 //! method returns a [`Call`]; await it for a [`Response`] (the message, its correlation id, whether it was a
 //! replay) or an [`ApiError`]. [`local_times`] reads a flight's departure and arrival in each airport's own
-//! time zone.
+//! time zone. [`Client::wait_for_pass`] queues in a flight's waiting room and returns the pass that booking
+//! on it needs while the room is enabled.
 //!
 //! What every call gets, decided by the RPC's options in the proto (`aerobook_proto::rpc_policy`), never by
 //! lists in this crate:
@@ -164,6 +165,7 @@ mod error;
 mod retry;
 mod session;
 mod times;
+mod waiting_room;
 
 /// The contract's messages and enums (`aerobook.v1`), as the typed methods take and return them.
 pub use aerobook_proto::v1 as proto;
@@ -174,3 +176,4 @@ pub use error::{ApiError, ErrorCode, ErrorOrigin, FieldViolation};
 pub use retry::RetryPolicy;
 pub use session::{MemoryTokenStore, TokenStore, Tokens};
 pub use times::{LocalTimeError, LocalTimes, local_times};
+pub use waiting_room::{QueueProgress, WaitForPassError, WaitingRoomPass};
