@@ -156,7 +156,7 @@ impl WaitingRooms {
             .await?;
         if let Outcome::Executed(_) = &outcome {
             // Every instance reads the new settings before it answers another call for the flight.
-            self.inner.feed.changed(flight_id).await;
+            self.inner.feed.room_changed(flight_id).await;
         }
         Ok(outcome)
     }
@@ -440,7 +440,7 @@ impl TicketWatcher {
         }
         let Some(room) = tick.settings.as_ref().filter(|room| room.enabled) else {
             // No room any more: a pass is not needed, but one does no harm to a client that waits for it.
-            return Ok(Some(Step::Final(self.admitted(None, now).await?)));
+            return Ok(Some(Step::Final(Box::pin(self.admitted(None, now)).await?)));
         };
         let (Some(queue), early) = tick.queue(&self.record) else { return Ok(None) };
         let number = self.record.number.or_else(|| early.get(&self.ticket.id).copied().filter(|_| queue.opened));
@@ -452,13 +452,15 @@ impl TicketWatcher {
             },
         };
         if position == 0 {
-            return Ok(Some(Step::Final(self.admitted(Some(room), now).await?)));
+            return Ok(Some(Step::Final(Box::pin(self.admitted(Some(room), now)).await?)));
         }
         let estimated_wait = estimated_wait(position, room.admit_per_minute, room.opens_at, now);
         Ok(Some(Step::Update(TicketStatus { position, pass: None, sold_out: false, estimated_wait })))
     }
 
     /// The admitted ticket's status with its pass, whose expiry is fixed the first time it is given out.
+    /// Boxed where it is awaited: its Redis call is the one large future of a stream, and every waiting
+    /// stream would otherwise keep room for it.
     async fn admitted(&self, room: Option<&RoomSettings>, now: DateTime<Utc>) -> Result<TicketStatus, AppError> {
         let ttl = room.map_or(TimeDelta::minutes(5), |room| room.pass_ttl);
         let expires_ms = match self.rooms.inner.queues.admit(self.ticket, (now + ttl).timestamp_millis()).await {

@@ -1,4 +1,4 @@
-//! Tells watchers of a flight that its seat counts (or its waiting room) may have changed. Watchers then read the counts from
+//! Tells watchers of a flight that its seat counts may have changed (and instances that its waiting room did). Watchers then read the counts from
 //! the database, which stays the only source of truth: a lost or duplicated signal costs a read, never a
 //! wrong count. The reads go through the flight's snapshots, which every signal invalidates, so however
 //! many watch a flight (or ask for it), each change costs this instance one read.
@@ -37,7 +37,7 @@ struct Inner {
     flights: Snapshots<Flight>,
     /// Each flight's held or sold seats.
     taken_seats: Snapshots<BTreeSet<SeatNumber>>,
-    /// Each flight's waiting room (`None`: it has none).
+    /// Each flight's waiting room (`None`: it has none); made stale by room signals only.
     rooms: Snapshots<Option<RoomSettings>>,
 }
 
@@ -115,13 +115,22 @@ impl AvailabilityFeed {
     pub async fn changed(&self, flight_id: Uuid) {
         self.inner.gate.bump(flight_id).await;
         self.signal_local(flight_id);
+        self.publish(format!("{}:{flight_id}", self.inner.origin)).await;
+    }
+
+    /// Signals a change of the flight's waiting room, after it committed. Apart from seat counts: a hot
+    /// flight's counts change with every batch of holds, and each hold reads the room's settings.
+    pub async fn room_changed(&self, flight_id: Uuid) {
+        self.inner.rooms.invalidate(flight_id);
+        self.publish(format!("{}:{ROOM_TAG}{flight_id}", self.inner.origin)).await;
+    }
+
+    async fn publish(&self, message: String) {
         if let Some(redis) = &self.inner.redis
             && let Some(client) = redis.available()
+            && let Err(error) = client.publish::<(), _, _>(redis.key(CHANNEL), message).await
         {
-            let message = format!("{}:{flight_id}", self.inner.origin);
-            if let Err(error) = client.publish::<(), _, _>(redis.key(CHANNEL), message).await {
-                tracing::debug!(%error, "availability signal not published");
-            }
+            tracing::debug!(%error, "availability signal not published");
         }
     }
 
@@ -130,7 +139,6 @@ impl AvailabilityFeed {
         self.inner.gate.heard_of_change();
         self.inner.flights.invalidate(flight_id);
         self.inner.taken_seats.invalidate(flight_id);
-        self.inner.rooms.invalidate(flight_id);
         let watched = self.inner.watched.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = watched.get(&flight_id) {
             sender.send_replace(());
@@ -169,7 +177,11 @@ impl AvailabilityFeed {
                 if origin == own_origin {
                     continue;
                 }
-                if let Ok(flight_id) = Uuid::try_parse(flight) {
+                if let Some(room) = flight.strip_prefix(ROOM_TAG) {
+                    if let Ok(flight_id) = Uuid::try_parse(room) {
+                        feed.inner.rooms.invalidate(flight_id);
+                    }
+                } else if let Ok(flight_id) = Uuid::try_parse(flight) {
                     feed.signal_local(flight_id);
                 }
             }
@@ -199,6 +211,8 @@ const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The pub/sub channel, under the deployment's key prefix.
 const CHANNEL: &str = "availability";
+/// Marks a message about a flight's waiting room rather than its counts.
+const ROOM_TAG: &str = "room:";
 
 #[cfg(test)]
 mod tests {
