@@ -69,12 +69,32 @@ pub struct Args {
     /// flash-sale: buyers per seat, each asking for one seat with a double tap.
     #[arg(long, default_value_t = 3)]
     pub buyers_per_seat: usize,
-    /// flash-sale: buyers in flight at once (each with two calls).
+    /// flash-sale: buyers in flight at once (each with two calls); with `--waiting-room`, waiters joining and
+    /// opening their stream at once.
     #[arg(long, default_value_t = 512)]
     pub sale_concurrency: usize,
     /// watch: `WatchAvailability` streams open on the sale's flights while it sells, one customer each.
     #[arg(long, default_value_t = 1000)]
     pub watchers: usize,
+    /// flash-sale: sell through each flight's waiting room instead (reported as `flash-sale-waiting-room`):
+    /// `--waiters` customers join, watch their place and book one seat with the pass they are given.
+    #[arg(long)]
+    pub waiting_room: bool,
+    /// flash-sale --waiting-room: customers in the queues, spread over the flights (instead of
+    /// `--buyers-per-seat`), each with its own `WatchWaitingRoom` stream.
+    #[arg(long, default_value_t = 10_000)]
+    pub waiters: usize,
+    /// flash-sale --waiting-room: each flight's admissions per minute (1..=60000).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(i32).range(1..=60_000))]
+    pub admit_per_minute: i32,
+    /// flash-sale --waiting-room: how long a pass stays valid, seconds (30..=3600).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(30..=3600))]
+    pub pass_ttl_seconds: i32,
+    /// flash-sale --waiting-room: a second instance of the `--addr` server (same database and Redis). Waiters
+    /// alternate between the two: each joins on both (the same ticket), watches its ticket on both (one
+    /// admission) and books on its own. Only `--addr` is set up, probed and sampled.
+    #[arg(long, requires = "addr")]
+    pub addr_b: Option<String>,
 
     /// Ceiling from pgbench: the minimal hold transaction on one hot cabin (transactions/s).
     #[arg(long)]
@@ -133,7 +153,8 @@ pub enum Scenario {
     HoldSpread,
     /// 60 % search, 20 % get-flight, 10 % seat-map, 10 % hold-spread.
     Mixed,
-    /// Every seat of a few flights sold at once to more buyers than seats, each tapping twice.
+    /// Every seat of a few flights sold at once to more buyers than seats, each tapping twice; with
+    /// `--waiting-room`, through each flight's waiting room instead.
     FlashSale,
     /// Availability streams open during the flash sale.
     Watch,
@@ -200,5 +221,15 @@ mod tests {
         assert_eq!(args.open_loop_scenarios(), Ok(vec![Scenario::Ping, Scenario::Search]));
         let args = Args::parse_from(["aerobook-load", "--open-loop", "flash-sale"]);
         assert!(args.open_loop_scenarios().is_err());
+    }
+
+    #[test]
+    fn the_waiting_room_is_a_way_to_run_the_flash_sale() {
+        let args = Args::parse_from(["aerobook-load", "--scenarios", "flash-sale,watch", "--waiting-room"]);
+        assert!(args.waiting_room && args.runs(Scenario::FlashSale) && args.runs(Scenario::Watch));
+        assert_eq!((args.waiters, args.admit_per_minute, args.pass_ttl_seconds), (10_000, 3000, 300));
+        assert!(!Args::parse_from(["aerobook-load"]).waiting_room);
+        assert!(Args::try_parse_from(["aerobook-load", "--waiting-room", "--admit-per-minute", "60001"]).is_err());
+        assert!(Args::try_parse_from(["aerobook-load", "--waiting-room", "--pass-ttl-seconds", "29"]).is_err());
     }
 }

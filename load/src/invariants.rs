@@ -149,6 +149,8 @@ SELECT c.seats_total::bigint AS seats_total,
 FROM flight_cabins c WHERE c.flight_id = $1";
 const LIVE_BOOKINGS: &str =
     "SELECT id::text AS id FROM bookings WHERE flight_id = $1 AND status IN ('HELD', 'CONFIRMED')";
+const LIVE_BOOKING_USERS: &str =
+    "SELECT user_id::text AS user_id FROM bookings WHERE flight_id = $1 AND status IN ('HELD', 'CONFIRMED')";
 const USERS_WITH_SEVERAL_BOOKINGS: &str = "
 SELECT count(*) AS users FROM (SELECT user_id FROM bookings WHERE flight_id = $1 GROUP BY user_id HAVING count(*) > 1) AS u";
 
@@ -211,4 +213,12 @@ pub async fn in_database(
         violations.push(format!("{} seats oversold (in the database)", sums.oversold));
     }
     Ok(DatabaseChecks { checked: true, skipped: None, counts: Some(sums) })
+}
+
+/// The customer of each live booking on the flight, one entry per booking.
+pub async fn live_booking_users(db: &DatabaseConnection, flight_id: &str) -> Result<Vec<uuid::Uuid>, Error> {
+    let id = uuid::Uuid::parse_str(flight_id)?;
+    let rows =
+        db.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, LIVE_BOOKING_USERS, [id.into()])).await?;
+    rows.iter().map(|row| Ok(uuid::Uuid::parse_str(&row.try_get::<String>("", "user_id")?)?)).collect()
 }

@@ -15,6 +15,7 @@
 //! - `runner`: closed and open loops, bounded in time and count, with a progress bar.
 //! - `stats`: latency histograms, per-second series, answers by code.
 //! - `flash_sale` (with `watch` and `invariants`): the sale, the streams open during it, and its checks.
+//! - `waiting_room`: the sale through waiting rooms (`flash-sale --waiting-room`), with the same checks.
 //! - `rss`: the server's memory.
 //! - `report`: `report.json`, the ratio table, `report.svg`.
 //!
@@ -30,6 +31,7 @@ mod runner;
 mod scenarios;
 mod stats;
 mod target;
+mod waiting_room;
 mod watch;
 
 use std::{process::ExitCode, time::Duration};
@@ -112,20 +114,52 @@ async fn run(args: Args) -> Result<bool, Error> {
         watch_streams_open: None,
     };
     if args.runs(Scenario::FlashSale) {
-        let (sale, watch) = flash_sale::run(&target, &args, db.as_ref()).await?;
-        println!(
-            "flash-sale: {} buyers, {} seats: {} holds ({:.0}/s), {} sold out, {} failed; decisions {:.0}/s; oversold {}",
-            sale.buyers,
-            sale.seats,
-            sale.holds,
-            sale.holds_per_s,
-            sale.sold_out,
-            sale.failed,
-            sale.decisions_per_s,
-            sale.oversold
-        );
-        server.peak_rss_mb = sale.peak_rss_mb;
-        scenarios.push(Scenario::FlashSale.name(), ScenarioReport::FlashSale(Box::new(sale)));
+        let watch = if args.waiting_room {
+            let (sale, watch) = waiting_room::run(&target, &args, db.as_ref()).await?;
+            let rate = &sale.admitted_per_s;
+            println!(
+                "{}: {} waiters, {} seats: join p99 {:.2} ms; {} admitted ({}/s, target {:.0}/s, {}), {} holds, {} told sold out (notice {} ms); oversold {}",
+                waiting_room::NAME,
+                sale.waiters,
+                sale.seats,
+                sale.join_p99_ms,
+                sale.admitted,
+                rate.mean.map_or("n/a".into(), |mean| format!("{mean:.0}")),
+                rate.target,
+                if rate.steady { "steady" } else { "not steady" },
+                sale.holds,
+                sale.told_sold_out,
+                sale.sold_out_notice_ms.map_or("n/a".into(), |ms| format!("{ms:.0}")),
+                sale.oversold
+            );
+            if let Some(double) = sale.double_admissions {
+                println!(
+                    "{}: {} instances: {double} double admissions, {} tickets split at the sell-out",
+                    waiting_room::NAME,
+                    sale.instances,
+                    sale.split_at_sell_out.unwrap_or(0)
+                );
+            }
+            server.peak_rss_mb = sale.peak_rss_mb;
+            scenarios.push(waiting_room::NAME, ScenarioReport::WaitingRoom(Box::new(sale)));
+            watch
+        } else {
+            let (sale, watch) = flash_sale::run(&target, &args, db.as_ref()).await?;
+            println!(
+                "flash-sale: {} buyers, {} seats: {} holds ({:.0}/s), {} sold out, {} failed; decisions {:.0}/s; oversold {}",
+                sale.buyers,
+                sale.seats,
+                sale.holds,
+                sale.holds_per_s,
+                sale.sold_out,
+                sale.failed,
+                sale.decisions_per_s,
+                sale.oversold
+            );
+            server.peak_rss_mb = sale.peak_rss_mb;
+            scenarios.push(Scenario::FlashSale.name(), ScenarioReport::FlashSale(Box::new(sale)));
+            watch
+        };
         if let Some(watch) = watch {
             println!(
                 "watch: {} of {} streams open, {} updates, {} refused",

@@ -3,8 +3,11 @@
 //!
 //! Keys that other tools read: `ceilings.{ping_rps, pgbench_hold_hot_tps, pgbench_hold_spread_tps}`;
 //! `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`; for `flash-sale` also `holds_per_s`,
-//! `sold_out_per_s`, `decisions_per_s`, `oversold`; `scenarios.<name>.open_loop` for the open-loop phase;
-//! `server.peak_rss_mb`. Missing figures are `null`.
+//! `sold_out_per_s`, `decisions_per_s`, `oversold`; for `flash-sale-waiting-room` (its calls are the
+//! admitted waiters' holds) also `admitted_per_s.{target, mean, min, max, steady}`, `join_p99_ms`,
+//! `sold_out_notice_ms`, `waiters`, `admitted`, `told_sold_out`, `holds`, `oversold`, `passless_holds`,
+//! `double_admissions`;
+//! `scenarios.<name>.open_loop` for the open-loop phase; `server.peak_rss_mb`. Missing figures are `null`.
 
 mod svg;
 
@@ -12,11 +15,20 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
 use serde::Serialize;
 
-use crate::{Error, args::Args, flash_sale::SaleReport, runner::Run, stats::Summary, watch::WatchReport};
+use crate::{
+    Error,
+    args::Args,
+    flash_sale::SaleReport,
+    runner::Run,
+    stats::Summary,
+    waiting_room::{self, WaitingRoomReport},
+    watch::WatchReport,
+};
 
 /// Targets of the issue; a missed one is reported, it does not fail the run.
 const OPEN_LOOP_P99_MS: f64 = 50.0;
 const PEAK_RSS_MB: f64 = 200.0;
+const SOLD_OUT_NOTICE_MS: f64 = 1000.0;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -51,6 +63,10 @@ pub struct Settings {
     pub buyers_per_seat: usize,
     pub sale_concurrency: usize,
     pub watchers: usize,
+    pub waiting_room: bool,
+    pub waiters: usize,
+    pub admit_per_minute: i32,
+    pub pass_ttl_seconds: i32,
 }
 
 impl Settings {
@@ -71,6 +87,10 @@ impl Settings {
             buyers_per_seat: args.buyers_per_seat,
             sale_concurrency: args.sale_concurrency,
             watchers: args.watchers,
+            waiting_room: args.waiting_room,
+            waiters: args.waiters,
+            admit_per_minute: args.admit_per_minute,
+            pass_ttl_seconds: args.pass_ttl_seconds,
         }
     }
 }
@@ -118,6 +138,7 @@ impl Serialize for Scenarios {
 pub enum ScenarioReport {
     Calls(Box<CallsReport>),
     FlashSale(Box<SaleReport>),
+    WaitingRoom(Box<WaitingRoomReport>),
     Watch(WatchReport),
 }
 
@@ -178,6 +199,16 @@ impl Report {
                     self.failures.extend(sale.violations.iter().map(|v| format!("flash-sale: {v}")));
                     sale.calls.errors.iter().collect()
                 }
+                ScenarioReport::WaitingRoom(sale) => {
+                    self.failures.extend(sale.violations.iter().map(|v| format!("{name}: {v}")));
+                    let streams = [("JoinWaitingRoom", &sale.join_errors), ("WatchWaitingRoom", &sale.watch_errors)];
+                    for (rpc, errors) in streams {
+                        for (code, count) in errors {
+                            self.failures.push(format!("{name}: {count} unexpected {rpc} {code}"));
+                        }
+                    }
+                    sale.calls.errors.iter().collect()
+                }
                 ScenarioReport::Watch(watch) => watch.errors.iter().collect(),
             };
             for (code, count) in errors {
@@ -204,6 +235,13 @@ impl Report {
     fn sale(&self) -> Option<&SaleReport> {
         match self.scenarios.get("flash-sale") {
             Some(ScenarioReport::FlashSale(sale)) => Some(sale),
+            _ => None,
+        }
+    }
+
+    fn waiting_room(&self) -> Option<&WaitingRoomReport> {
+        match self.scenarios.get(waiting_room::NAME) {
+            Some(ScenarioReport::WaitingRoom(sale)) => Some(sale),
             _ => None,
         }
     }
@@ -262,10 +300,60 @@ impl Report {
                 });
             }
         }
+        if let Some(room) = self.waiting_room() {
+            let name = waiting_room::NAME;
+            let rate = &room.admitted_per_s;
+            checks.push(TargetCheck {
+                target: format!("{name} oversold"),
+                value: Some(room.oversold as f64),
+                ratio: None,
+                required: "= 0".into(),
+                pass: Some(room.oversold == 0),
+            });
+            checks.push(TargetCheck {
+                target: format!(
+                    "{name} admitted/s, mean of {} s (min {}, max {})",
+                    rate.seconds,
+                    number(rate.min.map(|n| n as f64)),
+                    number(rate.max.map(|n| n as f64))
+                ),
+                value: rate.mean,
+                ratio: rate.mean.map(|mean| mean / rate.target),
+                required: format!("every second within 10 % of {:.0}", rate.target),
+                pass: (rate.seconds > 0).then_some(rate.steady),
+            });
+            checks.push(TargetCheck {
+                target: format!("{name} sold-out notice ms, {} waiters told", room.told_sold_out),
+                value: room.sold_out_notice_ms,
+                ratio: None,
+                required: format!("<= {SOLD_OUT_NOTICE_MS}"),
+                pass: room.sold_out_notice_ms.map(|ms| ms <= SOLD_OUT_NOTICE_MS),
+            });
+            if let Some(double) = room.double_admissions {
+                checks.push(TargetCheck {
+                    target: format!("{name} double admissions over {} instances", room.instances),
+                    value: Some(double as f64),
+                    ratio: None,
+                    required: "= 0".into(),
+                    pass: Some(double == 0),
+                });
+            }
+            checks.push(TargetCheck {
+                target: format!("{name} join p99 ms"),
+                value: Some(room.join_p99_ms),
+                ratio: None,
+                required: "(for information)".into(),
+                pass: None,
+            });
+        }
         let streams = self.server.watch_streams_open.unwrap_or(0);
+        let (sale, waiting_room_streams) = match self.waiting_room() {
+            Some(room) => (waiting_room::NAME, format!(" + {} waiting-room streams", room.streams_open_peak)),
+            None => ("flash-sale", String::new()),
+        };
         checks.push(TargetCheck {
             target: format!(
-                "server peak RSS MiB during flash-sale, {streams} watch streams (target: 10000){}",
+                "server peak RSS MiB during {sale}, {streams} watch streams (target: 10000){waiting_room_streams}{}",
                 if self.server.embedded { ", embedded: includes the load tool" } else { "" }
             ),
             value: self.server.peak_rss_mb,
@@ -329,6 +417,22 @@ impl Report {
                         sale.holds_per_s,
                         number(sale.sold_out_per_s),
                         sale.decisions_per_s
+                    ),
+                    &sale.calls,
+                ),
+                ScenarioReport::WaitingRoom(sale) => row(
+                    &mut out,
+                    format!(
+                        "{name}: {} waiters, {} seats; join p99 {} ms; admitted {}/s of {:.0}/s; {} passes, {} holds with a pass, {} told sold out in {} ms",
+                        sale.waiters,
+                        sale.seats,
+                        ms(sale.join_p99_ms),
+                        number(sale.admitted_per_s.mean),
+                        sale.admitted_per_s.target,
+                        sale.admitted,
+                        sale.holds,
+                        sale.told_sold_out,
+                        number(sale.sold_out_notice_ms)
                     ),
                     &sale.calls,
                 ),
@@ -407,6 +511,10 @@ impl Report {
                 }
                 ScenarioReport::FlashSale(sale) => {
                     panels.push(svg::Panel { title: format!("{name} (every tap)"), series: &sale.calls.series });
+                }
+                ScenarioReport::WaitingRoom(sale) => {
+                    panels
+                        .push(svg::Panel { title: format!("{name} (holds with a pass)"), series: &sale.calls.series });
                 }
                 ScenarioReport::Watch(_) => {}
             }

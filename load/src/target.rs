@@ -141,12 +141,18 @@ pub struct Tokens(AccessTokens);
 impl Tokens {
     /// `Bearer <token>` of a new user with `role`.
     pub fn bearer(&self, role: Role) -> String {
-        let (token, _) = self.0.issue(Caller { user_id: uuid::Uuid::now_v7(), role }, chrono::Utc::now());
-        format!("Bearer {token}")
+        self.user(role).1
     }
 
     pub fn customer(&self) -> String {
         self.bearer(Role::Customer)
+    }
+
+    /// A new user with `role`: its id (what the server stores as the caller's) and `Bearer <token>`.
+    pub fn user(&self, role: Role) -> (uuid::Uuid, String) {
+        let user_id = uuid::Uuid::now_v7();
+        let (token, _) = self.0.issue(Caller { user_id, role }, chrono::Utc::now());
+        (user_id, format!("Bearer {token}"))
     }
 }
 
@@ -161,7 +167,7 @@ pub async fn connect(addr: &str, count: usize) -> Result<Vec<Channel>, Error> {
 }
 
 /// Waits until the server at `addr` answers its health check with SERVING.
-async fn wait_until_serving(addr: &str) -> Result<(), Error> {
+pub async fn wait_until_serving(addr: &str) -> Result<(), Error> {
     let endpoint = Channel::from_shared(addr.to_owned())?.connect_timeout(Duration::from_secs(1));
     let started = Instant::now();
     loop {
