@@ -242,6 +242,12 @@ impl WaitingRooms {
         }
     }
 
+    /// Whether every cabin of the flight is sold out (or the flight is gone), as of its last change.
+    async fn sold_out(&self, flight_id: Uuid) -> Result<bool, AppError> {
+        let flight = flight_snapshot(&self.inner.feed, &self.inner.store, flight_id).await?;
+        Ok(flight.is_none_or(|flight| flight.cabins.iter().all(|cabin| cabin.seats_available <= 0)))
+    }
+
     async fn settings(&self, flight_id: Uuid) -> Result<Option<RoomSettings>, AppError> {
         let store = &self.inner.store;
         let room = self
@@ -314,8 +320,7 @@ impl WaitingRooms {
 
     async fn read_tick(&self, flight_id: Uuid, last: Option<&RoomTick>) -> Result<RoomTick, AppError> {
         let settings = self.settings(flight_id).await?;
-        let flight = flight_snapshot(&self.inner.feed, &self.inner.store, flight_id).await?;
-        let sold_out = flight.is_none_or(|flight| flight.cabins.iter().all(|cabin| cabin.seats_available <= 0));
+        let sold_out = self.sold_out(flight_id).await?;
         let Some(room) = &settings else {
             return Ok(RoomTick {
                 settings,
@@ -452,6 +457,10 @@ impl TicketWatcher {
             },
         };
         if position == 0 {
+            // The tick may be up to a tick old: a pass is not given for seats sold since.
+            if self.rooms.sold_out(self.ticket.flight_id).await? {
+                return Ok(Some(Step::Final(ended(true))));
+            }
             return Ok(Some(Step::Final(Box::pin(self.admitted(Some(room), now)).await?)));
         }
         let estimated_wait = estimated_wait(position, room.admit_per_minute, room.opens_at, now);

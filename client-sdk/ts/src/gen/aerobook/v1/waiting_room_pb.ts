@@ -231,7 +231,8 @@ export type WaitingRoom = Message<"aerobook.v1.WaitingRoom"> & {
   waiting: bigint;
 
   /**
-   * Callers admitted so far.
+   * Queue numbers admitted so far. Admission keeps its pace after a sell-out, but those callers are told
+   * `sold_out` instead of getting a pass.
    *
    * @generated from field: int64 admitted = 7;
    */
