@@ -39,7 +39,7 @@ use crate::{
 
 /// How often a watched room's counters are read and broadcast (and so how late a waiter may hear of its
 /// admission or of the sell-out).
-pub const TICK: Duration = Duration::from_millis(250);
+pub const TICK: Duration = Duration::from_millis(100);
 /// The shortest time between two position updates of one stream (admission and sell-out go at once).
 pub const POSITION_UPDATE_INTERVAL: Duration = Duration::from_secs(1);
 
