@@ -15,7 +15,7 @@ use crate::{
         validation::{ValidationError, Violations},
         waiting_room::{RoomSettings, check_admit_per_minute, check_opens_at, check_pass_ttl},
     },
-    infra::{clock::Clock, waiting_room::TicketId},
+    infra::clock::Clock,
 };
 
 pub struct WaitingRoomApi {
@@ -40,7 +40,7 @@ impl WaitingRoomService for WaitingRoomApi {
         let flight_id = convert::parse_id("flight_id", &request.get_ref().flight_id).map_err(|e| call.fail(e))?;
         let ticket = self.rooms.join(caller, flight_id).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(pb::WaitingRoomTicket {
-            ticket_id: ticket.ticket.to_string(),
+            ticket_id: ticket.ticket,
             flight_id: flight_id.to_string(),
             position: i64::try_from(ticket.position).unwrap_or(i64::MAX),
         }))
@@ -54,12 +54,7 @@ impl WaitingRoomService for WaitingRoomApi {
     ) -> Result<Response<Self::WatchWaitingRoomStream>, Status> {
         let call = CallContext::of(&request);
         let caller = call.signed_in()?;
-        let ticket: TicketId = request
-            .get_ref()
-            .ticket_id
-            .parse()
-            .map_err(|description| call.fail(ValidationError::single("ticket_id", description)))?;
-        let statuses = self.rooms.watch(caller, ticket).await.map_err(|e| call.fail(e))?;
+        let statuses = self.rooms.watch(caller, &request.get_ref().ticket_id).await.map_err(|e| call.fail(e))?;
         let stream = statuses.map(move |status| match status {
             Ok(status) => Ok(status_to_proto(&status)),
             Err(error) => Err(call.fail(error)),

@@ -26,12 +26,13 @@ use super::{
 use crate::{
     domain::{
         auth::Caller,
+        validation::ValidationError,
         waiting_room::{RoomSettings, estimated_wait, position},
     },
     infra::{
         availability::AvailabilityFeed,
         clock::Clock,
-        passes::PassSigner,
+        passes::{PassSigner, TicketClaims},
         waiting_room::{Pace, QueueError, QueueState, Queues, TicketId, TicketRecord},
     },
     store::{Store, flights, waiting_rooms},
@@ -53,9 +54,10 @@ pub struct RoomView {
     pub admitted: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketView {
-    pub ticket: TicketId,
+    /// The sealed ticket (see [`crate::infra::passes`]).
+    pub ticket: String,
     pub position: u64,
 }
 
@@ -185,7 +187,10 @@ impl WaitingRooms {
         let now = self.inner.clock.now();
         // 53 bits: Redis keeps sorted-set scores as doubles, exact up to 2^53.
         let draw = rand::random::<u64>() >> 11;
-        let joined = self.inner.queues.join(flight_id, caller.user_id, pace(&settings, now), draw).await;
+        let joined = match self.inner.queues.join(flight_id, caller.user_id, pace(&settings, now), draw).await {
+            Ok(joined) => joined,
+            Err(QueueError::Unavailable) => return Err(AppError::Unavailable("waiting-room queue")),
+        };
         let admitted = joined.record.pass_expires_ms.is_some();
         let position = match (joined.record.number, joined.early_rank) {
             _ if admitted => 0,
@@ -193,25 +198,42 @@ impl WaitingRooms {
             (None, Some(rank)) => rank,
             (None, None) => 0,
         };
-        Ok(TicketView { ticket: joined.ticket, position })
+        // Sealed from what never changes, so joining again returns the very same ticket: an early arrival's
+        // number comes from the broadcast draw, not the ticket.
+        let ticket = self.inner.signer.seal_ticket(&TicketClaims {
+            flight_id,
+            ticket_id: joined.ticket.id,
+            user_id: caller.user_id,
+            number: joined.record.number.filter(|_| !joined.record.early),
+            in_fallback: joined.record.in_fallback,
+        });
+        Ok(TicketView { ticket, position })
     }
 
     /// The ticket's status now, then as it changes, ending with the pass or the sell-out. Only the ticket's
-    /// owner may watch it; a ticket whose pass has expired is gone.
+    /// owner may watch it; a ticket whose pass has expired is gone. Opening a stream asks the queue nothing:
+    /// the ticket says what the stream needs.
     pub async fn watch(
         &self,
         caller: Caller,
-        ticket: TicketId,
+        ticket: &str,
     ) -> Result<impl Stream<Item = Result<TicketStatus, AppError>> + Send + 'static, AppError> {
-        let record = match self.inner.queues.ticket(ticket).await {
-            Ok(record) => record,
-            Err(QueueError::Unavailable) => return Err(AppError::Unavailable("waiting-room queue")),
+        let claims = self
+            .inner
+            .signer
+            .open_ticket(ticket)
+            .ok_or_else(|| ValidationError::single("ticket_id", "is not a waiting-room ticket"))?;
+        if claims.user_id != caller.user_id {
+            return Err(AppError::NotFound("ticket"));
+        }
+        let record = TicketRecord {
+            user_id: claims.user_id,
+            number: claims.number,
+            pass_expires_ms: None,
+            in_fallback: claims.in_fallback,
+            early: claims.number.is_none(),
         };
-        let now_ms = self.inner.clock.now().timestamp_millis();
-        let record = record
-            .filter(|record| record.user_id == caller.user_id)
-            .filter(|record| record.pass_expires_ms.is_none_or(|expires| expires > now_ms))
-            .ok_or(AppError::NotFound("ticket"))?;
+        let ticket = TicketId { flight_id: claims.flight_id, id: claims.ticket_id };
         let permit = self.inner.watchers.admit(format!("user:{}", caller.user_id))?;
         let watcher = TicketWatcher {
             rooms: self.clone(),
@@ -472,10 +494,16 @@ impl TicketWatcher {
     /// stream would otherwise keep room for it.
     async fn admitted(&self, room: Option<&RoomSettings>, now: DateTime<Utc>) -> Result<TicketStatus, AppError> {
         let ttl = room.map_or(TimeDelta::minutes(5), |room| room.pass_ttl);
-        let expires_ms = match self.rooms.inner.queues.admit(self.ticket, (now + ttl).timestamp_millis()).await {
+        let queues = &self.rooms.inner.queues;
+        let expires_ms = match queues.admit(self.ticket, self.record.in_fallback, (now + ttl).timestamp_millis()).await
+        {
             Ok(expires_ms) => expires_ms,
             Err(QueueError::Unavailable) => return Err(AppError::Unavailable("waiting-room queue")),
         };
+        if expires_ms <= now.timestamp_millis() {
+            // Admitted long ago, and the pass has expired since: the ticket is spent.
+            return Err(AppError::NotFound("ticket"));
+        }
         // Passes carry whole seconds: the expiry told is the one the pass holds.
         let expires_at = DateTime::from_timestamp(expires_ms.div_euclid(1_000), 0).unwrap_or(now + ttl);
         let pass = self.rooms.inner.signer.issue(self.ticket.flight_id, self.record.user_id, expires_at);

@@ -1,8 +1,13 @@
-//! Waiting-room passes: `v1.<expiry in Unix seconds>.<signature>`, the signature an HMAC-SHA256 over the
-//! version, the flight, the user and the expiry. The flight and the user are not written in the pass: the
-//! booking call names both (its flight and its caller), so a pass for another flight or another user
-//! simply fails to verify. Checking a pass needs no I/O, and every instance sharing the token signing key
-//! accepts every instance's passes.
+//! Waiting-room passes and tickets, signed so that checking them needs no I/O, and every instance sharing
+//! the token signing key accepts every instance's.
+//!
+//! A pass is `v1.<expiry in Unix seconds>.<signature>`, the signature an HMAC-SHA256 over the version, the
+//! flight, the user and the expiry. The flight and the user are not written in the pass: the booking call
+//! names both (its flight and its caller), so a pass for another flight or another user simply fails to
+//! verify.
+//!
+//! A ticket carries what watching it needs (its queue, its owner, its queue number when it has one), sealed
+//! with a truncated HMAC, so ten thousand watchers opening their streams at once ask the queue nothing.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -82,6 +87,70 @@ impl PassSigner {
     }
 }
 
+/// What a ticket says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketClaims {
+    pub flight_id: Uuid,
+    pub ticket_id: Uuid,
+    pub user_id: Uuid,
+    /// Its queue number; `None` for an early arrival before the room opened.
+    pub number: Option<u64>,
+    /// Issued by the queue an instance kept on its own while Redis was away.
+    pub in_fallback: bool,
+}
+
+/// Tag, flags, flight, ticket, user, number.
+const TICKET_BODY: usize = 1 + 1 + 16 + 16 + 16 + 8;
+/// Bytes of the HMAC kept: forging one takes 2^128 tries.
+const TICKET_MAC: usize = 16;
+const TICKET_TAG: u8 = 1;
+
+impl PassSigner {
+    /// The ticket's text form (URL-safe, 99 characters).
+    pub fn seal_ticket(&self, claims: &TicketClaims) -> String {
+        let mut bytes = Vec::with_capacity(TICKET_BODY + TICKET_MAC);
+        bytes.push(TICKET_TAG);
+        bytes.push(u8::from(claims.in_fallback));
+        bytes.extend_from_slice(claims.flight_id.as_bytes());
+        bytes.extend_from_slice(claims.ticket_id.as_bytes());
+        bytes.extend_from_slice(claims.user_id.as_bytes());
+        bytes.extend_from_slice(&claims.number.unwrap_or(0).to_be_bytes());
+        let mut mac = self.current.clone();
+        mac.update(&bytes);
+        bytes.extend_from_slice(&mac.finalize().into_bytes()[..TICKET_MAC]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The claims of a ticket this deployment sealed; `None` for anything else.
+    pub fn open_ticket(&self, text: &str) -> Option<TicketClaims> {
+        if text.len() > MAX_PASS_LEN * 2 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        if bytes.len() != TICKET_BODY + TICKET_MAC || bytes[0] != TICKET_TAG {
+            return None;
+        }
+        let (body, seal) = bytes.split_at(TICKET_BODY);
+        let genuine = [Some(&self.current), self.previous.as_ref()].into_iter().flatten().any(|key| {
+            let mut mac = key.clone();
+            mac.update(body);
+            mac.verify_truncated_left(seal).is_ok()
+        });
+        if !genuine {
+            return None;
+        }
+        let uuid = |at: usize| Uuid::from_slice(&body[at..at + 16]).ok();
+        let number = u64::from_be_bytes(body[50..58].try_into().ok()?);
+        Some(TicketClaims {
+            flight_id: uuid(2)?,
+            ticket_id: uuid(18)?,
+            user_id: uuid(34)?,
+            number: (number > 0).then_some(number),
+            in_fallback: body[1] == 1,
+        })
+    }
+}
+
 fn derive(secret: &[u8]) -> HmacSha256 {
     let mut derivation = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     derivation.update(KEY_CONTEXT);
@@ -141,6 +210,33 @@ mod tests {
         for junk in ["v1", "v2.1.abc", "v1.x.abc", "v1.1.!!", &"v1.1.".repeat(40)] {
             assert_eq!(signer.verify(junk, flight, user, now), Err(PassError::Invalid), "{junk}");
         }
+    }
+
+    #[test]
+    fn a_ticket_reads_back_as_sealed_and_not_at_all_once_altered() {
+        let signer = PassSigner::new(b"signing secret", None);
+        let claims = TicketClaims {
+            flight_id: Uuid::now_v7(),
+            ticket_id: Uuid::new_v4(),
+            user_id: Uuid::now_v7(),
+            number: Some(42),
+            in_fallback: true,
+        };
+        let ticket = signer.seal_ticket(&claims);
+        assert_eq!(ticket.len(), 99);
+        assert_eq!(signer.open_ticket(&ticket), Some(claims));
+        let early = TicketClaims { number: None, in_fallback: false, ..claims };
+        assert_eq!(signer.open_ticket(&signer.seal_ticket(&early)), Some(early));
+        let mut altered = ticket.clone().into_bytes();
+        altered[40] = if altered[40] == b'A' { b'B' } else { b'A' };
+        assert_eq!(signer.open_ticket(&String::from_utf8(altered).unwrap()), None);
+        assert_eq!(PassSigner::new(b"another secret", None).open_ticket(&ticket), None);
+        assert_eq!(signer.open_ticket("not-a-ticket"), None);
+        assert_eq!(
+            signer.open_ticket(&signer.issue(claims.flight_id, claims.user_id, Utc::now())),
+            None,
+            "a pass is not a ticket"
+        );
     }
 
     #[test]

@@ -12,8 +12,6 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    fmt,
-    str::FromStr,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
@@ -29,30 +27,11 @@ use crate::domain::waiting_room::Admission;
 /// How long a flight's queue is kept in Redis after its last join.
 const KEPT_FOR_SECONDS: i64 = 7 * 86_400;
 
-/// A ticket: its flight and its own id, written `<flight id>.<ticket id>` so that whoever holds one can
-/// find its queue.
+/// A ticket: its flight (so whoever holds one can find its queue) and its own id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TicketId {
     pub flight_id: Uuid,
     pub id: Uuid,
-}
-
-impl fmt::Display for TicketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.flight_id, self.id.simple())
-    }
-}
-
-impl FromStr for TicketId {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        let invalid = || "is not a waiting-room ticket id".to_owned();
-        let (flight, id) = text.split_once('.').ok_or_else(invalid)?;
-        Ok(Self {
-            flight_id: Uuid::try_parse(flight).map_err(|_| invalid())?,
-            id: Uuid::try_parse(id).map_err(|_| invalid())?,
-        })
-    }
 }
 
 /// A queue's counters, advanced to the time they were read.
@@ -74,6 +53,8 @@ pub struct TicketRecord {
     pub pass_expires_ms: Option<i64>,
     /// The ticket is in the queue this instance kept on its own while Redis was away.
     pub in_fallback: bool,
+    /// The ticket joined before the room opened: its number came from its draw, at opening.
+    pub early: bool,
 }
 
 /// A join's answer: the caller's ticket (new, or the one it already had) and the queue as it stood.
@@ -96,8 +77,8 @@ pub struct Pace {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The ticket may be in the shared queue, which cannot be read now.
-    #[error("the shared waiting-room queue is unreachable")]
+    /// The shared queue did not answer in time.
+    #[error("the shared waiting-room queue did not answer")]
     Unavailable,
 }
 
@@ -115,7 +96,6 @@ struct Scripts {
     join: Script,
     state: Script,
     early: Script,
-    ticket: Script,
     admit: Script,
 }
 
@@ -128,7 +108,6 @@ impl Queues {
                     join: Script::from_lua(format!("{SETTLE}{JOIN}")),
                     state: Script::from_lua(format!("{SETTLE}{STATE}")),
                     early: Script::from_lua(EARLY),
-                    ticket: Script::from_lua(TICKET),
                     admit: Script::from_lua(ADMIT),
                 }),
                 fallback: LocalQueues::default(),
@@ -140,47 +119,45 @@ impl Queues {
     }
 
     /// Puts `user_id` in the flight's queue, or finds the ticket it has (a new one if that ticket's pass
-    /// has expired). `draw` places an early arrival.
-    pub async fn join(&self, flight_id: Uuid, user_id: Uuid, pace: Pace, draw: u64) -> Joined {
+    /// has expired). `draw` places an early arrival. While Redis is disconnected the caller joins this
+    /// instance's own queue; a Redis command that fails (a timeout under load) fails the join instead, so
+    /// that a slow moment never splits the queue.
+    pub async fn join(&self, flight_id: Uuid, user_id: Uuid, pace: Pace, draw: u64) -> Result<Joined, QueueError> {
         let new_ticket = TicketId { flight_id, id: Uuid::new_v4() };
-        match &*self.inner {
-            Backing::Local(local) => local.join(new_ticket, user_id, pace, draw),
-            Backing::Redis { redis, scripts, fallback, degraded } => {
-                let answer = match redis.available() {
-                    Some(client) => {
-                        let mut args = pace_args(pace);
-                        args.extend([user_id.to_string(), new_ticket.id.simple().to_string(), draw.to_string()]);
-                        args.push(KEPT_FOR_SECONDS.to_string());
-                        scripts.join.evalsha_with_reload(client, keys(redis, flight_id), args).await.map_err(Some)
-                    }
-                    None => Err(None),
-                };
-                match answer {
-                    Ok(JoinReply(ticket, number, rank, issued, serving, carry, opened, early, pass)) => {
-                        recovered(degraded);
-                        let Ok(id) = Uuid::try_parse(&ticket) else {
-                            tracing::error!(ticket, "the waiting-room queue holds a malformed ticket");
-                            return fallback.join(new_ticket, user_id, pace, draw).in_fallback_queue();
-                        };
-                        Joined {
-                            ticket: TicketId { flight_id, id },
-                            record: TicketRecord {
-                                user_id,
-                                number: (number > 0).then_some(number),
-                                pass_expires_ms: (pass > 0).then_some(pass),
-                                in_fallback: false,
-                            },
-                            early_rank: (rank > 0).then_some(rank),
-                            state: state_of(opened, issued, serving, carry, early),
-                        }
-                    }
-                    Err(error) => {
-                        degrade(degraded, error);
-                        fallback.join(new_ticket, user_id, pace, draw).in_fallback_queue()
-                    }
-                }
-            }
-        }
+        let (redis, scripts, fallback, degraded) = match &*self.inner {
+            Backing::Local(local) => return Ok(local.join(new_ticket, user_id, pace, draw)),
+            Backing::Redis { redis, scripts, fallback, degraded } => (redis, scripts, fallback, degraded),
+        };
+        let Some(client) = redis.available() else {
+            degrade(degraded, None);
+            return Ok(fallback.join(new_ticket, user_id, pace, draw).in_fallback_queue());
+        };
+        let mut args = pace_args(pace);
+        args.extend([user_id.to_string(), new_ticket.id.simple().to_string(), draw.to_string()]);
+        args.push(KEPT_FOR_SECONDS.to_string());
+        let reply = scripts.join.evalsha_with_reload(client, keys(redis, flight_id), args).await;
+        let JoinReply(ticket, number, rank, issued, serving, carry, opened, early, pass, drew) =
+            reply.map_err(|error| {
+                tracing::warn!(%error, "waiting-room join failed");
+                QueueError::Unavailable
+            })?;
+        recovered(degraded);
+        let id = Uuid::try_parse(&ticket).map_err(|_| {
+            tracing::error!(ticket, "the waiting-room queue holds a malformed ticket");
+            QueueError::Unavailable
+        })?;
+        Ok(Joined {
+            ticket: TicketId { flight_id, id },
+            record: TicketRecord {
+                user_id,
+                number: (number > 0).then_some(number),
+                pass_expires_ms: (pass > 0).then_some(pass),
+                in_fallback: false,
+                early: drew == 1,
+            },
+            early_rank: (rank > 0).then_some(rank),
+            state: state_of(opened, issued, serving, carry, early),
+        })
     }
 
     /// The counters of the flight's queue (the shared one with Redis), advanced to `pace.now_ms` and
@@ -202,8 +179,12 @@ impl Queues {
                         recovered(degraded);
                         Some(state_of(opened, issued, serving, carry, early))
                     }
-                    Err(error) => {
-                        degrade(degraded, error);
+                    Err(None) => {
+                        degrade(degraded, None);
+                        None
+                    }
+                    Err(Some(error)) => {
+                        tracing::debug!(%error, "waiting-room queue not read");
                         None
                     }
                 }
@@ -226,12 +207,12 @@ impl Queues {
         match &*self.inner {
             Backing::Local(local) => local.early_order(flight_id),
             Backing::Redis { fallback, .. } if fallback_queue => fallback.early_order(flight_id),
-            Backing::Redis { redis, scripts, degraded, .. } => {
+            Backing::Redis { redis, scripts, .. } => {
                 let Some(client) = redis.available() else { return Vec::new() };
                 match scripts.early.evalsha_with_reload::<Vec<String>, _, _>(client, keys(redis, flight_id), ()).await {
                     Ok(tickets) => tickets.iter().filter_map(|t| Uuid::try_parse(t).ok()).collect(),
                     Err(error) => {
-                        degrade(degraded, Some(error));
+                        tracing::debug!(%error, "early arrivals not read");
                         Vec::new()
                     }
                 }
@@ -239,56 +220,20 @@ impl Queues {
         }
     }
 
-    /// What the queue knows of `ticket`; `None` when it has no such ticket.
-    pub async fn ticket(&self, ticket: TicketId) -> Result<Option<TicketRecord>, QueueError> {
-        match &*self.inner {
-            Backing::Local(local) => Ok(local.ticket(ticket)),
-            Backing::Redis { redis, scripts, fallback, degraded } => {
-                if let Some(record) = fallback.ticket(ticket) {
-                    return Ok(Some(TicketRecord { in_fallback: true, ..record }));
-                }
-                let client = redis.available().ok_or(QueueError::Unavailable)?;
-                let answer: Result<(Option<String>, u64, i64), _> = scripts
-                    .ticket
-                    .evalsha_with_reload(client, keys(redis, ticket.flight_id), ticket.id.simple().to_string())
-                    .await;
-                match answer {
-                    Ok((user, number, pass)) => {
-                        recovered(degraded);
-                        Ok(user.and_then(|user| Uuid::try_parse(&user).ok()).map(|user_id| TicketRecord {
-                            user_id,
-                            number: (number > 0).then_some(number),
-                            pass_expires_ms: (pass > 0).then_some(pass),
-                            in_fallback: false,
-                        }))
-                    }
-                    Err(error) => {
-                        degrade(degraded, Some(error));
-                        Err(QueueError::Unavailable)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records that `ticket` was admitted with a pass expiring at `expires_ms`, unless it already was:
-    /// returns the expiry of the ticket's one pass, so that watching again never extends it.
-    pub async fn admit(&self, ticket: TicketId, expires_ms: i64) -> Result<i64, QueueError> {
+    /// Records that `ticket` (of this instance's own queue: `in_fallback`) was admitted with a pass
+    /// expiring at `expires_ms`, unless it already was: returns the expiry of the ticket's one pass, so that
+    /// watching again, on any instance, never extends it.
+    pub async fn admit(&self, ticket: TicketId, in_fallback: bool, expires_ms: i64) -> Result<i64, QueueError> {
         match &*self.inner {
             Backing::Local(local) => Ok(local.admit(ticket, expires_ms)),
-            Backing::Redis { redis, scripts, fallback, degraded } => {
-                if fallback.ticket(ticket).is_some() {
-                    return Ok(fallback.admit(ticket, expires_ms));
-                }
+            Backing::Redis { fallback, .. } if in_fallback => Ok(fallback.admit(ticket, expires_ms)),
+            Backing::Redis { redis, scripts, .. } => {
                 let client = redis.available().ok_or(QueueError::Unavailable)?;
                 let args = vec![ticket.id.simple().to_string(), expires_ms.to_string()];
-                match scripts.admit.evalsha_with_reload(client, keys(redis, ticket.flight_id), args).await {
-                    Ok(expires) => Ok(expires),
-                    Err(error) => {
-                        degrade(degraded, Some(error));
-                        Err(QueueError::Unavailable)
-                    }
-                }
+                scripts.admit.evalsha_with_reload(client, keys(redis, ticket.flight_id), args).await.map_err(|error| {
+                    tracing::warn!(%error, "waiting-room admission not recorded");
+                    QueueError::Unavailable
+                })
             }
         }
     }
@@ -300,14 +245,15 @@ impl Joined {
     }
 }
 
-/// The JOIN script's answer: ticket, number, early rank, issued, serving, carry, opened, early, pass.
+/// The JOIN script's answer: ticket, number, early rank, issued, serving, carry, opened, early arrivals,
+/// pass expiry, whether the ticket is an early arrival's.
 #[derive(Debug)]
-struct JoinReply(String, u64, u64, u64, u64, i64, u8, u64, i64);
+struct JoinReply(String, u64, u64, u64, u64, i64, u8, u64, i64, u8);
 
 impl fred::types::FromValue for JoinReply {
     fn from_value(value: fred::types::Value) -> Result<Self, fred::error::Error> {
-        let (ticket, number, rank, issued, serving, carry, opened, early, pass) = value.convert()?;
-        Ok(Self(ticket, number, rank, issued, serving, carry, opened, early, pass))
+        let (ticket, number, rank, issued, serving, carry, opened, early, pass, drew) = value.convert()?;
+        Ok(Self(ticket, number, rank, issued, serving, carry, opened, early, pass, drew))
     }
 }
 
@@ -406,7 +352,8 @@ impl LocalQueues {
             queue.tickets.get(ticket).and_then(|r| r.pass_expires_ms).is_none_or(|expires| expires > pace.now_ms)
         });
         let id = current.unwrap_or_else(|| {
-            let mut record = TicketRecord { user_id, number: None, pass_expires_ms: None, in_fallback: false };
+            let mut record =
+                TicketRecord { user_id, number: None, pass_expires_ms: None, in_fallback: false, early: !queue.opened };
             if queue.opened {
                 queue.admission.issued += 1;
                 record.number = Some(queue.admission.issued);
@@ -440,11 +387,6 @@ impl LocalQueues {
     fn early_order(&self, flight_id: Uuid) -> Vec<Uuid> {
         let flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
         flights.get(&flight_id).map(|queue| queue.early.values().copied().collect()).unwrap_or_default()
-    }
-
-    fn ticket(&self, ticket: TicketId) -> Option<TicketRecord> {
-        let flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        flights.get(&ticket.flight_id)?.tickets.get(&ticket.id).copied()
     }
 
     fn admit(&self, ticket: TicketId, expires_ms: i64) -> i64 {
@@ -517,7 +459,8 @@ local number = tonumber(redis.call('HGET', KEYS[3], ticket)) or 0
 local rank = 0
 if number == 0 then rank = redis.call('ZRANK', KEYS[2], ticket) + 1 end
 local pass = tonumber(redis.call('HGET', KEYS[6], ticket)) or 0
-return {ticket, number, rank, issued, serving, carry, opened and 1 or 0, redis.call('ZCARD', KEYS[2]), pass}
+local drew = redis.call('ZSCORE', KEYS[2], ticket) and 1 or 0
+return {ticket, number, rank, issued, serving, carry, opened and 1 or 0, redis.call('ZCARD', KEYS[2]), pass, drew}
 ";
 
 const STATE: &str = r"
@@ -526,14 +469,6 @@ return {opened and 1 or 0, issued, serving, carry, redis.call('ZCARD', KEYS[2])}
 
 const EARLY: &str = r"
 return redis.call('ZRANGE', KEYS[2], 0, -1)
-";
-
-/// ARGV: ticket. Returns its user (nil if unknown), number and pass expiry (0 if none).
-const TICKET: &str = r"
-local user = redis.call('HGET', KEYS[5], ARGV[1])
-local number = tonumber(redis.call('HGET', KEYS[3], ARGV[1])) or 0
-local pass = tonumber(redis.call('HGET', KEYS[6], ARGV[1])) or 0
-return {user, number, pass}
 ";
 
 /// ARGV: ticket, pass expiry. Sets the expiry unless set, returns the one set.
@@ -562,11 +497,11 @@ mod tests {
         // Three early arrivals drawing 30, 10, 20; a repeated join changes nothing.
         let mut early = Vec::new();
         for (user, draw) in users.iter().zip([30, 10, 20]) {
-            let joined = queues.join(flight, *user, pace(MINUTE_MS, 60), draw).await;
+            let joined = queues.join(flight, *user, pace(MINUTE_MS, 60), draw).await.unwrap();
             told.push(format!("early rank {:?} number {:?}", joined.early_rank, joined.record.number));
             early.push(joined.ticket);
         }
-        let again = queues.join(flight, users[0], pace(2 * MINUTE_MS, 60), 99).await;
+        let again = queues.join(flight, users[0], pace(2 * MINUTE_MS, 60), 99).await.unwrap();
         told.push(format!("rejoin same {} rank {:?}", again.ticket == early[0], again.early_rank));
         let order = queues.early_order(flight, false).await;
         told.push(format!(
@@ -574,23 +509,22 @@ mod tests {
             order.iter().map(|t| early.iter().position(|e| e.id == *t)).collect::<Vec<_>>()
         ));
         // Opening numbers the early arrivals by draw; a late arrival comes after them.
-        let late = queues.join(flight, users[3], pace(10 * MINUTE_MS, 60), 0).await;
-        told.push(format!("late number {:?} state {:?}", late.record.number, late.state));
-        for ticket in &early {
-            told.push(format!("{:?}", queues.ticket(*ticket).await.unwrap().map(|r| r.number)));
+        let late = queues.join(flight, users[3], pace(10 * MINUTE_MS, 60), 0).await.unwrap();
+        told.push(format!("late number {:?} early {} state {:?}", late.record.number, late.record.early, late.state));
+        for user in &users[..3] {
+            let again = queues.join(flight, *user, pace(10 * MINUTE_MS, 60), 0).await.unwrap();
+            told.push(format!("{:?} {}", again.record.number, again.record.early));
         }
         // A second and a half later: one admitted, the remainder carried.
         let state = queues.state(flight, pace(10 * MINUTE_MS + 1_500, 60)).await;
         told.push(format!("{state:?}"));
         // A pass's expiry is fixed the first time.
-        let first = queues.admit(early[1], 11 * MINUTE_MS).await.unwrap();
-        let second = queues.admit(early[1], 12 * MINUTE_MS).await.unwrap();
+        let first = queues.admit(early[1], false, 11 * MINUTE_MS).await.unwrap();
+        let second = queues.admit(early[1], false, 12 * MINUTE_MS).await.unwrap();
         told.push(format!("pass {first} {second}"));
         // Past it, joining takes a new ticket at the back.
-        let expired = queues.join(flight, users[1], pace(11 * MINUTE_MS, 60), 0).await;
+        let expired = queues.join(flight, users[1], pace(11 * MINUTE_MS, 60), 0).await.unwrap();
         told.push(format!("new {} number {:?}", expired.ticket != early[1], expired.record.number));
-        let unknown = TicketId { flight_id: flight, id: Uuid::now_v7() };
-        told.push(format!("{:?}", queues.ticket(unknown).await.unwrap()));
         told
     }
 
@@ -607,7 +541,7 @@ mod tests {
             ]
         );
         assert_eq!(local[4], "order [Some(1), Some(2), Some(0)]");
-        assert_eq!(local[6..9], ["Some(Some(3))", "Some(Some(1))", "Some(Some(2))"]);
+        assert_eq!(local[6..9], ["Some(3) true", "Some(1) true", "Some(2) true"]);
         assert_eq!(local[10], format!("pass {} {}", 11 * MINUTE_MS, 11 * MINUTE_MS));
         assert_eq!(local[11], "new true number Some(5)");
         let Some(redis) = crate::infra::redis::for_unit_test().await else { return };
@@ -629,15 +563,13 @@ mod tests {
         };
         let queues = Queues::new(Some(Redis::connect(&config).await.unwrap()));
         let flight = Uuid::now_v7();
-        let joined = queues.join(flight, Uuid::now_v7(), pace(11 * MINUTE_MS, 60), 0).await;
+        let joined = queues.join(flight, Uuid::now_v7(), pace(11 * MINUTE_MS, 60), 0).await.unwrap();
         assert!(joined.record.in_fallback);
         assert_eq!(joined.record.number, Some(1));
-        assert_eq!(queues.ticket(joined.ticket).await.unwrap().map(|r| r.in_fallback), Some(true));
         assert_eq!(queues.state(flight, pace(11 * MINUTE_MS, 60)).await, None, "the shared queue is unknown");
         let own = queues.fallback_state(flight, pace(11 * MINUTE_MS + 1_000, 60)).unwrap();
         assert_eq!(own.admission.serving, 1);
-        let unknown = TicketId { flight_id: flight, id: Uuid::now_v7() };
-        assert!(matches!(queues.ticket(unknown).await, Err(QueueError::Unavailable)));
+        assert_eq!(queues.admit(joined.ticket, true, 12 * MINUTE_MS).await.unwrap(), 12 * MINUTE_MS);
         let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
         assert_eq!(log.matches("waiting rooms fall back to this instance's own queues").count(), 1, "{log}");
     }
