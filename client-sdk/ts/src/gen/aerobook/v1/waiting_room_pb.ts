@@ -259,7 +259,8 @@ export const WaitingRoomService: GenService<{
   /**
    * Joins the flight's queue. Joining again returns the same ticket (its current position) until the
    * ticket's pass has expired; after that, a join takes a new ticket at the back of the queue.
-   * NOT_FOUND when the flight has no enabled waiting room.
+   * NOT_FOUND when the flight has no enabled waiting room; SERVICE_UNAVAILABLE (retryable) when the shared
+   * queue does not answer in time.
    *
    * @generated from rpc aerobook.v1.WaitingRoomService.JoinWaitingRoom
    */
