@@ -93,7 +93,8 @@ fn room_settings(
     let flight_id = v.check("flight_id", convert::uuid(&request.flight_id));
     let admit_per_minute = v.check("admit_per_minute", check_admit_per_minute(request.admit_per_minute));
     let pass_ttl = v.check("pass_ttl_seconds", check_pass_ttl(request.pass_ttl_seconds));
-    let opens_at = v.check("opens_at", opens_at(request.opens_at.as_ref()).and_then(|at| check_opens_at(at, now)));
+    let opens_at = request.opens_at.as_ref().map(|at| convert::parse_timestamp(Some(at))).transpose();
+    let opens_at = v.check("opens_at", opens_at.and_then(|at| check_opens_at(at, now)));
     v.finish_with(|| {
         Some((
             flight_id?,
@@ -105,18 +106,6 @@ fn room_settings(
             },
         ))
     })
-}
-
-/// An optional time, kept to the second.
-fn opens_at(at: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, String> {
-    at.map(|at| {
-        (0..1_000_000_000)
-            .contains(&at.nanos)
-            .then(|| DateTime::from_timestamp(at.seconds, 0))
-            .flatten()
-            .ok_or_else(|| "is not a valid timestamp".to_owned())
-    })
-    .transpose()
 }
 
 fn room_to_proto(room: &RoomView) -> pb::WaitingRoom {

@@ -44,7 +44,7 @@ pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 /// A schedule time, kept to the second: finer parts would make page tokens (microseconds) ambiguous.
-fn parse_timestamp(at: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, String> {
+pub fn parse_timestamp(at: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>, String> {
     let at = at.ok_or("is required")?;
     if !(0..1_000_000_000).contains(&at.nanos) {
         return Err("is not a valid timestamp".to_owned());
