@@ -12,6 +12,7 @@ mod m20261121_000004_payments;
 mod m20261130_000005_world_airports;
 mod m20261130_000006_refund_attempts;
 mod m20261130_000007_waiting_rooms;
+mod m20261201_000008_job_trace_context;
 
 pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_world_airports::Migration),
             Box::new(m20261130_000006_refund_attempts::Migration),
             Box::new(m20261130_000007_waiting_rooms::Migration),
+            Box::new(m20261201_000008_job_trace_context::Migration),
         ]
     }
 }

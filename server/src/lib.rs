@@ -21,6 +21,10 @@
 //!
 //! Modules are private; the `pub use` list below is the whole surface.
 
+// The instrumented payment futures nest async-stripe's list types deeply enough to need more than the
+// default 128 levels when the compiler proves them `Send`.
+#![recursion_limit = "256"]
+
 mod api;
 mod app;
 mod cli;

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _telemetry = match telemetry::init(&config) {
+    let telemetry = match telemetry::init(&config) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("aerobook-server: telemetry: {error}");
@@ -24,7 +24,7 @@ async fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve(config, &telemetry).await,
         Command::Migrate => migrate(&config).await.inspect(|()| tracing::info!("migrations applied")),
         Command::Admin(command) => match run_admin(&config, command).await {
             Ok(output) => {
@@ -46,8 +46,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), StartupError> {
-    Application::build(config).await?.run_until_stopped(shutdown_signal()).await
+async fn serve(config: Config, telemetry: &telemetry::Telemetry) -> Result<(), StartupError> {
+    let mut application = Application::build(config).await?;
+    if let Some(registry) = telemetry.prometheus_registry() {
+        application.serve_metrics(registry).await?;
+    }
+    application.run_until_stopped(shutdown_signal()).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -2,14 +2,7 @@
 //! migrates, seeds and binds (port 0 works); `run_until_stopped` serves until the injected shutdown future
 //! resolves, then drains.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use aerobook_proto::v1::{
     RateLimitClass, airport_service_server::AirportServiceServer, auth_service_server::AuthServiceServer,
@@ -18,8 +11,8 @@ use aerobook_proto::v1::{
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use tokio::{net::TcpListener, sync::oneshot};
+use tonic::{codec::CompressionEncoding, server::NamedService as _};
 use tonic::{service::Routes, transport::server::TcpIncoming};
-use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 
 use crate::{
@@ -51,7 +44,7 @@ use crate::{
         tokens::{self, AccessTokens},
         waiting_room::Queues,
     },
-    jobs::{self, Background, sweeper},
+    jobs::{self, Background, gauges, health::Readiness, sweeper},
     layers::{
         client_address::{TrustedProxies, resolve_client_address},
         correlation::correlate,
@@ -63,8 +56,7 @@ use crate::{
     store::{Store, StoreError, seed},
 };
 
-/// How often an idle HTTP/2 connection is pinged, and how long its answer may take before it is closed.
-const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the answer to a keepalive ping may take before the connection is closed.
 const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +77,20 @@ pub enum StartupError {
     Serve(#[from] tonic::transport::Error),
 }
 
+/// A generated service with the server's message limits and compression: gzip and zstd accepted, and
+/// used for responses when the caller accepts them.
+macro_rules! configured {
+    ($service:expr, $max_message:expr) => {
+        $service
+            .max_decoding_message_size($max_message)
+            .max_encoding_message_size($max_message)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Zstd)
+    };
+}
+
 type FlightServer = FlightServiceServer<FlightApi>;
 type AuthServer = AuthServiceServer<AuthApi>;
 type BookingServer = BookingServiceServer<BookingApi>;
@@ -96,8 +102,9 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: axum::Router,
-    health: HealthReporter,
-    serving: Arc<AtomicBool>,
+    readiness: Readiness,
+    /// The operator endpoint serving `GET /metrics`, once started.
+    metrics_endpoint: Option<tokio::task::JoinHandle<()>>,
     store: Store,
     redis: Option<Redis>,
     background: Background,
@@ -182,29 +189,34 @@ impl Application {
         );
 
         let max_message = config.limits.max_message_bytes;
-        let airports = AirportServiceServer::new(AirportApi::new(AirportDirectory::new(
-            store.clone(),
-            idempotency.clone(),
-            cache.clone(),
-            clock.clone(),
-        )))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-        let flights = FlightServiceServer::new(FlightApi::new(
-            FlightCatalog::new(store.clone(), idempotency.clone(), cache, feed.clone(), clock.clone(), watch_limits),
-            clock.clone(),
-        ))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-        let auth = AuthServiceServer::new(AuthApi::new(accounts))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
-        let booking_service = BookingServiceServer::new(BookingApi::new(bookings.clone(), clock.clone()))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
-        let waiting_room_service = WaitingRoomServiceServer::new(WaitingRoomApi::new(rooms, clock.clone()))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
+        let airports = configured!(
+            AirportServiceServer::new(AirportApi::new(AirportDirectory::new(
+                store.clone(),
+                idempotency.clone(),
+                cache.clone(),
+                clock.clone(),
+            ))),
+            max_message
+        );
+        let flights = configured!(
+            FlightServiceServer::new(FlightApi::new(
+                FlightCatalog::new(
+                    store.clone(),
+                    idempotency.clone(),
+                    cache,
+                    feed.clone(),
+                    clock.clone(),
+                    watch_limits
+                ),
+                clock.clone(),
+            )),
+            max_message
+        );
+        let auth = configured!(AuthServiceServer::new(AuthApi::new(accounts)), max_message);
+        let booking_service =
+            configured!(BookingServiceServer::new(BookingApi::new(bookings.clone(), clock.clone())), max_message);
+        let waiting_room_service =
+            configured!(WaitingRoomServiceServer::new(WaitingRoomApi::new(rooms, clock.clone())), max_message);
 
         let PaymentSetup { provider, simulated, webhook_secrets } = payment_provider(&config, &clock)?;
         let signal = OutboxSignal::default();
@@ -214,16 +226,20 @@ impl Application {
         let payments =
             Payments::new(store.clone(), idempotency, clock.clone(), feed.clone(), provider, signal.clone(), key_lease);
         let outbox = Outbox::new(store.clone(), payments.clone(), clock.clone(), signal);
-        let payment_service = PaymentServiceServer::new(PaymentApi::new(payments.clone()))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
+        let payment_service = configured!(PaymentServiceServer::new(PaymentApi::new(payments.clone())), max_message);
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<FlightServer>().await;
-        health.set_serving::<AuthServer>().await;
-        health.set_serving::<BookingServer>().await;
-        health.set_serving::<PaymentServer>().await;
-        health.set_serving::<AirportServer>().await;
-        health.set_serving::<WaitingRoomServer>().await;
+        let readiness = Readiness::new(
+            health,
+            vec![
+                FlightServer::NAME,
+                AuthServer::NAME,
+                BookingServer::NAME,
+                PaymentServer::NAME,
+                AirportServer::NAME,
+                WaitingRoomServer::NAME,
+            ],
+        )
+        .await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(aerobook_proto::FILE_DESCRIPTOR_SET)
@@ -231,7 +247,6 @@ impl Application {
                 // google.rpc error details, so reflection clients can decode grpc-status-details-bin.
                 .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
-        let serving = Arc::new(AtomicBool::new(true));
         let call_limits = CallLimits::new(config.limits.request_timeout, config.limits.max_concurrent_calls);
         let router = Routes::new(health_service)
             .add_service(reflection().build_v1()?)
@@ -243,7 +258,7 @@ impl Application {
             .add_service(airports)
             .add_service(waiting_room_service)
             .into_axum_router()
-            .route("/healthz", get(liveness).with_state(serving.clone()))
+            .route("/healthz", get(readiness_probe).with_state(readiness.clone()))
             .merge(webhooks::router(payments.clone(), webhook_secrets, limiter.clone()))
             .layer(
                 ServiceBuilder::new()
@@ -268,8 +283,8 @@ impl Application {
             listener,
             local_addr,
             router,
-            health,
-            serving,
+            readiness,
+            metrics_endpoint: None,
             store,
             redis,
             background: Background { bookings, payments, outbox, simulated },
@@ -289,9 +304,23 @@ impl Application {
         self.local_addr
     }
 
+    /// Serves Prometheus `GET /metrics` from `registry` on `AEROBOOK_METRICS_ADDR` (when set), until the
+    /// server stops; returns the bound address.
+    pub async fn serve_metrics(&mut self, registry: prometheus::Registry) -> Result<Option<SocketAddr>, StartupError> {
+        let Some(addr) = self.config.telemetry.metrics_addr else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr).await.map_err(StartupError::Listen)?;
+        let bound = listener.local_addr().map_err(StartupError::Listen)?;
+        tracing::info!(%bound, "serving Prometheus metrics on /metrics");
+        self.metrics_endpoint = Some(tokio::spawn(crate::api::metrics::serve(listener, registry)));
+        Ok(Some(bound))
+    }
+
     /// Serves until `shutdown` resolves. Then health turns NOT_SERVING (for watchers and on open
-    /// connections), no new connections are accepted, and in-flight calls get the configured grace period
-    /// to finish; after it, this returns without waiting for them.
+    /// connections) and new calls are still taken for the drain delay, so load balancers stop sending first;
+    /// then no new connections are accepted, and in-flight calls get the configured grace period to finish;
+    /// after it, this returns without waiting for them.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -300,8 +329,8 @@ impl Application {
             listener,
             local_addr,
             router,
-            health,
-            serving,
+            readiness,
+            metrics_endpoint,
             store,
             redis,
             background: Background { bookings, payments, outbox, .. },
@@ -310,29 +339,36 @@ impl Application {
             config,
         } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
-        let sweeping = tokio::spawn(sweeper::run(bookings, outbox.clone(), clock, config.bookings.sweep_interval));
+        let sweeping =
+            tokio::spawn(sweeper::run(bookings, outbox.clone(), clock.clone(), config.bookings.sweep_interval));
         let working = tokio::spawn(jobs::outbox::run(outbox));
         let reconciling = tokio::spawn(jobs::reconciler::run(payments, config.payments.reconcile_interval));
+        let probing = tokio::spawn(readiness.clone().probe(store.clone(), config.transport.health_probe_interval));
+        let sampling =
+            config.telemetry.exports_metrics().then(|| tokio::spawn(gauges::run(store.clone(), clock.clone())));
         let relay = feed.listen().await;
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
+        let drain = config.limits.shutdown_drain;
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: draining in-flight calls");
-            serving.store(false, Ordering::SeqCst);
-            health.set_service_status("", ServingStatus::NotServing).await;
-            health.set_not_serving::<FlightServer>().await;
-            health.set_not_serving::<AuthServer>().await;
-            health.set_not_serving::<BookingServer>().await;
-            health.set_not_serving::<PaymentServer>().await;
-            health.set_not_serving::<AirportServer>().await;
-            health.set_not_serving::<WaitingRoomServer>().await;
+            tracing::info!(
+                drain_s = drain.as_secs(),
+                "shutting down: NOT_SERVING, still taking calls for the drain delay"
+            );
+            readiness.drain().await;
+            tokio::time::sleep(drain).await;
+            tracing::info!("shutting down: listener closed, draining in-flight calls");
             let _ = draining_tx.send(());
         };
+        let transport = &config.transport;
         let server = tonic::transport::Server::builder()
             .accept_http1(true)
             // Pings idle connections, so a client that vanished (its streams included) is closed.
-            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_interval(Some(transport.keepalive_interval))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            // Old connections are asked to go away, so clients rebalance onto new instances.
+            .max_connection_age(transport.max_connection_age)
+            .max_concurrent_streams(Some(transport.max_concurrent_streams))
             .layer(cors_layer(&config.cors_origins))
             .layer(GrpcWebOrPlainLayer)
             .add_routes(Routes::from(router))
@@ -355,6 +391,13 @@ impl Application {
                 false
             }
         };
+        probing.abort();
+        if let Some(sampling) = sampling {
+            sampling.abort();
+        }
+        if let Some(metrics_endpoint) = metrics_endpoint {
+            metrics_endpoint.abort();
+        }
         sweeping.abort();
         working.abort();
         reconciling.abort();
@@ -423,11 +466,12 @@ fn payment_provider(config: &Config, clock: &Clock) -> Result<PaymentSetup, Star
     })
 }
 
-/// Plain-HTTP liveness for load balancers and container health checks: 200 while serving, 503 once draining.
-async fn liveness(State(serving): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
-    if serving.load(Ordering::SeqCst) {
+/// Plain-HTTP readiness for load balancers and container health checks: 200 while serving, 503 while the
+/// database does not answer or once draining.
+async fn readiness_probe(State(readiness): State<Readiness>) -> (StatusCode, &'static str) {
+    if readiness.is_serving() {
         (StatusCode::OK, "serving\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
     }
 }

@@ -59,7 +59,7 @@ backend_tests! {
             assert_eq!(headers.get("access-control-allow-origin").unwrap(), allowed, "the origin itself, never *");
             assert_eq!(headers.get("access-control-allow-credentials").unwrap(), "true");
             let allowed_headers = header_list(headers, "access-control-allow-headers");
-            for header in ["authorization", "idempotency-key", "x-correlation-id", "x-grpc-web", "content-type", "grpc-timeout", "x-user-agent"] {
+            for header in ["authorization", "idempotency-key", "x-correlation-id", "x-grpc-web", "content-type", "grpc-timeout", "x-user-agent", "traceparent", "tracestate"] {
                 assert!(allowed_headers.iter().any(|h| h == header), "{header} not allowed: {allowed_headers:?}");
             }
         }

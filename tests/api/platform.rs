@@ -1,6 +1,7 @@
 //! Health, reflection, plain HTTP on the shared port, transport limits and graceful shutdown.
 
-use aerobook_tests::{Backend, TestApp, backend_tests, grpc_web, search_request};
+use aerobook_proto::v1::flight_service_client::FlightServiceClient;
+use aerobook_tests::{Backend, TestApp, backend_tests, grpc_web, proxy::TcpSwitch, search_request};
 use http_body_util::{BodyExt as _, Empty};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
@@ -181,6 +182,62 @@ async fn shutdown_reports_not_serving_then_stops() {
     app.stopped().await.expect("clean stop");
     let after = HealthClient::new(app.channel.clone()).check(HealthCheckRequest { service: String::new() }).await;
     assert!(after.is_err(), "no longer answering");
+}
+
+/// Shutdown turns health NOT_SERVING first and keeps taking new connections and calls for the drain
+/// delay, so a load balancer that has not yet seen the change loses nothing; then the listener closes.
+#[tokio::test]
+async fn shutdown_keeps_serving_for_the_drain_delay_after_not_serving() {
+    let mut app = TestApp::spawn(Backend::Embedded, &[("AEROBOOK_SHUTDOWN_DRAIN_SECONDS", "3")]).await.unwrap();
+    let mut health = HealthClient::new(app.channel.clone());
+    let mut watch = health.watch(HealthCheckRequest { service: String::new() }).await.expect("watch").into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+
+    app.trigger_shutdown();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::NotServing);
+    let url = format!("http://{}", app.addr);
+    let late =
+        tonic::transport::Channel::from_shared(url.clone()).unwrap().connect().await.expect("listener still open");
+    let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+    FlightServiceClient::new(late).search_flights(request).await.expect("served during the drain delay");
+
+    app.stopped().await.expect("clean stop");
+    assert!(tonic::transport::Channel::from_shared(url).unwrap().connect().await.is_err(), "listener closed");
+}
+
+/// Health follows the database on its own (a probe loop, not a query per health call): NOT_SERVING while
+/// the database does not answer, SERVING again once it does, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_a_database_outage_and_recovers() {
+    // Needs PostgreSQL behind a switch the test can cut; SQLite has no connection to lose.
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set DATABASE_URL to a PostgreSQL database");
+        eprintln!("skipped: DATABASE_URL is not set");
+        return;
+    };
+    let (credentials, rest) = url.split_once('@').expect("DATABASE_URL names user@host:port/db");
+    let (authority, database) = rest.split_once('/').expect("DATABASE_URL names a database");
+    let target = tokio::net::lookup_host(authority).await.expect("database host").next().expect("an address");
+    let switch = TcpSwitch::start(target).await;
+    let via_switch = format!("{credentials}@{}/{database}", switch.addr());
+    let Some(app) =
+        TestApp::on_postgres(&[("DATABASE_URL", &via_switch), ("AEROBOOK_HEALTH_PROBE_INTERVAL_MS", "100")]).await
+    else {
+        return;
+    };
+    let mut health = HealthClient::new(app.channel.clone());
+    let mut watch = health.watch(HealthCheckRequest { service: String::new() }).await.expect("watch").into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+
+    switch.cut();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::NotServing);
+    let service = health.check(HealthCheckRequest { service: "aerobook.v1.BookingService".into() }).await.unwrap();
+    assert_eq!(service.into_inner().status(), ServingStatus::NotServing, "every service follows");
+
+    switch.restore();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+    let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+    app.flights().search_flights(request).await.expect("serving again");
 }
 
 /// With Redis configured but unreachable, searches are answered from the database.

@@ -86,6 +86,8 @@ impl TestApp {
             ("AEROBOOK_SEED_DEMO_DATA", "true"),
             ("AEROBOOK_DEMO_DAYS", "3"),
             ("AEROBOOK_SHUTDOWN_GRACE_SECONDS", "2"),
+            // The drain delay is tested on its own; elsewhere a stopping server closes its listener at once.
+            ("AEROBOOK_SHUTDOWN_DRAIN_SECONDS", "0"),
             ("AEROBOOK_JWT_SECRET", JWT_SECRET),
             // Tests sweep holds themselves, after moving the clock; none runs behind their back.
             ("AEROBOOK_SWEEP_INTERVAL_SECONDS", "3600"),

@@ -199,3 +199,67 @@ impl Drop for TlsProxy {
         self.accept.abort();
     }
 }
+
+/// A plain TCP relay (to a database, say) that can be cut, dropping every open connection and refusing new
+/// ones, and then restored: an outage of the service behind it, as the server sees one.
+pub struct TcpSwitch {
+    addr: SocketAddr,
+    state: Arc<SwitchState>,
+    accept: JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct SwitchState {
+    cut: AtomicBool,
+    /// Relays of open connections, aborted on a cut.
+    relays: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl TcpSwitch {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind switch");
+        let addr = listener.local_addr().expect("switch address");
+        let state = Arc::new(SwitchState::default());
+        let accept = tokio::spawn({
+            let state = Arc::clone(&state);
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if state.cut.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let relay = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    state.relays.lock().unwrap().push(relay);
+                }
+            }
+        });
+        Self { addr, state, accept }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Drops every open connection and refuses new ones until [`Self::restore`].
+    pub fn cut(&self) {
+        self.state.cut.store(true, Ordering::SeqCst);
+        for relay in self.state.relays.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.state.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpSwitch {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bookings;
 pub mod convert;
 pub mod flights;
+pub mod metrics;
 pub mod payments;
 pub mod waiting_rooms;
 pub mod webhooks;

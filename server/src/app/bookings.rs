@@ -27,7 +27,7 @@ use crate::{
         payment::PaymentStatus,
         validation::Violations,
     },
-    infra::{availability::AvailabilityFeed, clock::Clock},
+    infra::{availability::AvailabilityFeed, clock::Clock, metrics::metrics},
     store::{
         Store, StoreError,
         bookings::{self, Change, ListFilter},
@@ -129,12 +129,14 @@ impl Bookings {
         outcome
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
         let booking = bookings::get(self.store.conn(), id).await?.filter(|b| actor.may_see(b));
         Ok(booking.ok_or(AppError::NotFound("booking"))?.seen_at(self.clock.now()))
     }
 
     /// The caller's bookings (every booking for staff and services), optionally of one flight.
+    #[tracing::instrument(skip_all)]
     pub async fn list(
         &self,
         actor: &Actor,
@@ -201,6 +203,7 @@ impl Bookings {
 
     /// Expires every hold due now and releases its seats, in batches; returns how many expired. Safe to
     /// run on several instances at once: each due hold is claimed by one of them and expires once.
+    #[tracing::instrument(skip_all)]
     pub async fn expire_due_holds(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
         let correlation_id = format!("sweep-{}", Uuid::now_v7());
@@ -233,6 +236,7 @@ impl Bookings {
             }
             txn.commit().await.map_err(StoreError::from)?;
             expired += changes.len();
+            metrics().holds_expired.add(changes.len() as u64, &[]);
             let mut flights: Vec<Uuid> = due.iter().map(|hold| hold.flight_id).collect();
             flights.sort();
             flights.dedup();
@@ -250,6 +254,7 @@ impl Bookings {
     }
 
     /// Forgets idempotency keys past their retention.
+    #[tracing::instrument(skip_all)]
     pub async fn forget_expired_keys(&self) -> Result<u64, AppError> {
         self.idempotency.forget_expired(self.clock.now()).await
     }

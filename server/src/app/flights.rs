@@ -95,6 +95,7 @@ impl FlightCatalog {
     /// The flight's cabins now, then again each time its seat counts change. Ends when the flight is gone
     /// or after a database failure (the failure is the stream's last item). `watcher` names the caller for
     /// the per-caller limit of open streams.
+    #[tracing::instrument(skip_all)]
     pub async fn watch_availability(
         &self,
         id: Uuid,

@@ -38,13 +38,14 @@ use std::{
 };
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
+use opentelemetry::KeyValue;
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
 use super::AppError;
 use crate::{
     domain::booking::Refusal,
-    infra::digest::sha256_hex,
+    infra::{digest::sha256_hex, metrics::metrics},
     store::{
         Store, StoreError,
         idempotency::{self, Claim, KeyedCall, StoredOutcome},
@@ -276,8 +277,23 @@ fn stored(outcome: &Replay) -> Result<StoredOutcome, AppError> {
     })
 }
 
+/// Counts replays and keys reused with another request (the metrics), passing the result through.
+fn counted(request: &KeyedRequest, replay: Result<Replay, AppError>) -> Result<Replay, AppError> {
+    let method = [KeyValue::new("rpc.method", request.method)];
+    match &replay {
+        Ok(_) => metrics().idempotency_replays.add(1, &method),
+        Err(AppError::KeyReused) => metrics().idempotency_conflicts.add(1, &method),
+        Err(_) => {}
+    }
+    replay
+}
+
 /// The stored outcome a taken key replays, when it names the same method and request.
 fn replay(request: &KeyedRequest, claim: Claim) -> Result<Replay, AppError> {
+    counted(request, stored_replay(request, claim))
+}
+
+fn stored_replay(request: &KeyedRequest, claim: Claim) -> Result<Replay, AppError> {
     let (method, fingerprint, outcome) = match claim {
         Claim::Taken { method, fingerprint, outcome } => (method, fingerprint, Some(outcome)),
         Claim::Reserved { method, fingerprint } => (method, fingerprint, None),
@@ -421,10 +437,11 @@ impl Completed {
     fn replay(&self, request: &KeyedRequest, now: DateTime<Utc>) -> Option<Result<Replay, AppError>> {
         let calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let call = calls.by_key.get(&(request.caller_id, request.key.clone())).filter(|call| call.expires_at > now)?;
-        if call.method != request.method || call.fingerprint != request.fingerprint {
-            return Some(Err(AppError::KeyReused));
-        }
-        Some(Ok(call.outcome.clone()))
+        let replay = match call.method != request.method || call.fingerprint != request.fingerprint {
+            true => Err(AppError::KeyReused),
+            false => Ok(call.outcome.clone()),
+        };
+        Some(counted(request, replay))
     }
 }
 

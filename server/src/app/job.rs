@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::AppError;
 use crate::{
     domain::payment::ProviderEvent,
+    infra::telemetry,
     store::{StoreError, outbox},
 };
 
@@ -59,10 +60,11 @@ impl OutboxSignal {
     }
 }
 
-/// Writes `job` in the caller's transaction; call [`OutboxSignal::wake`] after the commit.
+/// Writes `job` in the caller's transaction, with the current trace (so the job's span links to this call);
+/// call [`OutboxSignal::wake`] after the commit.
 pub async fn enqueue(db: &impl sea_orm::ConnectionTrait, job: &Job, now: DateTime<Utc>) -> Result<(), AppError> {
     let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(format!("job: {e}")))?;
-    outbox::enqueue(db, job.kind(), payload, now).await?;
+    outbox::enqueue(db, job.kind(), payload, telemetry::current_traceparent(), now).await?;
     Ok(())
 }
 

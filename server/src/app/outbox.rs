@@ -8,6 +8,8 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{
     AppError,
@@ -15,7 +17,7 @@ use super::{
     payments::Payments,
 };
 use crate::{
-    infra::clock::Clock,
+    infra::{clock::Clock, telemetry},
     store::{
         Store, StoreError,
         outbox::{self, LeasedJob},
@@ -88,7 +90,22 @@ impl Outbox {
         Ok(outbox::delete_done_before(self.store.conn(), self.clock.now() - DONE_RETENTION).await?)
     }
 
+    /// Runs one job in a span of its own, linked to the call that queued it.
     async fn run(&self, leased: LeasedJob) {
+        let span = tracing::info_span!(
+            "job",
+            otel.name = %format_args!("job {}", leased.kind),
+            job.id = %leased.id,
+            job.kind = leased.kind,
+            job.attempt = leased.attempts,
+        );
+        if let Some(queued_by) = leased.trace_parent.as_deref().and_then(telemetry::linked_span) {
+            span.add_link(queued_by);
+        }
+        self.run_in_span(leased).instrument(span).await;
+    }
+
+    async fn run_in_span(&self, leased: LeasedJob) {
         let job = match serde_json::from_str::<Job>(&leased.payload) {
             Ok(job) => job,
             Err(error) => {

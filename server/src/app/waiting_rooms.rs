@@ -32,6 +32,7 @@ use crate::{
     infra::{
         availability::AvailabilityFeed,
         clock::Clock,
+        metrics,
         passes::{PassSigner, TicketClaims},
         waiting_room::{Pace, QueueError, QueueState, Queues, TicketId, TicketRecord},
     },
@@ -164,6 +165,7 @@ impl WaitingRooms {
     }
 
     /// The flight's room and its counts; a disabled, empty room for a flight that never had one.
+    #[tracing::instrument(skip_all)]
     pub async fn get(&self, flight_id: Uuid) -> Result<RoomView, AppError> {
         match self.settings(flight_id).await? {
             Some(settings) => {
@@ -213,6 +215,7 @@ impl WaitingRooms {
     /// The ticket's status now, then as it changes, ending with the pass or the sell-out. Only the ticket's
     /// owner may watch it; a ticket whose pass has expired is gone. Opening a stream asks the queue nothing:
     /// the ticket says what the stream needs.
+    #[tracing::instrument(skip_all)]
     pub async fn watch(
         &self,
         caller: Caller,
@@ -255,6 +258,7 @@ impl WaitingRooms {
 
     /// Whether `pass` lets `caller` place a hold on the flight: always on a flight without an enabled room.
     /// Needs no I/O but the room's settings, which come from the flight's snapshot.
+    #[tracing::instrument(skip_all)]
     pub async fn check_pass(&self, caller: &Caller, flight_id: Uuid, pass: &str) -> Result<(), AppError> {
         match self.settings(flight_id).await? {
             Some(room) if room.enabled => {
@@ -322,6 +326,9 @@ impl WaitingRooms {
                 if sender.receiver_count() == 0 {
                     // Under the lock, so no watcher subscribes to a broadcast that is ending.
                     rooms.remove(&flight_id);
+                    metrics::update_samples(|samples| {
+                        samples.waiting.remove(&flight_id);
+                    });
                     return;
                 }
             }
@@ -332,6 +339,12 @@ impl WaitingRooms {
                     continue;
                 }
             };
+            if let (Some(_), Some(state)) = (&tick.settings, tick.shared.or(tick.fallback)) {
+                let view = RoomView::new(flight_id, None, state);
+                metrics::update_samples(|samples| {
+                    samples.waiting.insert(flight_id, view.waiting);
+                });
+            }
             if last.as_deref() != Some(&tick) {
                 let tick = Arc::new(tick);
                 last = Some(tick.clone());
@@ -507,6 +520,9 @@ impl TicketWatcher {
         // Passes carry whole seconds: the expiry told is the one the pass holds.
         let expires_at = DateTime::from_timestamp(expires_ms.div_euclid(1_000), 0).unwrap_or(now + ttl);
         let pass = self.rooms.inner.signer.issue(self.ticket.flight_id, self.record.user_id, expires_at);
+        metrics::metrics()
+            .waiting_room_admissions
+            .add(1, &[opentelemetry::KeyValue::new("flight_id", self.ticket.flight_id.to_string())]);
         Ok(TicketStatus {
             position: 0,
             pass: Some((pass, expires_at)),

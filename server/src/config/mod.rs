@@ -43,6 +43,13 @@ const KEYS: &[&str] = &[
     "AEROBOOK_LOG_FORMAT",
     "RUST_LOG",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "AEROBOOK_METRICS_ADDR",
+    "AEROBOOK_HEALTH_PROBE_INTERVAL_MS",
+    "AEROBOOK_SHUTDOWN_DRAIN_SECONDS",
+    "AEROBOOK_HTTP2_KEEPALIVE_SECONDS",
+    "AEROBOOK_MAX_CONNECTION_AGE_SECONDS",
+    "AEROBOOK_MAX_CONCURRENT_STREAMS",
     "AEROBOOK_JWT_SECRET",
     "AEROBOOK_JWT_PREVIOUS_SECRET",
     "AEROBOOK_ACCESS_TOKEN_TTL_SECONDS",
@@ -136,10 +143,49 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// How long shutdown waits for in-flight calls and streams before closing connections.
     pub shutdown_grace: Duration,
+    /// Between health turning NOT_SERVING and the listener closing at shutdown, so that load balancers stop
+    /// sending new calls first.
+    pub shutdown_drain: Duration,
     /// `WatchAvailability` streams open at once on this instance, and per caller (a signed-in user, or
     /// an anonymous client's address). Streams hold no call slot once open, so these bound them instead.
     pub max_watch_streams: usize,
     pub max_watch_streams_per_caller: usize,
+}
+
+/// HTTP/2 connection management and the readiness probe.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Idle connections are pinged this often (and closed when a ping is not answered in time).
+    pub keepalive_interval: Duration,
+    /// A connection is asked to go away (GOAWAY) after this long, so clients spread over new instances.
+    pub max_connection_age: Duration,
+    /// Streams (calls) one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// How often the database is probed for the health service.
+    pub health_probe_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+/// Where traces and metrics go. The other standard `OTEL_*` variables are read by the OpenTelemetry SDK.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// `None`: nothing is exported over OTLP.
+    pub otlp_endpoint: Option<String>,
+    pub otlp_protocol: OtlpProtocol,
+    /// Operator address serving Prometheus `GET /metrics`; `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl TelemetryConfig {
+    /// Whether metrics go anywhere (OTLP or Prometheus); the gauge sampler runs only then.
+    pub fn exports_metrics(&self) -> bool {
+        self.otlp_endpoint.is_some() || self.metrics_addr.is_some()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +236,8 @@ pub struct Config {
     pub limits: Limits,
     pub log_format: LogFormat,
     pub log_filter: String,
-    pub otlp_endpoint: Option<String>,
+    pub telemetry: TelemetryConfig,
+    pub transport: TransportConfig,
     pub auth: AuthConfig,
     /// `None` when `AEROBOOK_RATE_LIMITS=disabled`.
     pub rate_limits: Option<RateLimits>,
@@ -234,9 +281,8 @@ impl Config {
         }
         let redis = get("REDIS_URL")
             .map(|url| -> Result<RedisConfig, ConfigError> {
-                if !url.starts_with("redis://") {
-                    // rediss:// would need fred's TLS features, which are not built in yet.
-                    return Err(invalid("REDIS_URL", "must start with redis:// (TLS to Redis is not supported yet)"));
+                if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                    return Err(invalid("REDIS_URL", "must start with redis:// or rediss:// (TLS)"));
                 }
                 Ok(RedisConfig {
                     url: Secret::new(url),
@@ -282,6 +328,7 @@ impl Config {
                 max_concurrent_calls: parse_in(get, "AEROBOOK_MAX_CONCURRENT_CALLS", 1024, 1..=100_000)?,
                 max_message_bytes: parse_in(get, "AEROBOOK_MAX_MESSAGE_BYTES", 1 << 20, 4096..=16 << 20)?,
                 shutdown_grace: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_GRACE_SECONDS", 30, 0..=600)?),
+                shutdown_drain: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_DRAIN_SECONDS", 5, 0..=300)?),
                 max_watch_streams: parse_in(get, "AEROBOOK_MAX_WATCH_STREAMS", 20_000, 1..=1_000_000)?,
                 max_watch_streams_per_caller: parse_in(get, "AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER", 16, 1..=10_000)?,
             },
@@ -291,7 +338,41 @@ impl Config {
                 _ => return Err(invalid("AEROBOOK_LOG_FORMAT", "must be text or json")),
             },
             log_filter: get("RUST_LOG").unwrap_or("info").to_owned(),
-            otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
+            telemetry: TelemetryConfig {
+                otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
+                otlp_protocol: match get("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or("grpc") {
+                    "grpc" => OtlpProtocol::Grpc,
+                    "http/protobuf" => OtlpProtocol::HttpProtobuf,
+                    _ => return Err(invalid("OTEL_EXPORTER_OTLP_PROTOCOL", "must be grpc or http/protobuf")),
+                },
+                metrics_addr: get("AEROBOOK_METRICS_ADDR")
+                    .map(|addr| {
+                        addr.parse()
+                            .map_err(|e: std::net::AddrParseError| invalid("AEROBOOK_METRICS_ADDR", e.to_string()))
+                    })
+                    .transpose()?,
+            },
+            transport: TransportConfig {
+                keepalive_interval: Duration::from_secs(parse_in(
+                    get,
+                    "AEROBOOK_HTTP2_KEEPALIVE_SECONDS",
+                    30,
+                    1..=3_600,
+                )?),
+                max_connection_age: Duration::from_secs(parse_in(
+                    get,
+                    "AEROBOOK_MAX_CONNECTION_AGE_SECONDS",
+                    1_800,
+                    10..=86_400,
+                )?),
+                max_concurrent_streams: parse_in(get, "AEROBOOK_MAX_CONCURRENT_STREAMS", 200, 1..=10_000)?,
+                health_probe_interval: Duration::from_millis(parse_in(
+                    get,
+                    "AEROBOOK_HEALTH_PROBE_INTERVAL_MS",
+                    2_000,
+                    100..=60_000,
+                )?),
+            },
             auth: AuthConfig {
                 jwt_secret: secret(get, "AEROBOOK_JWT_SECRET")?,
                 jwt_previous_secret: secret(get, "AEROBOOK_JWT_PREVIOUS_SECRET")?,
@@ -422,6 +503,17 @@ mod tests {
         assert_eq!(config.database.url.expose(), "sqlite://./data/aerobook.db?mode=rwc");
         assert_eq!(config.search_cache_ttl, Some(Duration::from_secs(30)));
         assert_eq!(config.cors_origins.len(), 2);
+        assert!(config.telemetry.otlp_endpoint.is_none() && config.telemetry.metrics_addr.is_none());
+        assert!(!config.telemetry.exports_metrics());
+        assert_eq!(config.limits.shutdown_drain, Duration::from_secs(5));
+        assert_eq!(config.transport.max_concurrent_streams, 200);
+        assert_eq!(config.transport.max_connection_age, Duration::from_secs(1_800));
+    }
+
+    #[test]
+    fn a_rediss_url_is_accepted() {
+        let config = Config::from_source(&source(&[("REDIS_URL", "rediss://cache.internal:6380")])).unwrap();
+        assert_eq!(config.redis.unwrap().url.expose(), "rediss://cache.internal:6380");
     }
 
     #[test]
@@ -441,8 +533,14 @@ mod tests {
             ("AEROBOOK_LISTEN_ADDR", "nowhere"),
             ("DATABASE_URL", "mysql://x"),
             ("REDIS_URL", "http://x"),
-            ("REDIS_URL", "rediss://x"),
             ("AEROBOOK_SEARCH_CACHE_TTL_SECONDS", "121"),
+            ("AEROBOOK_SHUTDOWN_DRAIN_SECONDS", "301"),
+            ("AEROBOOK_HEALTH_PROBE_INTERVAL_MS", "50"),
+            ("AEROBOOK_MAX_CONNECTION_AGE_SECONDS", "5"),
+            ("AEROBOOK_MAX_CONCURRENT_STREAMS", "0"),
+            ("AEROBOOK_HTTP2_KEEPALIVE_SECONDS", "0"),
+            ("AEROBOOK_METRICS_ADDR", "localhost"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("AEROBOOK_MAX_MESSAGE_BYTES", "10"),
             ("AEROBOOK_SEED_DEMO_DATA", "maybe"),
             ("AEROBOOK_CORS_ORIGINS", "*"),

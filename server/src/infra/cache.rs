@@ -23,10 +23,11 @@ use std::{
 
 use fred::prelude::{HashesInterface as _, KeysInterface as _};
 use fred::types::scripts::Script;
+use opentelemetry::KeyValue;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 
-use super::redis::Redis;
+use super::{metrics::metrics, redis::Redis};
 
 /// Upper bound of cached searches held in process; past it new results are simply not cached.
 const MAX_LOCAL_ENTRIES: usize = 10_000;
@@ -52,6 +53,15 @@ impl SearchCache {
     }
 
     pub async fn get<T: DeserializeOwned + Send + Sync + 'static>(&self, route: &str, search: &str) -> Option<Arc<T>> {
+        let found = self.lookup(route, search).await;
+        if !matches!(self, SearchCache::Disabled) {
+            let result = if found.is_some() { "hit" } else { "miss" };
+            metrics().cache_lookups.add(1, &[KeyValue::new("cache", "search"), KeyValue::new("result", result)]);
+        }
+        found
+    }
+
+    async fn lookup<T: DeserializeOwned + Send + Sync + 'static>(&self, route: &str, search: &str) -> Option<Arc<T>> {
         let entry = match self {
             SearchCache::Disabled => None,
             SearchCache::Local(local) => local.get(route, search),

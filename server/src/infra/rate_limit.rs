@@ -17,8 +17,9 @@ use std::{
 };
 
 use fred::types::scripts::Script;
+use opentelemetry::KeyValue;
 
-use super::redis::Redis;
+use super::{metrics::metrics, redis::Redis};
 use crate::config::Quota;
 
 /// KEYS[1] bucket; ARGV burst, period in ms, cost (1 takes a token, 0 only looks). Returns 0 when the
@@ -126,7 +127,11 @@ impl RateLimiter {
     /// Takes one call from `principal`'s token in `bucket`; `Err` says how long to wait. Unknown buckets
     /// are not limited.
     pub async fn check(&self, bucket: &'static str, principal: &str) -> Result<(), Duration> {
-        self.apply(bucket, principal, Cost::Take).await
+        let verdict = self.apply(bucket, principal, Cost::Take).await;
+        if verdict.is_err() {
+            metrics().rate_limit_refusals.add(1, &[KeyValue::new("class", bucket)]);
+        }
+        verdict
     }
 
     /// Whether `principal` could take a token from `bucket` now, without taking one.
@@ -159,6 +164,7 @@ impl RateLimiter {
         quota.check(principal, cost, now)
     }
 
+    #[tracing::instrument(name = "redis rate_limit.take", skip_all, fields(otel.kind = "client"))]
     async fn check_redis(
         redis: &Redis,
         script: &Script,

@@ -84,3 +84,31 @@ pub async fn for_unit_test() -> Option<Redis> {
     };
     Some(Redis::connect(&config).await.expect("Redis reachable at REDIS_URL"))
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt as _;
+
+    use super::*;
+
+    /// The first bytes a client sends to a fresh listener at `scheme://`.
+    async fn opening_bytes(scheme: &str) -> [u8; 2] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("{scheme}://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let config = crate::config::RedisConfig { url: crate::config::Secret::new(url), key_prefix: "t:".into() };
+        let connecting = tokio::spawn(async move { Redis::connect(&config).await.map(|_| ()) });
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut first = [0u8; 2];
+        socket.read_exact(&mut first).await.unwrap();
+        drop(socket);
+        connecting.abort();
+        first
+    }
+
+    #[tokio::test]
+    async fn a_rediss_url_opens_with_a_tls_handshake() {
+        // A TLS handshake record (0x16, version 3.x); plain RESP starts with an array or inline command.
+        assert_eq!(opening_bytes("rediss").await, [0x16, 0x03]);
+        assert_ne!(opening_bytes("redis").await[0], 0x16);
+    }
+}

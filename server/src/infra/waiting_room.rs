@@ -122,6 +122,7 @@ impl Queues {
     /// has expired). `draw` places an early arrival. While Redis is disconnected the caller joins this
     /// instance's own queue; a Redis command that fails (a timeout under load) fails the join instead, so
     /// that a slow moment never splits the queue.
+    #[tracing::instrument(name = "redis waiting_room.join", skip_all, fields(otel.kind = "client"))]
     pub async fn join(&self, flight_id: Uuid, user_id: Uuid, pace: Pace, draw: u64) -> Result<Joined, QueueError> {
         let new_ticket = TicketId { flight_id, id: Uuid::new_v4() };
         let (redis, scripts, fallback, degraded) = match &*self.inner {
@@ -223,6 +224,7 @@ impl Queues {
     /// Records that `ticket` (of this instance's own queue: `in_fallback`) was admitted with a pass
     /// expiring at `expires_ms`, unless it already was: returns the expiry of the ticket's one pass, so that
     /// watching again, on any instance, never extends it.
+    #[tracing::instrument(name = "redis waiting_room.admit", skip_all, fields(otel.kind = "client"))]
     pub async fn admit(&self, ticket: TicketId, in_fallback: bool, expires_ms: i64) -> Result<i64, QueueError> {
         match &*self.inner {
             Backing::Local(local) => Ok(local.admit(ticket, expires_ms)),

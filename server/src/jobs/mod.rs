@@ -1,6 +1,8 @@
 //! Background work that runs inside the server process: the hold sweeper, the outbox worker and payment
 //! reconciliation, each on its own schedule, and [`Background`] to run the same work on demand.
 
+pub mod gauges;
+pub mod health;
 pub mod outbox;
 pub mod reconciler;
 pub mod sweeper;

@@ -8,8 +8,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::OriginPattern;
 
-/// Headers a browser may send.
-pub const ALLOWED_HEADERS: [&str; 7] = [
+/// Headers a browser may send: the contract's, and W3C trace context, so a traced web app's calls join its
+/// trace.
+pub const ALLOWED_HEADERS: [&str; 9] = [
     "authorization",
     "idempotency-key",
     "x-correlation-id",
@@ -17,6 +18,8 @@ pub const ALLOWED_HEADERS: [&str; 7] = [
     "content-type",
     "grpc-timeout",
     "x-user-agent",
+    "traceparent",
+    "tracestate",
 ];
 /// Response headers a browser script may read.
 pub const EXPOSED_HEADERS: [&str; 5] =

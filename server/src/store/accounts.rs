@@ -31,6 +31,7 @@ pub struct RefreshRecord {
 }
 
 /// Inserts an account; an existing email gives [`StoreError::Duplicate`].
+#[tracing::instrument(name = "db accounts.insert_account", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_account(
     db: &impl ConnectionTrait,
     account: &Account,
@@ -50,10 +51,12 @@ pub async fn insert_account(
     Ok(())
 }
 
+#[tracing::instrument(name = "db accounts.account_by_email", skip_all, fields(otel.kind = "client"))]
 pub async fn account_by_email(db: &impl ConnectionTrait, email: &Email) -> Result<Option<Account>, StoreError> {
     user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(db).await?.map(to_account).transpose()
 }
 
+#[tracing::instrument(name = "db accounts.account", skip_all, fields(otel.kind = "client"))]
 pub async fn account(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Account>, StoreError> {
     user::Entity::find_by_id(id).one(db).await?.map(to_account).transpose()
 }
@@ -68,6 +71,7 @@ fn to_account(row: user::Model) -> Result<Account, StoreError> {
     })
 }
 
+#[tracing::instrument(name = "db accounts.insert_refresh_token", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_refresh_token(
     db: &impl ConnectionTrait,
     family_id: Uuid,
@@ -91,6 +95,7 @@ pub async fn insert_refresh_token(
     Ok(())
 }
 
+#[tracing::instrument(name = "db accounts.refresh_token_by_hash", skip_all, fields(otel.kind = "client"))]
 pub async fn refresh_token_by_hash(
     db: &impl ConnectionTrait,
     token_hash: &str,
@@ -106,6 +111,7 @@ pub async fn refresh_token_by_hash(
 }
 
 /// Marks a token exchanged. `false` when it already was: a concurrent exchange won, which counts as reuse.
+#[tracing::instrument(name = "db accounts.mark_refresh_token_used", skip_all, fields(otel.kind = "client"))]
 pub async fn mark_refresh_token_used(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -121,6 +127,7 @@ pub async fn mark_refresh_token_used(
 }
 
 /// Revokes every token of a sign-in.
+#[tracing::instrument(name = "db accounts.revoke_family", skip_all, fields(otel.kind = "client"))]
 pub async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))

@@ -17,6 +17,7 @@ use crate::domain::{
 
 /// Airports by code after `after`, at most `limit`, optionally only those whose code, city or name
 /// contains `query` (ignoring ASCII case).
+#[tracing::instrument(name = "db airports.list", skip_all, fields(otel.kind = "client"))]
 pub async fn list(
     db: &impl ConnectionTrait,
     query: Option<&str>,
@@ -40,11 +41,13 @@ pub async fn list(
     rows.into_iter().map(to_airport).collect()
 }
 
+#[tracing::instrument(name = "db airports.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, code: AirportCode) -> Result<Option<Airport>, StoreError> {
     airport::Entity::find_by_id(code.as_str().to_owned()).one(db).await?.map(to_airport).transpose()
 }
 
 /// Inserts the airport, or replaces every field of the one with its code.
+#[tracing::instrument(name = "db airports.upsert", skip_all, fields(otel.kind = "client"))]
 pub async fn upsert(db: &impl ConnectionTrait, airport: &Airport) -> Result<(), StoreError> {
     use airport::Column as C;
     let row = airport::ActiveModel {
@@ -64,6 +67,7 @@ pub async fn upsert(db: &impl ConnectionTrait, airport: &Airport) -> Result<(), 
 }
 
 /// Time zones of the given airports; airports that do not exist are absent from the map.
+#[tracing::instrument(name = "db airports.time_zones", skip_all, fields(otel.kind = "client"))]
 pub async fn time_zones(
     db: &impl ConnectionTrait,
     codes: &[AirportCode],

@@ -31,6 +31,7 @@ pub const HOLD_PLACED: &str = "PLACE_HOLD";
 /// `users` in one statement, so the count of a user's live holds cannot be raced past the limit by parallel
 /// calls. The locks are taken in one order (by lock id) by every transaction, so two batches sharing users
 /// cannot deadlock. SQLite's single writer already serialises every write transaction.
+#[tracing::instrument(name = "db bookings.serialize_holds_of", skip_all, fields(otel.kind = "client"))]
 pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], flight_id: Uuid) -> Result<(), StoreError> {
     if db.get_database_backend() != DbBackend::Postgres || users.is_empty() {
         return Ok(());
@@ -52,6 +53,7 @@ pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], fligh
 }
 
 /// Live holds at `now` on the flight of each of `users` (users without any are absent).
+#[tracing::instrument(name = "db bookings.live_holds_of", skip_all, fields(otel.kind = "client"))]
 pub async fn live_holds_of(
     db: &impl ConnectionTrait,
     users: &[Uuid],
@@ -76,6 +78,7 @@ pub async fn live_holds_of(
 /// Takes `count` seats off the cabin's available count if that many remain; `false` changes nothing.
 /// On PostgreSQL the updated row stays locked until the transaction ends, which serialises seat choice
 /// within the cabin.
+#[tracing::instrument(name = "db bookings.take_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn take_seats(
     db: &impl ConnectionTrait,
     flight_id: Uuid,
@@ -95,6 +98,7 @@ pub async fn take_seats(
 /// Locks the cabin's row until the transaction ends (PostgreSQL; SQLite's single writer already
 /// serialises every write), as [`take_seats`] does for holds, and returns its free seats: until then no
 /// other transaction takes or assigns seats of the cabin.
+#[tracing::instrument(name = "db bookings.lock_cabin", skip_all, fields(otel.kind = "client"))]
 pub async fn lock_cabin(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<i32, StoreError> {
     let mut query = flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
         .select_only()
@@ -110,6 +114,7 @@ pub async fn lock_cabin(db: &impl ConnectionTrait, flight_id: Uuid, cabin: Cabin
 }
 
 /// Gives `count` seats back to the cabin's available count (the CHECK refuses to exceed the total).
+#[tracing::instrument(name = "db bookings.return_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn return_seats(
     db: &impl ConnectionTrait,
     flight_id: Uuid,
@@ -128,6 +133,7 @@ pub async fn return_seats(
     Ok(())
 }
 
+#[tracing::instrument(name = "db bookings.seats_available", skip_all, fields(otel.kind = "client"))]
 pub async fn seats_available(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<i32, StoreError> {
     let available: Option<i32> = flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
         .select_only()
@@ -139,6 +145,7 @@ pub async fn seats_available(db: &impl ConnectionTrait, flight_id: Uuid, cabin: 
 }
 
 /// Seats of the flight (or of one cabin) held or sold.
+#[tracing::instrument(name = "db bookings.taken_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn taken_seats(
     db: &impl ConnectionTrait,
     flight_id: Uuid,
@@ -157,6 +164,7 @@ pub async fn taken_seats(
 
 /// Assigns the seats to the booking where they are free; returns the seats that were taken already
 /// (nothing is assigned then, as the caller rolls back).
+#[tracing::instrument(name = "db bookings.assign_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn assign_seats(
     db: &impl ConnectionTrait,
     booking_id: Uuid,
@@ -185,6 +193,7 @@ pub async fn assign_seats(
 }
 
 /// Assigns each booking its seats where they are free, in one statement; returns how many were assigned.
+#[tracing::instrument(name = "db bookings.assign_free_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn assign_free_seats(
     db: &impl ConnectionTrait,
     flight_id: Uuid,
@@ -210,6 +219,7 @@ pub async fn assign_free_seats(
 }
 
 /// Frees the booking's seats; returns how many it held.
+#[tracing::instrument(name = "db bookings.unassign_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<u64, StoreError> {
     let deleted = seat_assignment::Entity::delete_many()
         .filter(seat_assignment::Column::BookingId.eq(booking_id))
@@ -220,6 +230,7 @@ pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Resu
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
 /// whose reference was in use already: those were not written (draw others and insert them again).
+#[tracing::instrument(name = "db bookings.insert_many", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Result<Vec<Uuid>, StoreError> {
     if bookings.is_empty() {
         return Ok(Vec::new());
@@ -286,6 +297,7 @@ pub struct Change<'a> {
     pub at: DateTime<Utc>,
 }
 
+#[tracing::instrument(name = "db bookings.record_changes", skip_all, fields(otel.kind = "client"))]
 pub async fn record_changes(db: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), StoreError> {
     let rows = changes.iter().map(|change| booking_history::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -304,6 +316,7 @@ pub async fn record_changes(db: &impl ConnectionTrait, changes: &[Change<'_>]) -
 
 /// Moves the booking to `to` if it is still at `expected_version` (and so still in the status it was
 /// read in); `false` means someone else changed it first. Leaving HELD clears the hold's expiry.
+#[tracing::instrument(name = "db bookings.set_status", skip_all, fields(otel.kind = "client"))]
 pub async fn set_status(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -327,6 +340,7 @@ pub async fn set_status(
 }
 
 /// Records the passengers' new seats (in passenger order).
+#[tracing::instrument(name = "db bookings.set_passenger_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn set_passenger_seats(
     db: &impl ConnectionTrait,
     booking_id: Uuid,
@@ -343,6 +357,7 @@ pub async fn set_passenger_seats(
     Ok(())
 }
 
+#[tracing::instrument(name = "db bookings.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Booking>, StoreError> {
     let Some(row) = booking::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
@@ -358,6 +373,7 @@ pub struct ListFilter {
 }
 
 /// Newest first; `after` is the last booking of the previous page.
+#[tracing::instrument(name = "db bookings.list", skip_all, fields(otel.kind = "client"))]
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: ListFilter,
@@ -404,6 +420,8 @@ pub struct DueHold {
 
 /// Up to `limit` holds due at `now`. On PostgreSQL the rows stay locked until the transaction ends and
 /// rows locked by another instance's sweeper are skipped, so instances share the work without waiting.
+// Polled by background loops: traced only at debug level, so idle polling exports nothing.
+#[tracing::instrument(level = "debug", name = "db bookings.claim_due_holds", skip_all, fields(otel.kind = "client"))]
 pub async fn claim_due_holds(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,

@@ -123,6 +123,7 @@ fn with_zones() -> Select<flight::Entity> {
 
 /// Recomputes the local departure dates of the flights leaving `origin` in its (new) time zone; returns
 /// the destinations of the flights whose date moved.
+#[tracing::instrument(name = "db flights.redate_departures", skip_all, fields(otel.kind = "client"))]
 pub async fn redate_departures(
     db: &impl ConnectionTrait,
     origin: AirportCode,
@@ -174,6 +175,7 @@ pub async fn insert(
 
 /// Inserts flights, skipping any whose id exists already: seeding is idempotent and safe to run from
 /// several instances at once because seeded ids are derived from the flight's number and departure.
+#[tracing::instrument(name = "db flights.insert_missing", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_missing(
     db: &impl ConnectionTrait,
     flights: &[(Uuid, NewFlight, NaiveDate)],

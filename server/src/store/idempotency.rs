@@ -65,6 +65,7 @@ pub enum Claim {
 /// concurrent holder of the key is bounded by [`CLAIM_WAIT_MS`] (then [`StoreError::LockTimeout`]); the
 /// bound covers the claim only, so the call's own statements (a hold queueing on a busy cabin) wait as long
 /// as the call's deadline allows.
+#[tracing::instrument(name = "db idempotency.claim", skip_all, fields(otel.kind = "client"))]
 pub async fn claim(
     db: &impl ConnectionTrait,
     call: &KeyedCall<'_>,
@@ -101,6 +102,7 @@ fn replace_expired(now: DateTime<Utc>) -> OnConflict {
 /// What each of `calls`' keys names at `now`, in their order, read without claiming anything: `None`
 /// where the key is free (or its record expired). A batch uses it to leave out calls that completed
 /// before; [`insert_completed`] then finds out whether a key was taken meanwhile.
+#[tracing::instrument(name = "db idempotency.look_up_many", skip_all, fields(otel.kind = "client"))]
 pub async fn look_up_many(
     db: &impl ConnectionTrait,
     calls: &[KeyedCall<'_>],
@@ -130,6 +132,7 @@ pub async fn look_up_many(
 /// records of their keys are replaced. `false` when a concurrent call took one of the keys after
 /// [`look_up_many`] found it free (waiting for it as [`claim`] does): then the transaction must not
 /// commit. Keys must be distinct.
+#[tracing::instrument(name = "db idempotency.insert_completed", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_completed(
     db: &impl ConnectionTrait,
     calls: &[(KeyedCall<'_>, StoredOutcome)],
@@ -208,6 +211,7 @@ const RESPONSE: &str = "RESPONSE";
 const REFUSAL: &str = "REFUSAL";
 
 /// Records the outcome of the call that claimed the key, in its transaction.
+#[tracing::instrument(name = "db idempotency.record", skip_all, fields(otel.kind = "client"))]
 pub async fn record(db: &impl ConnectionTrait, call: &KeyedCall<'_>, outcome: StoredOutcome) -> Result<(), StoreError> {
     let (kind, bytes) = outcome.parts();
     let updated = idempotency_key::Entity::update_many()
@@ -226,6 +230,7 @@ pub async fn record(db: &impl ConnectionTrait, call: &KeyedCall<'_>, outcome: St
 /// Keeps a reservation made at `claimed_at` until `expires_at`, inside the transaction that will record
 /// its outcome (the row stays locked there until it ends). `false` when the reservation is no longer this
 /// call's: its lease passed and a retry took the key over.
+#[tracing::instrument(name = "db idempotency.keep_reservation", skip_all, fields(otel.kind = "client"))]
 pub async fn keep_reservation(
     db: &impl ConnectionTrait,
     call: &KeyedCall<'_>,
@@ -241,6 +246,7 @@ pub async fn keep_reservation(
 }
 
 /// Gives up a reservation made at `claimed_at` that recorded no outcome, so a retry can run at once.
+#[tracing::instrument(name = "db idempotency.release_reservation", skip_all, fields(otel.kind = "client"))]
 pub async fn release_reservation(
     db: &impl ConnectionTrait,
     call: &KeyedCall<'_>,
@@ -260,6 +266,8 @@ fn reservation(call: &KeyedCall<'_>, claimed_at: DateTime<Utc>) -> Condition {
 }
 
 /// Forgets keys past their retention; returns how many went.
+// Polled by background loops: traced only at debug level, so idle polling exports nothing.
+#[tracing::instrument(level = "debug", name = "db idempotency.delete_expired", skip_all, fields(otel.kind = "client"))]
 pub async fn delete_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let deleted =
         idempotency_key::Entity::delete_many().filter(idempotency_key::Column::ExpiresAt.lte(now)).exec(db).await?;

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod payments;
 pub mod seed;
+pub mod stats;
 pub mod waiting_rooms;
 
 use std::time::Duration;
@@ -161,6 +162,11 @@ impl Store {
 
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
+    }
+
+    /// One round trip to the database (the readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
     }
 }
 

@@ -20,12 +20,16 @@ pub struct LeasedJob {
     pub payload: String,
     /// Including this one.
     pub attempts: i32,
+    /// The W3C `traceparent` of the call that queued the job.
+    pub trace_parent: Option<String>,
 }
 
+#[tracing::instrument(name = "db outbox.enqueue", skip_all, fields(otel.kind = "client"))]
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     kind: &str,
     payload: String,
+    trace_parent: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Uuid, StoreError> {
     let id = Uuid::now_v7();
@@ -39,6 +43,7 @@ pub async fn enqueue(
         last_error: Set(None),
         done_at: Set(None),
         created_at: Set(now),
+        trace_parent: Set(trace_parent),
     };
     outbox_job::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)
@@ -46,6 +51,8 @@ pub async fn enqueue(
 
 /// Leases up to `limit` due jobs until `lease_until`, oldest first. On PostgreSQL, jobs another worker is
 /// leasing right now are skipped, not waited for.
+// Polled by background loops: traced only at debug level, so idle polling exports nothing.
+#[tracing::instrument(level = "debug", name = "db outbox.lease_due", skip_all, fields(otel.kind = "client"))]
 pub async fn lease_due(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -73,11 +80,18 @@ pub async fn lease_due(
         .await?;
     Ok(due
         .into_iter()
-        .map(|job| LeasedJob { id: job.id, kind: job.kind, payload: job.payload, attempts: job.attempts + 1 })
+        .map(|job| LeasedJob {
+            id: job.id,
+            kind: job.kind,
+            payload: job.payload,
+            attempts: job.attempts + 1,
+            trace_parent: job.trace_parent,
+        })
         .collect())
 }
 
 /// Marks a job done; `false` when it was not ours any more (the lease passed and another worker did it).
+#[tracing::instrument(name = "db outbox.complete", skip_all, fields(otel.kind = "client"))]
 pub async fn complete(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -96,6 +110,7 @@ pub async fn complete(
 }
 
 /// Gives a failed job back for a later attempt.
+#[tracing::instrument(name = "db outbox.retry_at", skip_all, fields(otel.kind = "client"))]
 pub async fn retry_at(
     db: &impl ConnectionTrait,
     id: Uuid,
@@ -115,6 +130,8 @@ pub async fn retry_at(
 }
 
 /// Jobs not done whose time has come (leased or not).
+// Polled by background loops: traced only at debug level, so idle polling exports nothing.
+#[tracing::instrument(level = "debug", name = "db outbox.unfinished_due", skip_all, fields(otel.kind = "client"))]
 pub async fn unfinished_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
     Ok(outbox_job::Entity::find()
         .filter(outbox_job::Column::DoneAt.is_null())
@@ -124,6 +141,8 @@ pub async fn unfinished_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Re
 }
 
 /// Forgets jobs done before `before`.
+// Polled by background loops: traced only at debug level, so idle polling exports nothing.
+#[tracing::instrument(level = "debug", name = "db outbox.delete_done_before", skip_all, fields(otel.kind = "client"))]
 pub async fn delete_done_before(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, StoreError> {
     Ok(outbox_job::Entity::delete_many().filter(outbox_job::Column::DoneAt.lt(before)).exec(db).await?.rows_affected)
 }

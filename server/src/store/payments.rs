@@ -18,6 +18,7 @@ use crate::domain::{
 };
 
 /// Inserts the payment of a booking unless the booking already has one; `false` when it had.
+#[tracing::instrument(name = "db payments.insert", skip_all, fields(otel.kind = "client"))]
 pub async fn insert(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let mut row = active(payment, now);
     row.created_at = Set(now);
@@ -29,11 +30,13 @@ pub async fn insert(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<
 }
 
 /// Writes every field of `payment`; callers read it locked ([`find`] with `lock`) in the same transaction.
+#[tracing::instrument(name = "db payments.update", skip_all, fields(otel.kind = "client"))]
 pub async fn update(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<Utc>) -> Result<(), StoreError> {
     payment::Entity::update(active(payment, now)).exec(db).await?;
     Ok(())
 }
 
+#[tracing::instrument(name = "db payments.for_booking", skip_all, fields(otel.kind = "client"))]
 pub async fn for_booking(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<Option<Payment>, StoreError> {
     payment::Entity::find().filter(payment::Column::BookingId.eq(booking_id)).one(db).await?.map(to_payment).transpose()
 }
@@ -41,6 +44,7 @@ pub async fn for_booking(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<
 /// The payment an event names, by Aerobook's id when the event carries it, else by the PaymentIntent.
 /// With `lock`, the row stays locked (PostgreSQL) until the transaction ends, so concurrent events for
 /// one payment apply one after the other.
+#[tracing::instrument(name = "db payments.find", skip_all, fields(otel.kind = "client"))]
 pub async fn find(db: &impl ConnectionTrait, by: &PaymentRef, lock: bool) -> Result<Option<Payment>, StoreError> {
     let mut query = payment::Entity::find();
     query = match (&by.payment_id, &by.intent_id) {
@@ -55,6 +59,7 @@ pub async fn find(db: &impl ConnectionTrait, by: &PaymentRef, lock: bool) -> Res
 }
 
 /// Payments waiting for the outcome of their refund.
+#[tracing::instrument(name = "db payments.with_refund_pending", skip_all, fields(otel.kind = "client"))]
 pub async fn with_refund_pending(db: &impl ConnectionTrait) -> Result<Vec<Payment>, StoreError> {
     payment::Entity::find()
         .filter(payment::Column::Status.eq(crate::domain::payment::PaymentStatus::RefundPending.as_str()))
@@ -66,6 +71,7 @@ pub async fn with_refund_pending(db: &impl ConnectionTrait) -> Result<Vec<Paymen
 }
 
 /// Records a provider event id; `false` when it was already recorded (a redelivery).
+#[tracing::instrument(name = "db payments.record_event", skip_all, fields(otel.kind = "client"))]
 pub async fn record_event(
     db: &impl ConnectionTrait,
     id: &str,
@@ -85,6 +91,7 @@ pub async fn record_event(
 }
 
 /// Records a succeeded refund of the payment; `false` when this refund was recorded before.
+#[tracing::instrument(name = "db payments.record_refund", skip_all, fields(otel.kind = "client"))]
 pub async fn record_refund(
     db: &impl ConnectionTrait,
     refund_id: &str,
@@ -106,6 +113,7 @@ pub async fn record_refund(
 }
 
 /// The sum of the payment's recorded refunds.
+#[tracing::instrument(name = "db payments.refunded_total", skip_all, fields(otel.kind = "client"))]
 pub async fn refunded_total(db: &impl ConnectionTrait, payment_id: Uuid) -> Result<i64, StoreError> {
     let amounts: Vec<i64> = payment_refund::Entity::find()
         .select_only()

@@ -8,6 +8,7 @@ use super::{StoreError, entities::waiting_room};
 use crate::domain::waiting_room::RoomSettings;
 
 /// The flight's room, if one was ever configured.
+#[tracing::instrument(name = "db waiting_rooms.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, flight_id: Uuid) -> Result<Option<RoomSettings>, StoreError> {
     let Some(row) = waiting_room::Entity::find_by_id(flight_id).one(db).await? else {
         return Ok(None);
@@ -23,6 +24,7 @@ pub async fn get(db: &impl ConnectionTrait, flight_id: Uuid) -> Result<Option<Ro
 }
 
 /// Creates or replaces the flight's room.
+#[tracing::instrument(name = "db waiting_rooms.put", skip_all, fields(otel.kind = "client"))]
 pub async fn put(
     db: &impl ConnectionTrait,
     flight_id: Uuid,

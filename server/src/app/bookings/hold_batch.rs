@@ -81,6 +81,7 @@ impl HoldQueues {
 
 impl Bookings {
     /// Queues a hold for its cabin's next batch and waits for its result.
+    #[tracing::instrument(skip_all)]
     pub(super) async fn place_in_batch(
         &self,
         actor: Actor,

@@ -1,11 +1,15 @@
 //! What the provider reports (webhook events, reconciliation findings) applied to payments and bookings,
 //! so that late, repeated or out-of-order outcomes never move either backwards.
 
+use opentelemetry::KeyValue;
+
 use super::*;
+use crate::infra::metrics::metrics;
 
 impl Payments {
     /// Records a verified webhook delivery and queues its processing, in one transaction. Returns `false`
     /// for an event already received (a redelivery), which changes nothing.
+    #[tracing::instrument(skip_all)]
     pub async fn receive_event(&self, received: ReceivedEvent) -> Result<bool, AppError> {
         let now = self.clock.now();
         let txn = self.store.begin_write().await?;
@@ -21,6 +25,7 @@ impl Payments {
     }
 
     /// The outbox job of a provider event: its effects and the job's completion commit together.
+    #[tracing::instrument(skip_all)]
     pub async fn apply_event_job(
         &self,
         event_id: &str,
@@ -42,6 +47,7 @@ impl Payments {
 
     /// Applies one provider outcome to its payment and booking, in the caller's transaction. Stale and
     /// repeated outcomes change nothing.
+    #[tracing::instrument(skip_all)]
     pub(super) async fn apply_event(
         &self,
         txn: &DatabaseTransaction,
@@ -64,6 +70,7 @@ impl Payments {
             return Ok(Applied { changed: true, moved: None });
         }
         let Some(next) = event.next_status(payment.status) else { return Ok(Applied::NOTHING) };
+        count_outcome(event);
         // Whether a refund completes the payment depends on the amounts: `apply_refund` decides the status.
         if let ProviderEvent::RefundSucceeded { refund_id, amount_refunded_minor, .. } = event {
             return self.apply_refund(txn, payment, refund_id.as_deref(), *amount_refunded_minor, &history).await;
@@ -221,4 +228,18 @@ async fn retake_seats(txn: &DatabaseTransaction, booking: &Booking) -> Result<bo
             .is_empty();
     if taken { savepoint.commit().await } else { savepoint.rollback().await }.map_err(StoreError::from)?;
     Ok(taken)
+}
+
+/// Counts an outcome the provider reported that moves a payment (the payments metric).
+fn count_outcome(event: &ProviderEvent) {
+    let outcome = match event {
+        ProviderEvent::Processing { .. } => "processing",
+        ProviderEvent::Succeeded { .. } => "succeeded",
+        ProviderEvent::Failed { .. } => "failed",
+        ProviderEvent::Canceled { .. } => "canceled",
+        ProviderEvent::RefundSucceeded { .. } => "refunded",
+        ProviderEvent::RefundFailed { .. } => "refund_failed",
+        ProviderEvent::DisputeOpened { .. } => "disputed",
+    };
+    metrics().payments.add(1, &[KeyValue::new("outcome", outcome)]);
 }

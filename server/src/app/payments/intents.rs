@@ -55,6 +55,7 @@ impl Payments {
 
     /// The payment of a booking the actor may see. Only the paying customer gets the client secret: it
     /// lets its holder complete the payment.
+    #[tracing::instrument(skip_all)]
     pub async fn get(&self, actor: &Actor, booking_id: Uuid) -> Result<Payment, AppError> {
         let booking = bookings::get(self.store.conn(), booking_id).await?;
         if !booking.is_some_and(|b| actor.may_see(&b)) {

@@ -18,7 +18,6 @@ pub use reconcile::ReconciliationReport;
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use opentelemetry::metrics::Counter;
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
@@ -66,8 +65,6 @@ pub struct Payments {
     signal: OutboxSignal,
     /// How long a `CreatePaymentIntent` keeps its idempotency key reserved if it dies before finishing.
     key_lease: TimeDelta,
-    fixed: Counter<u64>,
-    mismatches: Counter<u64>,
 }
 
 impl Payments {
@@ -80,24 +77,7 @@ impl Payments {
         signal: OutboxSignal,
         key_lease: TimeDelta,
     ) -> Self {
-        let meter = opentelemetry::global::meter("aerobook");
-        Self {
-            idempotency,
-            store,
-            clock,
-            feed,
-            provider,
-            signal,
-            key_lease,
-            fixed: meter
-                .u64_counter("aerobook.payments.reconciliation.fixed")
-                .with_description("Provider outcomes applied by reconciliation because their webhook was lost")
-                .build(),
-            mismatches: meter
-                .u64_counter("aerobook.payments.reconciliation.mismatches")
-                .with_description("Differences between the provider and Aerobook that need an operator")
-                .build(),
-        }
+        Self { idempotency, store, clock, feed, provider, signal, key_lease }
     }
 
     async fn after_commit(&self, moved: Option<Uuid>) {

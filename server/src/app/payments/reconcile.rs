@@ -59,8 +59,9 @@ impl Payments {
         for m in &report.mismatches {
             tracing::warn!(payment_id = ?m.payment_id, provider_reference = m.provider_reference, problem = m.problem, "payment reconciliation mismatch");
         }
-        self.fixed.add(report.fixed as u64, &[]);
-        self.mismatches.add(report.mismatches.len() as u64, &[]);
+        let metrics = crate::infra::metrics::metrics();
+        metrics.reconciliation_fixed.add(report.fixed as u64, &[]);
+        metrics.reconciliation_mismatches.add(report.mismatches.len() as u64, &[]);
         tracing::info!(
             intents = report.intents_checked,
             refunds = report.refunds_checked,

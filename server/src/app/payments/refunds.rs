@@ -75,6 +75,7 @@ impl Payments {
 
     /// The outbox job that sends a refund: the provider call, then, with the job's completion, the refund's
     /// outcome when the provider already knows it, or its id while it is pending.
+    #[tracing::instrument(skip_all)]
     pub async fn send_refund_job(&self, payment_id: Uuid, job_id: Uuid, attempts: i32) -> Result<(), AppError> {
         let payment = payments::find(self.store.conn(), &by_id(payment_id), false)
             .await?

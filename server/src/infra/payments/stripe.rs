@@ -15,7 +15,7 @@ use stripe_types::{Currency, RangeQueryTs};
 use uuid::Uuid;
 
 use super::{IntentRecord, ProviderError, RECONCILE_MAX_OBJECTS, RefundRecord};
-use crate::domain::payment::Payment;
+use crate::{domain::payment::Payment, infra::telemetry};
 
 /// Objects per list page (Stripe's maximum).
 const PAGE_SIZE: i64 = 100;
@@ -35,12 +35,14 @@ impl StripeProvider {
         Ok(Self { client: builder.build().map_err(provider_error)? })
     }
 
+    #[tracing::instrument(name = "stripe create_payment_intent", skip_all, fields(otel.kind = "client", peer.service = "stripe"))]
     pub async fn create_intent(&self, payment: &Payment, description: &str) -> Result<IntentRecord, ProviderError> {
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             ("booking_id".to_owned(), payment.booking_id.to_string()),
             ("payment_id".to_owned(), payment.id.to_string()),
             ("correlation_id".to_owned(), payment.correlation_id.clone()),
         ]);
+        with_trace_context(&mut metadata);
         let intent = CreatePaymentIntent::new(payment.amount.amount_minor, currency(payment))
             .description(description)
             .metadata(metadata)
@@ -52,11 +54,13 @@ impl StripeProvider {
         Ok(intent_record(intent))
     }
 
+    #[tracing::instrument(name = "stripe create_refund", skip_all, fields(otel.kind = "client", peer.service = "stripe"))]
     pub async fn refund(&self, payment: &Payment, intent_id: &str) -> Result<RefundRecord, ProviderError> {
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
             ("booking_id".to_owned(), payment.booking_id.to_string()),
             ("payment_id".to_owned(), payment.id.to_string()),
         ]);
+        with_trace_context(&mut metadata);
         let refund = CreateRefund::new()
             .payment_intent(intent_id)
             .amount(payment.refundable_minor())
@@ -70,16 +74,26 @@ impl StripeProvider {
     }
 
     /// Pages through async-stripe's list stream, newest first, up to [`RECONCILE_MAX_OBJECTS`].
+    #[tracing::instrument(name = "stripe list_payment_intents", skip_all, fields(otel.kind = "client", peer.service = "stripe"))]
     pub async fn recent_intents(&self, since: DateTime<Utc>) -> Result<Vec<IntentRecord>, ProviderError> {
         let list = ListPaymentIntent::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
         let stream = list.paginate().stream(&self.client).take(RECONCILE_MAX_OBJECTS);
         stream.map_ok(intent_record).try_collect().await.map_err(provider_error)
     }
 
+    #[tracing::instrument(name = "stripe list_refunds", skip_all, fields(otel.kind = "client", peer.service = "stripe"))]
     pub async fn recent_refunds(&self, since: DateTime<Utc>) -> Result<Vec<RefundRecord>, ProviderError> {
         let list = ListRefund::new().created(RangeQueryTs::gte(since.timestamp())).limit(PAGE_SIZE);
         let stream = list.paginate().stream(&self.client).take(RECONCILE_MAX_OBJECTS);
         stream.map_ok(refund_record).try_collect().await.map_err(provider_error)
+    }
+}
+
+/// async-stripe sends no headers of ours, so the W3C trace context travels in the object's metadata: it is
+/// on the object in Stripe's dashboard and in every webhook event about it.
+fn with_trace_context(metadata: &mut HashMap<String, String>) {
+    if let Some(traceparent) = telemetry::current_traceparent() {
+        metadata.insert("traceparent".to_owned(), traceparent);
     }
 }
 

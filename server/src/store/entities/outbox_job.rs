@@ -13,6 +13,8 @@ pub struct Model {
     pub last_error: Option<String>,
     pub done_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The W3C `traceparent` of the call that queued the job, when it was traced.
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,536 @@
+//! The server binary as operators run it, with telemetry on: its spans and metrics reach a real OTLP
+//! receiver (a tonic server implementing the collector's trace and metrics services), Prometheus scrapes
+//! the operator address, and its JSON logs tie each line to the call and its trace, without secrets.
+//!
+//! Each test starts the binary on the embedded defaults (its own data directory, port 0) and learns its
+//! addresses from its own log lines.
+
+use std::{
+    net::SocketAddr,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use aerobook_proto::v1::{
+    self as pb, auth_service_client::AuthServiceClient, flight_service_client::FlightServiceClient,
+};
+use opentelemetry_proto::tonic::{
+    collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
+    },
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    trace::v1::{Span, span::SpanKind},
+};
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    net::{TcpListener, TcpStream},
+    process::{Child, Command},
+    sync::mpsc,
+};
+use tonic::{Request, Response, Status, transport::Channel};
+
+/// Every wait below ends on what it waits for; this only bounds a broken run.
+const PATIENCE: Duration = Duration::from_secs(30);
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const WEB_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
+const JWT_SECRET: &str = "telemetry-test-secret-0123456789-abcdefghijklmnop";
+
+/// An OTLP/gRPC receiver: what it is sent arrives on its channels.
+struct Receiver {
+    endpoint: String,
+    traces: mpsc::UnboundedReceiver<ExportTraceServiceRequest>,
+    metrics: mpsc::UnboundedReceiver<ExportMetricsServiceRequest>,
+}
+
+#[derive(Clone)]
+struct Collector {
+    traces: mpsc::UnboundedSender<ExportTraceServiceRequest>,
+    metrics: mpsc::UnboundedSender<ExportMetricsServiceRequest>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let _ = self.traces.send(request.into_inner());
+        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let _ = self.metrics.send(request.into_inner());
+        Ok(Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let (traces_tx, traces) = mpsc::unbounded_channel();
+        let (metrics_tx, metrics) = mpsc::unbounded_channel();
+        let collector = Collector { traces: traces_tx, metrics: metrics_tx };
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(collector.clone()))
+                .add_service(MetricsServiceServer::new(collector))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        Self { endpoint: format!("http://{addr}"), traces, metrics }
+    }
+
+    /// Spans received until `found` says the wanted ones are among them.
+    async fn spans_until(&mut self, found: impl Fn(&[(Vec<KeyValue>, Span)]) -> bool) -> Vec<(Vec<KeyValue>, Span)> {
+        let mut spans = Vec::new();
+        tokio::time::timeout(PATIENCE, async {
+            while !found(&spans) {
+                let export = self.traces.recv().await.expect("receiver open");
+                for resource_spans in export.resource_spans {
+                    let resource = resource_spans.resource.map(|r| r.attributes).unwrap_or_default();
+                    for scope in resource_spans.scope_spans {
+                        spans.extend(scope.spans.into_iter().map(|span| (resource.clone(), span)));
+                    }
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("spans did not arrive; got {:?}", names(&spans)));
+        spans
+    }
+
+    /// Metric names received until `wanted` is among them.
+    async fn metric_arrives(&mut self, wanted: &str) {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                let export = self.metrics.recv().await.expect("receiver open");
+                let names = export
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                    .map(|m| m.name.as_str());
+                if names.into_iter().any(|name| name == wanted) {
+                    return;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("metric {wanted} did not arrive over OTLP"));
+    }
+}
+
+fn names(spans: &[(Vec<KeyValue>, Span)]) -> Vec<&str> {
+    spans.iter().map(|(_, span)| span.name.as_str()).collect()
+}
+
+fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v: &AnyValue| v.value.as_ref())
+}
+
+fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attribute(attributes, key) {
+        Some(Value::StringValue(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// The server binary, its addresses and every line it logged.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    logs: Arc<Mutex<Vec<String>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(settings: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aerobook-server"));
+        for inherited in ["DATABASE_URL", "REDIS_URL", "AEROBOOK_CONFIG"] {
+            command.env_remove(inherited);
+        }
+        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("OTEL_") || key.starts_with("AEROBOOK_")) {
+            command.env_remove(key);
+        }
+        command
+            .env("AEROBOOK_LISTEN_ADDR", "127.0.0.1:0")
+            .env("AEROBOOK_DATA_DIR", data_dir.path())
+            .env("AEROBOOK_LOG_FORMAT", "json")
+            .env("AEROBOOK_JWT_SECRET", JWT_SECRET)
+            .env("AEROBOOK_DEMO_DAYS", "3")
+            .env("RUST_LOG", "debug")
+            .envs(settings.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start the server binary");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (lines_tx, mut lines) = mpsc::unbounded_channel::<serde_json::Value>();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        tokio::spawn({
+            let logs = logs.clone();
+            async move {
+                while let Ok(Some(line)) = stdout.next_line().await {
+                    if let Ok(json) = serde_json::from_str(&line) {
+                        let _ = lines_tx.send(json);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            }
+        });
+        let wants_metrics = settings.iter().any(|(key, _)| *key == "AEROBOOK_METRICS_ADDR");
+        let (mut addr, mut metrics_addr) = (None, None);
+        tokio::time::timeout(PATIENCE, async {
+            while addr.is_none() || (wants_metrics && metrics_addr.is_none()) {
+                let line = lines.recv().await.expect("the server stopped before serving");
+                let field = |name: &str| line.get(name).and_then(|v| v.as_str()).and_then(|v| v.parse().ok());
+                match line.get("message").and_then(|m| m.as_str()) {
+                    Some("serving gRPC, gRPC-web and HTTP") => addr = field("local_addr"),
+                    Some("serving Prometheus metrics on /metrics") => metrics_addr = field("bound"),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("the server logs its addresses");
+        Self { child, addr: addr.expect("address"), metrics_addr, logs, _data_dir: data_dir }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect")
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Stops the server as SIGTERM does, so it flushes what it has not exported yet.
+    async fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().expect("running");
+        Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.expect("kill");
+        tokio::time::timeout(PATIENCE, self.child.wait()).await.expect("stops").expect("exit status");
+        self.logs()
+    }
+}
+
+fn tomorrow_in_riyadh() -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::days(1))
+        .with_timezone(&chrono_tz::Asia::Riyadh)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn search_request() -> pb::SearchFlightsRequest {
+    pb::SearchFlightsRequest {
+        origin: "RUH".into(),
+        destination: "JED".into(),
+        departure_date: tomorrow_in_riyadh(),
+        passengers: 1,
+        cabin: pb::CabinClass::Economy.into(),
+        page_size: 0,
+        page_token: String::new(),
+    }
+}
+
+/// `message` sent as a call of the caller's trace ([`TRACE_ID`], from its span [`PARENT_SPAN_ID`]).
+fn traced<T>(message: T, correlation_id: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    let metadata = request.metadata_mut();
+    metadata.insert("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01").parse().unwrap());
+    metadata.insert("x-correlation-id", correlation_id.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn the_spans_of_a_call_reach_an_otlp_receiver_in_the_callers_trace() {
+    let mut receiver = Receiver::start().await;
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let channel = server.channel().await;
+    let mut flights = FlightServiceClient::new(channel.clone());
+    flights.search_flights(traced(search_request(), "trace-test-search")).await.expect("search");
+    let register = pb::RegisterRequest {
+        email: "traced@example.com".into(),
+        password: "Traced-Password-123".into(),
+        full_name: "Traced Caller".into(),
+    };
+    AuthServiceClient::new(channel).register(traced(register, "trace-test-register")).await.expect("register");
+    let mut refused = Request::new(pb::GetFlightRequest { flight_id: "not-a-uuid".into() });
+    refused.metadata_mut().insert("x-correlation-id", "trace-test-refused".parse().unwrap());
+    let status = flights.get_flight(refused).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    // A browser's gRPC-web call (HTTP/1.1) carries the trace context in its headers the same way.
+    let web_status = grpc_web_search(server.addr, &format!("00-{WEB_TRACE_ID}-{PARENT_SPAN_ID}-01")).await;
+    assert_eq!(web_status, 200);
+
+    let rpc_name = "aerobook.v1.FlightService/SearchFlights";
+    let spans = receiver
+        .spans_until(|spans| {
+            let names = names(spans);
+            spans.iter().any(|(_, span)| span.name == rpc_name && hex(&span.trace_id) == WEB_TRACE_ID)
+                && names.contains(&rpc_name)
+                && names.contains(&"aerobook.v1.AuthService/Register")
+                && names.contains(&"aerobook.v1.FlightService/GetFlight")
+                && names.contains(&"db accounts.insert_account")
+        })
+        .await;
+
+    let (resource, call) = spans
+        .iter()
+        .find(|(_, span)| span.name == rpc_name && hex(&span.trace_id) == TRACE_ID)
+        .expect("the call's span");
+    assert_eq!(string_attribute(resource, "service.name"), Some("aerobook-server"));
+    assert_eq!(hex(&call.trace_id), TRACE_ID, "continues the caller's trace");
+    assert_eq!(hex(&call.parent_span_id), PARENT_SPAN_ID, "child of the caller's span");
+    assert_eq!(call.kind, SpanKind::Server as i32);
+    assert_eq!(string_attribute(&call.attributes, "rpc.system"), Some("grpc"));
+    assert_eq!(string_attribute(&call.attributes, "rpc.service"), Some("aerobook.v1.FlightService"));
+    assert_eq!(string_attribute(&call.attributes, "rpc.method"), Some("SearchFlights"));
+    assert_eq!(attribute(&call.attributes, "rpc.grpc.status_code"), Some(&Value::IntValue(0)));
+    assert_eq!(string_attribute(&call.attributes, "correlation_id"), Some("trace-test-search"));
+
+    // Use cases and queries are spans of the caller's trace, each with its call's correlation id.
+    let inner: Vec<&Span> = spans
+        .iter()
+        .map(|(_, span)| span)
+        .filter(|span| hex(&span.trace_id) == TRACE_ID && span.parent_span_id != call.parent_span_id)
+        .collect();
+    let use_case = inner.iter().find(|span| span.parent_span_id == call.span_id).expect("the use case under the call");
+    assert_eq!(string_attribute(&use_case.attributes, "correlation_id"), Some("trace-test-search"));
+    let query = inner.iter().find(|span| span.name == "db accounts.insert_account").expect("a query span");
+    assert_eq!(query.kind, SpanKind::Client as i32);
+    assert_eq!(string_attribute(&query.attributes, "correlation_id"), Some("trace-test-register"));
+    for span in &inner {
+        let id = string_attribute(&span.attributes, "correlation_id");
+        assert!(matches!(id, Some("trace-test-search" | "trace-test-register")), "{}: {id:?}", span.name);
+    }
+
+    let (_, refused) =
+        spans.iter().find(|(_, span)| span.name == "aerobook.v1.FlightService/GetFlight").expect("refused call's span");
+    assert_eq!(attribute(&refused.attributes, "rpc.grpc.status_code"), Some(&Value::IntValue(3)));
+    assert_eq!(string_attribute(&refused.attributes, "error_code"), Some("VALIDATION_ERROR"));
+    assert_eq!(string_attribute(&refused.attributes, "correlation_id"), Some("trace-test-refused"));
+
+    // Every JSON log line of the call carries its correlation id and its trace.
+    let logs = server.stop().await;
+    let answered = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "call answered" && line["correlation_id"] == "trace-test-search")
+        .expect("the call's log line");
+    assert_eq!(answered["trace_id"], TRACE_ID);
+    assert_eq!(answered["span_id"].as_str().map(str::len), Some(16));
+    assert_eq!(answered["rpc.method"], "SearchFlights");
+}
+
+/// The same spans over OTLP/HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`): a receiver taking
+/// protobuf posts on `/v1/traces` gets them.
+#[tokio::test]
+async fn spans_also_reach_an_otlp_http_receiver() {
+    use axum::{Router, body::Bytes, extract::State, routing::post};
+    use prost::Message as _;
+
+    let (traces_tx, mut traces) = mpsc::unbounded_channel::<ExportTraceServiceRequest>();
+    let receive = async |State(traces): State<mpsc::UnboundedSender<ExportTraceServiceRequest>>, body: Bytes| {
+        if let Ok(export) = ExportTraceServiceRequest::decode(body) {
+            let _ = traces.send(export);
+        }
+        ExportTraceServiceResponse { partial_success: None }.encode_to_vec()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        axum::serve(
+            listener,
+            Router::new()
+                .route("/v1/traces", post(receive))
+                // Metrics are exported on the same endpoint; this test reads only the spans.
+                .route(
+                    "/v1/metrics",
+                    post(async || ExportMetricsServiceResponse { partial_success: None }.encode_to_vec()),
+                )
+                .with_state(traces_tx),
+        )
+        .into_future(),
+    );
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let mut flights = FlightServiceClient::new(server.channel().await);
+    flights.search_flights(traced(search_request(), "http-export")).await.expect("search");
+    let arrived = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let export = traces.recv().await.expect("receiver open");
+            let spans = export.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans);
+            if let Some(span) = spans.into_iter().find(|span| span.name == "aerobook.v1.FlightService/SearchFlights") {
+                return span;
+            }
+        }
+    })
+    .await
+    .expect("the call's span arrives over OTLP/HTTP");
+    assert_eq!(hex(&arrived.trace_id), TRACE_ID);
+    assert_eq!(string_attribute(&arrived.attributes, "correlation_id"), Some("http-export"));
+    server.stop().await;
+}
+
+/// A gRPC-web `SearchFlights` over HTTP/1.1 with `traceparent`; returns the HTTP status.
+async fn grpc_web_search(addr: SocketAddr, traceparent: &str) -> u16 {
+    use prost::Message as _;
+    let message = search_request().encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(&message);
+    let head = format!(
+        "POST /aerobook.v1.FlightService/SearchFlights HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/grpc-web+proto\r\n\
+         X-Grpc-Web: 1\r\nTraceparent: {traceparent}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream.write_all(&body).await.expect("send body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response);
+    text.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `GET /metrics` over plain HTTP/1.1; returns the status code and the body.
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_on_the_operator_address_and_pushed_over_otlp() {
+    let mut receiver = Receiver::start().await;
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ("AEROBOOK_METRICS_ADDR", "127.0.0.1:0"),
+    ])
+    .await;
+    let mut flights = FlightServiceClient::new(server.channel().await);
+    flights.search_flights(search_request()).await.expect("search");
+    flights.search_flights(search_request()).await.expect("search again (from the cache)");
+    flights.get_flight(pb::GetFlightRequest { flight_id: "not-a-uuid".into() }).await.expect_err("refused");
+
+    let metrics_addr = server.metrics_addr.expect("metrics address");
+    let (status, text) = http_get(metrics_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let has = |prefix: &str, parts: &[&str]| {
+        text.lines().any(|line| line.starts_with(prefix) && parts.iter().all(|part| line.contains(part)))
+    };
+    assert!(
+        has(
+            "rpc_server_call_duration_seconds_count{",
+            &["rpc_method=\"SearchFlights\"", "rpc_grpc_status_code=\"0\"", "} 2"]
+        ),
+        "{text}"
+    );
+    assert!(has("rpc_server_call_duration_seconds_bucket{", &["rpc_method=\"GetFlight\"", "le=\"0.5\""]), "{text}");
+    assert!(
+        has(
+            "aerobook_rpc_server_errors_total{",
+            &["rpc_method=\"GetFlight\"", "error_code=\"VALIDATION_ERROR\"", "} 1"]
+        ),
+        "{text}"
+    );
+    assert!(has("aerobook_cache_lookups_total{", &["result=\"hit\"", "} 1"]), "{text}");
+    assert!(has("aerobook_cache_lookups_total{", &["result=\"miss\"", "} 1"]), "{text}");
+    assert!(has("aerobook_health_serving{", &["} 1"]), "{text}");
+    // The public port does not serve metrics (it answers as gRPC does for an unknown path).
+    let (_, public) = http_get(server.addr, "/metrics").await;
+    assert!(!public.contains("rpc_server_call_duration"), "{public}");
+
+    receiver.metric_arrives("rpc.server.call.duration").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn logs_never_hold_a_password_or_token_sent_in_a_request() {
+    let server = Server::start(&[]).await;
+    let password = "Correct-Horse-Battery-Staple-9";
+    let mut auth = AuthServiceClient::new(server.channel().await);
+    let registered = auth
+        .register(pb::RegisterRequest {
+            email: "logs@example.com".into(),
+            password: password.into(),
+            full_name: "Log Reader".into(),
+        })
+        .await
+        .expect("register")
+        .into_inner();
+    let signed_in = auth
+        .login(pb::LoginRequest { email: "logs@example.com".into(), password: password.into() })
+        .await
+        .expect("login")
+        .into_inner();
+    let wrong = auth
+        .login(pb::LoginRequest { email: "logs@example.com".into(), password: "Wrong-Password-Guess-77".into() })
+        .await;
+    assert!(wrong.is_err());
+    let mut me = Request::new(pb::GetMeRequest {});
+    me.metadata_mut().insert("authorization", format!("Bearer {}", signed_in.access_token).parse().unwrap());
+    auth.get_me(me).await.expect("me");
+    let refreshed = auth
+        .refresh_token(pb::RefreshTokenRequest { refresh_token: signed_in.refresh_token.clone() })
+        .await
+        .expect("refresh");
+    auth.logout(pb::LogoutRequest { refresh_token: refreshed.into_inner().refresh_token.clone() })
+        .await
+        .expect("logout");
+
+    let logs = server.stop().await.join("\n");
+    assert!(logs.contains("call answered"), "the calls were logged at all");
+    for secret in [
+        password,
+        "Wrong-Password-Guess-77",
+        &registered.access_token,
+        &registered.refresh_token,
+        &signed_in.access_token,
+        &signed_in.refresh_token,
+        JWT_SECRET,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs: {secret}");
+    }
+}
