@@ -8,9 +8,9 @@ use std::{
 };
 
 use aerobook_proto::v1::{self as pb, flight_service_client::FlightServiceClient};
-use aerobook_server::{AccessTokens, Application, Caller, Config, Role};
+use aerobook_server::{AccessTokens, Application, Caller, Config, Role, grpc_code_name};
 use futures::{StreamExt, TryStreamExt, stream};
-use tonic::{Code, Status, transport::Channel};
+use tonic::{Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use tonic_types::StatusExt;
 
@@ -233,27 +233,12 @@ pub fn error_code(status: &Status) -> String {
     }
 }
 
-/// `RESOURCE_EXHAUSTED` for `Code::ResourceExhausted`: the names the gRPC specification uses.
-fn grpc_code_name(code: Code) -> String {
-    let camel = format!("{code:?}");
-    let mut name = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
-    }
-    name
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn grpc_code_names_are_the_specification_s() {
-        assert_eq!(grpc_code_name(Code::ResourceExhausted), "RESOURCE_EXHAUSTED");
-        assert_eq!(grpc_code_name(Code::Ok), "OK");
+    fn a_status_without_details_is_named_by_its_grpc_code() {
         assert_eq!(error_code(&Status::unavailable("down")), "UNAVAILABLE");
     }
 }

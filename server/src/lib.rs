@@ -44,6 +44,7 @@ pub use crate::{
     domain::auth::{Caller, Role},
     infra::{clock::Clock, payments::wire as stripe_wire, telemetry, tokens::AccessTokens},
     jobs::Background,
+    layers::errors::grpc_code_name,
     startup::{Application, StartupError, migrate},
     store::{Store, seed::seed_demo_data},
 };

@@ -11,6 +11,7 @@ use opentelemetry::KeyValue;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use super::errors::grpc_code_name;
 use crate::infra::{metrics, telemetry};
 
 pub const CORRELATION_ID_HEADER: &str = "x-correlation-id";
@@ -196,7 +197,10 @@ impl Observation {
                 ];
                 metrics.rpc_duration.record(elapsed.as_secs_f64(), &labels);
                 if outcome.code != 0 {
-                    let error_code = outcome.error_code.clone().unwrap_or_else(|| grpc_code_name(outcome.code));
+                    let error_code = outcome
+                        .error_code
+                        .clone()
+                        .unwrap_or_else(|| grpc_code_name(tonic::Code::from_i32(outcome.code)));
                     self.span.record("error_code", error_code.as_str());
                     metrics.rpc_errors.add(
                         1,
@@ -227,20 +231,6 @@ impl Observation {
             }
         }
     }
-}
-
-/// A status without rich details (tonic's own, e.g. an undecodable message): its gRPC code name, as
-/// `RESOURCE_EXHAUSTED`.
-fn grpc_code_name(code: i32) -> String {
-    let camel = format!("{:?}", tonic::Code::from_i32(code));
-    let mut name = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
-    }
-    name
 }
 
 /// The response body, watched for its end: the trailers (a gRPC status) or the last frame.
@@ -330,8 +320,6 @@ mod tests {
         for path in ["/healthz", "/webhooks/stripe", "/", "/a.B/"] {
             assert!(matches!(CallName::of(&get, path), CallName::Http { .. }), "{path}");
         }
-        assert_eq!(grpc_code_name(8), "RESOURCE_EXHAUSTED");
-        assert_eq!(grpc_code_name(3), "INVALID_ARGUMENT");
     }
 
     #[test]
