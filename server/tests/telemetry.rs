@@ -81,18 +81,40 @@ impl MetricsService for Collector {
 
 impl Receiver {
     async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    /// Over TLS, with a certificate for `localhost` signed by itself; returns its PEM for clients to trust.
+    async fn start_tls() -> (Self, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let cert_pem = certified.cert.pem();
+        let identity = tonic::transport::Identity::from_pem(&cert_pem, certified.signing_key.serialize_pem());
+        (Self::serve(Some(identity)).await, cert_pem)
+    }
+
+    async fn serve(tls: Option<tonic::transport::Identity>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
-        let addr = listener.local_addr().expect("receiver address");
+        let port = listener.local_addr().expect("receiver address").port();
         let (traces_tx, traces) = mpsc::unbounded_channel();
         let (metrics_tx, metrics) = mpsc::unbounded_channel();
         let collector = Collector { traces: traces_tx, metrics: metrics_tx };
+        let mut server = tonic::transport::Server::builder();
+        let endpoint = match tls {
+            Some(identity) => {
+                server = server
+                    .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                    .expect("TLS configuration");
+                format!("https://localhost:{port}")
+            }
+            None => format!("http://127.0.0.1:{port}"),
+        };
         tokio::spawn(
-            tonic::transport::Server::builder()
+            server
                 .add_service(TraceServiceServer::new(collector.clone()))
                 .add_service(MetricsServiceServer::new(collector))
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
         );
-        Self { endpoint: format!("http://{addr}"), traces, metrics }
+        Self { endpoint, traces, metrics }
     }
 
     /// Spans received until `found` says the wanted ones are among them.
@@ -345,6 +367,29 @@ async fn the_spans_of_a_call_reach_an_otlp_receiver_in_the_callers_trace() {
     assert_eq!(answered["trace_id"], TRACE_ID);
     assert_eq!(answered["span_id"].as_str().map(str::len), Some(16));
     assert_eq!(answered["rpc.method"], "SearchFlights");
+}
+
+/// OTLP/gRPC over TLS: an `https://` collector whose certificate is signed by the CA in
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE` gets the spans.
+#[tokio::test]
+async fn spans_reach_a_collector_over_tls() {
+    let (mut receiver, ca_pem) = Receiver::start_tls().await;
+    let ca = tempfile::NamedTempFile::new().expect("CA file");
+    std::fs::write(ca.path(), ca_pem).expect("write CA");
+    let ca_path = ca.path().display().to_string();
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_path.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let mut flights = FlightServiceClient::new(server.channel().await);
+    flights.search_flights(traced(search_request(), "tls-export")).await.expect("search");
+    let rpc_name = "aerobook.v1.FlightService/SearchFlights";
+    let spans = receiver.spans_until(|spans| names(spans).contains(&rpc_name)).await;
+    let (_, call) = spans.iter().find(|(_, span)| span.name == rpc_name).expect("the call's span");
+    assert_eq!(string_attribute(&call.attributes, "correlation_id"), Some("tls-export"));
+    server.stop().await;
 }
 
 /// The same spans over OTLP/HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`): a receiver taking

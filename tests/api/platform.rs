@@ -184,6 +184,27 @@ async fn shutdown_reports_not_serving_then_stops() {
     assert!(after.is_err(), "no longer answering");
 }
 
+/// Every service accepts gzip and zstd request messages and compresses its answer with the encoding the
+/// caller accepts.
+#[tokio::test]
+async fn gzip_and_zstd_are_accepted_and_offered() {
+    use tonic::codec::CompressionEncoding::{Gzip, Zstd};
+    let app = TestApp::embedded().await;
+    for (sent, accepted, name) in [(Gzip, Zstd, "zstd"), (Zstd, Gzip, "gzip")] {
+        let mut client =
+            FlightServiceClient::new(app.channel.clone()).send_compressed(sent).accept_compressed(accepted);
+        let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+        let response = client.search_flights(request).await.expect("compressed call");
+        assert_eq!(response.metadata().get("grpc-encoding").and_then(|v| v.to_str().ok()), Some(name));
+        assert_eq!(response.into_inner().flights.len(), 4);
+    }
+    let plain = FlightServiceClient::new(app.channel.clone())
+        .search_flights(search_request("RUH", "JED", &aerobook_tests::riyadh_date(1)))
+        .await
+        .expect("plain call");
+    assert!(plain.metadata().get("grpc-encoding").is_none(), "uncompressed unless the caller accepts it");
+}
+
 /// Shutdown turns health NOT_SERVING first and keeps taking new connections and calls for the drain
 /// delay, so a load balancer that has not yet seen the change loses nothing; then the listener closes.
 #[tokio::test]

@@ -44,6 +44,7 @@ const KEYS: &[&str] = &[
     "RUST_LOG",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
     "AEROBOOK_METRICS_ADDR",
     "AEROBOOK_HEALTH_PROBE_INTERVAL_MS",
     "AEROBOOK_SHUTDOWN_DRAIN_SECONDS",
@@ -177,6 +178,9 @@ pub struct TelemetryConfig {
     /// `None`: nothing is exported over OTLP.
     pub otlp_endpoint: Option<String>,
     pub otlp_protocol: OtlpProtocol,
+    /// PEM file of the CA that signed the collector's certificate (`https://` endpoints), trusted besides
+    /// the public roots.
+    pub otlp_certificate: Option<PathBuf>,
     /// Operator address serving Prometheus `GET /metrics`; `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -345,6 +349,7 @@ impl Config {
                     "http/protobuf" => OtlpProtocol::HttpProtobuf,
                     _ => return Err(invalid("OTEL_EXPORTER_OTLP_PROTOCOL", "must be grpc or http/protobuf")),
                 },
+                otlp_certificate: get("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from),
                 metrics_addr: get("AEROBOOK_METRICS_ADDR")
                     .map(|addr| {
                         addr.parse()

@@ -26,6 +26,7 @@ use fred::types::scripts::Script;
 use opentelemetry::KeyValue;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::{metrics::metrics, redis::Redis};
 
@@ -71,6 +72,7 @@ impl SearchCache {
                     let client = redis.available()?;
                     let json = client
                         .hget::<Option<String>, _, _>(redis.key(&route_key(route)), search)
+                        .instrument(tracing::info_span!("redis search_cache.get", otel.kind = "client"))
                         .await
                         .inspect_err(|error| tracing::warn!(%error, "search cache read failed"))
                         .ok()

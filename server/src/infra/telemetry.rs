@@ -3,7 +3,8 @@
 //! - Logs: `tracing` to stdout, as text or as JSON lines that carry the fields of every enclosing span (so the
 //!   call's `correlation_id`) and, when traces are exported, the `trace_id` and `span_id` of the line.
 //! - Traces: exported over OTLP (gRPC, or HTTP with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) when
-//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set; nothing is exported otherwise. W3C trace context continues the
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` is set; nothing is exported otherwise. An `https://` gRPC endpoint is
+//!   reached over TLS (public roots, plus the CA in `OTEL_EXPORTER_OTLP_CERTIFICATE`). W3C trace context continues the
 //!   caller's trace. The other standard `OTEL_*` variables (service name, resource attributes, sampler,
 //!   headers, timeouts, export interval) are read by the OpenTelemetry SDK itself.
 //! - Metrics: the same OTLP endpoint, and Prometheus text on `AEROBOOK_METRICS_ADDR` (see `metrics`).
@@ -19,7 +20,7 @@ use opentelemetry::{
     propagation::{Extractor, Injector},
     trace::{SpanContext, TraceContextExt as _, TracerProvider as _},
 };
-use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig as _};
+use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::{
     Resource,
     metrics::SdkMeterProvider,
@@ -27,6 +28,7 @@ use opentelemetry_sdk::{
     runtime,
     trace::{SdkTracerProvider, Span, SpanProcessor, span_processor_with_async_runtime::BatchSpanProcessor},
 };
+use tonic::transport::{Certificate, ClientTlsConfig};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     EnvFilter, Layer as _,
@@ -51,6 +53,8 @@ pub enum TelemetryError {
     Filter(#[from] tracing_subscriber::filter::ParseError),
     #[error("OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("OTLP certificate {0}: {1}")]
+    Certificate(std::path::PathBuf, #[source] std::io::Error),
     #[error("Prometheus exporter: {0}")]
     Prometheus(#[from] opentelemetry_sdk::error::OTelSdkError),
     #[error("a global subscriber is already installed: {0}")]
@@ -77,10 +81,25 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let resource = resource();
     let telemetry = &config.telemetry;
+    let tls = match &telemetry.otlp_certificate {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|error| TelemetryError::Certificate(path.clone(), error))?;
+            ClientTlsConfig::new().with_enabled_roots().ca_certificate(Certificate::from_pem(pem))
+        }
+        None => ClientTlsConfig::new().with_enabled_roots(),
+    };
+    // For `https://` endpoints; the exporter's own default trusts no root at all.
+    let tls_for = |endpoint: &str| endpoint.starts_with("https://").then(|| tls.clone());
     let tracer_provider = match &telemetry.otlp_endpoint {
         Some(endpoint) => {
             let exporter = match telemetry.otlp_protocol {
-                OtlpProtocol::Grpc => SpanExporter::builder().with_tonic().with_endpoint(endpoint).build()?,
+                OtlpProtocol::Grpc => {
+                    let mut builder = SpanExporter::builder().with_tonic().with_endpoint(endpoint);
+                    if let Some(tls) = tls_for(endpoint) {
+                        builder = builder.with_tls_config(tls);
+                    }
+                    builder.build()?
+                }
                 OtlpProtocol::HttpProtobuf => {
                     SpanExporter::builder().with_http().with_endpoint(signal_url(endpoint, "traces")).build()?
                 }
@@ -101,7 +120,13 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
         let mut builder = SdkMeterProvider::builder().with_resource(resource);
         if let Some(endpoint) = &telemetry.otlp_endpoint {
             let exporter = match telemetry.otlp_protocol {
-                OtlpProtocol::Grpc => MetricExporter::builder().with_tonic().with_endpoint(endpoint).build()?,
+                OtlpProtocol::Grpc => {
+                    let mut builder = MetricExporter::builder().with_tonic().with_endpoint(endpoint);
+                    if let Some(tls) = tls_for(endpoint) {
+                        builder = builder.with_tls_config(tls);
+                    }
+                    builder.build()?
+                }
                 OtlpProtocol::HttpProtobuf => {
                     MetricExporter::builder().with_http().with_endpoint(signal_url(endpoint, "metrics")).build()?
                 }
