@@ -45,6 +45,6 @@ pub use crate::{
     infra::{clock::Clock, payments::wire as stripe_wire, telemetry, tokens::AccessTokens},
     jobs::Background,
     layers::errors::grpc_code_name,
-    startup::{Application, StartupError, migrate},
+    startup::{Application, StartupError, migrate, run_when_ready},
     store::{Store, seed::seed_demo_data},
 };

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use aerobook_server::{Application, Cli, Command, Config, StartupError, migrate, run_admin, telemetry};
+use aerobook_server::{Cli, Command, Config, StartupError, migrate, run_admin, run_when_ready, telemetry};
 use clap::Parser as _;
 
 #[tokio::main]
@@ -46,12 +46,10 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Listens at once (health answers NOT_SERVING until the database is ready), then serves until SIGTERM.
 async fn serve(config: Config, telemetry: &telemetry::Telemetry) -> Result<(), StartupError> {
-    let mut application = Application::build(config).await?;
-    if let Some(registry) = telemetry.prometheus_registry() {
-        application.serve_metrics(registry).await?;
-    }
-    application.run_until_stopped(shutdown_signal()).await
+    let listener = tokio::net::TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
+    run_when_ready(config, listener, telemetry.prometheus_registry(), shutdown_signal()).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

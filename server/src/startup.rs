@@ -2,7 +2,7 @@
 //! migrates, seeds and binds (port 0 works); `run_until_stopped` serves until the injected shutdown future
 //! resolves, then drains.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use aerobook_proto::v1::{
     RateLimitClass, airport_service_server::AirportServiceServer, auth_service_server::AuthServiceServer,
@@ -10,9 +10,17 @@ use aerobook_proto::v1::{
     payment_service_server::PaymentServiceServer, waiting_room_service_server::WaitingRoomServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::{
+    net::TcpListener,
+    sync::{oneshot, watch},
+};
+use tonic::service::Routes;
 use tonic::{codec::CompressionEncoding, server::NamedService as _};
-use tonic::{service::Routes, transport::server::TcpIncoming};
+use tonic_health::pb::{
+    HealthCheckRequest, HealthCheckResponse,
+    health_check_response::ServingStatus,
+    health_server::{Health, HealthServer},
+};
 use tower::ServiceBuilder;
 
 use crate::{
@@ -47,11 +55,13 @@ use crate::{
     jobs::{self, Background, gauges, health::Readiness, sweeper},
     layers::{
         client_address::{TrustedProxies, resolve_client_address},
-        correlation::correlate,
+        correlation::{CorrelationId, correlate},
         cors::cors_layer,
+        errors::ApiError,
         grpc_web::GrpcWebOrPlainLayer,
         limits::{CallLimits, limit_calls},
         policy::{PolicyState, bucket, enforce_policy},
+        reject,
     },
     store::{Store, StoreError, seed},
 };
@@ -99,7 +109,7 @@ type AirportServer = AirportServiceServer<AirportApi>;
 type WaitingRoomServer = WaitingRoomServiceServer<WaitingRoomApi>;
 
 pub struct Application {
-    listener: TcpListener,
+    listener: Arc<TcpListener>,
     local_addr: SocketAddr,
     router: axum::Router,
     readiness: Readiness,
@@ -128,6 +138,13 @@ impl Application {
 
     /// As [`Self::build`], with the clock the use cases read (tests move it forward to expire holds).
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
+        Self::build_on(config, clock, Arc::new(listener)).await
+    }
+
+    /// Connects, migrates, seeds and wires the services, to serve on `listener` (which a starting server
+    /// may be accepting on meanwhile: see [`run_when_ready`]).
+    async fn build_on(config: Config, clock: Clock, listener: Arc<TcpListener>) -> Result<Self, StartupError> {
         migrate(&config).await?;
         let store = Store::connect(&config.database).await?;
         tracing::info!(backend = ?store.backend(), "database ready");
@@ -274,7 +291,6 @@ impl Application {
                     )),
             );
 
-        let listener = TcpListener::bind(config.listen_addr).await.map_err(StartupError::Listen)?;
         let local_addr = listener.local_addr().map_err(StartupError::Listen)?;
         if let Some(simulated) = &simulated {
             simulated.deliver_to(format!("http://{local_addr}{}", webhooks::WEBHOOK_PATH));
@@ -372,7 +388,7 @@ impl Application {
             .layer(cors_layer(&config.cors_origins))
             .layer(GrpcWebOrPlainLayer)
             .add_routes(Routes::from(router))
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal);
+            .serve_with_incoming_shutdown(connections(listener), signal);
         let grace = config.limits.shutdown_grace;
         let drain_deadline = async move {
             match draining_rx.await {
@@ -414,6 +430,128 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// How long a start waits before asking an unreachable database again, at first and at most.
+const START_RETRY_FIRST: Duration = Duration::from_millis(250);
+const START_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long the starting server gets to close its connections (health watchers) at the handover.
+const HANDOVER_WAIT: Duration = Duration::from_secs(1);
+
+/// What `aerobook-server` runs: serves on `listener` from the first moment. Until the database answers
+/// and is migrated (and the demo data seeded), health says NOT_SERVING (`/healthz` 503) and every other call
+/// is answered `SERVICE_UNAVAILABLE` (retryable); a start that fails on the database is retried. Then the
+/// application takes over the same listener (no connection refused in between) and serves until
+/// `shutdown` resolves.
+pub async fn run_when_ready(
+    config: Config,
+    listener: TcpListener,
+    metrics: Option<prometheus::Registry>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let listener = Arc::new(listener);
+    let mut shutdown = Box::pin(shutdown);
+    let (handover, handed_over) = watch::channel(false);
+    let mut starting = tokio::spawn(serve_starting(listener.clone(), config.clone(), handed_over));
+    let mut retry = START_RETRY_FIRST;
+    let mut application = loop {
+        match Application::build_on(config.clone(), Clock::system(), listener.clone()).await {
+            Ok(application) => break application,
+            Err(StartupError::Store(error)) => {
+                tracing::error!(%error, retry_in_ms = retry.as_millis() as u64, "database not ready: NOT_SERVING, retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(retry) => {}
+                    () = &mut shutdown => {
+                        tracing::info!("stopped before the database was ready");
+                        starting.abort();
+                        return Ok(());
+                    }
+                }
+                retry = (retry * 2).min(START_RETRY_MAX);
+            }
+            Err(other) => {
+                starting.abort();
+                return Err(other);
+            }
+        }
+    };
+    let _ = handover.send(true);
+    // Health watches end at the handover, so the starting server's connections close at once; should one
+    // not, it is cut.
+    if tokio::time::timeout(HANDOVER_WAIT, &mut starting).await.is_err() {
+        starting.abort();
+    }
+    if let Some(registry) = metrics {
+        application.serve_metrics(registry).await?;
+    }
+    application.run_until_stopped(shutdown).await
+}
+
+/// The server of a start waiting for its database: health (NOT_SERVING), `/healthz` (503), and
+/// `SERVICE_UNAVAILABLE` with the error contract for everything else, until `handover` turns true.
+async fn serve_starting(listener: Arc<TcpListener>, config: Config, handover: watch::Receiver<bool>) {
+    let health = HealthServer::new(StartingHealth { handover: handover.clone() });
+    let router = Routes::new(health)
+        .into_axum_router()
+        .route("/healthz", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "starting\n") }))
+        .fallback(|request: axum::extract::Request| async move {
+            reject(ApiError::unavailable(), &CorrelationId::of(request.extensions()))
+        })
+        .layer(axum::middleware::from_fn(correlate));
+    let mut handed_over = handover;
+    let served = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(cors_layer(&config.cors_origins))
+        .layer(GrpcWebOrPlainLayer)
+        .add_routes(Routes::from(router))
+        .serve_with_incoming_shutdown(connections(listener), async move {
+            let _ = handed_over.wait_for(|done| *done).await;
+        })
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "the starting server failed");
+    }
+}
+
+/// The health service of a starting server: NOT_SERVING for every service; a watch reports it, then ends
+/// at the handover (the watcher asks the application next).
+struct StartingHealth {
+    handover: watch::Receiver<bool>,
+}
+
+#[tonic::async_trait]
+impl Health for StartingHealth {
+    async fn check(
+        &self,
+        _request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(HealthCheckResponse { status: ServingStatus::NotServing.into() }))
+    }
+
+    type WatchStream = futures::stream::BoxStream<'static, Result<HealthCheckResponse, tonic::Status>>;
+
+    async fn watch(
+        &self,
+        _request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        use futures::StreamExt as _;
+        let mut handover = self.handover.clone();
+        let not_serving =
+            futures::stream::once(async { Ok(HealthCheckResponse { status: ServingStatus::NotServing.into() }) });
+        let until_handover = futures::stream::once(async move {
+            let _ = handover.wait_for(|done| *done).await;
+        })
+        .filter_map(|()| async { None });
+        Ok(tonic::Response::new(not_serving.chain(until_handover).boxed()))
+    }
+}
+
+/// The connections `listener` accepts, with Nagle's algorithm off (small gRPC frames go out at once).
+fn connections(listener: Arc<TcpListener>) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.and_then(|(stream, _)| stream.set_nodelay(true).map(|()| stream));
+        Some((accepted, listener))
+    })
 }
 
 /// The configured signing keys, or a random key for development (tokens then die with the process).

@@ -205,6 +205,67 @@ async fn gzip_and_zstd_are_accepted_and_offered() {
     assert!(plain.metadata().get("grpc-encoding").is_none(), "uncompressed unless the caller accepts it");
 }
 
+/// A server whose database is not ready listens anyway: health says NOT_SERVING and calls are answered
+/// SERVICE_UNAVAILABLE (retryable, with the error contract) while it retries; once the database opens and is
+/// migrated, the application takes over the same port and serves, without a restart.
+#[tokio::test]
+async fn a_server_is_not_serving_until_its_database_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_dir = dir.path().join("mounted-later");
+    let settings = [
+        ("AEROBOOK_DATA_DIR", dir.path().display().to_string()),
+        ("DATABASE_URL", format!("sqlite://{}/aerobook.db?mode=rwc", database_dir.display())),
+        ("AEROBOOK_SEED_DEMO_DATA", "true".into()),
+        ("AEROBOOK_DEMO_DAYS", "3".into()),
+        ("AEROBOOK_JWT_SECRET", aerobook_tests::JWT_SECRET.into()),
+        ("AEROBOOK_SHUTDOWN_DRAIN_SECONDS", "0".into()),
+    ];
+    let config =
+        aerobook_server::Config::from_source(&settings.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(aerobook_server::run_when_ready(config, listener, None, async {
+        let _ = stopped.await;
+    }));
+
+    let early =
+        tonic::transport::Channel::from_shared(url.clone()).unwrap().connect().await.expect("listening at once");
+    let mut watch = HealthClient::new(early.clone())
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .expect("health answers while starting")
+        .into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::NotServing);
+    let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+    let refused = FlightServiceClient::new(early).search_flights(request.clone()).await.expect_err("not ready");
+    let contract = aerobook_tests::ContractError::from_status(&refused);
+    assert_eq!(
+        (contract.code, contract.reason.as_str(), contract.retryable),
+        (tonic::Code::Unavailable, "SERVICE_UNAVAILABLE", true)
+    );
+    assert!(!contract.correlation_id.is_empty());
+
+    std::fs::create_dir_all(&database_dir).unwrap();
+    // The starting server steps aside (its watch ends); the application answers on the same port.
+    while let Ok(Some(update)) = watch.message().await {
+        assert_eq!(update.status(), ServingStatus::NotServing, "no SERVING before the handover");
+    }
+    let ready = tonic::transport::Channel::from_shared(url).unwrap().connect().await.expect("same port");
+    let mut watch = HealthClient::new(ready.clone())
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().status(), ServingStatus::Serving);
+    let flights = FlightServiceClient::new(ready).search_flights(request).await.expect("serving").into_inner().flights;
+    assert_eq!(flights.len(), 4);
+
+    drop(watch);
+    stop.send(()).unwrap();
+    server.await.unwrap().expect("clean stop");
+}
+
 /// Shutdown turns health NOT_SERVING first and keeps taking new connections and calls for the drain
 /// delay, so a load balancer that has not yet seen the change loses nothing; then the listener closes.
 #[tokio::test]
