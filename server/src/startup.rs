@@ -321,16 +321,16 @@ impl Application {
     }
 
     /// Serves Prometheus `GET /metrics` from `registry` on `AEROBOOK_METRICS_ADDR` (when set), until the
-    /// server stops; returns the bound address.
-    pub async fn serve_metrics(&mut self, registry: prometheus::Registry) -> Result<Option<SocketAddr>, StartupError> {
+    /// server stops.
+    pub async fn serve_metrics(&mut self, registry: prometheus::Registry) -> Result<(), StartupError> {
         let Some(addr) = self.config.telemetry.metrics_addr else {
-            return Ok(None);
+            return Ok(());
         };
         let listener = TcpListener::bind(addr).await.map_err(StartupError::Listen)?;
         let bound = listener.local_addr().map_err(StartupError::Listen)?;
         tracing::info!(%bound, "serving Prometheus metrics on /metrics");
         self.metrics_endpoint = Some(tokio::spawn(crate::api::metrics::serve(listener, registry)));
-        Ok(Some(bound))
+        Ok(())
     }
 
     /// Serves until `shutdown` resolves. Then health turns NOT_SERVING (for watchers and on open

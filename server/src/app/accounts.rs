@@ -96,7 +96,7 @@ impl Accounts {
             Some(account) if matched => self.start_session(&account).await,
             _ => {
                 // Counted after the answer is known, so only failures spend the budget.
-                if let Err(wait) = self.limiter.check(LOGIN_FAILURES_BUCKET, &attempts).await {
+                if let Err(wait) = self.limiter.spend(LOGIN_FAILURES_BUCKET, &attempts).await {
                     tracing::debug!(?wait, "sign-in failures exhausted for this email and client");
                 }
                 Err(AppError::Unauthorized(BAD_CREDENTIALS))

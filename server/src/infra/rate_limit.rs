@@ -124,19 +124,21 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one call from `principal`'s token in `bucket`; `Err` says how long to wait. Unknown buckets
-    /// are not limited.
+    /// Takes one call from `principal`'s token in `bucket`; `Err` (a refusal) says how long to wait.
+    /// Unknown buckets are not limited.
     pub async fn check(&self, bucket: &'static str, principal: &str) -> Result<(), Duration> {
-        let verdict = self.apply(bucket, principal, Cost::Take).await;
-        if verdict.is_err() {
-            metrics().rate_limit_refusals.add(1, &[KeyValue::new("class", bucket)]);
-        }
-        verdict
+        counted_refusal(bucket, self.apply(bucket, principal, Cost::Take).await)
     }
 
-    /// Whether `principal` could take a token from `bucket` now, without taking one.
+    /// Whether `principal` could take a token from `bucket` now, without taking one; `Err` is a refusal.
     pub async fn peek(&self, bucket: &'static str, principal: &str) -> Result<(), Duration> {
-        self.apply(bucket, principal, Cost::Look).await
+        counted_refusal(bucket, self.apply(bucket, principal, Cost::Look).await)
+    }
+
+    /// Takes a token to record an event (a failed sign-in) rather than to admit a call: an empty bucket
+    /// refuses nothing here, it makes the next [`Self::peek`] refuse.
+    pub async fn spend(&self, bucket: &'static str, principal: &str) -> Result<(), Duration> {
+        self.apply(bucket, principal, Cost::Take).await
     }
 
     async fn apply(&self, bucket: &'static str, principal: &str, cost: Cost) -> Result<(), Duration> {
@@ -180,6 +182,14 @@ impl RateLimiter {
         let wait_ms: u64 = script.evalsha_with_reload(client, key, args).await.map_err(|e| e.to_string())?;
         Ok(if wait_ms == 0 { Ok(()) } else { Err(Duration::from_millis(wait_ms)) })
     }
+}
+
+/// Counts a refusal (the rate-limit metric), passing the verdict through.
+fn counted_refusal(bucket: &'static str, verdict: Result<(), Duration>) -> Result<(), Duration> {
+    if verdict.is_err() {
+        metrics().rate_limit_refusals.add(1, &[KeyValue::new("class", bucket)]);
+    }
+    verdict
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use opentelemetry::{
     propagation::{Extractor, Injector},
     trace::{SpanContext, TraceContextExt as _, TracerProvider as _},
 };
-use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig as _, WithTonicConfig as _};
+use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::{
     Resource,
     metrics::SdkMeterProvider,
@@ -88,18 +88,10 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
         }
         None => ClientTlsConfig::new().with_enabled_roots(),
     };
-    // For `https://` endpoints; the exporter's own default trusts no root at all.
-    let tls_for = |endpoint: &str| endpoint.starts_with("https://").then(|| tls.clone());
     let tracer_provider = match &telemetry.otlp_endpoint {
         Some(endpoint) => {
             let exporter = match telemetry.otlp_protocol {
-                OtlpProtocol::Grpc => {
-                    let mut builder = SpanExporter::builder().with_tonic().with_endpoint(endpoint);
-                    if let Some(tls) = tls_for(endpoint) {
-                        builder = builder.with_tls_config(tls);
-                    }
-                    builder.build()?
-                }
+                OtlpProtocol::Grpc => grpc_target(SpanExporter::builder().with_tonic(), endpoint, &tls).build()?,
                 OtlpProtocol::HttpProtobuf => {
                     SpanExporter::builder().with_http().with_endpoint(signal_url(endpoint, "traces")).build()?
                 }
@@ -116,17 +108,11 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     };
     let mut meter_provider = None;
     let mut prometheus = None;
-    if telemetry.otlp_endpoint.is_some() || telemetry.metrics_addr.is_some() {
+    if telemetry.exports_metrics() {
         let mut builder = SdkMeterProvider::builder().with_resource(resource);
         if let Some(endpoint) = &telemetry.otlp_endpoint {
             let exporter = match telemetry.otlp_protocol {
-                OtlpProtocol::Grpc => {
-                    let mut builder = MetricExporter::builder().with_tonic().with_endpoint(endpoint);
-                    if let Some(tls) = tls_for(endpoint) {
-                        builder = builder.with_tls_config(tls);
-                    }
-                    builder.build()?
-                }
+                OtlpProtocol::Grpc => grpc_target(MetricExporter::builder().with_tonic(), endpoint, &tls).build()?,
                 OtlpProtocol::HttpProtobuf => {
                     MetricExporter::builder().with_http().with_endpoint(signal_url(endpoint, "metrics")).build()?
                 }
@@ -173,6 +159,16 @@ fn resource() -> Resource {
     match named {
         true => detected,
         false => Resource::builder().with_service_name(SERVICE_NAME).build(),
+    }
+}
+
+/// An OTLP/gRPC exporter aimed at `endpoint`, over TLS for `https://` (the exporter's own default TLS trusts
+/// no root at all).
+fn grpc_target<B: WithExportConfig + WithTonicConfig>(builder: B, endpoint: &str, tls: &ClientTlsConfig) -> B {
+    let builder = builder.with_endpoint(endpoint);
+    match endpoint.starts_with("https://") {
+        true => builder.with_tls_config(tls.clone()),
+        false => builder,
     }
 }
 

@@ -28,7 +28,7 @@ pub async fn run(store: Store, clock: Clock) {
 }
 
 /// One sampling pass.
-pub async fn sample(store: &Store, clock: &Clock) -> Result<(), StoreError> {
+async fn sample(store: &Store, clock: &Clock) -> Result<(), StoreError> {
     let now = clock.now();
     let db = store.conn();
     let bookings = stats::bookings_by_status(db).await?;
