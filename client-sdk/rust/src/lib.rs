@@ -1,7 +1,8 @@
 //! Rust client for Aerobook's gRPC API.
 //!
-//! One [`Client`] exposes every service of the contract as typed methods: `client.airport()`,
-//! `client.auth()`, `client.flight()`, `client.booking()`, `client.payment()`, `client.waiting_room()`. Each
+//! One [`Client`] exposes every service of the contract as typed methods: `client.admin()`,
+//! `client.airport()`, `client.auth()`, `client.flight()`, `client.booking()`, `client.payment()`,
+//! `client.waiting_room()`. Each
 //! method returns a [`Call`]; await it for a [`Response`] (the message, its correlation id, whether it was a
 //! replay) or an [`ApiError`]. [`local_times`] reads a flight's departure and arrival in each airport's own
 //! time zone. [`Client::wait_for_pass`] queues in a flight's waiting room and returns the pass that booking

@@ -8,6 +8,7 @@ import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
 
 import {
+  AdminService,
   AirportService,
   ApiError,
   AuthService,
@@ -170,6 +171,9 @@ describe("policyOf", () => {
       safeToRepeat: true,
       roles: [api.Role.OPERATOR],
     });
+    expect(policyOf(AdminService.method.listJobs)).toMatchObject({ public: false, idempotencyKeyRequired: false, safeToRepeat: true, roles: [api.Role.OPERATOR] });
+    expect(policyOf(AdminService.method.getQueueStats)).toMatchObject({ public: false, idempotencyKeyRequired: false, safeToRepeat: true, roles: [api.Role.OPERATOR] });
+    expect(policyOf(AdminService.method.retryJob)).toMatchObject({ public: false, idempotencyKeyRequired: true, safeToRepeat: true, roles: [api.Role.OPERATOR] });
   });
 
   it("gives every service of the generated code a client, AirportService included", async () => {
@@ -184,6 +188,34 @@ describe("policyOf", () => {
     const accessors = services.map(([name]) => name.replace(/Service$/, "")).map((stem) => stem[0]!.toLowerCase() + stem.slice(1));
     expect(Object.keys(client)).toEqual(expect.arrayContaining([...accessors, "airport", "waitingRoom"]));
     expect(await client.airport.getAirport({ code: "RUH" })).toMatchObject({ code: "RUH", timeZone: "Asia/Riyadh" });
+  });
+
+  it("gives AdminService a client whose RetryJob carries an idempotency key and whose reads do not", async () => {
+    const keys: Record<string, string | null> = {};
+    const transport = createRouterTransport(({ service }) => {
+      service(AdminService, {
+        getQueueStats: (_, context) => {
+          keys["getQueueStats"] = context.requestHeader.get("idempotency-key");
+          return { queued: 3n, running: 1n, failed: 0n, dead: 2n };
+        },
+        listJobs: (_, context) => {
+          keys["listJobs"] = context.requestHeader.get("idempotency-key");
+          return { jobs: [] };
+        },
+        retryJob: ({ jobId }, context) => {
+          keys["retryJob"] = context.requestHeader.get("idempotency-key");
+          return { id: jobId, kind: "SEND_EMAIL", state: api.JobState.QUEUED };
+        },
+      });
+    });
+    const client = createAerobookClient(transport, { retry: NEVER_RETRY });
+    expect(Object.keys(client)).toContain("admin");
+    expect(await client.admin.getQueueStats({})).toMatchObject({ queued: 3n, running: 1n, failed: 0n, dead: 2n });
+    expect((await client.admin.listJobs({})).jobs).toEqual([]);
+    const jobId = uuidv7();
+    expect(await client.admin.retryJob({ jobId })).toMatchObject({ id: jobId, state: api.JobState.QUEUED });
+    expect(keys["retryJob"]).toMatch(/^sdk-/);
+    expect(keys).toMatchObject({ getQueueStats: null, listJobs: null });
   });
 });
 
