@@ -315,6 +315,9 @@ pub enum Refusal {
     /// A refund was asked for a booking that was not paid by card (e.g. confirmed for an offline payment).
     #[error("no card payment to refund")]
     NothingToRefund,
+    /// An operator asked to retry a background job that is running or done.
+    #[error("a {0:?} job cannot be retried")]
+    JobNotRetryable(crate::domain::job::JobState),
 }
 
 #[cfg(test)]

@@ -25,6 +25,14 @@ impl CurrencyCode {
         // Only ever built from an entry of SUPPORTED_CURRENCIES, which is ASCII.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
+
+    /// Digits after the decimal point (ISO 4217's minor unit).
+    pub fn minor_digits(&self) -> u32 {
+        match self.as_str() {
+            "BHD" | "KWD" | "OMR" => 3,
+            _ => 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +52,28 @@ impl Money {
     }
 }
 
+/// For people: "SAR 450.00", "KWD 12.500".
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = self.currency.minor_digits();
+        let scale = 10_i64.pow(digits);
+        let sign = if self.amount_minor < 0 { "-" } else { "" };
+        let amount = self.amount_minor.unsigned_abs();
+        let (major, minor) = (amount / scale.unsigned_abs(), amount % scale.unsigned_abs());
+        write!(f, "{} {sign}{major}.{minor:0width$}", self.currency.as_str(), width = digits as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_in_the_currency_s_own_minor_unit() {
+        assert_eq!(Money::seat_price("SAR", 45_005).unwrap().to_string(), "SAR 450.05");
+        assert_eq!(Money::seat_price("KWD", 12_500).unwrap().to_string(), "KWD 12.500");
+        assert_eq!(Money::seat_price("EUR", 7).unwrap().to_string(), "EUR 0.07");
+    }
 
     #[test]
     fn seat_prices_need_a_supported_currency_and_a_sane_amount() {

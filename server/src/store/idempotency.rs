@@ -264,12 +264,3 @@ fn reservation(call: &KeyedCall<'_>, claimed_at: DateTime<Utc>) -> Condition {
         .add(idempotency_key::Column::CreatedAt.eq(claimed_at))
         .add(idempotency_key::Column::Outcome.is_null())
 }
-
-/// Forgets keys past their retention; returns how many went.
-// Polled by background loops: traced only at debug level, so idle polling exports nothing.
-#[tracing::instrument(level = "debug", name = "db idempotency.delete_expired", skip_all, fields(otel.kind = "client"))]
-pub async fn delete_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let deleted =
-        idempotency_key::Entity::delete_many().filter(idempotency_key::Column::ExpiresAt.lte(now)).exec(db).await?;
-    Ok(deleted.rows_affected)
-}

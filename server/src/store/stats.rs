@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    entities::{booking, flight, flight_cabin, outbox_job},
+    entities::{booking, flight, flight_cabin},
 };
 
 /// One cabin's seats left.
@@ -69,19 +69,4 @@ pub async fn seats_of_next_flights(
             })
         })
         .collect())
-}
-
-/// Outbox jobs not done, and when the oldest of them was queued.
-// Polled by background loops: traced only at debug level, so idle polling exports nothing.
-#[tracing::instrument(level = "debug", name = "db stats.unfinished_jobs", skip_all, fields(otel.kind = "client"))]
-pub async fn unfinished_jobs(db: &impl ConnectionTrait) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-    let row: Option<(i64, Option<DateTime<Utc>>)> = outbox_job::Entity::find()
-        .select_only()
-        .column_as(Expr::col(outbox_job::Column::Id).count(), "count")
-        .column_as(Expr::col(outbox_job::Column::CreatedAt).min(), "oldest")
-        .filter(outbox_job::Column::DoneAt.is_null())
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(row.unwrap_or((0, None)))
 }

@@ -13,6 +13,10 @@ pub struct Model {
     pub actor_id: Option<Uuid>,
     pub note: Option<String>,
     pub at: DateTimeUtc,
+    /// What happened (`HELD`, `CONFIRMED`, ...); `None` for a note that changes nothing.
+    pub event: Option<String>,
+    /// The W3C `traceparent` of the call that caused it, when it was traced.
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,5 +13,6 @@ pub mod payment_refund;
 pub mod provider_event;
 pub mod refresh_token;
 pub mod seat_assignment;
+pub mod sent_email;
 pub mod user;
 pub mod waiting_room;

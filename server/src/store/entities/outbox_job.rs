@@ -15,6 +15,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// The W3C `traceparent` of the call that queued the job, when it was traced.
     pub trace_parent: Option<String>,
+    /// `queued`, `running`, `failed`, `dead` or `done`.
+    pub state: String,
+    /// The correlation id of the call (or provider event) that queued the job.
+    pub correlation_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,189 @@
+//! Booking events (what a change to a booking means) and the emails customers get about them.
+//!
+//! Each change written to a booking's history is classified here into an event; the events customers are
+//! told about become an email with a plain-text and an HTML part. Pure: the app layer loads the booking and
+//! its flight, the mail infrastructure sends.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    booking::{Booking, BookingAction, BookingStatus},
+    flight::Flight,
+};
+
+string_enum!(
+    /// What happened to a booking. `REFUND_FAILED`: the provider refused a refund, so the booking is
+    /// confirmed (and paid) again.
+    BookingEvent {
+        Held => "HELD",
+        Confirmed => "CONFIRMED",
+        Cancelled => "CANCELLED",
+        Expired => "EXPIRED",
+        RefundRequested => "REFUND_REQUESTED",
+        Refunded => "REFUNDED",
+        RefundFailed => "REFUND_FAILED",
+        SeatsChanged => "SEATS_CHANGED",
+    }
+);
+
+impl BookingEvent {
+    /// The event a history entry records: a move from `from` (`None` when the hold is placed) to `to`,
+    /// caused by `cause`. `None` for a note that changes neither status nor seats.
+    pub fn of_change(from: Option<BookingStatus>, to: BookingStatus, cause: &str) -> Option<Self> {
+        use BookingStatus as S;
+        match (from, to) {
+            (None, S::Held) => Some(Self::Held),
+            (Some(from), to) if from == to => {
+                (cause == BookingAction::ChangeSeats.as_str()).then_some(Self::SeatsChanged)
+            }
+            (Some(S::RefundPending), S::Confirmed) => Some(Self::RefundFailed),
+            (Some(_), S::Confirmed) => Some(Self::Confirmed),
+            (Some(_), S::Cancelled) => Some(Self::Cancelled),
+            (Some(_), S::Expired) => Some(Self::Expired),
+            (Some(_), S::RefundPending) => Some(Self::RefundRequested),
+            (Some(_), S::Refunded) => Some(Self::Refunded),
+            // A booking starts HELD, and nothing else returns to HELD.
+            (None, _) | (Some(_), S::Held) => None,
+        }
+    }
+
+    /// Whether the customer gets an email about it.
+    pub fn is_emailed(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Cancelled | Self::Expired | Self::Refunded)
+    }
+}
+
+/// An email about one booking event, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// `<event-id@aerobook>`: the same for every attempt to send it, so a receiving system that sees it
+    /// twice (the one crash window) can tell it is one message.
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The email about `event` (which must be emailed), from the booking and flight as they are now and the
+/// time the event happened.
+pub fn email_for(
+    event_id: Uuid,
+    event: BookingEvent,
+    at: DateTime<Utc>,
+    booking: &Booking,
+    flight: &Flight,
+) -> Option<Email> {
+    let reference = booking.reference.as_str();
+    let (subject, opening) = match event {
+        BookingEvent::Confirmed => (
+            format!("Booking {reference} confirmed"),
+            "Your booking is confirmed and paid. Have a good flight!".to_owned(),
+        ),
+        BookingEvent::Cancelled => (
+            format!("Booking {reference} cancelled"),
+            "Your booking was cancelled; its seats were released.".to_owned(),
+        ),
+        BookingEvent::Expired => (
+            format!("Booking {reference}: your hold expired"),
+            "Your hold expired before it was paid, so its seats were released. You can book again.".to_owned(),
+        ),
+        BookingEvent::Refunded => (
+            format!("Booking {reference} refunded"),
+            format!("Your booking was refunded: {} goes back to your card.", booking.total_price),
+        ),
+        _ => return None,
+    };
+    let departs = flight.departs_at.with_timezone(&flight.origin_time_zone);
+    let details = [
+        ("Booking reference", reference.to_owned()),
+        ("Flight", format!("{} {} to {}", flight.flight_number.as_str(), flight.origin, flight.destination)),
+        ("Departs", format!("{} local time", departs.format("%a %-d %b %Y, %H:%M"))),
+        ("Cabin", booking.cabin.as_str().replace('_', " ").to_lowercase()),
+        ("Total", booking.total_price.to_string()),
+    ];
+    let travellers: Vec<String> = booking
+        .passengers
+        .iter()
+        .zip(&booking.seats)
+        .map(|(passenger, seat)| format!("{} {}, seat {seat}", passenger.given_name, passenger.family_name))
+        .collect();
+    let when = at.format("%Y-%m-%d %H:%M UTC");
+
+    let mut text = format!("{opening}\n\n");
+    for (label, value) in &details {
+        let _ = writeln!(text, "{label}: {value}");
+    }
+    text.push_str("\nTravellers:\n");
+    for traveller in &travellers {
+        let _ = writeln!(text, "- {traveller}");
+    }
+    let _ = write!(text, "\nThis message is about a change made at {when}.\n-- \nAerobook\n");
+
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head><body>\n<p>{}</p>\n<table>\n",
+        escape(&subject),
+        escape(&opening)
+    );
+    for (label, value) in &details {
+        let _ = writeln!(html, "<tr><th align=\"left\">{}</th><td>{}</td></tr>", escape(label), escape(value));
+    }
+    html.push_str("</table>\n<p>Travellers:</p>\n<ul>\n");
+    for traveller in &travellers {
+        let _ = writeln!(html, "<li>{}</li>", escape(traveller));
+    }
+    let _ = write!(html, "</ul>\n<p>This message is about a change made at {when}.</p>\n</body></html>\n");
+
+    Some(Email { message_id: format!("<{event_id}@aerobook>"), to: booking.contact_email.clone(), subject, text, html })
+}
+
+/// Text made safe inside HTML elements and attribute values.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::booking::BookingStatus as S;
+
+    #[test]
+    fn changes_are_classified_into_events() {
+        let of = BookingEvent::of_change;
+        assert_eq!(of(None, S::Held, "HOLD_PLACED"), Some(BookingEvent::Held));
+        assert_eq!(of(Some(S::Held), S::Confirmed, "CONFIRM"), Some(BookingEvent::Confirmed));
+        assert_eq!(of(Some(S::Expired), S::Confirmed, "PAYMENT_SUCCEEDED"), Some(BookingEvent::Confirmed));
+        assert_eq!(of(Some(S::RefundPending), S::Confirmed, "REFUND_FAILED"), Some(BookingEvent::RefundFailed));
+        assert_eq!(of(Some(S::Held), S::Cancelled, "CANCEL"), Some(BookingEvent::Cancelled));
+        assert_eq!(of(Some(S::Held), S::Expired, "EXPIRE"), Some(BookingEvent::Expired));
+        assert_eq!(of(Some(S::Confirmed), S::RefundPending, "REQUEST_REFUND"), Some(BookingEvent::RefundRequested));
+        assert_eq!(of(Some(S::RefundPending), S::Refunded, "COMPLETE_REFUND"), Some(BookingEvent::Refunded));
+        assert_eq!(of(Some(S::Held), S::Held, "CHANGE_SEATS"), Some(BookingEvent::SeatsChanged));
+        assert_eq!(of(Some(S::Confirmed), S::Confirmed, "AUTO_REFUND"), None);
+    }
+
+    #[test]
+    fn customers_hear_about_confirmation_cancellation_expiry_and_refund() {
+        let emailed: Vec<_> = BookingEvent::ALL.iter().filter(|e| e.is_emailed()).map(|e| e.as_str()).collect();
+        assert_eq!(emailed, ["CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"]);
+    }
+
+    #[test]
+    fn html_escapes_what_customers_typed() {
+        assert_eq!(escape("<b>O'Neil & \"Co\"</b>"), "&lt;b&gt;O&#39;Neil &amp; &quot;Co&quot;&lt;/b&gt;");
+    }
+}
