@@ -38,7 +38,7 @@ mod store;
 
 // What `main`, the tests and `load/` use; everything else stays inside the crate.
 pub use crate::{
-    app::payments::ReconciliationReport,
+    app::{payments::ReconciliationReport, retention::Swept},
     cli::{Cli, Command, run_admin},
     config::{Config, DatabaseConfig, Secret},
     domain::auth::{Caller, Role},

@@ -5,9 +5,10 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use aerobook_proto::v1::{
-    RateLimitClass, airport_service_server::AirportServiceServer, auth_service_server::AuthServiceServer,
-    booking_service_server::BookingServiceServer, flight_service_server::FlightServiceServer,
-    payment_service_server::PaymentServiceServer, waiting_room_service_server::WaitingRoomServiceServer,
+    RateLimitClass, admin_service_server::AdminServiceServer, airport_service_server::AirportServiceServer,
+    auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
+    flight_service_server::FlightServiceServer, payment_service_server::PaymentServiceServer,
+    waiting_room_service_server::WaitingRoomServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use tokio::{
@@ -25,18 +26,21 @@ use tower::ServiceBuilder;
 
 use crate::{
     api::{
-        airports::AirportApi, auth::AuthApi, bookings::BookingApi, flights::FlightApi, payments::PaymentApi,
-        waiting_rooms::WaitingRoomApi, webhooks,
+        admin::AdminApi, airports::AirportApi, auth::AuthApi, bookings::BookingApi, flights::FlightApi,
+        payments::PaymentApi, waiting_rooms::WaitingRoomApi, webhooks,
     },
     app::{
         accounts::{Accounts, LOGIN_FAILURES_BUCKET},
+        admin::JobQueue,
         airports::AirportDirectory,
         bookings::Bookings,
         flights::FlightCatalog,
         idempotency::Idempotency,
         job::OutboxSignal,
+        notifications::Notifications,
         outbox::Outbox,
         payments::Payments,
+        retention::Retention,
         streams::WatchLimits,
         waiting_rooms::WaitingRooms,
     },
@@ -45,6 +49,7 @@ use crate::{
         availability::AvailabilityFeed,
         cache::{LocalCache, SearchCache},
         clock::Clock,
+        mail::{MailError, Mailer},
         passes::PassSigner,
         payments::{PaymentProvider, ProviderError, simulated::SimulatedProvider, stripe::StripeProvider},
         rate_limit::RateLimiter,
@@ -79,6 +84,8 @@ pub enum StartupError {
     Redis(#[from] fred::error::Error),
     #[error("payment provider: {0}")]
     Payments(#[from] ProviderError),
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("cannot listen: {0}")]
@@ -107,6 +114,7 @@ type BookingServer = BookingServiceServer<BookingApi>;
 type PaymentServer = PaymentServiceServer<PaymentApi>;
 type AirportServer = AirportServiceServer<AirportApi>;
 type WaitingRoomServer = WaitingRoomServiceServer<WaitingRoomApi>;
+type AdminServer = AdminServiceServer<AdminApi>;
 
 pub struct Application {
     listener: Arc<TcpListener>,
@@ -240,9 +248,31 @@ impl Application {
         // A payment call that dies keeps its key reserved for two call deadlines; a retry then takes it over.
         let key_lease =
             chrono::TimeDelta::from_std(config.limits.request_timeout * 2).unwrap_or(chrono::TimeDelta::minutes(1));
-        let payments =
-            Payments::new(store.clone(), idempotency, clock.clone(), feed.clone(), provider, signal.clone(), key_lease);
-        let outbox = Outbox::new(store.clone(), payments.clone(), clock.clone(), signal);
+        let payments = Payments::new(
+            store.clone(),
+            idempotency.clone(),
+            clock.clone(),
+            feed.clone(),
+            provider,
+            signal.clone(),
+            key_lease,
+        );
+        let mailer = Mailer::new(&config.mail)?;
+        tracing::info!(to = mailer.describe(), "customers' emails");
+        let notifications = Notifications::new(store.clone(), mailer, clock.clone());
+        let outbox = Outbox::new(
+            store.clone(),
+            payments.clone(),
+            notifications,
+            clock.clone(),
+            signal.clone(),
+            config.jobs.concurrency,
+        );
+        let retention = Retention::new(store.clone(), clock.clone());
+        let admin_service = configured!(
+            AdminServiceServer::new(AdminApi::new(JobQueue::new(store.clone(), idempotency, clock.clone(), signal))),
+            max_message
+        );
         let payment_service = configured!(PaymentServiceServer::new(PaymentApi::new(payments.clone())), max_message);
         let (health, health_service) = tonic_health::server::health_reporter();
         let readiness = Readiness::new(
@@ -254,6 +284,7 @@ impl Application {
                 PaymentServer::NAME,
                 AirportServer::NAME,
                 WaitingRoomServer::NAME,
+                AdminServer::NAME,
             ],
         )
         .await;
@@ -274,6 +305,7 @@ impl Application {
             .add_service(payment_service)
             .add_service(airports)
             .add_service(waiting_room_service)
+            .add_service(admin_service)
             .into_axum_router()
             .route("/healthz", get(readiness_probe).with_state(readiness.clone()))
             .merge(webhooks::router(payments.clone(), webhook_secrets, limiter.clone()))
@@ -303,7 +335,7 @@ impl Application {
             metrics_endpoint: None,
             store,
             redis,
-            background: Background { bookings, payments, outbox, simulated },
+            background: Background { bookings, payments, outbox, retention, simulated },
             clock,
             feed,
             config,
@@ -349,14 +381,13 @@ impl Application {
             metrics_endpoint,
             store,
             redis,
-            background: Background { bookings, payments, outbox, .. },
+            background: Background { bookings, payments, outbox, retention, .. },
             clock,
             feed,
             config,
         } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
-        let sweeping =
-            tokio::spawn(sweeper::run(bookings, outbox.clone(), clock.clone(), config.bookings.sweep_interval));
+        let sweeping = tokio::spawn(sweeper::run(bookings, retention, clock.clone(), config.bookings.sweep_interval));
         let working = tokio::spawn(jobs::outbox::run(outbox));
         let reconciling = tokio::spawn(jobs::reconciler::run(payments, config.payments.reconcile_interval));
         let probing = tokio::spawn(readiness.clone().probe(store.clone(), config.transport.health_probe_interval));

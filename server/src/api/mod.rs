@@ -2,6 +2,7 @@
 //! the request, take the call's context, call one use case, convert the result. Proto types stop here;
 //! [`ApiError`] is built from use-case errors here and only here.
 
+pub mod admin;
 pub mod airports;
 pub mod auth;
 pub mod bookings;
@@ -166,6 +167,7 @@ impl From<AppError> for ApiError {
                 ApiError::unavailable()
             }
             cause @ (AppError::Store(_)
+            | AppError::Mail(_)
             | AppError::Hashing(_)
             | AppError::Interrupted(_)
             | AppError::Provider(ProviderError::Rejected(_))) => {
@@ -215,6 +217,14 @@ impl From<Refusal> for ApiError {
             ),
             Refusal::Transition(TransitionError::Expired) => {
                 ApiError::new(ErrorCode::BookingExpired, "the hold has expired and its seats were released")
+            }
+            Refusal::JobNotRetryable(state) => {
+                let state = admin::job_state_name(state);
+                with(
+                    ApiError::new(ErrorCode::InvalidStateTransition, format!("a job in {state} cannot be retried")),
+                    "currentStatus",
+                    state.to_owned(),
+                )
             }
             Refusal::Transition(TransitionError::Invalid { current, action }) => with(
                 ApiError::new(

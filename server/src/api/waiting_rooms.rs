@@ -3,7 +3,7 @@
 use std::pin::Pin;
 
 use aerobook_proto::v1::{self as pb, waiting_room_service_server::WaitingRoomService};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt as _};
 use prost::Message as _;
 use tonic::{Request, Response, Status};
@@ -128,13 +128,8 @@ fn status_to_proto(status: &TicketStatus) -> pb::WaitingRoomStatus {
         pass: status.pass.as_ref().map(|(pass, _)| pass.clone()).unwrap_or_default(),
         pass_expires_at: status.pass.as_ref().map(|(_, at)| convert::timestamp(*at)),
         sold_out: status.sold_out,
-        estimated_wait: Some(duration(status.estimated_wait)),
+        estimated_wait: Some(convert::duration(status.estimated_wait)),
     }
-}
-
-fn duration(wait: TimeDelta) -> prost_types::Duration {
-    let wait = wait.max(TimeDelta::zero());
-    prost_types::Duration { seconds: wait.num_seconds(), nanos: wait.subsec_nanos() }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use self::hold_batch::{Encoder, HoldQueues};
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
+    job::{self, Job},
     waiting_rooms::WaitingRooms,
 };
 use crate::{
@@ -23,11 +24,12 @@ use crate::{
         booking::{Booking, BookingAction, BookingStatus, MAX_PASSENGERS, Refusal, status_as_of},
         flight::SeatNumber,
         hold::{HoldRequest, check_seat_change, check_seats_in_cabin},
+        notification::BookingEvent,
         pagination::Cursor,
         payment::PaymentStatus,
         validation::Violations,
     },
-    infra::{availability::AvailabilityFeed, clock::Clock, metrics::metrics},
+    infra::{availability::AvailabilityFeed, clock::Clock, metrics::metrics, telemetry},
     store::{
         Store, StoreError,
         bookings::{self, Change, ListFilter},
@@ -232,7 +234,7 @@ impl Bookings {
                 });
             }
             if !changes.is_empty() {
-                bookings::record_changes(&txn, &changes).await?;
+                record_history(&txn, &changes).await?;
             }
             txn.commit().await.map_err(StoreError::from)?;
             expired += changes.len();
@@ -251,12 +253,6 @@ impl Bookings {
             tracing::info!(expired, %correlation_id, "expired due holds");
         }
         Ok(expired)
-    }
-
-    /// Forgets idempotency keys past their retention.
-    #[tracing::instrument(skip_all)]
-    pub async fn forget_expired_keys(&self) -> Result<u64, AppError> {
-        self.idempotency.forget_expired(self.clock.now()).await
     }
 
     /// Reads a booking the actor may act on, inside the transaction.
@@ -335,7 +331,7 @@ impl Bookings {
             return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
         }
         bookings::set_passenger_seats(txn, id, &seats).await?;
-        bookings::record_changes(
+        record_history(
             txn,
             &[Change {
                 booking_id: id,
@@ -369,7 +365,19 @@ pub(crate) async fn apply_change(
         let seats = bookings::unassign_seats(txn, booking.id).await?;
         bookings::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
     }
-    bookings::record_changes(txn, &[change]).await?;
+    record_history(txn, &[change]).await
+}
+
+/// Writes changes to the bookings' history, each an event, and the jobs derived from those events (the
+/// customer's email), all in the caller's transaction: the events, their jobs and the changes commit or
+/// roll back together. The outbox worker finds the jobs at its next poll.
+pub(crate) async fn record_history(txn: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), AppError> {
+    let recorded = bookings::record_changes(txn, changes, telemetry::current_traceparent().as_deref()).await?;
+    for (change, recorded) in changes.iter().zip(recorded) {
+        if recorded.event.is_some_and(BookingEvent::is_emailed) {
+            job::enqueue(txn, &Job::SendEmail { event_id: recorded.id }, change.correlation_id, change.at).await?;
+        }
+    }
     Ok(())
 }
 

@@ -48,4 +48,7 @@ pub enum AppError {
     Unavailable(&'static str),
     #[error("password hashing failed: {0}")]
     Hashing(#[from] crate::infra::passwords::PasswordError),
+    /// An email was not handed over (background jobs only).
+    #[error(transparent)]
+    Mail(#[from] crate::infra::mail::MailError),
 }

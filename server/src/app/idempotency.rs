@@ -245,11 +245,6 @@ impl Idempotency {
             taken => Ok(Reserved::Replay(replay(request, taken)?)),
         }
     }
-
-    /// Forgets keys past their retention.
-    pub async fn forget_expired(&self, now: DateTime<Utc>) -> Result<u64, AppError> {
-        Ok(idempotency::delete_expired(self.store.conn(), now).await?)
-    }
 }
 
 async fn claim(

@@ -1,5 +1,5 @@
 //! The jobs the transactional outbox carries, and how a use case writes one: the vocabulary shared by the
-//! use cases that enqueue jobs (payments) and the outbox that runs them, below both.
+//! use cases that enqueue jobs (bookings, payments) and the outbox that runs them, below both.
 
 use std::sync::Arc;
 
@@ -22,6 +22,8 @@ pub enum Job {
     ApplyProviderEvent { event_id: String, event: ProviderEvent },
     /// Send the refund of a payment to the provider.
     SendRefund { payment_id: Uuid },
+    /// Email the customer about a booking event (an entry of the booking's history).
+    SendEmail { event_id: Uuid },
 }
 
 impl Job {
@@ -29,9 +31,24 @@ impl Job {
         match self {
             Job::ApplyProviderEvent { .. } => "APPLY_PROVIDER_EVENT",
             Job::SendRefund { .. } => "SEND_REFUND",
+            Job::SendEmail { .. } => "SEND_EMAIL",
+        }
+    }
+
+    /// Attempts before the job is dead (left for an operator). With backoff doubling from about 2 s up
+    /// to 30 minutes, payment work is tried for about 9 hours and an email for about 4.
+    pub fn max_attempts(kind: &str) -> i32 {
+        match kind {
+            "APPLY_PROVIDER_EVENT" | "SEND_REFUND" => 25,
+            "SEND_EMAIL" => 18,
+            // An unreadable job: a second try cannot read it better.
+            _ => 1,
         }
     }
 }
+
+/// Every job kind, as `ListJobs` filters by them.
+pub const KINDS: &[&str] = &["APPLY_PROVIDER_EVENT", "SEND_REFUND", "SEND_EMAIL"];
 
 /// Wakes this instance's worker when a job is written, and tells waiters when jobs finish.
 #[derive(Clone, Default)]
@@ -60,17 +77,45 @@ impl OutboxSignal {
     }
 }
 
-/// Writes `job` in the caller's transaction, with the current trace (so the job's span links to this call);
-/// call [`OutboxSignal::wake`] after the commit.
-pub async fn enqueue(db: &impl sea_orm::ConnectionTrait, job: &Job, now: DateTime<Utc>) -> Result<(), AppError> {
+/// Writes `job` in the caller's transaction, with the correlation id of what caused it and the current
+/// trace (so the job's span links to this call); call [`OutboxSignal::wake`] after the commit.
+pub async fn enqueue(
+    db: &impl sea_orm::ConnectionTrait,
+    job: &Job,
+    correlation_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     let payload = serde_json::to_string(job).map_err(|e| StoreError::Corrupt(format!("job: {e}")))?;
-    outbox::enqueue(db, job.kind(), payload, telemetry::current_traceparent(), now).await?;
+    let new =
+        outbox::NewJob { kind: job.kind(), payload, trace_parent: telemetry::current_traceparent(), correlation_id };
+    outbox::enqueue(db, new, now).await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_is_listed_and_retried_more_than_once() {
+        let jobs = [
+            Job::SendRefund { payment_id: Uuid::nil() },
+            Job::SendEmail { event_id: Uuid::nil() },
+            Job::ApplyProviderEvent {
+                event_id: "evt".into(),
+                event: ProviderEvent::Processing {
+                    payment: crate::domain::payment::PaymentRef { payment_id: None, intent_id: Some("pi".into()) },
+                },
+            },
+        ];
+        let kinds: Vec<&str> = jobs.iter().map(Job::kind).collect();
+        assert_eq!(kinds, ["SEND_REFUND", "SEND_EMAIL", "APPLY_PROVIDER_EVENT"]);
+        for kind in kinds {
+            assert!(KINDS.contains(&kind), "{kind}");
+            assert!(Job::max_attempts(kind) > 1, "{kind}");
+        }
+        assert_eq!(KINDS.len(), jobs.len());
+    }
 
     #[test]
     fn jobs_round_trip_as_json() {

@@ -2,14 +2,17 @@
 //! store and infrastructure. Knows nothing of tonic or proto types.
 
 pub mod accounts;
+pub mod admin;
 pub mod airports;
 pub mod bookings;
 pub mod error;
 pub mod flights;
 pub mod idempotency;
 pub mod job;
+pub mod notifications;
 pub mod outbox;
 pub mod payments;
+pub mod retention;
 pub mod streams;
 pub mod waiting_rooms;
 

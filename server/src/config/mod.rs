@@ -20,8 +20,8 @@ use payments::payment_config;
 pub use payments::{PaymentConfig, PaymentMode};
 pub use values::{Cidr, MIN_SECRET_BYTES, OriginPattern, Quota};
 
-/// Every key the server reads. A config file may hold these and [`LATER_KEYS`]; any other key is rejected,
-/// so a typo does not pass silently.
+/// Every key the server reads. A config file may hold these; any other key is rejected, so a typo does not
+/// pass silently.
 const KEYS: &[&str] = &[
     "AEROBOOK_LISTEN_ADDR",
     "AEROBOOK_DATA_DIR",
@@ -73,11 +73,11 @@ const KEYS: &[&str] = &[
     "AEROBOOK_RECONCILE_INTERVAL_SECONDS",
     "AEROBOOK_PAYMENTS",
     "AEROBOOK_TRUSTED_PROXIES",
+    "AEROBOOK_SMTP_URL",
+    "AEROBOOK_MAIL_FROM",
+    "AEROBOOK_SMTP_TIMEOUT_MS",
+    "AEROBOOK_JOB_CONCURRENCY",
 ];
-
-/// Names the product contract fixes for features not built yet (mail). They are accepted in a config
-/// file, so one written for a later release loads, and have no effect yet.
-const LATER_KEYS: &[&str] = &["AEROBOOK_SMTP_URL"];
 
 /// Upper bound of the search cache TTL: search results may be stale for at most this long.
 pub const MAX_SEARCH_CACHE_TTL: Duration = Duration::from_secs(120);
@@ -224,6 +224,27 @@ pub struct BookingConfig {
     pub sweep_interval: chrono::TimeDelta,
 }
 
+/// Where customers' emails go.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// An SMTP server in lettre's URL form (credentials included); `None` writes one `.eml` file per
+    /// message under `outbox_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The sender: `Name <address>` or an address.
+    pub from: String,
+    /// Longest wait for the SMTP server at each step of a send.
+    pub smtp_timeout: Duration,
+    /// The `.eml` directory when there is no SMTP server.
+    pub outbox_dir: PathBuf,
+}
+
+/// The background job runner.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Jobs one instance runs at the same time.
+    pub concurrency: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen_addr: SocketAddr,
@@ -247,6 +268,8 @@ pub struct Config {
     pub rate_limits: Option<RateLimits>,
     pub bookings: BookingConfig,
     pub payments: PaymentConfig,
+    pub mail: MailConfig,
+    pub jobs: JobConfig,
 }
 
 impl Config {
@@ -265,6 +288,7 @@ impl Config {
     pub fn from_source(source: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let get = |key: &str| source.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
         let data_dir = PathBuf::from(get("AEROBOOK_DATA_DIR").unwrap_or("./data"));
+        let mail_dir = data_dir.join("mail");
         let database_url = match get("DATABASE_URL") {
             Some(url) => url.to_owned(),
             None => format!("sqlite://{}?mode=rwc", data_dir.join("aerobook.db").display()),
@@ -417,6 +441,13 @@ impl Config {
                 )?),
             },
             payments: payment_config(get, is_sqlite, request_timeout)?,
+            mail: MailConfig {
+                smtp_url: smtp_url(get)?,
+                from: mail_from(get)?,
+                smtp_timeout: Duration::from_millis(parse_in(get, "AEROBOOK_SMTP_TIMEOUT_MS", 10_000, 100..=120_000)?),
+                outbox_dir: mail_dir,
+            },
+            jobs: JobConfig { concurrency: parse_in(get, "AEROBOOK_JOB_CONCURRENCY", 8, 1..=256)? },
         })
     }
 }
@@ -469,6 +500,26 @@ where
     }
 }
 
+/// `smtp://` (plain, or STARTTLS with `?tls=required`) or `smtps://` (implicit TLS), as lettre reads them.
+fn smtp_url<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Option<Secret>, ConfigError> {
+    let Some(url) = get("AEROBOOK_SMTP_URL") else {
+        return Ok(None);
+    };
+    if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
+        return Err(invalid("AEROBOOK_SMTP_URL", "must start with smtp:// or smtps://"));
+    }
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+        .map_err(|e| invalid("AEROBOOK_SMTP_URL", format!("not an SMTP URL lettre accepts: {e}")))?;
+    Ok(Some(Secret::new(url)))
+}
+
+fn mail_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<String, ConfigError> {
+    let from = get("AEROBOOK_MAIL_FROM").unwrap_or("Aerobook <bookings@aerobook.localhost>");
+    from.parse::<lettre::message::Mailbox>()
+        .map_err(|e| invalid("AEROBOOK_MAIL_FROM", format!("not a mailbox (Name <address>): {e}")))?;
+    Ok(from.to_owned())
+}
+
 fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     let fail = |reason: String| ConfigError::File { path: path.to_owned(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
@@ -476,7 +527,7 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     table
         .into_iter()
         .map(|(key, value)| {
-            if !KEYS.contains(&key.as_str()) && !LATER_KEYS.contains(&key.as_str()) {
+            if !KEYS.contains(&key.as_str()) {
                 return Err(fail(format!("unknown key {key}")));
             }
             let value = match value {

@@ -93,9 +93,11 @@ impl Metrics {
             meter
                 .u64_observable_gauge("aerobook.jobs.queued")
                 .with_unit("{job}")
-                .with_description("Outbox jobs not done, by state")
+                .with_description("Outbox jobs not done, by state (queued, running, failed, dead)")
                 .with_callback(|gauge| {
-                    gauge.observe(read_samples().jobs_pending, &[KeyValue::new("state", "pending")]);
+                    for (state, count) in &read_samples().jobs_by_state {
+                        gauge.observe(*count, &[KeyValue::new("state", *state)]);
+                    }
                 })
                 .build(),
             meter
@@ -117,7 +119,7 @@ impl Metrics {
         let age = meter
             .f64_observable_gauge("aerobook.jobs.oldest_queued_age")
             .with_unit("s")
-            .with_description("Age of the oldest outbox job not done")
+            .with_description("How long the oldest due outbox job that no worker holds has waited")
             .with_callback(|gauge| gauge.observe(read_samples().oldest_job_age_seconds, &[]))
             .build();
         Self {
@@ -177,7 +179,8 @@ pub struct SeatSample {
 pub struct Samples {
     pub bookings_by_status: Vec<(String, u64)>,
     pub seats_available: Vec<SeatSample>,
-    pub jobs_pending: u64,
+    /// Jobs not done, by state.
+    pub jobs_by_state: Vec<(&'static str, u64)>,
     pub oldest_job_age_seconds: f64,
     /// Per waiting room that has watchers on this instance.
     pub waiting: BTreeMap<Uuid, u64>,
@@ -187,7 +190,7 @@ pub struct Samples {
 static SAMPLES: RwLock<Samples> = RwLock::new(Samples {
     bookings_by_status: Vec::new(),
     seats_available: Vec::new(),
-    jobs_pending: 0,
+    jobs_by_state: Vec::new(),
     oldest_job_age_seconds: 0.0,
     waiting: BTreeMap::new(),
     serving: false,

@@ -5,6 +5,7 @@ pub mod availability;
 pub mod cache;
 pub mod clock;
 pub mod digest;
+pub mod mail;
 pub mod metrics;
 pub mod passes;
 pub mod passwords;

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use crate::{
+    app::admin::age,
     infra::{
         clock::Clock,
         metrics::{self, SeatSample},
     },
-    store::{Store, StoreError, stats},
+    store::{Store, StoreError, outbox, stats},
 };
 
 /// How often the gauges are refreshed.
@@ -33,7 +34,7 @@ async fn sample(store: &Store, clock: &Clock) -> Result<(), StoreError> {
     let db = store.conn();
     let bookings = stats::bookings_by_status(db).await?;
     let seats = stats::seats_of_next_flights(db, now, MAX_FLIGHTS_SAMPLED).await?;
-    let (jobs_pending, oldest) = stats::unfinished_jobs(db).await?;
+    let jobs = outbox::counts(db, now).await?;
     metrics::update_samples(|samples| {
         samples.bookings_by_status =
             bookings.into_iter().map(|(status, count)| (status, u64::try_from(count).unwrap_or(0))).collect();
@@ -46,9 +47,14 @@ async fn sample(store: &Store, clock: &Clock) -> Result<(), StoreError> {
                 available: u64::try_from(cabin.seats_available).unwrap_or(0),
             })
             .collect();
-        samples.jobs_pending = u64::try_from(jobs_pending).unwrap_or(0);
-        samples.oldest_job_age_seconds =
-            oldest.map_or(0.0, |queued| (now - queued).num_milliseconds().max(0) as f64 / 1_000.0);
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        samples.jobs_by_state = vec![
+            ("queued", count(jobs.queued)),
+            ("running", count(jobs.running)),
+            ("failed", count(jobs.failed)),
+            ("dead", count(jobs.dead)),
+        ];
+        samples.oldest_job_age_seconds = age(jobs.oldest_due, now).num_milliseconds() as f64 / 1_000.0;
     });
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Background work that runs inside the server process: the hold sweeper, the outbox worker and payment
-//! reconciliation, each on its own schedule, and [`Background`] to run the same work on demand.
+//! Background work that runs inside the server process: the hold and retention sweeper, the outbox worker
+//! and payment reconciliation, each on its own schedule, and [`Background`] to run the same work on demand.
 
 pub mod gauges;
 pub mod health;
@@ -10,7 +10,13 @@ pub mod sweeper;
 use std::sync::Arc;
 
 use crate::{
-    app::{AppError, bookings::Bookings, outbox::Outbox, payments::Payments, payments::ReconciliationReport},
+    app::{
+        AppError,
+        bookings::Bookings,
+        outbox::Outbox,
+        payments::{Payments, ReconciliationReport},
+        retention::{Retention, Swept},
+    },
     infra::payments::simulated::SimulatedProvider,
 };
 
@@ -21,6 +27,7 @@ pub struct Background {
     pub(crate) bookings: Bookings,
     pub(crate) payments: Payments,
     pub(crate) outbox: Outbox,
+    pub(crate) retention: Retention,
     /// The embedded payment provider, when payments are simulated.
     pub(crate) simulated: Option<Arc<SimulatedProvider>>,
 }
@@ -31,9 +38,9 @@ impl Background {
         self.bookings.expire_due_holds().await
     }
 
-    /// The sweeper's idempotency-key cleanup; returns how many keys were forgotten.
-    pub async fn forget_expired_keys(&self) -> Result<u64, AppError> {
-        self.bookings.forget_expired_keys().await
+    /// The sweeper's retention pass; returns what it deleted.
+    pub async fn sweep_retention(&self) -> Result<Swept, AppError> {
+        self.retention.sweep().await
     }
 
     /// Runs every due outbox job, waiting for any this instance's worker is running.

@@ -1,28 +1,43 @@
-//! The outbox worker: runs due jobs as soon as this instance writes one, and polls for jobs written by
-//! other instances or due for a retry. Runs on every instance; leases keep a job to one worker at a time.
+//! The outbox worker: keeps up to `AEROBOOK_JOB_CONCURRENCY` jobs running, claiming more as slots free
+//! up, as soon as this instance writes a payment job, and by polling for jobs written by other use cases
+//! and instances or due for a retry. Runs on every instance; leases keep a job to one worker at a time.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use tokio::{sync::Semaphore, task::JoinSet};
 
 use crate::app::outbox::Outbox;
 
 /// How often the worker looks for jobs it was not woken for.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Works until the task is aborted. A failed pass is logged and retried at the next wake-up or poll.
+/// Works until the task is aborted (running jobs stop with it and run again after their lease). A failed
+/// claim is logged and retried at the next wake-up or poll.
 pub async fn run(outbox: Outbox) {
+    let slots = Arc::new(Semaphore::new(outbox.concurrency()));
+    let mut running = JoinSet::new();
     loop {
-        loop {
-            match outbox.run_due().await {
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "outbox pass failed; retrying at the next poll");
-                    break;
+        while running.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free > 0 {
+            match outbox.claim(free).await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                        let outbox = outbox.clone();
+                        running.spawn(async move {
+                            outbox.run(job).await;
+                            drop(slot);
+                        });
+                    }
                 }
+                Err(error) => tracing::warn!(%error, "claiming outbox jobs failed; retrying at the next poll"),
             }
         }
+        // Every slot busy: the next claim waits for one to free up.
         tokio::select! {
             () = outbox.signal().woken() => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
             () = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }

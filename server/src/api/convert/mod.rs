@@ -53,6 +53,12 @@ pub fn parse_timestamp(at: Option<&prost_types::Timestamp>) -> Result<DateTime<U
 }
 
 /// A UUID in its canonical hyphenated form.
+/// A span of time as protobuf has it; negative spans read as zero.
+pub fn duration(span: chrono::TimeDelta) -> prost_types::Duration {
+    let span = span.max(chrono::TimeDelta::zero());
+    prost_types::Duration { seconds: span.num_seconds(), nanos: span.subsec_nanos() }
+}
+
 pub fn uuid(text: &str) -> Result<Uuid, String> {
     Uuid::try_parse(text)
         .ok()

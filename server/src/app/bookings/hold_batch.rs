@@ -227,7 +227,7 @@ impl Bookings {
             })
             .collect();
         if !changes.is_empty() {
-            bookings::record_changes(&txn, &changes).await?;
+            super::record_history(&txn, &changes).await?;
         }
 
         let outcomes: Vec<(&KeyedRequest, Replay)> = batch

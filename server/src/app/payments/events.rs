@@ -17,7 +17,8 @@ impl Payments {
             return Ok(false);
         }
         if let Some(event) = received.event {
-            job::enqueue(&txn, &Job::ApplyProviderEvent { event_id: received.id, event }, now).await?;
+            let correlation_id = format!("stripe-{}", received.id);
+            job::enqueue(&txn, &Job::ApplyProviderEvent { event_id: received.id, event }, &correlation_id, now).await?;
         }
         txn.commit().await.map_err(StoreError::from)?;
         self.signal.wake();
@@ -199,7 +200,7 @@ impl Payments {
         tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, refund_reason, "refunding a payment automatically");
         payment.start_refund();
         history.note(txn, booking, AUTO_REFUND, refund_reason).await?;
-        job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, history.now).await?;
+        job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, history.correlation_id, history.now).await?;
         Ok(None)
     }
 }

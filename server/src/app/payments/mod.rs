@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     AppError,
-    bookings::{Actor, apply_change, seat_count},
+    bookings::{Actor, apply_change, record_history, seat_count},
     idempotency::{Idempotency, KeyedRequest, Outcome, Reserved},
     job::{self, Job, OutboxSignal},
 };
@@ -126,8 +126,7 @@ impl History<'_> {
         cause: &str,
         note: &str,
     ) -> Result<(), AppError> {
-        bookings::record_changes(txn, &[self.entry(booking, booking.status, cause, Some(note))]).await?;
-        Ok(())
+        record_history(txn, &[self.entry(booking, booking.status, cause, Some(note))]).await
     }
 
     fn entry<'e>(&'e self, booking: &Booking, to: BookingStatus, cause: &'e str, note: Option<&'e str>) -> Change<'e> {

@@ -68,7 +68,7 @@ impl Payments {
         apply_change(txn, &booking, change).await?;
         payment.start_refund();
         payments::update(txn, &payment, now).await?;
-        job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, now).await?;
+        job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, &actor.correlation_id, now).await?;
         booking.changed(to, now);
         Ok(booking)
     }
