@@ -8,6 +8,7 @@ mod catalogue;
 mod contract;
 mod create_flight;
 mod grpc_web;
+mod jobs;
 mod payments;
 mod platform;
 mod refunds;

@@ -375,6 +375,13 @@ backend_tests! {
         let offline = book("Sami", &[]).await.unwrap().into_inner();
         let paid_at_desk = pb::ConfirmBookingRequest { booking_id: offline.id.clone(), note: "paid at the desk".into() };
         operator.booking().confirm_booking(paid_at_desk).await.unwrap();
+        // The confirmation's email job, through the SDK's AdminService (RetryJob gets its key from the proto).
+        let email_jobs = pb::ListJobsRequest { kind: "SEND_EMAIL".into(), ..Default::default() };
+        let listed = operator.admin().list_jobs(email_jobs).await.unwrap().into_inner().jobs;
+        assert!(!listed.is_empty() && listed.iter().all(|job| job.kind == "SEND_EMAIL"), "{listed:?}");
+        expect(ErrorCode::Forbidden, customer.admin().get_queue_stats(pb::GetQueueStatsRequest {}).await.map(drop));
+        let unknown = pb::RetryJobRequest { job_id: uuid::Uuid::now_v7().to_string() };
+        expect(ErrorCode::NotFound, operator.admin().retry_job(unknown).await.map(drop));
         let refund = pb::RefundBookingRequest { booking_id: offline.id.clone(), reason: String::new() };
         expect(ErrorCode::PaymentRequired, customer.payment().refund_booking(refund).await.map(drop));
 
@@ -386,7 +393,7 @@ backend_tests! {
         let broken = pb::GetBookingRequest { booking_id: first.id.clone() };
         expect(ErrorCode::InternalError, customer.booking().get_booking(broken).await.map(drop));
 
-        assert_eq!(seen.len(), 13);
+        assert_eq!(seen.len(), 15);
         for (code, error) in &seen {
             assert_decoded(*code, error);
         }

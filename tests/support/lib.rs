@@ -8,6 +8,7 @@ pub mod contract;
 pub mod grpc_web;
 pub mod proxy;
 pub mod requests;
+pub mod smtp;
 pub mod stripe;
 pub mod tokens;
 
@@ -228,6 +229,10 @@ impl TestApp {
         WaitingRoomServiceClient::new(self.channel.clone())
     }
 
+    pub fn admin(&self) -> aerobook_proto::v1::admin_service_client::AdminServiceClient<Channel> {
+        aerobook_proto::v1::admin_service_client::AdminServiceClient::new(self.channel.clone())
+    }
+
     /// `POST /webhooks/stripe` of this server.
     pub fn webhook_url(&self) -> String {
         format!("http://{}/webhooks/stripe", self.addr)
@@ -253,9 +258,14 @@ impl TestApp {
         self.background.expire_due_holds().await.expect("sweep")
     }
 
-    /// Runs the sweeper's idempotency-key cleanup now; returns how many records it deleted.
+    /// Runs the sweeper's retention pass now; returns how many idempotency keys it deleted.
     pub async fn forget_expired_keys(&self) -> u64 {
-        self.background.forget_expired_keys().await.expect("key cleanup")
+        self.sweep_retention().await.idempotency_keys
+    }
+
+    /// Runs the sweeper's retention pass now; returns what it deleted.
+    pub async fn sweep_retention(&self) -> aerobook_server::Swept {
+        self.background.sweep_retention().await.expect("retention sweep")
     }
 
     /// `Bearer <token>` for a new user id with `role`, signed with the server's key: for calls that only
@@ -267,6 +277,12 @@ impl TestApp {
     /// `Bearer <token>` for a given user, so several calls act as the same person.
     pub fn bearer_for(&self, user_id: uuid::Uuid, role: Role) -> String {
         bearer_for(JWT_SECRET, user_id, role, chrono::Utc::now())
+    }
+
+    /// `Bearer <token>` for a new user id with `role`, issued at the server's clock (which tests may have
+    /// moved far ahead of the real one).
+    pub fn bearer_now(&self, role: Role) -> String {
+        bearer_signed_with(JWT_SECRET, role, self.clock.now())
     }
 
     /// A direct connection to the server's database, to check what was (not) written.

@@ -1,0 +1,389 @@
+//! Jobs and notifications: booking events through the outbox, customers' emails over a real SMTP server
+//! (aiosmtpd in its own process), retries with backoff, dead jobs and `AdminService`, abandoned claims,
+//! and retention; on SQLite and PostgreSQL (plus Redis).
+
+use std::time::Duration;
+
+use aerobook_proto::v1 as pb;
+use aerobook_tests::{
+    Backend, ContractError, Role, TestApp, idempotency_key, proxy::TcpSwitch, request, smtp::SmtpServer,
+};
+use chrono::Utc;
+use sea_orm::{ConnectionTrait as _, Statement};
+use tonic::{Code, Response};
+
+use crate::bookings::{Customer, adult, confirm, flight_with_economy, hold};
+
+/// Past the longest retry delay (30 minutes).
+const PAST_ANY_RETRY: Duration = Duration::from_secs(31 * 60);
+/// Past a job's lease (30 s).
+const PAST_THE_LEASE: Duration = Duration::from_secs(31);
+
+/// Runs each test on the embedded backend and, when configured, on PostgreSQL and Redis, with a fresh
+/// SMTP server whose address the test's settings name.
+macro_rules! mail_tests {
+    ($(async fn $name:ident($app:ident: TestApp, $smtp:ident: SmtpServer, $switch:ident: TcpSwitch) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+
+            async fn run($app: TestApp, $smtp: SmtpServer, $switch: TcpSwitch) $body
+
+            async fn start(backend: Backend) -> Option<(TestApp, SmtpServer, TcpSwitch)> {
+                let smtp = SmtpServer::start().await;
+                // The server reaches the SMTP server through a switch, so tests can take mail down.
+                let switch = TcpSwitch::start(smtp.addr()).await;
+                let url = format!("smtp://{}", switch.addr());
+                let settings = [("AEROBOOK_SMTP_URL", url.as_str()), ("AEROBOOK_SMTP_TIMEOUT_MS", "2000")];
+                Some((TestApp::spawn(backend, &settings).await?, smtp, switch))
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                let (app, smtp, switch) = start(Backend::Embedded).await.expect("embedded backend");
+                run(app, smtp, switch).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn external() {
+                if let Some((app, smtp, switch)) = start(Backend::External).await {
+                    run(app, smtp, switch).await
+                }
+            }
+        }
+    )*};
+}
+
+async fn confirmed_booking(app: &TestApp) -> pb::Booking {
+    let flight = flight_with_economy(app, 2, "AB").await;
+    let sara = Customer::new(app);
+    let booking = sara.book(app, hold(&flight, vec![adult("Sara")], &["10A"])).await.expect("held");
+    confirm(app, &booking).await.expect("confirmed")
+}
+
+fn operator<T>(app: &TestApp, message: T) -> tonic::Request<T> {
+    request(message, &[("authorization", &app.bearer_now(Role::Operator))])
+}
+
+async fn jobs(app: &TestApp, state: pb::JobState, kind: &str) -> Vec<pb::Job> {
+    let list =
+        pb::ListJobsRequest { state: state.into(), kind: kind.into(), page_size: 100, page_token: String::new() };
+    app.admin().list_jobs(operator(app, list)).await.expect("jobs listed").into_inner().jobs
+}
+
+async fn the_email_job(app: &TestApp) -> pb::Job {
+    let all = jobs(app, pb::JobState::Unspecified, "SEND_EMAIL").await;
+    assert_eq!(all.len(), 1, "one email job: {all:?}");
+    all.into_iter().next().expect("one job")
+}
+
+async fn stats(app: &TestApp) -> pb::QueueStats {
+    app.admin().get_queue_stats(operator(app, pb::GetQueueStatsRequest {})).await.expect("stats").into_inner()
+}
+
+/// `sql` (with `$1`, `$2`... placeholders) with `values`, as `db`'s backend spells placeholders.
+fn statement(db: &sea_orm::DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Sqlite => {
+            (1..=values.len()).fold(sql.to_owned(), |sql, n| sql.replace(&format!("${n}"), "?"))
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Puts the job back as if its worker had claimed it and then died (attempt counted, lease running).
+async fn abandon_claim(app: &TestApp, job_id: &str) {
+    let lease_until = app.clock.now() + chrono::TimeDelta::seconds(30);
+    let db = app.database().await;
+    let sql = "UPDATE outbox_jobs SET state = 'running', done_at = NULL, attempts = attempts + 1, locked_until = $1 \
+               WHERE id = $2";
+    let values = vec![lease_until.into(), uuid::Uuid::parse_str(job_id).expect("uuid").into()];
+    assert_eq!(db.execute_raw(statement(&db, sql, values)).await.expect("update").rows_affected(), 1);
+}
+
+mail_tests! {
+    async fn one_email_per_confirmation_whatever_replays_retries_and_workers_do(
+        app: TestApp, smtp: SmtpServer, _switch: TcpSwitch
+    ) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let booking = sara.book(&app, hold(&flight, vec![adult("Sara"), adult("Omar")], &["10A", "10B"])).await.unwrap();
+        // The operator's confirmation, sent twice with one key: the second is a replay.
+        let (bearer, key) = (app.bearer(Role::Operator), idempotency_key());
+        let confirm = || {
+            let message = pb::ConfirmBookingRequest { booking_id: booking.id.clone(), note: "desk".into() };
+            request(message, &[("authorization", bearer.as_str()), ("idempotency-key", key.as_str())])
+        };
+        app.bookings().confirm_booking(confirm()).await.expect("confirmed");
+        let replay = app.bookings().confirm_booking(confirm()).await.expect("replayed");
+        assert_eq!(replay.metadata().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+
+        // Two workers of this instance and a second instance's, all at once.
+        let other = app.another_instance().await;
+        tokio::join!(app.run_jobs(), app.run_jobs(), other.run_jobs());
+        let messages = smtp.messages();
+        assert_eq!(messages.len(), 1, "exactly one email: {messages:#?}");
+        let email = &messages[0];
+        assert!(email.contains(&format!("Subject: Booking {} confirmed", booking.reference)), "{email}");
+        assert!(email.contains("To: sara@example.com"), "{email}");
+        assert!(email.contains("multipart/alternative"), "{email}");
+        assert!(email.contains("Content-Type: text/plain"), "{email}");
+        assert!(email.contains("Content-Type: text/html"), "{email}");
+        let job = the_email_job(&app).await;
+        assert_eq!((job.state(), job.attempts), (pb::JobState::Done, 1));
+        let message_id = email.lines().find(|l| l.starts_with("Message-ID: ")).expect("a Message-ID");
+        assert!(message_id.ends_with("@aerobook>"), "derived from the event: {message_id}");
+        assert!(!job.correlation_id.is_empty());
+
+        // The job runs again (a worker that died after recording the send, say): the record stops a resend.
+        abandon_claim(&app, &job.id).await;
+        app.clock.advance(PAST_THE_LEASE);
+        app.run_jobs().await;
+        assert_eq!(smtp.messages().len(), 1, "the send was recorded: no second email");
+        assert_eq!(the_email_job(&app).await.state(), pb::JobState::Done);
+    }
+
+    async fn cancellation_and_expiry_are_emailed_too_and_holds_are_not(
+        app: TestApp, smtp: SmtpServer, _switch: TcpSwitch
+    ) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        let cancelled = sara.book(&app, hold(&flight, vec![adult("Sara")], &["10A"])).await.unwrap();
+        let expiring = sara.book(&app, hold(&flight, vec![adult("Omar")], &["10B"])).await.unwrap();
+        app.run_jobs().await;
+        assert!(smtp.messages().is_empty(), "a hold is not emailed");
+        sara.cancel(&app, &cancelled).await.expect("cancelled");
+        app.clock.advance(crate::bookings::PAST_HOLD_TTL);
+        assert_eq!(app.sweep().await, 1);
+        app.run_jobs().await;
+        let subjects: Vec<String> = smtp
+            .messages()
+            .iter()
+            .filter_map(|m| m.lines().find(|l| l.starts_with("Subject: ")).map(str::to_owned))
+            .collect();
+        let mut expected = vec![
+            format!("Subject: Booking {} cancelled", cancelled.reference),
+            format!("Subject: Booking {}: your hold expired", expiring.reference),
+        ];
+        let mut subjects = subjects;
+        subjects.sort();
+        expected.sort();
+        assert_eq!(subjects, expected);
+    }
+
+    async fn a_job_that_fails_twice_then_succeeds_sends_one_email(
+        app: TestApp, smtp: SmtpServer, switch: TcpSwitch
+    ) {
+        switch.cut();
+        let booking = confirmed_booking(&app).await;
+        app.run_jobs().await;
+        let failed = jobs(&app, pb::JobState::Failed, "SEND_EMAIL").await;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].attempts, 1);
+        assert!(!failed[0].last_error.is_empty());
+        assert!(failed[0].run_at.as_ref().unwrap().seconds > Utc::now().timestamp(), "retried later");
+        assert_eq!(stats(&app).await.failed, 1);
+
+        app.clock.advance(PAST_ANY_RETRY);
+        app.run_jobs().await;
+        assert_eq!(jobs(&app, pb::JobState::Failed, "SEND_EMAIL").await[0].attempts, 2);
+        assert!(smtp.messages().is_empty());
+
+        switch.restore();
+        app.clock.advance(PAST_ANY_RETRY);
+        app.run_jobs().await;
+        let job = the_email_job(&app).await;
+        assert_eq!((job.state(), job.attempts), (pb::JobState::Done, 3));
+        let messages = smtp.messages();
+        assert_eq!(messages.len(), 1);
+        assert!(messages[0].contains(&booking.reference));
+    }
+
+    async fn a_job_that_always_fails_is_dead_after_its_attempts_and_retry_job_revives_it(
+        app: TestApp, smtp: SmtpServer, switch: TcpSwitch
+    ) {
+        switch.cut();
+        confirmed_booking(&app).await;
+        app.run_jobs().await;
+        for _ in 1..18 {
+            app.clock.advance(PAST_ANY_RETRY);
+            app.run_jobs().await;
+        }
+        let dead = jobs(&app, pb::JobState::Dead, "").await;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!((dead[0].kind.as_str(), dead[0].attempts), ("SEND_EMAIL", 18));
+        assert!(!dead[0].last_error.is_empty());
+        let counted = stats(&app).await;
+        assert_eq!((counted.queued, counted.running, counted.failed, counted.dead), (0, 0, 0, 1));
+        app.clock.advance(PAST_ANY_RETRY);
+        app.run_jobs().await;
+        assert_eq!(the_email_job(&app).await.state(), pb::JobState::Dead, "a dead job is not retried on its own");
+
+        // An operator fixes mail and retries it; the same key replays the answer.
+        switch.restore();
+        let (bearer, key) = (app.bearer_now(Role::Operator), idempotency_key());
+        let retry = |job_id: &str| {
+            let headers = [("authorization", bearer.as_str()), ("idempotency-key", key.as_str())];
+            request(pb::RetryJobRequest { job_id: job_id.to_owned() }, &headers)
+        };
+        let revived = app.admin().retry_job(retry(&dead[0].id)).await.expect("revived").into_inner();
+        assert_eq!((revived.state(), revived.attempts), (pb::JobState::Queued, 0));
+        let replay = app.admin().retry_job(retry(&dead[0].id)).await.expect("replayed");
+        assert_eq!(replay.metadata().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+        assert_eq!(replay.into_inner(), revived);
+        app.run_jobs().await;
+        assert_eq!(smtp.messages().len(), 1);
+        assert_eq!(the_email_job(&app).await.state(), pb::JobState::Done);
+
+        // A done job is not retried.
+        let headers = [("authorization", bearer.as_str()), ("idempotency-key", &idempotency_key())];
+        let again = request(pb::RetryJobRequest { job_id: dead[0].id.clone() }, &headers);
+        let refused = app.admin().retry_job(again).await.expect_err("done");
+        let error = ContractError::from_status(&refused);
+        assert_eq!((refused.code(), error.reason.as_str()), (Code::FailedPrecondition, "INVALID_STATE_TRANSITION"));
+        assert_eq!(error.metadata.get("currentStatus").map(String::as_str), Some("JOB_STATE_DONE"));
+    }
+
+    async fn a_claim_whose_worker_died_runs_again_after_its_lease(
+        app: TestApp, smtp: SmtpServer, switch: TcpSwitch
+    ) {
+        switch.cut();
+        confirmed_booking(&app).await;
+        app.run_jobs().await;
+        let job = the_email_job(&app).await;
+        // A worker claims it and dies: nobody else may run it while the lease lasts.
+        abandon_claim(&app, &job.id).await;
+        assert_eq!(the_email_job(&app).await.state(), pb::JobState::Running);
+        assert_eq!(stats(&app).await.running, 1);
+        switch.restore();
+        app.clock.advance(PAST_THE_LEASE);
+        assert_eq!(the_email_job(&app).await.state(), pb::JobState::Queued, "the lease passed: queued again");
+        app.run_jobs().await;
+        let job = the_email_job(&app).await;
+        assert_eq!((job.state(), job.attempts), (pb::JobState::Done, 3));
+        assert_eq!(smtp.messages().len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_calls_are_for_operators_and_validate_their_input() {
+    let app = TestApp::embedded().await;
+    let customer = app.bearer(Role::Customer);
+    let stats = request(pb::GetQueueStatsRequest {}, &[("authorization", customer.as_str())]);
+    let refused = app.admin().get_queue_stats(stats).await.expect_err("customers may not");
+    assert_eq!(ContractError::from_status(&refused).reason, "FORBIDDEN");
+
+    let key = idempotency_key();
+    let headers = [("authorization", app.bearer(Role::Operator)), ("idempotency-key", key)];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bad = app.admin().retry_job(request(pb::RetryJobRequest { job_id: "nope".into() }, &headers)).await;
+    ContractError::from_status(&bad.expect_err("not a uuid")).assert_validation(&["job_id"]);
+    let unknown = pb::RetryJobRequest { job_id: uuid::Uuid::now_v7().to_string() };
+    let missing = app.admin().retry_job(request(unknown, &headers)).await.expect_err("no such job");
+    assert_eq!(ContractError::from_status(&missing).reason, "NOT_FOUND");
+
+    let list = pb::ListJobsRequest { state: 42, kind: "MINE".into(), page_size: 101, page_token: "x".into() };
+    let invalid = app.admin().list_jobs(operator(&app, list)).await.expect_err("invalid");
+    ContractError::from_status(&invalid).assert_validation(&["state", "kind", "page_size", "page_token"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_listed_newest_first_page_by_page() {
+    let app = TestApp::embedded().await;
+    for _ in 0..3 {
+        confirmed_booking(&app).await;
+    }
+    let mut token = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let page = pb::ListJobsRequest { state: 0, kind: "SEND_EMAIL".into(), page_size: 2, page_token: token };
+        let page = app.admin().list_jobs(operator(&app, page)).await.map(Response::into_inner).expect("page");
+        seen.extend(page.jobs.into_iter().map(|job| job.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 3);
+    let mut newest_first = seen.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, newest_first);
+    // Without SMTP configured the embedded server writes .eml files.
+    app.run_jobs().await;
+    let mail_dir = app.config.data_dir.join("mail");
+    let files = std::fs::read_dir(mail_dir).expect("mail directory").count();
+    assert_eq!(files, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_and_no_job_when_the_booking_transaction_rolls_back() {
+    let app = TestApp::embedded().await;
+    let flight = flight_with_economy(&app, 1, "A").await;
+    let (sara, omar) = (Customer::new(&app), Customer::new(&app));
+    let held = sara.book(&app, hold(&flight, vec![adult("Sara")], &["10A"])).await.unwrap();
+    // Omar's hold writes its booking, then finds the seat taken: the whole transaction rolls back.
+    omar.book(&app, hold(&flight, vec![adult("Omar")], &["10A"])).await.expect_err("seat taken");
+    sara.cancel(&app, &held).await.expect("cancelled");
+    let db = app.database().await;
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM booking_history").await, 2, "Sara's hold and cancellation only");
+    assert_eq!(count("SELECT COUNT(*) FROM bookings").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM outbox_jobs").await, 1, "one email job: the cancellation's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_sweeps_delete_only_what_is_due() {
+    let app = TestApp::embedded().await;
+    let day = Duration::from_secs(86_400);
+    // A session kept (A) and one ended (B): B's token is revoked.
+    let register = pb::RegisterRequest {
+        email: format!("r{}@example.com", uuid::Uuid::now_v7().simple()),
+        password: "correct horse battery".into(),
+        full_name: "Rana Saleh".into(),
+    };
+    let email = register.email.clone();
+    app.auth().register(register).await.expect("registered");
+    let session = app.auth().login(pb::LoginRequest { email, password: "correct horse battery".into() }).await;
+    let refresh_token = session.expect("signed in").into_inner().refresh_token;
+    app.auth().logout(pb::LogoutRequest { refresh_token }).await.expect("signed out");
+    // Three keyed calls (flight, hold, confirmation), and a done email job.
+    confirmed_booking(&app).await;
+    app.run_jobs().await;
+    let db = app.database().await;
+    let received = statement(
+        &db,
+        "INSERT INTO provider_events (id, event_type, received_at) VALUES ($1, $2, $3)",
+        vec!["evt_retention".into(), "payment_intent.succeeded".into(), app.clock.now().into()],
+    );
+    db.execute_raw(received).await.expect("provider event");
+
+    // The server's own sweeper may wake when the clock moves: what is left is what counts.
+    let left = async || {
+        let mut counts = Vec::new();
+        for table in ["idempotency_keys", "provider_events", "refresh_tokens", "outbox_jobs"] {
+            let sql = format!("SELECT COUNT(*) FROM {table}");
+            let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+            counts.push(row.try_get_by_index::<i64>(0).unwrap());
+        }
+        counts
+    };
+    assert_eq!(left().await, [3, 1, 2, 1]);
+    app.sweep_retention().await;
+    assert_eq!(left().await, [3, 1, 1, 1], "only the revoked token goes at once");
+    app.clock.advance(day + Duration::from_secs(3_600));
+    app.sweep_retention().await;
+    assert_eq!(left().await, [0, 1, 1, 1], "keys go after 24 hours");
+    app.clock.advance(6 * day);
+    app.sweep_retention().await;
+    assert_eq!(left().await, [0, 1, 1, 0], "done jobs go after 7 days");
+    app.clock.advance(23 * day);
+    app.sweep_retention().await;
+    assert_eq!(left().await, [0, 0, 0, 0], "provider events after 30 days; the kept session's token once expired");
+}
