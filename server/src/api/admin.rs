@@ -62,14 +62,7 @@ fn list_query(request: &pb::ListJobsRequest) -> Result<(JobFilter, Option<uuid::
     let state = v.check("state", optional_job_state(request.state));
     let kind = v.check("kind", job_kind(&request.kind));
     let size = v.check("page_size", page_size(request.page_size));
-    let after = v.check(
-        "page_token",
-        KeyCursor::decode(&request.page_token).and_then(|cursor| {
-            cursor
-                .map(|KeyCursor(id)| convert::uuid(&id).map_err(|_| "is not a page token of this list".to_owned()))
-                .transpose()
-        }),
-    );
+    let after = v.check("page_token", KeyCursor::decode_key(&request.page_token, convert::uuid));
     v.finish_with(|| Some((JobFilter { state: state?, kind: kind? }, after?, size?)))
 }
 

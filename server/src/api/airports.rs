@@ -64,16 +64,7 @@ fn list_query(
     let mut v = Violations::new();
     let query = v.check("query", search_query(&request.query));
     let size = v.check("page_size", page_size(request.page_size));
-    let after = v.check(
-        "page_token",
-        KeyCursor::decode(&request.page_token).and_then(|cursor| {
-            cursor
-                .map(|KeyCursor(code)| {
-                    AirportCode::parse(&code).map_err(|_| "is not a page token of this list".to_owned())
-                })
-                .transpose()
-        }),
-    );
+    let after = v.check("page_token", KeyCursor::decode_key(&request.page_token, AirportCode::parse));
     v.finish_with(|| Some((query?, after?, size?)))
 }
 

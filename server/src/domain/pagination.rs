@@ -80,6 +80,14 @@ impl KeyCursor {
             _ => Err(invalid()),
         }
     }
+
+    /// The key a page token ends at, read by `parse` (the list's own key type); empty means the first
+    /// page. A key `parse` refuses came from another list.
+    pub fn decode_key<T, E>(token: &str, parse: impl FnOnce(&str) -> Result<T, E>) -> Result<Option<T>, String> {
+        Self::decode(token)?
+            .map(|Self(key)| parse(&key).map_err(|_| "is not a page token of this list".to_owned()))
+            .transpose()
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +119,10 @@ mod tests {
         let cursor = KeyCursor("NRT".into());
         assert_eq!(KeyCursor::decode(&cursor.encode()), Ok(Some(cursor)));
         assert_eq!(KeyCursor::decode(""), Ok(None));
+        let upper = |key: &str| if key == key.to_uppercase() { Ok(key.to_owned()) } else { Err(()) };
+        assert_eq!(KeyCursor::decode_key(&KeyCursor("NRT".into()).encode(), upper), Ok(Some("NRT".to_owned())));
+        assert_eq!(KeyCursor::decode_key("", upper), Ok(None));
+        assert!(KeyCursor::decode_key(&KeyCursor("nrt".into()).encode(), upper).is_err());
         let time_cursor = Cursor { at: Utc::now(), id: Uuid::now_v7() }.encode();
         for bad in ["!!", time_cursor.as_str(), &URL_SAFE_NO_PAD.encode("k1:")] {
             assert!(KeyCursor::decode(bad).is_err(), "{bad}");

@@ -101,8 +101,9 @@ fn smtp_transport(url: &str, timeout: Duration) -> Result<AsyncSmtpTransport<Tok
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_three_url_forms_build_a_transport() {
+    // Building starts the connection pool's task: it needs the runtime.
+    #[tokio::test]
+    async fn the_three_url_forms_build_a_transport() {
         for url in
             ["smtp://127.0.0.1:2525", "smtp://user:pass@mail.example:587?tls=required", "smtps://mail.example:465"]
         {
