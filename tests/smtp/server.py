@@ -1,7 +1,8 @@
 """A real SMTP server for the mail tests: aiosmtpd, listening on 127.0.0.1 at a port the OS picks.
 
 Prints the port on the first line of stdout once it accepts connections, then writes every message it
-receives as <n>.eml (the bytes as received) into the directory given, until it is killed.
+receives as <n>.eml (the bytes as received) into the directory given, printing the file's name once it is
+complete, until it is killed.
 
 Usage: python server.py MAIL_DIR [--tls-cert CERT --tls-key KEY --mode plain|starttls|smtps]
 """
@@ -27,6 +28,7 @@ class SaveToDirectory:
         with open(name + ".part", "wb") as out:
             out.write(envelope.original_content or envelope.content)
         os.rename(name + ".part", name)
+        print(name, flush=True)
         return "250 Message accepted for delivery"
 
 

@@ -8,8 +8,8 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
-    process::{Child, Command},
+    io::{AsyncBufReadExt as _, BufReader, Lines},
+    process::{Child, ChildStdout, Command},
 };
 
 /// The Python that has aiosmtpd: `AEROBOOK_TEST_SMTP_PYTHON` (scripts/test sets it), else what
@@ -41,6 +41,8 @@ fn repository() -> PathBuf {
 pub struct SmtpServer {
     port: u16,
     mail_dir: tempfile::TempDir,
+    /// Kept open: the server writes a line per message it accepts.
+    _announcements: Lines<BufReader<ChildStdout>>,
     _process: Child,
 }
 
@@ -55,11 +57,10 @@ impl SmtpServer {
             .kill_on_drop(true)
             .spawn()
             .expect("start the SMTP server");
-        let stdout = process.stdout.take().expect("piped stdout");
-        let mut first_line = String::new();
-        BufReader::new(stdout).read_line(&mut first_line).await.expect("the SMTP server's port");
+        let mut lines = BufReader::new(process.stdout.take().expect("piped stdout")).lines();
+        let first_line = lines.next_line().await.expect("the SMTP server's output").unwrap_or_default();
         let port = first_line.trim().parse().unwrap_or_else(|_| panic!("not a port: {first_line:?}"));
-        Self { port, mail_dir, _process: process }
+        Self { port, mail_dir, _announcements: lines, _process: process }
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
