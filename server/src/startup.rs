@@ -388,7 +388,8 @@ impl Application {
         } = self;
         tracing::info!(%local_addr, "serving gRPC, gRPC-web and HTTP");
         let sweeping = tokio::spawn(sweeper::run(bookings, retention, clock.clone(), config.bookings.sweep_interval));
-        let working = tokio::spawn(jobs::outbox::run(outbox));
+        let (stop_working, working_stops) = oneshot::channel::<()>();
+        let mut working = tokio::spawn(jobs::outbox::run(outbox, working_stops));
         let reconciling = tokio::spawn(jobs::reconciler::run(payments, config.payments.reconcile_interval));
         let probing = tokio::spawn(readiness.clone().probe(store.clone(), config.transport.health_probe_interval));
         let sampling =
@@ -446,7 +447,16 @@ impl Application {
             metrics_endpoint.abort();
         }
         sweeping.abort();
-        working.abort();
+        // Jobs already running get the grace period to finish (an email half sent is the one way to send it
+        // twice); the rest wait in the database for the next instance.
+        let _ = stop_working.send(());
+        if tokio::time::timeout(grace, &mut working).await.is_err() {
+            working.abort();
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "background jobs still running after the grace period; they run again after their lease"
+            );
+        }
         reconciling.abort();
         if let Some(relay) = relay {
             relay.stop();

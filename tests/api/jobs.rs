@@ -387,3 +387,27 @@ async fn retention_sweeps_delete_only_what_is_due() {
     app.sweep_retention().await;
     assert_eq!(left().await, [0, 0, 0, 0], "provider events after 30 days; the kept session's token once expired");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_lets_a_job_in_the_middle_of_a_send_finish() {
+    let mut smtp = SmtpServer::slow(Duration::from_millis(1_000)).await;
+    let url = smtp.url();
+    let mut app = TestApp::spawn(Backend::Embedded, &[("AEROBOOK_SMTP_URL", &url)]).await.expect("embedded");
+    confirmed_booking(&app).await;
+    // The server's own worker is sending the confirmation (the SMTP server takes a second over it).
+    smtp.receiving().await;
+    app.trigger_shutdown();
+    app.stopped().await.expect("stopped");
+    assert_eq!(smtp.messages().len(), 1);
+    let db = app.database().await;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT (SELECT COUNT(*) FROM sent_emails), (SELECT COUNT(*) FROM outbox_jobs WHERE state = 'done')",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (sent, done): (i64, i64) = (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
+    assert_eq!((sent, done), (1, 1), "the send was recorded and the job completed before the server stopped");
+}

@@ -4,7 +4,10 @@ Prints the port on the first line of stdout once it accepts connections, then wr
 receives as <n>.eml (the bytes as received) into the directory given, printing the file's name once it is
 complete, until it is killed.
 
-Usage: python server.py MAIL_DIR [--tls-cert CERT --tls-key KEY --mode plain|starttls|smtps]
+With --delay-ms, it prints "receiving" when a message's data starts and waits that long before accepting
+it: a slow server, to catch a client in the middle of a send.
+
+Usage: python server.py MAIL_DIR [--tls-cert CERT --tls-key KEY --mode plain|starttls|smtps] [--delay-ms N]
 """
 
 import argparse
@@ -18,11 +21,15 @@ from aiosmtpd.smtp import SMTP
 
 
 class SaveToDirectory:
-    def __init__(self, directory):
+    def __init__(self, directory, delay_ms):
         self.directory = directory
+        self.delay_ms = delay_ms
         self.numbers = itertools.count(1)
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay_ms:
+            print("receiving", flush=True)
+            await asyncio.sleep(self.delay_ms / 1000)
         name = os.path.join(self.directory, f"{next(self.numbers):04}.eml")
         # Written then renamed: a reader never sees half a message.
         with open(name + ".part", "wb") as out:
@@ -38,9 +45,10 @@ async def main():
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--mode", choices=["plain", "starttls", "smtps"], default="plain")
+    parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
     os.makedirs(args.mail_dir, exist_ok=True)
-    handler = SaveToDirectory(args.mail_dir)
+    handler = SaveToDirectory(args.mail_dir, args.delay_ms)
     context = None
     if args.mode != "plain":
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -41,18 +41,34 @@ fn repository() -> PathBuf {
 pub struct SmtpServer {
     port: u16,
     mail_dir: tempfile::TempDir,
-    /// Kept open: the server writes a line per message it accepts.
-    _announcements: Lines<BufReader<ChildStdout>>,
+    /// The server writes a line per message it accepts (and, when slow, one as each message starts).
+    announcements: Lines<BufReader<ChildStdout>>,
     _process: Child,
 }
 
 impl SmtpServer {
     /// Starts the server and returns once it accepts connections (it prints its port then).
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A server that takes `delay` over each message's data.
+    pub async fn slow(delay: std::time::Duration) -> Self {
+        Self::start_with(&["--delay-ms", &delay.as_millis().to_string()]).await
+    }
+
+    /// Returns once a slow server has started receiving a message.
+    pub async fn receiving(&mut self) {
+        let line = self.announcements.next_line().await.expect("the SMTP server's output");
+        assert_eq!(line.as_deref(), Some("receiving"));
+    }
+
+    async fn start_with(options: &[&str]) -> Self {
         let mail_dir = tempfile::tempdir().expect("temporary directory");
         let mut process = Command::new(python())
             .arg(repository().join("tests/smtp/server.py"))
             .arg(mail_dir.path())
+            .args(options)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -60,7 +76,7 @@ impl SmtpServer {
         let mut lines = BufReader::new(process.stdout.take().expect("piped stdout")).lines();
         let first_line = lines.next_line().await.expect("the SMTP server's output").unwrap_or_default();
         let port = first_line.trim().parse().unwrap_or_else(|_| panic!("not a port: {first_line:?}"));
-        Self { port, mail_dir, _announcements: lines, _process: process }
+        Self { port, mail_dir, announcements: lines, _process: process }
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {

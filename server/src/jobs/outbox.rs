@@ -4,16 +4,20 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::{
+    sync::{Semaphore, oneshot},
+    task::JoinSet,
+};
 
 use crate::app::outbox::Outbox;
 
 /// How often the worker looks for jobs it was not woken for.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Works until the task is aborted (running jobs stop with it and run again after their lease). A failed
-/// claim is logged and retried at the next wake-up or poll.
-pub async fn run(outbox: Outbox) {
+/// Works until `stop` fires (or its sender is dropped): then claims nothing more and returns once the
+/// running jobs have finished. Aborted instead, its running jobs stop with it and run again after their
+/// lease. A failed claim is logged and retried at the next wake-up or poll.
+pub async fn run(outbox: Outbox, mut stop: oneshot::Receiver<()>) {
     let slots = Arc::new(Semaphore::new(outbox.concurrency()));
     let mut running = JoinSet::new();
     loop {
@@ -39,6 +43,11 @@ pub async fn run(outbox: Outbox) {
             () = outbox.signal().woken() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
             () = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = &mut stop => break,
         }
     }
+    if !running.is_empty() {
+        tracing::info!(running = running.len(), "stopping: waiting for running background jobs");
+    }
+    while running.join_next().await.is_some() {}
 }
