@@ -238,7 +238,10 @@ stripe_tests! {
         assert_eq!(stripe.deliver(&url, &event).await, StatusCode::OK);
         app.run_jobs().await;
         assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM provider_events").await, 1);
-        assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM outbox_jobs").await, 1);
+        let jobs = "SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'APPLY_PROVIDER_EVENT'";
+        assert_eq!(count(&app, jobs).await, 1);
+        let emails = "SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'SEND_EMAIL'";
+        assert_eq!(count(&app, emails).await, 1, "one confirmation email");
         let confirmations = "SELECT COUNT(*) AS n FROM booking_history WHERE cause = 'PAYMENT_SUCCEEDED'";
         assert_eq!(count(&app, confirmations).await, 1);
         assert_eq!(status(&app, &customer, &booking).await, pb::BookingStatus::Confirmed);
