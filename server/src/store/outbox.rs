@@ -83,13 +83,13 @@ pub async fn enqueue(db: &impl ConnectionTrait, job: NewJob<'_>, now: DateTime<U
     Ok(id)
 }
 
+/// Stored states of jobs that will still run (once due, or once their lease passes).
+const UNFINISHED: [JobState; 3] = [JobState::Queued, JobState::Failed, JobState::Running];
+
 /// Jobs a worker may claim at `now`: due, and not held under a live lease.
 fn claimable(now: DateTime<Utc>) -> Condition {
     Condition::all()
-        .add(
-            outbox_job::Column::State
-                .is_in([JobState::Queued, JobState::Failed, JobState::Running].map(JobState::as_str)),
-        )
+        .add(outbox_job::Column::State.is_in(UNFINISHED.map(JobState::as_str)))
         .add(outbox_job::Column::AvailableAt.lte(now))
         .add(outbox_job::Column::LockedUntil.is_null().or(outbox_job::Column::LockedUntil.lte(now)))
 }
@@ -310,10 +310,7 @@ pub async fn counts(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Que
 #[tracing::instrument(level = "debug", name = "db outbox.unfinished_due", skip_all, fields(otel.kind = "client"))]
 pub async fn unfinished_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
     Ok(outbox_job::Entity::find()
-        .filter(
-            outbox_job::Column::State
-                .is_in([JobState::Queued, JobState::Failed, JobState::Running].map(JobState::as_str)),
-        )
+        .filter(outbox_job::Column::State.is_in(UNFINISHED.map(JobState::as_str)))
         .filter(outbox_job::Column::AvailableAt.lte(now))
         .count(db)
         .await?)
