@@ -44,7 +44,7 @@ pub use crate::{
     domain::auth::{Caller, Role},
     infra::{clock::Clock, payments::wire as stripe_wire, telemetry, tokens::AccessTokens},
     jobs::Background,
-    layers::errors::grpc_code_name,
+    layers::grpc_code::grpc_code_name,
     startup::{Application, StartupError, migrate, run_when_ready},
     store::{Store, seed::seed_demo_data},
 };

@@ -23,6 +23,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for notice in &config.notices {
+        tracing::warn!(%notice, "configuration");
+    }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config, &telemetry).await,
         Command::Migrate => migrate(&config).await.inspect(|()| tracing::info!("migrations applied")),

@@ -537,6 +537,33 @@ async fn metrics_are_scraped_on_the_operator_address_and_pushed_over_otlp() {
 }
 
 #[tokio::test]
+async fn unknown_and_renamed_settings_are_warned_about_at_start() {
+    let server = Server::start(&[
+        ("AEROBOOK_MAX_HOLD_PER_USER", "3"),
+        ("AEROBOOK_RATE_LIMIT_LOGIN_EMAIL", "9/60"),
+        ("AEROBOOK_RATE_LIMITS", "enabled"),
+    ])
+    .await;
+    let logs = server.stop().await;
+    let warnings: Vec<serde_json::Value> = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["level"] == "WARN" && line["message"] == "configuration")
+        .collect();
+    let notices: Vec<&str> = warnings.iter().filter_map(|line| line["notice"].as_str()).collect();
+    assert_eq!(
+        notices,
+        [
+            "unknown setting AEROBOOK_MAX_HOLD_PER_USER is ignored; the nearest known name is \
+             AEROBOOK_MAX_HOLDS_PER_USER",
+            "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL is deprecated and will stop working in the next release: rename it \
+             AEROBOOK_RATE_LIMIT_LOGIN_FAILURES",
+        ],
+        "{logs:#?}"
+    );
+}
+
+#[tokio::test]
 async fn logs_never_hold_a_password_or_token_sent_in_a_request() {
     let server = Server::start(&[]).await;
     let password = "Correct-Horse-Battery-Staple-9";

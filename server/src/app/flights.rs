@@ -25,7 +25,7 @@ use crate::{
         cache::SearchCache,
         clock::Clock,
     },
-    store::{Store, StoreError, airports, bookings, flights},
+    store::{Store, StoreError, airports, flights, seats},
 };
 
 #[derive(Clone)]
@@ -85,7 +85,7 @@ impl FlightCatalog {
         let taken = self
             .feed
             .taken_seats()
-            .get(id, async || Ok::<_, StoreError>(Some(bookings::taken_seats(store.conn(), id, None).await?)))
+            .get(id, async || Ok::<_, StoreError>(Some(seats::taken_seats(store.conn(), id, None).await?)))
             .await?
             .unwrap_or_default();
         let seats = seat_map(&flight.cabins, cabin, &taken);

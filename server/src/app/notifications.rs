@@ -12,7 +12,7 @@ use super::AppError;
 use crate::{
     domain::notification::email_for,
     infra::{clock::Clock, mail::Mailer},
-    store::{Store, StoreError, bookings, flights, mail, outbox},
+    store::{Store, StoreError, bookings, flights, history, mail, outbox},
 };
 
 #[derive(Clone)]
@@ -35,7 +35,7 @@ impl Notifications {
             tracing::info!(%event_id, "email already sent for this event; not sending it again");
             None
         } else {
-            let entry = bookings::event(db, event_id)
+            let entry = history::event(db, event_id)
                 .await?
                 .ok_or_else(|| StoreError::Corrupt(format!("email job for a missing booking event {event_id}")))?;
             let booking = bookings::get(db, entry.booking_id)

@@ -9,75 +9,26 @@ use std::{
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
-    str::FromStr,
     time::Duration,
 };
 
+mod mail;
 mod payments;
+mod read;
+mod source;
 mod values;
 
-use payments::payment_config;
-pub use payments::{PaymentConfig, PaymentMode};
-pub use values::{Cidr, MIN_SECRET_BYTES, OriginPattern, Quota};
-
-/// Every key the server reads. A config file may hold these; any other key is rejected, so a typo does not
-/// pass silently.
-const KEYS: &[&str] = &[
-    "AEROBOOK_LISTEN_ADDR",
-    "AEROBOOK_DATA_DIR",
-    "DATABASE_URL",
-    "AEROBOOK_DATABASE_SCHEMA",
-    "AEROBOOK_DATABASE_MAX_CONNECTIONS",
-    "REDIS_URL",
-    "AEROBOOK_REDIS_KEY_PREFIX",
-    "AEROBOOK_SEED_DEMO_DATA",
-    "AEROBOOK_DEMO_DAYS",
-    "AEROBOOK_SEARCH_CACHE_TTL_SECONDS",
-    "AEROBOOK_CORS_ORIGINS",
-    "AEROBOOK_REQUEST_TIMEOUT_MS",
-    "AEROBOOK_MAX_CONCURRENT_CALLS",
-    "AEROBOOK_MAX_WATCH_STREAMS",
-    "AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER",
-    "AEROBOOK_MAX_MESSAGE_BYTES",
-    "AEROBOOK_SHUTDOWN_GRACE_SECONDS",
-    "AEROBOOK_LOG_FORMAT",
-    "RUST_LOG",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
-    "AEROBOOK_METRICS_ADDR",
-    "AEROBOOK_HEALTH_PROBE_INTERVAL_MS",
-    "AEROBOOK_SHUTDOWN_DRAIN_SECONDS",
-    "AEROBOOK_HTTP2_KEEPALIVE_SECONDS",
-    "AEROBOOK_MAX_CONNECTION_AGE_SECONDS",
-    "AEROBOOK_MAX_CONCURRENT_STREAMS",
-    "AEROBOOK_JWT_SECRET",
-    "AEROBOOK_JWT_PREVIOUS_SECRET",
-    "AEROBOOK_ACCESS_TOKEN_TTL_SECONDS",
-    "AEROBOOK_REFRESH_TOKEN_TTL_SECONDS",
-    "AEROBOOK_RATE_LIMITS",
-    "AEROBOOK_RATE_LIMIT_AUTH",
-    "AEROBOOK_RATE_LIMIT_SEARCH",
-    "AEROBOOK_RATE_LIMIT_READ",
-    "AEROBOOK_RATE_LIMIT_MUTATION",
-    "AEROBOOK_RATE_LIMIT_LOGIN_FAILURES",
-    "AEROBOOK_RATE_LIMIT_WEBHOOK",
-    "AEROBOOK_HOLD_TTL_SECONDS",
-    "AEROBOOK_MAX_HOLDS_PER_USER",
-    "AEROBOOK_SWEEP_INTERVAL_SECONDS",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "STRIPE_API_BASE",
-    "AEROBOOK_PAYMENT_TIMEOUT_MS",
-    "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS",
-    "AEROBOOK_RECONCILE_INTERVAL_SECONDS",
-    "AEROBOOK_PAYMENTS",
-    "AEROBOOK_TRUSTED_PROXIES",
-    "AEROBOOK_SMTP_URL",
-    "AEROBOOK_MAIL_FROM",
-    "AEROBOOK_SMTP_TIMEOUT_MS",
-    "AEROBOOK_JOB_CONCURRENCY",
-];
+pub use self::{
+    mail::MailConfig,
+    payments::{PaymentConfig, PaymentMode},
+    source::Notice,
+    values::{Cidr, MIN_SECRET_BYTES, OriginPattern, Quota},
+};
+use self::{
+    mail::{mail_from, smtp_url},
+    payments::payment_config,
+    read::{invalid, parse, parse_in, quota, secret},
+};
 
 /// Upper bound of the search cache TTL: search results may be stale for at most this long.
 pub const MAX_SEARCH_CACHE_TTL: Duration = Duration::from_secs(120);
@@ -224,25 +175,14 @@ pub struct BookingConfig {
     pub sweep_interval: chrono::TimeDelta,
 }
 
-/// Where customers' emails go.
-#[derive(Debug, Clone)]
-pub struct MailConfig {
-    /// An SMTP server in lettre's URL form (credentials included); `None` writes one `.eml` file per
-    /// message under `outbox_dir`.
-    pub smtp_url: Option<Secret>,
-    /// The sender: `Name <address>` or an address.
-    pub from: String,
-    /// Longest wait for the SMTP server at each step of a send.
-    pub smtp_timeout: Duration,
-    /// The `.eml` directory when there is no SMTP server.
-    pub outbox_dir: PathBuf,
-}
-
 /// The background job runner.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
     /// Jobs one instance runs at the same time.
     pub concurrency: usize,
+    /// How often a worker looks for jobs it was not woken for (written by another instance, or due for a
+    /// retry); jobs this instance writes wake it at once.
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -270,6 +210,8 @@ pub struct Config {
     pub payments: PaymentConfig,
     pub mail: MailConfig,
     pub jobs: JobConfig,
+    /// Unknown and renamed names met while reading, for the server to warn about once logging is up.
+    pub notices: Vec<Notice>,
 }
 
 impl Config {
@@ -278,14 +220,19 @@ impl Config {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let file = file.map(Path::to_path_buf).or_else(|| env.get("AEROBOOK_CONFIG").map(PathBuf::from));
         let file = match file {
-            Some(path) => read_file(&path)?,
+            Some(path) => source::read_file(&path)?,
             None => BTreeMap::new(),
         };
-        Self::from_source(&merge(file, env))
+        let (values, mut notices) = source::merge(file, env);
+        let mut config = Self::from_source(&values)?;
+        notices.append(&mut config.notices);
+        config.notices = notices;
+        Ok(config)
     }
 
     /// Builds the configuration from key/value pairs (the environment's names); absent keys take defaults.
     pub fn from_source(source: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let (source, notices) = source::resolve_renamed(source);
         let get = |key: &str| source.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
         let data_dir = PathBuf::from(get("AEROBOOK_DATA_DIR").unwrap_or("./data"));
         let mail_dir = data_dir.join("mail");
@@ -447,100 +394,18 @@ impl Config {
                 smtp_timeout: Duration::from_millis(parse_in(get, "AEROBOOK_SMTP_TIMEOUT_MS", 10_000, 100..=120_000)?),
                 outbox_dir: mail_dir,
             },
-            jobs: JobConfig { concurrency: parse_in(get, "AEROBOOK_JOB_CONCURRENCY", 8, 1..=256)? },
+            jobs: JobConfig {
+                concurrency: parse_in(get, "AEROBOOK_JOB_CONCURRENCY", 8, 1..=256)?,
+                poll_interval: Duration::from_millis(parse_in(
+                    get,
+                    "AEROBOOK_JOB_POLL_INTERVAL_MS",
+                    1_000,
+                    50..=600_000,
+                )?),
+            },
+            notices,
         })
     }
-}
-
-/// The file's values, overridden by the environment's values of the keys the server reads.
-fn merge(mut file: BTreeMap<String, String>, env: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    file.extend(env.into_iter().filter(|(key, _)| KEYS.contains(&key.as_str())));
-    file
-}
-
-fn secret<'a>(get: impl Fn(&str) -> Option<&'a str>, key: &'static str) -> Result<Option<Secret>, ConfigError> {
-    match get(key) {
-        Some(value) if value.len() < MIN_SECRET_BYTES => {
-            Err(invalid(key, format!("must be at least {MIN_SECRET_BYTES} bytes")))
-        }
-        value => Ok(value.map(Secret::new)),
-    }
-}
-
-fn quota<'a>(get: impl Fn(&str) -> Option<&'a str>, key: &'static str, default: &str) -> Result<Quota, ConfigError> {
-    Quota::parse(get(key).unwrap_or(default)).map_err(|reason| invalid(key, reason))
-}
-
-fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
-}
-
-fn parse<'a, T: FromStr>(get: impl Fn(&str) -> Option<&'a str>, key: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T::Err: fmt::Display,
-{
-    get(key).map_or(Ok(default), |value| value.parse().map_err(|e: T::Err| invalid(key, e.to_string())))
-}
-
-fn parse_in<'a, T>(
-    get: impl Fn(&str) -> Option<&'a str>,
-    key: &'static str,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, ConfigError>
-where
-    T: FromStr + PartialOrd + fmt::Display + Copy,
-    T::Err: fmt::Display,
-{
-    let value = parse(get, key, default)?;
-    if range.contains(&value) {
-        Ok(value)
-    } else {
-        Err(invalid(key, format!("must be between {} and {}", range.start(), range.end())))
-    }
-}
-
-/// `smtp://` (plain, or STARTTLS with `?tls=required`) or `smtps://` (implicit TLS), as lettre reads them.
-fn smtp_url<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Option<Secret>, ConfigError> {
-    let Some(url) = get("AEROBOOK_SMTP_URL") else {
-        return Ok(None);
-    };
-    if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
-        return Err(invalid("AEROBOOK_SMTP_URL", "must start with smtp:// or smtps://"));
-    }
-    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
-        .map_err(|e| invalid("AEROBOOK_SMTP_URL", format!("not an SMTP URL lettre accepts: {e}")))?;
-    Ok(Some(Secret::new(url)))
-}
-
-fn mail_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<String, ConfigError> {
-    let from = get("AEROBOOK_MAIL_FROM").unwrap_or("Aerobook <bookings@aerobook.localhost>");
-    from.parse::<lettre::message::Mailbox>()
-        .map_err(|e| invalid("AEROBOOK_MAIL_FROM", format!("not a mailbox (Name <address>): {e}")))?;
-    Ok(from.to_owned())
-}
-
-fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let fail = |reason: String| ConfigError::File { path: path.to_owned(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
-    table
-        .into_iter()
-        .map(|(key, value)| {
-            if !KEYS.contains(&key.as_str()) {
-                return Err(fail(format!("unknown key {key}")));
-            }
-            let value = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(fail(format!("{key}: expected a string, number or boolean, got {other}")));
-                }
-            };
-            Ok((key, value))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -635,15 +500,15 @@ mod tests {
         let good = dir.join("good.toml");
         let text = "AEROBOOK_LISTEN_ADDR = \"0.0.0.0:6000\"\nAEROBOOK_DEMO_DAYS = 3\nAEROBOOK_HOLD_TTL_SECONDS = 600\n";
         std::fs::write(&good, text).unwrap();
-        let values = read_file(&good).unwrap();
+        let values = source::read_file(&good).unwrap();
         let config = Config::from_source(&values).unwrap();
         assert_eq!((config.listen_addr.port(), config.demo_days), (6000, 3));
-        let merged = merge(values, source(&[("AEROBOOK_DEMO_DAYS", "5"), ("HOME", "/root")]));
+        let (merged, _) = source::merge(values, source(&[("AEROBOOK_DEMO_DAYS", "5"), ("HOME", "/root")]));
         assert_eq!(merged["AEROBOOK_DEMO_DAYS"], "5", "the environment wins");
         assert!(!merged.contains_key("HOME"), "unrelated variables are not configuration");
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "AEROBOOK_LISTEN_ADRR = \"x\"\n").unwrap();
-        assert!(matches!(read_file(&bad), Err(ConfigError::File { .. })));
+        assert!(matches!(source::read_file(&bad), Err(ConfigError::File { .. })));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -11,7 +11,7 @@ use opentelemetry::KeyValue;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use super::errors::grpc_code_name;
+use super::grpc_code::grpc_code_name;
 use crate::infra::{metrics, telemetry};
 
 pub const CORRELATION_ID_HEADER: &str = "x-correlation-id";

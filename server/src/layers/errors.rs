@@ -109,20 +109,6 @@ pub fn reason(code: ErrorCode) -> &'static str {
 
 /// How each error code goes on the wire, one row per code as in the contract's table: its gRPC status code
 /// and, when a repeat of the same call may succeed, the default `RetryInfo` delay (none: not retryable).
-/// `RESOURCE_EXHAUSTED` for `Code::ResourceExhausted`: a gRPC code as the specification names it (how a
-/// status without the contract's details, e.g. one tonic answered itself, is labelled).
-pub fn grpc_code_name(code: Code) -> String {
-    let camel = format!("{code:?}");
-    let mut name = String::with_capacity(camel.len() + 4);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
-    }
-    name
-}
-
 fn wire(code: ErrorCode) -> (Code, Option<Duration>) {
     use ErrorCode as E;
     const SOON: Duration = Duration::from_secs(1);
@@ -156,13 +142,6 @@ fn wire(code: ErrorCode) -> (Code, Option<Duration>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grpc_code_names_are_the_specification_s() {
-        assert_eq!(grpc_code_name(Code::ResourceExhausted), "RESOURCE_EXHAUSTED");
-        assert_eq!(grpc_code_name(Code::InvalidArgument), "INVALID_ARGUMENT");
-        assert_eq!(grpc_code_name(Code::Ok), "OK");
-    }
 
     /// The contract's table, restated independently of the match above: (reason, gRPC code, retryable).
     const CONTRACT: &[(&str, Code, bool)] = &[

@@ -10,6 +10,7 @@ pub mod client_address;
 pub mod correlation;
 pub mod cors;
 pub mod errors;
+pub mod grpc_code;
 pub mod grpc_web;
 pub mod idempotency;
 pub mod limits;

@@ -1,8 +1,7 @@
-//! Booking queries. Seat inventory only moves through conditional updates decided by the database: a
-//! cabin's count is decremented only where enough seats remain, and a seat is assigned only where no live
-//! booking holds it (the primary key of `seat_assignments`).
+//! Booking queries: inserting holds with their passengers, status changes, reading and listing, and the
+//! sweeper's claim on due holds. Seats are `super::seats`, the history `super::history`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -15,13 +14,12 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    entities::{booking, booking_history, booking_passenger, flight_cabin, seat_assignment},
+    entities::{booking, booking_passenger},
 };
 use crate::domain::{
     booking::{Booking, BookingReference, BookingStatus, Passenger},
     flight::{CabinClass, SeatNumber},
     money::{CurrencyCode, Money},
-    notification::BookingEvent,
     pagination::Cursor,
 };
 
@@ -74,159 +72,6 @@ pub async fn live_holds_of(
         .all(db)
         .await?;
     Ok(counts.into_iter().map(|(user_id, holds)| (user_id, u64::try_from(holds).unwrap_or(0))).collect())
-}
-
-/// Takes `count` seats off the cabin's available count if that many remain; `false` changes nothing.
-/// On PostgreSQL the updated row stays locked until the transaction ends, which serialises seat choice
-/// within the cabin.
-#[tracing::instrument(name = "db bookings.take_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn take_seats(
-    db: &impl ConnectionTrait,
-    flight_id: Uuid,
-    cabin: CabinClass,
-    count: i32,
-) -> Result<bool, StoreError> {
-    let updated = flight_cabin::Entity::update_many()
-        .col_expr(flight_cabin::Column::SeatsAvailable, flight_cabin::Column::SeatsAvailable.into_expr().sub(count))
-        .filter(flight_cabin::Column::FlightId.eq(flight_id))
-        .filter(flight_cabin::Column::Cabin.eq(cabin.as_str()))
-        .filter(flight_cabin::Column::SeatsAvailable.gte(count))
-        .exec(db)
-        .await?;
-    Ok(updated.rows_affected == 1)
-}
-
-/// Locks the cabin's row until the transaction ends (PostgreSQL; SQLite's single writer already
-/// serialises every write), as [`take_seats`] does for holds, and returns its free seats: until then no
-/// other transaction takes or assigns seats of the cabin.
-#[tracing::instrument(name = "db bookings.lock_cabin", skip_all, fields(otel.kind = "client"))]
-pub async fn lock_cabin(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<i32, StoreError> {
-    let mut query = flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
-        .select_only()
-        .column(flight_cabin::Column::SeatsAvailable);
-    if db.get_database_backend() == DbBackend::Postgres {
-        query = query.lock(LockType::Update);
-    }
-    query
-        .into_tuple()
-        .one(db)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())))
-}
-
-/// Gives `count` seats back to the cabin's available count (the CHECK refuses to exceed the total).
-#[tracing::instrument(name = "db bookings.return_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn return_seats(
-    db: &impl ConnectionTrait,
-    flight_id: Uuid,
-    cabin: CabinClass,
-    count: i32,
-) -> Result<(), StoreError> {
-    let updated = flight_cabin::Entity::update_many()
-        .col_expr(flight_cabin::Column::SeatsAvailable, flight_cabin::Column::SeatsAvailable.into_expr().add(count))
-        .filter(flight_cabin::Column::FlightId.eq(flight_id))
-        .filter(flight_cabin::Column::Cabin.eq(cabin.as_str()))
-        .exec(db)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())));
-    }
-    Ok(())
-}
-
-#[tracing::instrument(name = "db bookings.seats_available", skip_all, fields(otel.kind = "client"))]
-pub async fn seats_available(db: &impl ConnectionTrait, flight_id: Uuid, cabin: CabinClass) -> Result<i32, StoreError> {
-    let available: Option<i32> = flight_cabin::Entity::find_by_id((flight_id, cabin.as_str().to_owned()))
-        .select_only()
-        .column(flight_cabin::Column::SeatsAvailable)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(available.unwrap_or(0))
-}
-
-/// Seats of the flight (or of one cabin) held or sold.
-#[tracing::instrument(name = "db bookings.taken_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn taken_seats(
-    db: &impl ConnectionTrait,
-    flight_id: Uuid,
-    cabin: Option<CabinClass>,
-) -> Result<BTreeSet<SeatNumber>, StoreError> {
-    let mut query = seat_assignment::Entity::find()
-        .select_only()
-        .column(seat_assignment::Column::SeatNumber)
-        .filter(seat_assignment::Column::FlightId.eq(flight_id));
-    if let Some(cabin) = cabin {
-        query = query.filter(seat_assignment::Column::Cabin.eq(cabin.as_str()));
-    }
-    let seats: Vec<String> = query.into_tuple().all(db).await?;
-    seats.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect()
-}
-
-/// Assigns the seats to the booking where they are free; returns the seats that were taken already
-/// (nothing is assigned then, as the caller rolls back).
-#[tracing::instrument(name = "db bookings.assign_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn assign_seats(
-    db: &impl ConnectionTrait,
-    booking_id: Uuid,
-    flight_id: Uuid,
-    cabin: CabinClass,
-    seats: &[SeatNumber],
-) -> Result<Vec<SeatNumber>, StoreError> {
-    if assign_free_seats(db, flight_id, cabin, &[(booking_id, seats)]).await? == seats.len() as u64 {
-        return Ok(Vec::new());
-    }
-    let held_by_others: Vec<String> = seat_assignment::Entity::find()
-        .select_only()
-        .column(seat_assignment::Column::SeatNumber)
-        .filter(seat_assignment::Column::FlightId.eq(flight_id))
-        .filter(seat_assignment::Column::SeatNumber.is_in(seats.iter().map(ToString::to_string)))
-        .filter(seat_assignment::Column::BookingId.ne(booking_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut taken: Vec<SeatNumber> = held_by_others
-        .iter()
-        .map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt))
-        .collect::<Result<_, _>>()?;
-    taken.sort();
-    Ok(taken)
-}
-
-/// Assigns each booking its seats where they are free, in one statement; returns how many were assigned.
-#[tracing::instrument(name = "db bookings.assign_free_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn assign_free_seats(
-    db: &impl ConnectionTrait,
-    flight_id: Uuid,
-    cabin: CabinClass,
-    bookings: &[(Uuid, &[SeatNumber])],
-) -> Result<u64, StoreError> {
-    let rows = bookings.iter().flat_map(|&(booking_id, seats)| {
-        seats.iter().map(move |seat| seat_assignment::ActiveModel {
-            flight_id: Set(flight_id),
-            seat_number: Set(seat.to_string()),
-            cabin: Set(cabin.as_str().to_owned()),
-            booking_id: Set(booking_id),
-        })
-    });
-    Ok(seat_assignment::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([seat_assignment::Column::FlightId, seat_assignment::Column::SeatNumber])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?)
-}
-
-/// Frees the booking's seats; returns how many it held.
-#[tracing::instrument(name = "db bookings.unassign_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn unassign_seats(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<u64, StoreError> {
-    let deleted = seat_assignment::Entity::delete_many()
-        .filter(seat_assignment::Column::BookingId.eq(booking_id))
-        .exec(db)
-        .await?;
-    Ok(deleted.rows_affected)
 }
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
@@ -282,79 +127,6 @@ pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Re
     });
     booking_passenger::Entity::insert_many(passengers).exec_without_returning(db).await?;
     Ok(refused)
-}
-
-/// One row of a booking's history.
-#[derive(Debug, Clone)]
-pub struct Change<'a> {
-    pub booking_id: Uuid,
-    pub from: Option<BookingStatus>,
-    pub to: BookingStatus,
-    pub cause: &'a str,
-    pub correlation_id: &'a str,
-    /// `None` for the sweeper.
-    pub actor_id: Option<Uuid>,
-    pub note: Option<&'a str>,
-    pub at: DateTime<Utc>,
-}
-
-/// A history entry as written: its id and the event it records (`None` for a note).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recorded {
-    pub id: Uuid,
-    pub event: Option<BookingEvent>,
-}
-
-/// Writes the changes to the bookings' history, each classified as an event and carrying the current
-/// trace context, in the caller's transaction.
-#[tracing::instrument(name = "db bookings.record_changes", skip_all, fields(otel.kind = "client"))]
-pub async fn record_changes(
-    db: &impl ConnectionTrait,
-    changes: &[Change<'_>],
-    trace_parent: Option<&str>,
-) -> Result<Vec<Recorded>, StoreError> {
-    let recorded: Vec<Recorded> = changes
-        .iter()
-        .map(|change| Recorded {
-            id: Uuid::now_v7(),
-            event: BookingEvent::of_change(change.from, change.to, change.cause),
-        })
-        .collect();
-    let rows = changes.iter().zip(&recorded).map(|(change, recorded)| booking_history::ActiveModel {
-        id: Set(recorded.id),
-        booking_id: Set(change.booking_id),
-        from_status: Set(change.from.map(|s| s.as_str().to_owned())),
-        to_status: Set(change.to.as_str().to_owned()),
-        cause: Set(change.cause.to_owned()),
-        correlation_id: Set(change.correlation_id.to_owned()),
-        actor_id: Set(change.actor_id),
-        note: Set(change.note.map(str::to_owned)),
-        at: Set(change.at),
-        event: Set(recorded.event.map(|event| event.as_str().to_owned())),
-        trace_parent: Set(trace_parent.map(str::to_owned)),
-    });
-    booking_history::Entity::insert_many(rows).exec_without_returning(db).await?;
-    Ok(recorded)
-}
-
-/// One entry of a booking's history that records an event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventEntry {
-    pub booking_id: Uuid,
-    pub event: BookingEvent,
-    pub at: DateTime<Utc>,
-}
-
-/// The event recorded by history entry `id`; `None` when there is no such entry or it records no event.
-#[tracing::instrument(name = "db bookings.event", skip_all, fields(otel.kind = "client"))]
-pub async fn event(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<EventEntry>, StoreError> {
-    let Some(row) = booking_history::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
-    let Some(event) = row.event else {
-        return Ok(None);
-    };
-    Ok(Some(EventEntry { booking_id: row.booking_id, event: event.parse().map_err(StoreError::Corrupt)?, at: row.at }))
 }
 
 /// Moves the booking to `to` if it is still at `expected_version` (and so still in the status it was

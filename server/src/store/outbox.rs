@@ -43,13 +43,14 @@ pub struct JobRecord {
     pub correlation_id: Option<String>,
 }
 
-/// Jobs by state, without the finished ones.
+/// Jobs by state, without the finished ones (discarded ones apart: they are out of the alert).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueCounts {
     pub queued: i64,
     pub running: i64,
     pub failed: i64,
     pub dead: i64,
+    pub discarded: i64,
     /// When the longest-waiting due job that no worker holds became due.
     pub oldest_due: Option<DateTime<Utc>>,
 }
@@ -213,21 +214,51 @@ pub async fn fail(
     Ok(update.filter(our_claim(id, attempts)).exec(db).await?.rows_affected == 1)
 }
 
-/// Makes a queued, failed or dead job due now with a fresh budget of attempts; `false` when it reads as
-/// running or done (nothing changes).
+/// Makes a queued, failed, dead or discarded job due now with a fresh budget of attempts; `false` when it
+/// reads as running or done (nothing changes).
 #[tracing::instrument(name = "db outbox.revive", skip_all, fields(otel.kind = "client"))]
 pub async fn revive(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    let revivable = Condition::any()
-        .add(in_state(JobState::Queued, now))
-        .add(in_state(JobState::Failed, now))
-        .add(in_state(JobState::Dead, now));
-    let updated = outbox_job::Entity::update_many()
+    let revivable = JobState::RETRYABLE.into_iter().fold(Condition::any(), |any, state| any.add(in_state(state, now)));
+    let updated = revive_update(now).filter(outbox_job::Column::Id.eq(id)).filter(revivable).exec(db).await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// [`revive`] for every job reading as `state` (and of `kind`, when given), in one statement; how many.
+#[tracing::instrument(name = "db outbox.revive_all", skip_all, fields(otel.kind = "client"))]
+pub async fn revive_all(
+    db: &impl ConnectionTrait,
+    state: JobState,
+    kind: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut update = revive_update(now).filter(in_state(state, now));
+    if let Some(kind) = kind {
+        update = update.filter(outbox_job::Column::Kind.eq(kind));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
+fn revive_update(now: DateTime<Utc>) -> sea_orm::UpdateMany<outbox_job::Entity> {
+    outbox_job::Entity::update_many()
         .col_expr(outbox_job::Column::State, Expr::value(JobState::Queued.as_str()))
         .col_expr(outbox_job::Column::AvailableAt, Expr::value(now))
         .col_expr(outbox_job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(outbox_job::Column::DoneAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(outbox_job::Column::Attempts, Expr::value(0))
+}
+
+/// Sets a queued, failed or dead job aside (`discarded`, at `now`) with its attempts and last error;
+/// `false` when it reads as running, done or discarded (nothing changes).
+#[tracing::instrument(name = "db outbox.discard", skip_all, fields(otel.kind = "client"))]
+pub async fn discard(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let discardable =
+        JobState::DISCARDABLE.into_iter().fold(Condition::any(), |any, state| any.add(in_state(state, now)));
+    let updated = outbox_job::Entity::update_many()
+        .col_expr(outbox_job::Column::State, Expr::value(JobState::Discarded.as_str()))
+        .col_expr(outbox_job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(outbox_job::Column::DoneAt, Expr::value(Some(now)))
         .filter(outbox_job::Column::Id.eq(id))
-        .filter(revivable)
+        .filter(discardable)
         .exec(db)
         .await?;
     Ok(updated.rows_affected == 1)
@@ -300,6 +331,7 @@ pub async fn counts(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Que
         running: count(JobState::Running).await?,
         failed: count(JobState::Failed).await?,
         dead: count(JobState::Dead).await?,
+        discarded: count(JobState::Discarded).await?,
         oldest_due: oldest_due.flatten(),
     })
 }

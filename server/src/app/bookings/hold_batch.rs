@@ -40,8 +40,10 @@ use crate::{
     },
     store::{
         StoreError,
-        bookings::{self, Change, HOLD_PLACED},
+        bookings::{self, HOLD_PLACED},
         flights,
+        history::Change,
+        seats,
     },
 };
 
@@ -210,7 +212,7 @@ impl Bookings {
             })
             .collect();
         let seats: Vec<(Uuid, &[SeatNumber])> = placed.iter().map(|(_, b)| (b.id, b.seats.as_slice())).collect();
-        if bookings::assign_free_seats(&txn, flight.id, cabin, &seats).await? != placed_seats {
+        if seats::assign_free_seats(&txn, flight.id, cabin, &seats).await? != placed_seats {
             return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()).into());
         }
         let changes: Vec<Change> = placed
@@ -305,8 +307,8 @@ impl Bookings {
         let users: Vec<Uuid> = undecided.iter().map(|&(i, ..)| batch[i].actor.caller.user_id).collect();
         bookings::serialize_holds_of(txn, &users, flight.id).await?;
         let mut live_holds = bookings::live_holds_of(txn, &users, flight.id, now).await?;
-        let seats_available = bookings::lock_cabin(txn, flight.id, cabin_class).await?;
-        let mut taken = bookings::taken_seats(txn, flight.id, Some(cabin_class)).await?;
+        let seats_available = seats::lock_cabin(txn, flight.id, cabin_class).await?;
+        let mut taken = seats::taken_seats(txn, flight.id, Some(cabin_class)).await?;
         let limit = self.config.max_holds_per_user;
         let mut left = seats_available;
         for (i, total_price, expires_at) in undecided {
@@ -342,7 +344,7 @@ impl Bookings {
             };
         }
         let placed = seats_available - left;
-        if placed > 0 && !bookings::take_seats(txn, flight.id, cabin_class, placed).await? {
+        if placed > 0 && !seats::take_seats(txn, flight.id, cabin_class, placed).await? {
             return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()).into());
         }
         Ok(placed as u64)

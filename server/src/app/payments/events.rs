@@ -223,8 +223,8 @@ impl Applied {
 async fn retake_seats(txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
     let savepoint = txn.begin().await.map_err(StoreError::from)?;
     let count = seat_count(booking.seats.len() as u64)?;
-    let taken = bookings::take_seats(&savepoint, booking.flight_id, booking.cabin, count).await?
-        && bookings::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats)
+    let taken = seats::take_seats(&savepoint, booking.flight_id, booking.cabin, count).await?
+        && seats::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats)
             .await?
             .is_empty();
     if taken { savepoint.commit().await } else { savepoint.rollback().await }.map_err(StoreError::from)?;

@@ -38,11 +38,7 @@ use crate::{
         clock::Clock,
         payments::{IntentRecord, PaymentProvider, ProviderError, webhook::ReceivedEvent},
     },
-    store::{
-        Store, StoreError,
-        bookings::{self, Change},
-        outbox as outbox_store, payments,
-    },
+    store::{Store, StoreError, bookings, history::Change, outbox as outbox_store, payments, seats},
 };
 
 /// How far back reconciliation looks at the provider's PaymentIntents and refunds.
