@@ -90,6 +90,17 @@ fn refused_for_want_of_a_pass(result: Result<pb::Booking, Status>) {
     assert!(!error.retryable);
 }
 
+/// A flight of two seats: one in business, one in economy.
+async fn two_seat_flight(app: &TestApp) -> pb::Flight {
+    let mut tiny = create_flight_request("XY9001", "RUH", "JED", 2);
+    for cabin in &mut tiny.cabins {
+        (cabin.rows, cabin.seat_letters) = (1, "A".into());
+    }
+    let operator = app.bearer(Role::Operator);
+    let headers = [("authorization", operator.as_str()), ("idempotency-key", &idempotency_key())];
+    app.flights().create_flight(request(tiny, &headers)).await.unwrap().into_inner()
+}
+
 backend_tests! {
     async fn a_flight_without_a_room_needs_no_pass_and_has_no_queue(app: TestApp) {
         let flight = flight_with_economy(&app, 2, "AB").await;
@@ -248,13 +259,7 @@ backend_tests! {
     }
 
     async fn a_sell_out_tells_every_waiter_and_ends_their_streams(app: TestApp) {
-        let mut tiny = create_flight_request("XY9001", "RUH", "JED", 2);
-        for cabin in &mut tiny.cabins {
-            (cabin.rows, cabin.seat_letters) = (1, "A".into());
-        }
-        let operator = app.bearer(Role::Operator);
-        let headers = [("authorization", operator.as_str()), ("idempotency-key", &idempotency_key())];
-        let flight = app.flights().create_flight(request(tiny, &headers)).await.unwrap().into_inner();
+        let flight = two_seat_flight(&app).await;
         configure(&app, &flight, AT_ONCE, None).await.unwrap();
         let buyers = [Customer::new(&app), Customer::new(&app)];
         let mut passes = Vec::new();
@@ -279,6 +284,45 @@ backend_tests! {
             let last = last_status(stream).await;
             assert!(last.sold_out && last.pass.is_empty(), "{last:?}");
         }
+    }
+
+    async fn admission_pauses_while_sold_out_and_resumes_when_seats_return(app: TestApp) {
+        let flight = two_seat_flight(&app).await;
+        // One a minute, on the test clock.
+        configure(&app, &flight, 1, None).await.unwrap();
+        let customers: Vec<Customer> = (0..4).map(|_| Customer::new(&app)).collect();
+        let mut tickets = Vec::new();
+        for customer in &customers {
+            tickets.push(join(&app, customer, &flight).await.unwrap());
+        }
+        // The first two are admitted in turn and take both seats.
+        let mut bookings = Vec::new();
+        for (i, cabin) in [pb::CabinClass::Business, pb::CabinClass::Economy].into_iter().enumerate() {
+            app.clock.advance(Duration::from_secs(60));
+            assert_eq!(room(&app, &flight).await.admitted, i as i64 + 1);
+            let status = last_status(watch(&app, &customers[i], &tickets[i]).await.unwrap()).await;
+            let message = pb::CreateBookingRequest { cabin: cabin.into(), ..with_pass(&flight, &status.pass) };
+            bookings.push(customers[i].book(&app, message).await.expect("a seat"));
+        }
+
+        // Sold out: five minutes pass (the holds last ten) and nobody more is admitted, nor given a pass.
+        assert_eq!(room(&app, &flight).await.admitted, 2);
+        for _ in 0..5 {
+            app.clock.advance(Duration::from_secs(60));
+            assert_eq!(room(&app, &flight).await.admitted, 2, "admission is paused");
+        }
+        let told = last_status(watch(&app, &customers[2], &tickets[2]).await.unwrap()).await;
+        assert!(told.sold_out && told.pass.is_empty(), "{told:?}");
+
+        // A cancellation returns a seat: admission resumes at its pace, from now, not in a burst.
+        customers[0].cancel(&app, &bookings[0]).await.expect("cancelled");
+        assert_eq!(room(&app, &flight).await.admitted, 2, "the sold-out spell is not admitted at once");
+        app.clock.advance(Duration::from_secs(60));
+        assert_eq!(room(&app, &flight).await.admitted, 3);
+        let admitted = last_status(watch(&app, &customers[2], &tickets[2]).await.unwrap()).await;
+        assert!(!admitted.pass.is_empty() && !admitted.sold_out, "{admitted:?}");
+        let message = pb::CreateBookingRequest { cabin: pb::CabinClass::Business.into(), ..with_pass(&flight, &admitted.pass) };
+        customers[2].book(&app, message).await.expect("the returned seat");
     }
 
     async fn an_unreachable_redis_leaves_each_instance_its_own_room(

@@ -73,6 +73,9 @@ pub struct Pace {
     pub now_ms: i64,
     pub opens_at_ms: i64,
     pub admit_per_minute: u32,
+    /// The flight is sold out: admission credits no time until a reader sees seats again, and then
+    /// resumes from that moment (the sold-out spell is never admitted in one burst).
+    pub paused: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,7 +267,12 @@ fn state_of(opened: u8, issued: u64, serving: u64, carry: i64, early: u64) -> Qu
 }
 
 fn pace_args(pace: Pace) -> Vec<String> {
-    vec![pace.now_ms.to_string(), pace.opens_at_ms.to_string(), pace.admit_per_minute.to_string()]
+    vec![
+        pace.now_ms.to_string(),
+        pace.opens_at_ms.to_string(),
+        pace.admit_per_minute.to_string(),
+        u8::from(pace.paused).to_string(),
+    ]
 }
 
 /// The flight's keys, in the order the scripts name them; one hash tag, so they share a cluster slot.
@@ -303,6 +311,8 @@ struct LocalQueue {
     opened: bool,
     admission: Admission,
     advanced_at_ms: i64,
+    /// The last settle was paused (the flight sold out).
+    paused: bool,
     /// Early arrivals by draw (a repeated draw is moved up to the next free one).
     early: BTreeMap<u64, Uuid>,
     tickets: HashMap<Uuid, TicketRecord>,
@@ -327,8 +337,10 @@ impl LocalQueue {
             self.advanced_at_ms = pace.opens_at_ms;
             self.admission.carry = 0;
         }
-        self.admission = self.admission.advance(pace.now_ms - self.advanced_at_ms, pace.admit_per_minute);
+        let credited_ms = if pace.paused || self.paused { 0 } else { pace.now_ms - self.advanced_at_ms };
+        self.admission = self.admission.advance(credited_ms, pace.admit_per_minute);
         self.advanced_at_ms = self.advanced_at_ms.max(pace.now_ms);
+        self.paused = pace.paused;
     }
 
     fn state(&self) -> QueueState {
@@ -403,12 +415,13 @@ impl LocalQueues {
 
 /// Opens the queue when its time has come and advances admission to now: the sums of
 /// [`LocalQueue::settle`] and [`Admission::advance`]. KEYS: state, early, numbers; ARGV: now (ms),
-/// opens at (ms), admitted per minute. Leaves `opened`, `issued`, `serving`, `carry` set.
+/// opens at (ms), admitted per minute, paused (1 or 0). Leaves `opened`, `issued`, `serving`, `carry` set.
 const SETTLE: &str = r"
 local now, opens_at, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local s = redis.call('HMGET', KEYS[1], 'opened', 'issued', 'serving', 'carry', 'advanced_at')
+local pause = ARGV[4] == '1'
+local s = redis.call('HMGET', KEYS[1], 'opened', 'issued', 'serving', 'carry', 'advanced_at', 'paused')
 local opened, issued, serving = s[1] == '1', tonumber(s[2]) or 0, tonumber(s[3]) or 0
-local carry, advanced_at = tonumber(s[4]) or 0, tonumber(s[5]) or 0
+local carry, advanced_at, was_paused = tonumber(s[4]) or 0, tonumber(s[5]) or 0, s[6] == '1'
 if not opened and now >= opens_at then
   local order = redis.call('ZRANGE', KEYS[2], 0, -1)
   for i, ticket in ipairs(order) do
@@ -422,6 +435,7 @@ if opened then
     serving, carry = issued, 0
   else
     local elapsed = math.min(math.max(now - advanced_at, 0), 86400000)
+    if pause or was_paused then elapsed = 0 end
     local credit = carry + elapsed * rate
     local admitted = math.floor(credit / 60000)
     if serving + admitted >= issued then
@@ -431,13 +445,13 @@ if opened then
     end
   end
   redis.call('HSET', KEYS[1], 'opened', 1, 'issued', issued, 'serving', serving, 'carry', carry,
-    'advanced_at', math.max(now, advanced_at))
+    'advanced_at', math.max(now, advanced_at), 'paused', pause and 1 or 0)
 end
 ";
 
 /// ARGV after the pace: user, new ticket id, draw, seconds to keep the keys. KEYS as [`keys`].
 const JOIN: &str = r"
-local user, fresh, draw, kept = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local user, fresh, draw, kept = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local ticket = redis.call('HGET', KEYS[4], user)
 if ticket then
   local pass = tonumber(redis.call('HGET', KEYS[6], ticket))
@@ -488,7 +502,7 @@ mod tests {
     const MINUTE_MS: i64 = 60_000;
 
     fn pace(now_ms: i64, admit_per_minute: u32) -> Pace {
-        Pace { now_ms, opens_at_ms: 10 * MINUTE_MS, admit_per_minute }
+        Pace { now_ms, opens_at_ms: 10 * MINUTE_MS, admit_per_minute, paused: false }
     }
 
     /// One scenario, told as what each step answered, so that both backings can be compared.
@@ -527,6 +541,13 @@ mod tests {
         // Past it, joining takes a new ticket at the back.
         let expired = queues.join(flight, users[1], pace(11 * MINUTE_MS, 60), 0).await.unwrap();
         told.push(format!("new {} number {:?}", expired.ticket != early[1], expired.record.number));
+        // Sold out: no credit while paused, and none for the paused spell once seats return.
+        for (at, paused) in [(12, true), (13, true), (14, false)].map(|(m, p)| (m * MINUTE_MS, p)) {
+            let state = queues.state(flight, Pace { paused, ..pace(at, 60) }).await.unwrap();
+            told.push(format!("paused {paused} serving {} of {}", state.admission.serving, state.admission.issued));
+        }
+        let resumed = queues.state(flight, pace(14 * MINUTE_MS + 1_000, 60)).await.unwrap();
+        told.push(format!("a second later serving {}", resumed.admission.serving));
         told
     }
 
@@ -546,6 +567,15 @@ mod tests {
         assert_eq!(local[6..9], ["Some(3) true", "Some(1) true", "Some(2) true"]);
         assert_eq!(local[10], format!("pass {} {}", 11 * MINUTE_MS, 11 * MINUTE_MS));
         assert_eq!(local[11], "new true number Some(5)");
+        assert_eq!(
+            local[12..],
+            [
+                "paused true serving 4 of 5",
+                "paused true serving 4 of 5",
+                "paused false serving 4 of 5",
+                "a second later serving 5",
+            ]
+        );
         let Some(redis) = crate::infra::redis::for_unit_test().await else { return };
         assert_eq!(scenario(&Queues::new(Some(redis))).await, local, "Redis scripts and Rust agree");
     }
