@@ -13,10 +13,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const KINDS = ["SEND_EMAIL", "APPLY_PROVIDER_EVENT", "SEND_REFUND"];
 
 /** Records the `idempotency-key` header of every `method` request the client sends. */
-function keysOf(method: string) {
+function keysOf(...methods: string[]) {
   const keys: (string | null)[] = [];
   const interceptor: Interceptor = (next) => (request) => {
-    if (request.method.localName === method) {
+    if (methods.includes(request.method.localName)) {
       keys.push(request.header.get("idempotency-key"));
     }
     return next(request);
@@ -77,6 +77,26 @@ describe.each(MATRIX)("on %s over %s", (backend, transport) => {
     const own = `ts-retry-${crypto.randomUUID()}`;
     expectDecoded(ErrorCode.NOT_FOUND, await failure(watched.admin.retryJob({ jobId: crypto.randomUUID() }, { idempotencyKey: own })));
     expect(keys[2]).toBe(own);
+  });
+
+  it("sends DiscardJob and RetryJobs with keys of their own and names a bad bulk state", async () => {
+    const { keys, interceptor } = keysOf("discardJob", "retryJobs");
+    const email = uniqueEmail("operator");
+    server().admin("create-operator", "--email", email, "--password", PASSWORD);
+    const watched = clientFor(server(), transport, { interceptors: [interceptor], retry: NEVER_RETRY });
+    await watched.auth.login({ email, password: PASSWORD });
+
+    expectDecoded(ErrorCode.NOT_FOUND, await failure(watched.admin.discardJob({ jobId: crypto.randomUUID() })));
+    const retried = await watched.admin.retryJobs({ state: JobState.DISCARDED, kind: "SEND_EMAIL" });
+    expect(retried.retried).toBe(0n);
+    const invalid = await failure(watched.admin.retryJobs({ state: JobState.DONE }));
+    expectDecoded(ErrorCode.VALIDATION_ERROR, invalid);
+    expect(invalid.fieldViolations.map((violation) => violation.field)).toEqual(["state"]);
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(3);
+    for (const key of keys) {
+      expect(key).toMatch(/^sdk-/);
+    }
   });
 
   it("refuses customers with FORBIDDEN and anonymous callers with UNAUTHORIZED", async () => {

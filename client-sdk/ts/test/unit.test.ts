@@ -174,6 +174,8 @@ describe("policyOf", () => {
     expect(policyOf(AdminService.method.listJobs)).toMatchObject({ public: false, idempotencyKeyRequired: false, safeToRepeat: true, roles: [api.Role.OPERATOR] });
     expect(policyOf(AdminService.method.getQueueStats)).toMatchObject({ public: false, idempotencyKeyRequired: false, safeToRepeat: true, roles: [api.Role.OPERATOR] });
     expect(policyOf(AdminService.method.retryJob)).toMatchObject({ public: false, idempotencyKeyRequired: true, safeToRepeat: true, roles: [api.Role.OPERATOR] });
+    expect(policyOf(AdminService.method.discardJob)).toMatchObject({ public: false, idempotencyKeyRequired: true, safeToRepeat: true, roles: [api.Role.OPERATOR] });
+    expect(policyOf(AdminService.method.retryJobs)).toMatchObject({ public: false, idempotencyKeyRequired: true, safeToRepeat: true, roles: [api.Role.OPERATOR] });
   });
 
   it("gives every service of the generated code a client, AirportService included", async () => {

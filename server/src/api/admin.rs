@@ -47,6 +47,29 @@ impl AdminService for AdminApi {
         call.keyed_response(outcome, job_to_proto)
     }
 
+    async fn discard_job(&self, request: Request<pb::DiscardJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let call = CallContext::of(&request);
+        let keyed = call.keyed(request.get_ref())?;
+        let job_id = convert::parse_id("job_id", &request.get_ref().job_id).map_err(|e| call.fail(e))?;
+        let encode = |job: &JobRecord| job_to_proto(job).encode_to_vec();
+        let outcome = self.queue.discard(&keyed, job_id, encode).await;
+        call.keyed_response(outcome, job_to_proto)
+    }
+
+    async fn retry_jobs(
+        &self,
+        request: Request<pb::RetryJobsRequest>,
+    ) -> Result<Response<pb::RetryJobsResponse>, Status> {
+        let call = CallContext::of(&request);
+        let keyed = call.keyed(request.get_ref())?;
+        let (state, kind) = bulk_query(request.get_ref()).map_err(|e| call.fail(e))?;
+        let retried_to_proto =
+            |retried: &u64| pb::RetryJobsResponse { retried: i64::try_from(*retried).unwrap_or(i64::MAX) };
+        let encode = |retried: &u64| retried_to_proto(retried).encode_to_vec();
+        let outcome = self.queue.retry_all(&keyed, state, kind, encode).await;
+        call.keyed_response(outcome, retried_to_proto)
+    }
+
     async fn get_queue_stats(
         &self,
         request: Request<pb::GetQueueStatsRequest>,
@@ -66,6 +89,22 @@ fn list_query(request: &pb::ListJobsRequest) -> Result<(JobFilter, Option<uuid::
     v.finish_with(|| Some((JobFilter { state: state?, kind: kind? }, after?, size?)))
 }
 
+fn bulk_query(request: &pb::RetryJobsRequest) -> Result<(JobState, Option<String>), ValidationError> {
+    let mut v = Violations::new();
+    let state = v.check("state", bulk_retry_state(request.state));
+    let kind = v.check("kind", job_kind(&request.kind));
+    v.finish_with(|| Some((state?, kind?)))
+}
+
+/// A state `RetryJobs` takes: required, and one a job rests in after things went wrong.
+fn bulk_retry_state(value: i32) -> Result<JobState, String> {
+    let allowed = || JobState::BULK_RETRYABLE.map(job_state_name).join(", ");
+    match optional_job_state(value)? {
+        Some(state) if JobState::BULK_RETRYABLE.contains(&state) => Ok(state),
+        _ => Err(format!("must be one of {}", allowed())),
+    }
+}
+
 /// Unspecified means every state.
 fn optional_job_state(value: i32) -> Result<Option<JobState>, String> {
     match pb::JobState::try_from(value) {
@@ -75,6 +114,7 @@ fn optional_job_state(value: i32) -> Result<Option<JobState>, String> {
         Ok(pb::JobState::Failed) => Ok(Some(JobState::Failed)),
         Ok(pb::JobState::Dead) => Ok(Some(JobState::Dead)),
         Ok(pb::JobState::Done) => Ok(Some(JobState::Done)),
+        Ok(pb::JobState::Discarded) => Ok(Some(JobState::Discarded)),
         Err(_) => Err(format!("{value} is not a JobState")),
     }
 }
@@ -94,6 +134,7 @@ fn job_state_to_proto(state: JobState) -> pb::JobState {
         JobState::Failed => pb::JobState::Failed,
         JobState::Dead => pb::JobState::Dead,
         JobState::Done => pb::JobState::Done,
+        JobState::Discarded => pb::JobState::Discarded,
     }
 }
 
@@ -128,6 +169,7 @@ fn stats_to_proto(stats: &QueueStats) -> pb::QueueStats {
         running: stats.counts.running,
         failed: stats.counts.failed,
         dead: stats.counts.dead,
+        discarded: stats.counts.discarded,
         oldest_queued_age: Some(convert::duration(stats.oldest_queued_age)),
     }
 }
@@ -141,13 +183,34 @@ mod tests {
         let names: Vec<_> = JobState::ALL.iter().map(|s| job_state_name(*s)).collect();
         assert_eq!(
             names,
-            ["JOB_STATE_QUEUED", "JOB_STATE_RUNNING", "JOB_STATE_FAILED", "JOB_STATE_DEAD", "JOB_STATE_DONE"]
+            [
+                "JOB_STATE_QUEUED",
+                "JOB_STATE_RUNNING",
+                "JOB_STATE_FAILED",
+                "JOB_STATE_DEAD",
+                "JOB_STATE_DONE",
+                "JOB_STATE_DISCARDED"
+            ]
         );
         for state in JobState::ALL {
             assert_eq!(optional_job_state(job_state_to_proto(*state).into()), Ok(Some(*state)));
         }
         assert_eq!(optional_job_state(0), Ok(None));
         assert!(optional_job_state(99).is_err());
+    }
+
+    #[test]
+    fn bulk_retries_name_a_state_jobs_rest_in() {
+        for state in [pb::JobState::Failed, pb::JobState::Dead, pb::JobState::Discarded] {
+            assert!(bulk_retry_state(state.into()).is_ok(), "{state:?}");
+        }
+        for state in [pb::JobState::Unspecified, pb::JobState::Queued, pb::JobState::Running, pb::JobState::Done] {
+            assert_eq!(
+                bulk_retry_state(state.into()),
+                Err("must be one of JOB_STATE_FAILED, JOB_STATE_DEAD, JOB_STATE_DISCARDED".to_owned())
+            );
+        }
+        assert!(bulk_retry_state(42).is_err());
     }
 
     #[test]

@@ -218,14 +218,8 @@ impl From<Refusal> for ApiError {
             Refusal::Transition(TransitionError::Expired) => {
                 ApiError::new(ErrorCode::BookingExpired, "the hold has expired and its seats were released")
             }
-            Refusal::JobNotRetryable(state) => {
-                let state = admin::job_state_name(state);
-                with(
-                    ApiError::new(ErrorCode::InvalidStateTransition, format!("a job in {state} cannot be retried")),
-                    "currentStatus",
-                    state.to_owned(),
-                )
-            }
+            Refusal::JobNotRetryable(state) => job_refused(state, "retried"),
+            Refusal::JobNotDiscardable(state) => job_refused(state, "discarded"),
             Refusal::Transition(TransitionError::Invalid { current, action }) => with(
                 ApiError::new(
                     ErrorCode::InvalidStateTransition,
@@ -235,5 +229,14 @@ impl From<Refusal> for ApiError {
                 current.as_str().to_owned(),
             ),
         }
+    }
+}
+
+/// An operator's action on a job that its state does not allow.
+fn job_refused(state: crate::domain::job::JobState, verb: &str) -> ApiError {
+    let state = admin::job_state_name(state);
+    ApiError {
+        metadata: HashMap::from([("currentStatus".to_owned(), state.to_owned())]),
+        ..ApiError::new(ErrorCode::InvalidStateTransition, format!("a job in {state} cannot be {verb}"))
     }
 }

@@ -1,4 +1,5 @@
-//! Operators' view of the background job queue: listing jobs, reviving one, counting them.
+//! Operators' view of the background job queue: listing jobs, reviving or discarding one, reviving many,
+//! counting them.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -65,7 +66,8 @@ impl JobQueue {
         Ok(JobPage { jobs, next_page_token })
     }
 
-    /// Makes a queued, failed or dead job due now with a fresh budget of attempts (a keyed call).
+    /// Makes a queued, failed, dead or discarded job due now with a fresh budget of attempts (a keyed
+    /// call).
     #[tracing::instrument(skip(self, keyed, encode))]
     pub async fn retry(
         &self,
@@ -73,22 +75,74 @@ impl JobQueue {
         job_id: Uuid,
         encode: impl FnOnce(&JobRecord) -> Vec<u8>,
     ) -> Result<Outcome<JobRecord>, AppError> {
-        let now = self.clock.now();
-        let outcome = self
-            .idempotency
-            .run(keyed, now, encode, async |txn| {
-                let job = outbox::get(txn, job_id, now).await?.ok_or(AppError::NotFound("job"))?;
-                if !outbox::revive(txn, job_id, now).await? {
-                    return Err(Refusal::JobNotRetryable(job.state).into());
-                }
-                tracing::info!(%job_id, kind = job.kind, previous_state = job.state.as_str(), "job retried by an operator");
-                outbox::get(txn, job_id, now).await?.ok_or(AppError::NotFound("job"))
-            })
-            .await?;
+        let outcome = self.act_on(keyed, job_id, encode, JobAction::Retry).await?;
         if matches!(outcome, Outcome::Executed(_)) {
             self.signal.wake();
         }
         Ok(outcome)
+    }
+
+    /// Sets a queued, failed or dead job aside for good, kept for the audit (a keyed call).
+    #[tracing::instrument(skip(self, keyed, encode))]
+    pub async fn discard(
+        &self,
+        keyed: &KeyedRequest,
+        job_id: Uuid,
+        encode: impl FnOnce(&JobRecord) -> Vec<u8>,
+    ) -> Result<Outcome<JobRecord>, AppError> {
+        self.act_on(keyed, job_id, encode, JobAction::Discard).await
+    }
+
+    /// Retries every job in `state` (one of [`JobState::BULK_RETRYABLE`]) and of `kind` when given, in one
+    /// transaction (a keyed call); how many.
+    #[tracing::instrument(skip(self, keyed, encode))]
+    pub async fn retry_all(
+        &self,
+        keyed: &KeyedRequest,
+        state: JobState,
+        kind: Option<String>,
+        encode: impl FnOnce(&u64) -> Vec<u8>,
+    ) -> Result<Outcome<u64>, AppError> {
+        let now = self.clock.now();
+        let outcome = self
+            .idempotency
+            .run(keyed, now, encode, async |txn| {
+                let retried = outbox::revive_all(txn, state, kind.as_deref(), now).await?;
+                tracing::info!(retried, state = state.as_str(), kind, "jobs retried by an operator");
+                Ok(retried)
+            })
+            .await?;
+        if matches!(outcome, Outcome::Executed(retried) if retried > 0) {
+            self.signal.wake();
+        }
+        Ok(outcome)
+    }
+
+    /// One job's retry or discard, refused when its state does not allow it.
+    async fn act_on(
+        &self,
+        keyed: &KeyedRequest,
+        job_id: Uuid,
+        encode: impl FnOnce(&JobRecord) -> Vec<u8>,
+        action: JobAction,
+    ) -> Result<Outcome<JobRecord>, AppError> {
+        let now = self.clock.now();
+        self.idempotency
+            .run(keyed, now, encode, async |txn| {
+                let job = outbox::get(txn, job_id, now).await?.ok_or(AppError::NotFound("job"))?;
+                let (done, refusal) = match action {
+                    JobAction::Retry => (outbox::revive(txn, job_id, now).await?, Refusal::JobNotRetryable(job.state)),
+                    JobAction::Discard => {
+                        (outbox::discard(txn, job_id, now).await?, Refusal::JobNotDiscardable(job.state))
+                    }
+                };
+                if !done {
+                    return Err(refusal.into());
+                }
+                tracing::info!(%job_id, kind = job.kind, previous_state = job.state.as_str(), ?action, "job changed by an operator");
+                outbox::get(txn, job_id, now).await?.ok_or(AppError::NotFound("job"))
+            })
+            .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -97,6 +151,12 @@ impl JobQueue {
         let counts = outbox::counts(self.store.conn(), now).await?;
         Ok(QueueStats { oldest_queued_age: age(counts.oldest_due, now), counts })
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum JobAction {
+    Retry,
+    Discard,
 }
 
 /// How long ago `since` was; zero for none (or a time ahead of `now`).

@@ -318,6 +318,9 @@ pub enum Refusal {
     /// An operator asked to retry a background job that is running or done.
     #[error("a {0:?} job cannot be retried")]
     JobNotRetryable(crate::domain::job::JobState),
+    /// An operator asked to discard a background job that is running, done or discarded already.
+    #[error("a {0:?} job cannot be discarded")]
+    JobNotDiscardable(crate::domain::job::JobState),
 }
 
 #[cfg(test)]

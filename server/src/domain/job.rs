@@ -3,9 +3,27 @@
 use chrono::TimeDelta;
 
 string_enum!(
-    /// Where a job is: waiting, held by a worker, waiting for a retry, out of attempts, or finished.
-    JobState { Queued => "queued", Running => "running", Failed => "failed", Dead => "dead", Done => "done" }
+    /// Where a job is: waiting, held by a worker, waiting for a retry, out of attempts, finished, or set
+    /// aside by an operator.
+    JobState {
+        Queued => "queued",
+        Running => "running",
+        Failed => "failed",
+        Dead => "dead",
+        Done => "done",
+        Discarded => "discarded",
+    }
 );
+
+impl JobState {
+    /// The states an operator may retry a job from (a running job belongs to its worker, a done one is
+    /// finished).
+    pub const RETRYABLE: [JobState; 4] = [JobState::Queued, JobState::Failed, JobState::Dead, JobState::Discarded];
+    /// The states an operator may discard a job from.
+    pub const DISCARDABLE: [JobState; 3] = [JobState::Queued, JobState::Failed, JobState::Dead];
+    /// The states `RetryJobs` takes: those a job rests in after things went wrong.
+    pub const BULK_RETRYABLE: [JobState; 3] = [JobState::Failed, JobState::Dead, JobState::Discarded];
+}
 
 /// The first retry waits about this long; each further one about twice as long.
 const FIRST_RETRY: TimeDelta = TimeDelta::seconds(2);

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/admin.proto.
  */
 export const file_aerobook_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChdhZXJvYm9vay92MS9hZG1pbi5wcm90bxILYWVyb2Jvb2sudjEi3wEKA0pvYhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEiQKBXN0YXRlGAMgASgOMhUuYWVyb2Jvb2sudjEuSm9iU3RhdGUSEAoIYXR0ZW1wdHMYBCABKAUSEgoKbGFzdF9lcnJvchgFIAEoCRIqCgZydW5fYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNvcnJlbGF0aW9uX2lkGAggASgJImwKD0xpc3RKb2JzUmVxdWVzdBIkCgVzdGF0ZRgBIAEoDjIVLmFlcm9ib29rLnYxLkpvYlN0YXRlEgwKBGtpbmQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiSwoQTGlzdEpvYnNSZXNwb25zZRIeCgRqb2JzGAEgAygLMhAuYWVyb2Jvb2sudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhCg9SZXRyeUpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIhYKFEdldFF1ZXVlU3RhdHNSZXF1ZXN0IoEBCgpRdWV1ZVN0YXRzEg4KBnF1ZXVlZBgBIAEoAxIPCgdydW5uaW5nGAIgASgDEg4KBmZhaWxlZBgDIAEoAxIMCgRkZWFkGAQgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uKpABCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIUChBKT0JfU1RBVEVfRkFJTEVEEAMSEgoOSk9CX1NUQVRFX0RFQUQQBBISCg5KT0JfU1RBVEVfRE9ORRAFMokCCgxBZG1pblNlcnZpY2USVQoITGlzdEpvYnMSHC5hZXJvYm9vay52MS5MaXN0Sm9ic1JlcXVlc3QaHS5hZXJvYm9vay52MS5MaXN0Sm9ic1Jlc3BvbnNlIgyQAgGKtRgFEgECIAMSRwoIUmV0cnlKb2ISHC5hZXJvYm9vay52MS5SZXRyeUpvYlJlcXVlc3QaEC5hZXJvYm9vay52MS5Kb2IiC4q1GAcSAQIYASAEElkKDUdldFF1ZXVlU3RhdHMSIS5hZXJvYm9vay52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoXLmFlcm9ib29rLnYxLlF1ZXVlU3RhdHMiDJACAYq1GAUSAQIgA2IGcHJvdG8z", [file_aerobook_v1_options, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChdhZXJvYm9vay92MS9hZG1pbi5wcm90bxILYWVyb2Jvb2sudjEi3wEKA0pvYhIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEiQKBXN0YXRlGAMgASgOMhUuYWVyb2Jvb2sudjEuSm9iU3RhdGUSEAoIYXR0ZW1wdHMYBCABKAUSEgoKbGFzdF9lcnJvchgFIAEoCRIqCgZydW5fYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNvcnJlbGF0aW9uX2lkGAggASgJImwKD0xpc3RKb2JzUmVxdWVzdBIkCgVzdGF0ZRgBIAEoDjIVLmFlcm9ib29rLnYxLkpvYlN0YXRlEgwKBGtpbmQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiSwoQTGlzdEpvYnNSZXNwb25zZRIeCgRqb2JzGAEgAygLMhAuYWVyb2Jvb2sudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhCg9SZXRyeUpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIiMKEURpc2NhcmRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSJGChBSZXRyeUpvYnNSZXF1ZXN0EiQKBXN0YXRlGAEgASgOMhUuYWVyb2Jvb2sudjEuSm9iU3RhdGUSDAoEa2luZBgCIAEoCSIkChFSZXRyeUpvYnNSZXNwb25zZRIPCgdyZXRyaWVkGAEgASgDIhYKFEdldFF1ZXVlU3RhdHNSZXF1ZXN0IpQBCgpRdWV1ZVN0YXRzEg4KBnF1ZXVlZBgBIAEoAxIPCgdydW5uaW5nGAIgASgDEg4KBmZhaWxlZBgDIAEoAxIMCgRkZWFkGAQgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWRpc2NhcmRlZBgGIAEoAyqpAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQSk9CX1NUQVRFX1FVRVVFRBABEhUKEUpPQl9TVEFURV9SVU5OSU5HEAISFAoQSk9CX1NUQVRFX0ZBSUxFRBADEhIKDkpPQl9TVEFURV9ERUFEEAQSEgoOSk9CX1NUQVRFX0RPTkUQBRIXChNKT0JfU1RBVEVfRElTQ0FSREVEEAYyrwMKDEFkbWluU2VydmljZRJVCghMaXN0Sm9icxIcLmFlcm9ib29rLnYxLkxpc3RKb2JzUmVxdWVzdBodLmFlcm9ib29rLnYxLkxpc3RKb2JzUmVzcG9uc2UiDJACAYq1GAUSAQIgAxJHCghSZXRyeUpvYhIcLmFlcm9ib29rLnYxLlJldHJ5Sm9iUmVxdWVzdBoQLmFlcm9ib29rLnYxLkpvYiILirUYBxIBAhgBIAQSSwoKRGlzY2FyZEpvYhIeLmFlcm9ib29rLnYxLkRpc2NhcmRKb2JSZXF1ZXN0GhAuYWVyb2Jvb2sudjEuSm9iIguKtRgHEgECGAEgBBJXCglSZXRyeUpvYnMSHS5hZXJvYm9vay52MS5SZXRyeUpvYnNSZXF1ZXN0Gh4uYWVyb2Jvb2sudjEuUmV0cnlKb2JzUmVzcG9uc2UiC4q1GAcSAQIYASAEElkKDUdldFF1ZXVlU3RhdHMSIS5hZXJvYm9vay52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoXLmFlcm9ib29rLnYxLlF1ZXVlU3RhdHMiDJACAYq1GAUSAQIgA2IGcHJvdG8z", [file_aerobook_v1_options, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One background job.
@@ -167,6 +167,70 @@ export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_admin, 3);
 
 /**
+ * @generated from message aerobook.v1.DiscardJobRequest
+ */
+export type DiscardJobRequest = Message<"aerobook.v1.DiscardJobRequest"> & {
+  /**
+   * UUID.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message aerobook.v1.DiscardJobRequest.
+ * Use `create(DiscardJobRequestSchema)` to create a new message.
+ */
+export const DiscardJobRequestSchema: GenMessage<DiscardJobRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_admin, 4);
+
+/**
+ * @generated from message aerobook.v1.RetryJobsRequest
+ */
+export type RetryJobsRequest = Message<"aerobook.v1.RetryJobsRequest"> & {
+  /**
+   * Required: JOB_STATE_FAILED, JOB_STATE_DEAD or JOB_STATE_DISCARDED.
+   *
+   * @generated from field: aerobook.v1.JobState state = 1;
+   */
+  state: JobState;
+
+  /**
+   * Empty retries every kind; otherwise one of the kinds above.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message aerobook.v1.RetryJobsRequest.
+ * Use `create(RetryJobsRequestSchema)` to create a new message.
+ */
+export const RetryJobsRequestSchema: GenMessage<RetryJobsRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_admin, 5);
+
+/**
+ * @generated from message aerobook.v1.RetryJobsResponse
+ */
+export type RetryJobsResponse = Message<"aerobook.v1.RetryJobsResponse"> & {
+  /**
+   * How many jobs were made due again.
+   *
+   * @generated from field: int64 retried = 1;
+   */
+  retried: bigint;
+};
+
+/**
+ * Describes the message aerobook.v1.RetryJobsResponse.
+ * Use `create(RetryJobsResponseSchema)` to create a new message.
+ */
+export const RetryJobsResponseSchema: GenMessage<RetryJobsResponse> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_admin, 6);
+
+/**
  * @generated from message aerobook.v1.GetQueueStatsRequest
  */
 export type GetQueueStatsRequest = Message<"aerobook.v1.GetQueueStatsRequest"> & {
@@ -177,10 +241,10 @@ export type GetQueueStatsRequest = Message<"aerobook.v1.GetQueueStatsRequest"> &
  * Use `create(GetQueueStatsRequestSchema)` to create a new message.
  */
 export const GetQueueStatsRequestSchema: GenMessage<GetQueueStatsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_admin, 4);
+  messageDesc(file_aerobook_v1_admin, 7);
 
 /**
- * Jobs by state (DONE ones are not counted).
+ * Jobs by state (DONE ones are not counted; DISCARDED ones are, apart).
  *
  * @generated from message aerobook.v1.QueueStats
  */
@@ -211,6 +275,11 @@ export type QueueStats = Message<"aerobook.v1.QueueStats"> & {
    * @generated from field: google.protobuf.Duration oldest_queued_age = 5;
    */
   oldestQueuedAge?: Duration | undefined;
+
+  /**
+   * @generated from field: int64 discarded = 6;
+   */
+  discarded: bigint;
 };
 
 /**
@@ -218,7 +287,7 @@ export type QueueStats = Message<"aerobook.v1.QueueStats"> & {
  * Use `create(QueueStatsSchema)` to create a new message.
  */
 export const QueueStatsSchema: GenMessage<QueueStats> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_admin, 5);
+  messageDesc(file_aerobook_v1_admin, 8);
 
 /**
  * Where a job is in its life.
@@ -254,7 +323,7 @@ export enum JobState {
   FAILED = 3,
 
   /**
-   * Every attempt its kind allows failed; it stays until an operator calls RetryJob.
+   * Every attempt its kind allows failed; it stays until an operator calls RetryJob or DiscardJob.
    *
    * @generated from enum value: JOB_STATE_DEAD = 4;
    */
@@ -266,6 +335,13 @@ export enum JobState {
    * @generated from enum value: JOB_STATE_DONE = 5;
    */
   DONE = 5,
+
+  /**
+   * Set aside by an operator (DiscardJob): never run, out of the dead-job alert, kept for the audit.
+   *
+   * @generated from enum value: JOB_STATE_DISCARDED = 6;
+   */
+  DISCARDED = 6,
 }
 
 /**
@@ -276,7 +352,7 @@ export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
 
 /**
  * Operations on the background job queue (the transactional outbox): what is waiting, what failed, and
- * bringing a dead job back. Jobs are written in the transaction of the change that needs them (a booking
+ * bringing a dead job back or setting it aside. Jobs are written in the transaction of the change that needs them (a booking
  * event's email, a provider event, a refund) and run by every instance's workers.
  *
  * @generated from service aerobook.v1.AdminService
@@ -294,8 +370,8 @@ export const AdminService: GenService<{
   },
   /**
    * Runs a job again as soon as a worker is free, with a fresh budget of attempts: a DEAD job (its
-   * attempts spent), a FAILED one (without waiting for its retry) or a QUEUED one. A RUNNING or DONE job
-   * cannot be retried (INVALID_STATE_TRANSITION, metadata `currentStatus`).
+   * attempts spent), a DISCARDED one, a FAILED one (without waiting for its retry) or a QUEUED one. A
+   * RUNNING or DONE job cannot be retried (INVALID_STATE_TRANSITION, metadata `currentStatus`).
    *
    * @generated from rpc aerobook.v1.AdminService.RetryJob
    */
@@ -303,6 +379,29 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RetryJobRequestSchema;
     output: typeof JobSchema;
+  },
+  /**
+   * Sets a job aside for good: it never runs again (unless retried) and leaves the dead-job alert, but is
+   * kept, with its attempts and last error, for the audit. A QUEUED, FAILED or DEAD job can be discarded;
+   * a RUNNING, DONE or already DISCARDED one cannot (INVALID_STATE_TRANSITION, metadata `currentStatus`).
+   *
+   * @generated from rpc aerobook.v1.AdminService.DiscardJob
+   */
+  discardJob: {
+    methodKind: "unary";
+    input: typeof DiscardJobRequestSchema;
+    output: typeof JobSchema;
+  },
+  /**
+   * RetryJob for every job in `state` (FAILED, DEAD or DISCARDED) and, when given, of `kind`, in one
+   * transaction: after a provider or mail outage, the jobs it killed run again with fresh budgets.
+   *
+   * @generated from rpc aerobook.v1.AdminService.RetryJobs
+   */
+  retryJobs: {
+    methodKind: "unary";
+    input: typeof RetryJobsRequestSchema;
+    output: typeof RetryJobsResponseSchema;
   },
   /**
    * How many jobs are in each state, and how long the oldest queued one has waited.
