@@ -2,7 +2,7 @@
 //! (aiosmtpd in its own process), retries with backoff, dead jobs and `AdminService`, abandoned claims,
 //! and retention; on SQLite and PostgreSQL (plus Redis).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aerobook_proto::v1 as pb;
 use aerobook_tests::{
@@ -62,6 +62,31 @@ async fn confirmed_booking(app: &TestApp) -> pb::Booking {
 
 fn operator<T>(app: &TestApp, message: T) -> tonic::Request<T> {
     request(message, &[("authorization", &app.bearer_now(Role::Operator))])
+}
+
+/// A keyed call of `bearer`'s.
+fn keyed<T>(bearer: &str, message: T, key: &str) -> tonic::Request<T> {
+    request(message, &[("authorization", bearer), ("idempotency-key", key)])
+}
+
+fn replayed<T>(response: &Response<T>) -> bool {
+    response.metadata().get("idempotent-replayed").and_then(|v| v.to_str().ok()) == Some("true")
+}
+
+/// Fails the emails of `bookings` confirmations until their jobs are dead (18 attempts), mail cut meanwhile.
+async fn dead_email_jobs(app: &TestApp, switch: &TcpSwitch, bookings: usize) -> Vec<pb::Job> {
+    switch.cut();
+    for _ in 0..bookings {
+        confirmed_booking(app).await;
+    }
+    app.run_jobs().await;
+    for _ in 1..18 {
+        app.clock.advance(PAST_ANY_RETRY);
+        app.run_jobs().await;
+    }
+    let dead = jobs(app, pb::JobState::Dead, "SEND_EMAIL").await;
+    assert_eq!(dead.len(), bookings, "{dead:?}");
+    dead
 }
 
 async fn jobs(app: &TestApp, state: pb::JobState, kind: &str) -> Vec<pb::Job> {
@@ -154,6 +179,9 @@ mail_tests! {
         app.run_jobs().await;
         assert!(smtp.messages().is_empty(), "a hold is not emailed");
         sara.cancel(&app, &cancelled).await.expect("cancelled");
+        // The cancellation woke the background worker: its send finishes before the test clock jumps past
+        // its lease (a real clock never does), so no other worker takes the job over mid-send.
+        app.run_jobs().await;
         app.clock.advance(crate::bookings::PAST_HOLD_TTL);
         assert_eq!(app.sweep().await, 1);
         app.run_jobs().await;
@@ -245,6 +273,57 @@ mail_tests! {
         assert_eq!(error.metadata.get("currentStatus").map(String::as_str), Some("JOB_STATE_DONE"));
     }
 
+    async fn a_discarded_job_is_kept_out_of_the_alert_and_dead_jobs_are_retried_in_bulk(
+        app: TestApp, smtp: SmtpServer, switch: TcpSwitch
+    ) {
+        let dead = dead_email_jobs(&app, &switch, 3).await;
+        let operator = app.bearer_now(Role::Operator);
+
+        // One is set aside: kept with its attempts and last error, no longer counted as dead.
+        let key = idempotency_key();
+        let discard = || keyed(&operator, pb::DiscardJobRequest { job_id: dead[0].id.clone() }, &key);
+        let discarded = app.admin().discard_job(discard()).await.expect("discarded").into_inner();
+        assert_eq!(
+            (discarded.state(), discarded.attempts, discarded.last_error.as_str()),
+            (pb::JobState::Discarded, 18, dead[0].last_error.as_str())
+        );
+        let replay = app.admin().discard_job(discard()).await.expect("replayed");
+        assert!(replayed(&replay));
+        assert_eq!(replay.into_inner(), discarded);
+        let counted = stats(&app).await;
+        assert_eq!((counted.dead, counted.discarded), (2, 1));
+        assert_eq!(jobs(&app, pb::JobState::Discarded, "").await, std::slice::from_ref(&discarded));
+        let again = pb::DiscardJobRequest { job_id: dead[0].id.clone() };
+        let refused = app.admin().discard_job(keyed(&operator, again, &idempotency_key())).await.expect_err("twice");
+        let error = ContractError::from_status(&refused);
+        assert_eq!(error.reason, "INVALID_STATE_TRANSITION");
+        assert_eq!(error.metadata.get("currentStatus").map(String::as_str), Some("JOB_STATE_DISCARDED"));
+
+        // Mail is back: every dead email job runs again in one call; the discarded one stays aside.
+        switch.restore();
+        let key = idempotency_key();
+        let bulk = |state: pb::JobState, key: &str| {
+            keyed(&operator, pb::RetryJobsRequest { state: state.into(), kind: "SEND_EMAIL".into() }, key)
+        };
+        let retried = app.admin().retry_jobs(bulk(pb::JobState::Dead, &key)).await.expect("retried");
+        assert_eq!(retried.get_ref().retried, 2);
+        let replay = app.admin().retry_jobs(bulk(pb::JobState::Dead, &key)).await.expect("replayed");
+        assert!(replayed(&replay));
+        assert_eq!(replay.get_ref().retried, 2);
+        app.run_jobs().await;
+        assert_eq!(smtp.messages().len(), 2);
+        let counted = stats(&app).await;
+        assert_eq!((counted.queued, counted.failed, counted.dead, counted.discarded), (0, 0, 0, 1));
+        assert_eq!(jobs(&app, pb::JobState::Discarded, "").await.len(), 1, "kept for the audit");
+
+        // A discarded job can still be brought back.
+        let revived = app.admin().retry_jobs(bulk(pb::JobState::Discarded, &idempotency_key())).await.expect("revived");
+        assert_eq!(revived.get_ref().retried, 1);
+        app.run_jobs().await;
+        assert_eq!(smtp.messages().len(), 3);
+        assert_eq!(stats(&app).await.discarded, 0);
+    }
+
     async fn a_claim_whose_worker_died_runs_again_after_its_lease(
         app: TestApp, smtp: SmtpServer, switch: TcpSwitch
     ) {
@@ -283,6 +362,13 @@ async fn admin_calls_are_for_operators_and_validate_their_input() {
     let missing = app.admin().retry_job(request(unknown, &headers)).await.expect_err("no such job");
     assert_eq!(ContractError::from_status(&missing).reason, "NOT_FOUND");
 
+    let discard = app.admin().discard_job(request(pb::DiscardJobRequest { job_id: "nope".into() }, &headers)).await;
+    ContractError::from_status(&discard.expect_err("not a uuid")).assert_validation(&["job_id"]);
+    for state in [pb::JobState::Unspecified, pb::JobState::Done, pb::JobState::Running] {
+        let bulk = pb::RetryJobsRequest { state: state.into(), kind: "MINE".into() };
+        let refused = app.admin().retry_jobs(request(bulk, &headers)).await.expect_err("invalid");
+        ContractError::from_status(&refused).assert_validation(&["state", "kind"]);
+    }
     let list = pb::ListJobsRequest { state: 42, kind: "MINE".into(), page_size: 101, page_token: "x".into() };
     let invalid = app.admin().list_jobs(operator(&app, list)).await.expect_err("invalid");
     ContractError::from_status(&invalid).assert_validation(&["state", "kind", "page_size", "page_token"]);
@@ -410,4 +496,32 @@ async fn a_stopping_server_lets_a_job_in_the_middle_of_a_send_finish() {
         .unwrap();
     let (sent, done): (i64, i64) = (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
     assert_eq!((sent, done), (1, 1), "the send was recorded and the job completed before the server stopped");
+}
+
+/// Booking events wake this instance's outbox worker: with a minute between polls, the cancellation's
+/// email still goes out at once.
+async fn a_cancellation_is_emailed_at_once(backend: Backend) {
+    let mut smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let settings = [("AEROBOOK_SMTP_URL", url.as_str()), ("AEROBOOK_JOB_POLL_INTERVAL_MS", "60000")];
+    let Some(app) = TestApp::spawn(backend, &settings).await else { return };
+    let flight = flight_with_economy(&app, 2, "AB").await;
+    let sara = Customer::new(&app);
+    let booking = sara.book(&app, hold(&flight, vec![adult("Sara")], &["10A"])).await.expect("held");
+    sara.cancel(&app, &booking).await.expect("cancelled");
+    let answered = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), smtp.accepted()).await.expect("emailed long before the next poll");
+    let latency = answered.elapsed();
+    assert!(latency < Duration::from_millis(200), "the email went out {latency:?} after the cancellation");
+    assert!(smtp.messages()[0].contains(&format!("Subject: Booking {} cancelled", booking.reference)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_is_emailed_at_once_embedded() {
+    a_cancellation_is_emailed_at_once(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_is_emailed_at_once_external() {
+    a_cancellation_is_emailed_at_once(Backend::External).await;
 }

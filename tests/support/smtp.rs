@@ -63,6 +63,18 @@ impl SmtpServer {
         assert_eq!(line.as_deref(), Some("receiving"));
     }
 
+    /// Returns once the server has accepted its next message (waits for it).
+    pub async fn accepted(&mut self) {
+        loop {
+            let line = self.announcements.next_line().await.expect("the SMTP server's output");
+            match line.as_deref() {
+                Some("receiving") => continue,
+                Some(_) => return,
+                None => panic!("the SMTP server stopped"),
+            }
+        }
+    }
+
     async fn start_with(options: &[&str]) -> Self {
         let mail_dir = tempfile::tempdir().expect("temporary directory");
         let mut process = Command::new(python())

@@ -14,7 +14,7 @@ use self::hold_batch::{Encoder, HoldQueues};
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
-    job::{self, Job},
+    job::{self, Job, OutboxSignal},
     waiting_rooms::WaitingRooms,
 };
 use crate::{
@@ -32,8 +32,10 @@ use crate::{
     infra::{availability::AvailabilityFeed, clock::Clock, metrics::metrics, telemetry},
     store::{
         Store, StoreError,
-        bookings::{self, Change, ListFilter},
-        flights, payments,
+        bookings::{self, ListFilter},
+        flights,
+        history::{self, Change},
+        payments, seats,
     },
 };
 
@@ -72,6 +74,8 @@ pub struct Bookings {
     feed: AvailabilityFeed,
     rooms: WaitingRooms,
     config: BookingConfig,
+    /// Woken after a commit that queued a job (a booking event's email), so it goes out at once.
+    signal: OutboxSignal,
 }
 
 impl Bookings {
@@ -82,8 +86,9 @@ impl Bookings {
         feed: AvailabilityFeed,
         rooms: WaitingRooms,
         config: BookingConfig,
+        signal: OutboxSignal,
     ) -> Self {
-        Self { idempotency, store, queues: Arc::default(), clock, feed, rooms, config }
+        Self { idempotency, store, queues: Arc::default(), clock, feed, rooms, config, signal }
     }
 
     /// Places a hold: takes the seats, prices the booking, and starts the hold's clock. Holds for one cabin
@@ -173,10 +178,12 @@ impl Bookings {
             .idempotency
             .run(keyed, now, encode, async |txn| self.transition(txn, actor, id, action, note.as_deref(), now).await)
             .await?;
-        if let Outcome::Executed(booking) = &outcome
-            && booking.status.releases_seats()
-        {
-            self.feed.changed(booking.flight_id).await;
+        if let Outcome::Executed(booking) = &outcome {
+            // Cancelled and confirmed bookings are both emailed.
+            self.signal.wake();
+            if booking.status.releases_seats() {
+                self.feed.changed(booking.flight_id).await;
+            }
         }
         Ok(outcome)
     }
@@ -220,8 +227,8 @@ impl Bookings {
                 if !bookings::set_status(&txn, hold.id, hold.version, to, now).await? {
                     continue;
                 }
-                let seats = bookings::unassign_seats(&txn, hold.id).await?;
-                bookings::return_seats(&txn, hold.flight_id, hold.cabin, seat_count(seats)?).await?;
+                let seats = seats::unassign_seats(&txn, hold.id).await?;
+                seats::return_seats(&txn, hold.flight_id, hold.cabin, seat_count(seats)?).await?;
                 changes.push(Change {
                     booking_id: hold.id,
                     from: Some(BookingStatus::Held),
@@ -251,6 +258,7 @@ impl Bookings {
         }
         if expired > 0 {
             tracing::info!(expired, %correlation_id, "expired due holds");
+            self.signal.wake();
         }
         Ok(expired)
     }
@@ -320,14 +328,14 @@ impl Bookings {
         violations.finish()?;
         // Seat choice in a cabin is serialised by the cabin's row, as holds take it: a hold choosing seats
         // never sees them taken by a change that was not there when it looked.
-        bookings::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
+        seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
         if !bookings::set_status(txn, id, booking.version, status, now).await? {
             return Err(AppError::Conflict);
         }
-        bookings::unassign_seats(txn, id).await?;
-        let taken = bookings::assign_seats(txn, id, booking.flight_id, booking.cabin, &seats).await?;
+        seats::unassign_seats(txn, id).await?;
+        let taken = seats::assign_seats(txn, id, booking.flight_id, booking.cabin, &seats).await?;
         if !taken.is_empty() {
-            let seats_available = bookings::seats_available(txn, booking.flight_id, booking.cabin).await?;
+            let seats_available = seats::seats_available(txn, booking.flight_id, booking.cabin).await?;
             return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
         }
         bookings::set_passenger_seats(txn, id, &seats).await?;
@@ -362,17 +370,17 @@ pub(crate) async fn apply_change(
         return Err(AppError::Conflict);
     }
     if change.to.releases_seats() {
-        let seats = bookings::unassign_seats(txn, booking.id).await?;
-        bookings::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
+        let seats = seats::unassign_seats(txn, booking.id).await?;
+        seats::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
     }
     record_history(txn, &[change]).await
 }
 
 /// Writes changes to the bookings' history, each an event, and the jobs derived from those events (the
 /// customer's email), all in the caller's transaction: the events, their jobs and the changes commit or
-/// roll back together. The outbox worker finds the jobs at its next poll.
+/// roll back together. The caller wakes the outbox worker ([`OutboxSignal::wake`]) after its commit.
 pub(crate) async fn record_history(txn: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), AppError> {
-    let recorded = bookings::record_changes(txn, changes, telemetry::current_traceparent().as_deref()).await?;
+    let recorded = history::record_changes(txn, changes, telemetry::current_traceparent().as_deref()).await?;
     for (change, recorded) in changes.iter().zip(recorded) {
         if recorded.event.is_some_and(BookingEvent::is_emailed) {
             job::enqueue(txn, &Job::SendEmail { event_id: recorded.id }, change.correlation_id, change.at).await?;

@@ -1,6 +1,7 @@
 //! The outbox worker: keeps up to `AEROBOOK_JOB_CONCURRENCY` jobs running, claiming more as slots free
-//! up, as soon as this instance writes a payment job, and by polling for jobs written by other use cases
-//! and instances or due for a retry. Runs on every instance; leases keep a job to one worker at a time.
+//! up, as soon as this instance writes a job (a booking event's email, a payment job), and every
+//! `AEROBOOK_JOB_POLL_INTERVAL_MS` for jobs written by other instances or due for a retry. Runs on every
+//! instance; leases keep a job to one worker at a time.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,13 +12,10 @@ use tokio::{
 
 use crate::app::outbox::Outbox;
 
-/// How often the worker looks for jobs it was not woken for.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-
 /// Works until `stop` fires (or its sender is dropped): then claims nothing more and returns once the
 /// running jobs have finished. Aborted instead, its running jobs stop with it and run again after their
 /// lease. A failed claim is logged and retried at the next wake-up or poll.
-pub async fn run(outbox: Outbox, mut stop: oneshot::Receiver<()>) {
+pub async fn run(outbox: Outbox, poll_interval: Duration, mut stop: oneshot::Receiver<()>) {
     let slots = Arc::new(Semaphore::new(outbox.concurrency()));
     let mut running = JoinSet::new();
     loop {
@@ -42,7 +40,7 @@ pub async fn run(outbox: Outbox, mut stop: oneshot::Receiver<()>) {
         tokio::select! {
             () = outbox.signal().woken() => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
-            () = tokio::time::sleep(POLL_INTERVAL) => {}
+            () = tokio::time::sleep(poll_interval) => {}
             _ = &mut stop => break,
         }
     }
