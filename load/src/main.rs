@@ -15,9 +15,13 @@
 //! - `runner`: closed and open loops, bounded in time and count, with a progress bar.
 //! - `stats`: latency histograms, per-second series, answers by code.
 //! - `flash_sale` (with `watch` and `invariants`): the sale, the streams open during it, and its checks.
-//! - `waiting_room`: the sale through waiting rooms (`flash-sale --waiting-room`), with the same checks.
+//! - `waiting_room/`: the sale through waiting rooms (`flash-sale --waiting-room`), with the same checks;
+//!   `mod.rs` sets it up, runs it and checks it.
+//!   - `journey.rs`: one waiter: joins, watches its ticket, books with its pass.
+//!   - `tally.rs`: the waiters' outcomes summed up; admissions per second, the sold-out notice.
+//!   - `report.rs`: its part of `report.json`.
 //! - `rss`: the server's memory.
-//! - `report`: `report.json`, the ratio table, `report.svg`.
+//! - `report`: `report.json`; `report/table.rs` the ratio table; `report/svg.rs` the chart, `report.svg`.
 //!
 //! The run fails (exit 1) on a broken invariant or an unexpected error, never on a missed target; exit 2 is
 //! a run that could not be carried out.

@@ -1,5 +1,5 @@
 //! The run's report: `report.json` (fixed keys, below), the table of ratios to the targets (Markdown,
-//! also printed) and the chart (`report/svg.rs`).
+//! also printed: `report/table.rs`) and the chart (`report/svg.rs`).
 //!
 //! Keys that other tools read: `ceilings.{ping_rps, pgbench_hold_hot_tps, pgbench_hold_spread_tps}`;
 //! `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`; for `flash-sale` also `holds_per_s`,
@@ -10,25 +10,15 @@
 //! `scenarios.<name>.open_loop` for the open-loop phase; `server.peak_rss_mb`. Missing figures are `null`.
 
 mod svg;
+mod table;
 
-use std::{collections::BTreeMap, fmt::Write as _, path::Path};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::{
-    Error,
-    args::Args,
-    flash_sale::SaleReport,
-    runner::Run,
-    stats::Summary,
-    waiting_room::{self, WaitingRoomReport},
-    watch::WatchReport,
+    Error, args::Args, flash_sale::SaleReport, runner::Run, waiting_room::WaitingRoomReport, watch::WatchReport,
 };
-
-/// Targets of the issue; a missed one is reported, it does not fail the run.
-const OPEN_LOOP_P99_MS: f64 = 50.0;
-const PEAK_RSS_MB: f64 = 200.0;
-const SOLD_OUT_NOTICE_MS: f64 = 1000.0;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -225,261 +215,6 @@ impl Report {
         self.passed = self.failures.is_empty();
     }
 
-    fn calls(&self, name: &str) -> Option<&CallsReport> {
-        match self.scenarios.get(name) {
-            Some(ScenarioReport::Calls(calls)) => Some(calls),
-            _ => None,
-        }
-    }
-
-    fn sale(&self) -> Option<&SaleReport> {
-        match self.scenarios.get("flash-sale") {
-            Some(ScenarioReport::FlashSale(sale)) => Some(sale),
-            _ => None,
-        }
-    }
-
-    fn waiting_room(&self) -> Option<&WaitingRoomReport> {
-        match self.scenarios.get(waiting_room::NAME) {
-            Some(ScenarioReport::WaitingRoom(sale)) => Some(sale),
-            _ => None,
-        }
-    }
-
-    fn target_checks(&self) -> Vec<TargetCheck> {
-        let ping = self.ceilings.ping_rps;
-        let sale = self.sale();
-        let mut checks = vec![TargetCheck {
-            target: "flash-sale oversold".into(),
-            value: sale.map(|s| s.oversold as f64),
-            ratio: None,
-            required: "= 0".into(),
-            pass: sale.map(|s| s.oversold == 0),
-        }];
-        let mut ratio = |target: &str, value: Option<f64>, ceiling: Option<f64>, required: Option<f64>| {
-            let ratio = value.zip(ceiling.filter(|c| *c > 0.0)).map(|(v, c)| v / c);
-            checks.push(TargetCheck {
-                target: target.into(),
-                value,
-                ratio,
-                required: required.map_or("(for information)".into(), |r| format!(">= {r}")),
-                pass: required.and_then(|r| ratio.map(|ratio| ratio >= r)),
-            });
-        };
-        ratio(
-            "flash-sale holds/s to pgbench hot cabin tps",
-            sale.map(|s| s.holds_per_s),
-            self.ceilings.pgbench_hold_hot_tps,
-            Some(5.0),
-        );
-        ratio("flash-sale decisions/s to ping", sale.map(|s| s.decisions_per_s), ping, Some(0.25));
-        ratio("flash-sale sold-out answers/s to ping", sale.and_then(|s| s.sold_out_per_s), ping, Some(0.6));
-        let calls_per_s = |name| self.calls(name).map(|c| c.run.summary.calls_per_s);
-        ratio("search calls/s to ping", calls_per_s("search"), ping, Some(0.6));
-        ratio("replay calls/s to ping", calls_per_s("replay"), ping, Some(0.5));
-        ratio("get-flight calls/s to ping", calls_per_s("get-flight"), ping, Some(0.3));
-        ratio("seat-map calls/s to ping", calls_per_s("seat-map"), ping, Some(0.3));
-        ratio(
-            "hold-spread calls/s to pgbench spread tps",
-            calls_per_s("hold-spread"),
-            self.ceilings.pgbench_hold_spread_tps,
-            None,
-        );
-        ratio("mixed calls/s to ping", calls_per_s("mixed"), ping, None);
-        for (name, scenario) in self.scenarios.iter() {
-            if let ScenarioReport::Calls(calls) = scenario
-                && let Some(open) = &calls.open_loop
-            {
-                let p99 = open.run.summary.p99_ms;
-                checks.push(TargetCheck {
-                    target: format!("{name} open loop at {:.0}/s: p99 ms", open.rate),
-                    value: Some(p99),
-                    ratio: None,
-                    required: format!("<= {OPEN_LOOP_P99_MS}"),
-                    pass: Some(p99 <= OPEN_LOOP_P99_MS),
-                });
-            }
-        }
-        if let Some(room) = self.waiting_room() {
-            let name = waiting_room::NAME;
-            let rate = &room.admitted_per_s;
-            checks.push(TargetCheck {
-                target: format!("{name} oversold"),
-                value: Some(room.oversold as f64),
-                ratio: None,
-                required: "= 0".into(),
-                pass: Some(room.oversold == 0),
-            });
-            checks.push(TargetCheck {
-                target: format!(
-                    "{name} admitted/s, mean of {} s (min {}, max {})",
-                    rate.seconds,
-                    number(rate.min.map(|n| n as f64)),
-                    number(rate.max.map(|n| n as f64))
-                ),
-                value: rate.mean,
-                ratio: rate.mean.map(|mean| mean / rate.target),
-                required: format!("every second within 10 % of {:.0}", rate.target),
-                pass: (rate.seconds > 0).then_some(rate.steady),
-            });
-            checks.push(TargetCheck {
-                target: format!("{name} sold-out notice ms, {} waiters told", room.told_sold_out),
-                value: room.sold_out_notice_ms,
-                ratio: None,
-                required: format!("<= {SOLD_OUT_NOTICE_MS}"),
-                pass: room.sold_out_notice_ms.map(|ms| ms <= SOLD_OUT_NOTICE_MS),
-            });
-            if let Some(double) = room.double_admissions {
-                checks.push(TargetCheck {
-                    target: format!("{name} double admissions over {} instances", room.instances),
-                    value: Some(double as f64),
-                    ratio: None,
-                    required: "= 0".into(),
-                    pass: Some(double == 0),
-                });
-            }
-            checks.push(TargetCheck {
-                target: format!("{name} join p99 ms"),
-                value: Some(room.join_p99_ms),
-                ratio: None,
-                required: "(for information)".into(),
-                pass: None,
-            });
-        }
-        let streams = self.server.watch_streams_open.unwrap_or(0);
-        let (sale, waiting_room_streams) = match self.waiting_room() {
-            Some(room) => (waiting_room::NAME, format!(" + {} waiting-room streams", room.streams_open_peak)),
-            None => ("flash-sale", String::new()),
-        };
-        checks.push(TargetCheck {
-            target: format!(
-                "server peak RSS MiB during {sale}, {streams} watch streams (target: 10000){waiting_room_streams}{}",
-                if self.server.embedded { ", embedded: includes the load tool" } else { "" }
-            ),
-            value: self.server.peak_rss_mb,
-            ratio: None,
-            required: format!("<= {PEAK_RSS_MB}"),
-            pass: self.server.peak_rss_mb.map(|mb| mb <= PEAK_RSS_MB),
-        });
-        checks
-    }
-
-    /// The scenarios' figures and the targets, as Markdown.
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        let ping = self.ceilings.ping_rps;
-        let ms = |v: f64| format!("{v:.2}");
-        let _ = writeln!(
-            out,
-            "target: {} | ceilings: ping {} calls/s, pgbench hold hot {} tps, spread {} tps\n",
-            self.target,
-            number(ping),
-            number(self.ceilings.pgbench_hold_hot_tps),
-            number(self.ceilings.pgbench_hold_spread_tps)
-        );
-        let _ = writeln!(out, "| scenario | calls/s | to ping | p50 ms | p99 ms | p99.9 ms | errors |");
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
-        let row = |out: &mut String, name: String, summary: &Summary| {
-            let ratio = ping.filter(|p| *p > 0.0).map(|p| summary.calls_per_s / p);
-            let _ = writeln!(
-                out,
-                "| {name} | {:.0} | {} | {} | {} | {} | {} |",
-                summary.calls_per_s,
-                ratio.map_or("n/a".into(), |r| format!("{r:.2}")),
-                ms(summary.p50_ms),
-                ms(summary.p99_ms),
-                ms(summary.p999_ms),
-                codes(&summary.errors)
-            );
-        };
-        for (name, scenario) in self.scenarios.iter() {
-            match scenario {
-                ScenarioReport::Calls(calls) => {
-                    row(&mut out, format!("{name} ({})", calls.mode), &calls.run.summary);
-                    if let Some(open) = &calls.open_loop {
-                        row(
-                            &mut out,
-                            format!(
-                                "{name} (open loop, {:.0}/s, {} dropped)",
-                                open.rate,
-                                open.run.dropped.unwrap_or(0)
-                            ),
-                            &open.run.summary,
-                        );
-                    }
-                }
-                ScenarioReport::FlashSale(sale) => row(
-                    &mut out,
-                    format!(
-                        "{name}: {} buyers x 2 taps, {} seats; holds {:.0}/s, sold out {}/s, decisions {:.0}/s",
-                        sale.buyers,
-                        sale.seats,
-                        sale.holds_per_s,
-                        number(sale.sold_out_per_s),
-                        sale.decisions_per_s
-                    ),
-                    &sale.calls,
-                ),
-                ScenarioReport::WaitingRoom(sale) => row(
-                    &mut out,
-                    format!(
-                        "{name}: {} waiters, {} seats; join p99 {} ms; admitted {}/s of {:.0}/s; {} passes, {} holds with a pass, {} told sold out in {} ms",
-                        sale.waiters,
-                        sale.seats,
-                        ms(sale.join_p99_ms),
-                        number(sale.admitted_per_s.mean),
-                        sale.admitted_per_s.target,
-                        sale.admitted,
-                        sale.holds,
-                        sale.told_sold_out,
-                        number(sale.sold_out_notice_ms)
-                    ),
-                    &sale.calls,
-                ),
-                ScenarioReport::Watch(watch) => {
-                    let _ = writeln!(
-                        out,
-                        "| {name}: {} of {} streams open, {} updates, opening p50/p99 {}/{} ms | {:.0} updates/s | | | | | {} |",
-                        watch.streams_open,
-                        watch.watchers,
-                        watch.updates_received,
-                        ms(watch.p50_ms),
-                        ms(watch.p99_ms),
-                        watch.calls_per_s,
-                        codes(&watch.errors)
-                    );
-                }
-            }
-        }
-        let _ = writeln!(out, "\n| target | value | ratio | required | result |");
-        let _ = writeln!(out, "|---|---:|---:|---|---|");
-        for check in &self.targets {
-            let result = match check.pass {
-                Some(true) => "pass",
-                Some(false) => "MISSED",
-                None => "n/a",
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {result} |",
-                check.target,
-                number(check.value),
-                check.ratio.map_or(String::new(), |r| format!("{r:.2}")),
-                check.required
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\n{}",
-            if self.passed {
-                "invariants held, no unexpected errors".to_owned()
-            } else {
-                format!("FAILED:\n- {}", self.failures.join("\n- "))
-            }
-        );
-        out
-    }
-
     /// Writes the JSON report, the chart and the table, creating their folders.
     pub fn write(&self, json: &Path, chart: &Path, table: &Path) -> Result<(), Error> {
         for path in [json, chart, table] {
@@ -521,19 +256,4 @@ impl Report {
         }
         panels
     }
-}
-
-fn number(value: Option<f64>) -> String {
-    match value {
-        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.2}"),
-        None => "n/a".into(),
-    }
-}
-
-fn codes(codes: &BTreeMap<String, u64>) -> String {
-    if codes.is_empty() {
-        return "0".into();
-    }
-    codes.iter().map(|(code, n)| format!("{code} {n}")).collect::<Vec<_>>().join(", ")
 }
