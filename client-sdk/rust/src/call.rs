@@ -1,7 +1,10 @@
 //! One logical call: its headers, deadline, token refresh and retries, decided from the RPC's row of
-//! `aerobook_proto::RPC_POLICIES` (its options in the proto), whatever the RPC.
+//! `aerobook_proto::RPC_POLICIES` (its options in the proto), whatever the RPC. A call holds the client's
+//! [`Connection`], not the client: renewing the session's access token is itself a call (`RefreshToken`),
+//! so it lives here too.
 
 use std::{
+    any::Any,
     future::{Future, IntoFuture},
     ops::Deref,
     pin::Pin,
@@ -9,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use aerobook_proto::RpcPolicy;
+use aerobook_proto::{RpcPolicy, v1 as pb};
 use futures_core::Stream;
 use tokio::time::Instant;
 use tonic::{
@@ -19,9 +22,10 @@ use tonic::{
 };
 
 use crate::{
-    client::Client,
+    connection::Connection,
     error::{ApiError, CORRELATION_HEADER, ErrorCode},
     retry::RetryPolicy,
+    session::Renewal,
 };
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -49,7 +53,7 @@ const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// ```
 #[must_use = "a call does nothing until it is awaited"]
 pub struct Call<Req, Out> {
-    client: Client,
+    connection: Connection,
     policy: &'static RpcPolicy,
     request: Req,
     options: CallOptions,
@@ -65,8 +69,13 @@ struct CallOptions {
 }
 
 impl<Req, Out> Call<Req, Out> {
-    pub(crate) fn new(client: Client, policy: &'static RpcPolicy, request: Req, invoke: Invoke<Req, Out>) -> Self {
-        Self { client, policy, request, options: CallOptions::default(), invoke }
+    pub(crate) fn new(
+        connection: Connection,
+        policy: &'static RpcPolicy,
+        request: Req,
+        invoke: Invoke<Req, Out>,
+    ) -> Self {
+        Self { connection, policy, request, options: CallOptions::default(), invoke }
     }
 
     /// Sends this correlation id (1..=128 of `[A-Za-z0-9._:-]`) instead of a new UUIDv7.
@@ -114,7 +123,7 @@ where
     Out: Send + 'static,
 {
     async fn run(self) -> Result<Response<Out>, ApiError> {
-        let Self { client, policy, request, options, invoke } = self;
+        let Self { connection, policy, request, options, invoke } = self;
         let correlation_id = options.correlation_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         // Fixed once per logical call, so every repeat below carries the same correlation id and key.
         let idempotency_key = options
@@ -125,31 +134,31 @@ where
         if let Some(key) = &idempotency_key {
             insert(&mut call_headers, IDEMPOTENCY_HEADER, key, &correlation_id)?;
         }
-        let timeout = options.timeout.or(if policy.server_streaming { None } else { client.default_timeout() });
+        let timeout = options.timeout.or(if policy.server_streaming { None } else { connection.default_timeout() });
         let deadline = timeout.map(|timeout| (Instant::now() + timeout, timeout));
-        let retry = options.retry.unwrap_or_else(|| client.retry_policy());
+        let retry = options.retry.unwrap_or_else(|| connection.retry_policy());
 
         let mut failures = 0;
         let mut refreshed = false;
         loop {
-            let access_token = if policy.public { None } else { client.access_token().await? };
+            let access_token = if policy.public { None } else { access_token(&connection).await? };
             let mut attempt = tonic::Request::from_parts(call_headers.clone(), Default::default(), request.clone());
             if let Some(token) = &access_token {
                 insert(attempt.metadata_mut(), "authorization", &format!("Bearer {token}"), &correlation_id)?;
             }
             let sent = match deadline {
-                None => invoke(client.channel(), attempt).await,
+                None => invoke(connection.channel(), attempt).await,
                 Some((at, _)) => {
                     attempt.set_timeout(at.saturating_duration_since(Instant::now()));
                     // On expiry tonic's own timer, set from `grpc-timeout`, may end the attempt first: the
                     // check below reports both the same way.
-                    tokio::time::timeout_at(at, invoke(client.channel(), attempt))
+                    tokio::time::timeout_at(at, invoke(connection.channel(), attempt))
                         .await
                         .unwrap_or_else(|_| Err(Status::deadline_exceeded("")))
                 }
             };
             let error = match sent {
-                Ok(response) => return Ok(client.accept(response, correlation_id)),
+                Ok(response) => return Ok(accept(&connection, response, correlation_id)),
                 Err(status) => ApiError::from_call(&status, &correlation_id),
             };
             let time_left = deadline.map(|(at, _)| at.saturating_duration_since(Instant::now()));
@@ -161,7 +170,7 @@ where
             if let (ErrorCode::TokenExpired, Some(stale), false) = (error.code, &access_token, refreshed) {
                 // Renewing is part of signing in, not a repeat: it does not count against the retry policy.
                 refreshed = true;
-                client.refresh_after(stale, error).await?;
+                refresh_after(&connection, stale, error).await?;
                 continue;
             }
             failures += 1;
@@ -171,6 +180,66 @@ where
             };
             tracing::debug!(path = policy.path, %correlation_id, reason = error.reason(), attempt = failures, ?wait, "repeating call");
             tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Turns an answer into a [`Response`], keeping the session in step with authentication answers.
+fn accept<Out: Any>(connection: &Connection, response: tonic::Response<Out>, correlation_id: String) -> Response<Out> {
+    let (metadata, message, _) = response.into_parts();
+    connection.session().observe(&message);
+    Response::new(message, metadata, correlation_id)
+}
+
+/// The access token to send, renewed first when it is about to expire. When renewing fails for a passing
+/// reason, the current token goes out: it may still be valid, and if not the server says so.
+async fn access_token(connection: &Connection) -> Result<Option<String>, ApiError> {
+    Ok(match connection.session().access_token() {
+        Some((token, true)) => match renew(connection, &token).await {
+            Ok(renewed) => Some(renewed.unwrap_or(token)),
+            Err(error) if error.code == ErrorCode::Unauthorized => return Err(error),
+            Err(_) => Some(token),
+        },
+        Some((token, false)) => Some(token),
+        None => None,
+    })
+}
+
+/// Renews the session after the server refused `stale` as expired; fails with `expired` itself when nothing
+/// can renew it.
+async fn refresh_after(connection: &Connection, stale: &str, expired: ApiError) -> Result<(), ApiError> {
+    match renew(connection, stale).await? {
+        Some(_) => Ok(()),
+        None => Err(expired),
+    }
+}
+
+/// The RPC that renews an access token.
+const REFRESH_TOKEN_PATH: &str = "/aerobook.v1.AuthService/RefreshToken";
+
+/// Replaces the access token `stale`, one refresh at a time: calls that wait here while another renews the
+/// same token use its result. `None` when there is no refresh token; a refused refresh ends the session.
+async fn renew(connection: &Connection, stale: &str) -> Result<Option<String>, ApiError> {
+    let session = connection.session();
+    let _turn = session.refreshing.lock().await;
+    let refresh_token = match session.renewal(stale) {
+        Renewal::Renewed(access_token) => return Ok(Some(access_token)),
+        Renewal::Exchange(refresh_token) => refresh_token,
+        Renewal::Impossible => return Ok(None),
+    };
+    let policy = aerobook_proto::rpc_policy(REFRESH_TOKEN_PATH).expect("the contract declares RefreshToken");
+    let request = pb::RefreshTokenRequest { refresh_token };
+    let refresh = Call::new(connection.clone(), policy, request, |channel, request| {
+        Box::pin(async move { pb::auth_service_client::AuthServiceClient::new(channel).refresh_token(request).await })
+    });
+    match refresh.await {
+        // `accept` has saved the new tokens.
+        Ok(tokens) => Ok(Some(tokens.into_inner().access_token)),
+        Err(error) => {
+            if error.code == ErrorCode::Unauthorized {
+                session.save(None);
+            }
+            Err(error)
         }
     }
 }
@@ -261,4 +330,16 @@ impl<T> Stream for ServerStream<T> {
 /// The correlation id an attempt carries, for errors that arrive later on its stream.
 pub(crate) fn correlation_id_of<T>(request: &tonic::Request<T>) -> String {
     request.metadata().get(CORRELATION_HEADER).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_renewal_call_is_declared_and_needs_no_access_token() {
+        let policy = aerobook_proto::rpc_policy(REFRESH_TOKEN_PATH).expect("declared");
+        assert!(policy.public, "a renewal that needed a token would renew first, without end");
+        assert!(!policy.server_streaming);
+    }
 }

@@ -1,29 +1,23 @@
 //! [`Client`]: the connection, the session, and one typed accessor per service of the contract, generated
 //! from the proto's catalogue (`aerobook_proto::for_each_service!`).
 
-use std::{any::Any, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use aerobook_proto::v1 as pb;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::{
-    call::{Call, Response, ServerStream, correlation_id_of},
+    call::{Call, ServerStream, correlation_id_of},
+    connection::Connection,
     error::ApiError,
     retry::RetryPolicy,
-    session::{MemoryTokenStore, Renewal, Session, TokenStore, Tokens},
+    session::{MemoryTokenStore, Session, TokenStore, Tokens},
 };
 
 /// A client of one Aerobook deployment. Cloning is cheap and shares the connection and the session.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    channel: Channel,
-    timeout: Option<Duration>,
-    retry: RetryPolicy,
-    session: Session,
+    connection: Connection,
 }
 
 /// Why a client could not be made.
@@ -138,9 +132,7 @@ impl ClientBuilder {
     }
 
     fn with_channel(self, channel: Channel) -> Client {
-        let inner =
-            Inner { channel, timeout: self.timeout, retry: self.retry, session: Session::new(self.token_store) };
-        Client { inner: Arc::new(inner) }
+        Client { connection: Connection::new(channel, self.timeout, self.retry, Session::new(self.token_store)) }
     }
 }
 
@@ -160,12 +152,12 @@ impl Client {
 
     /// The session's tokens, if signed in.
     pub fn tokens(&self) -> Option<Tokens> {
-        self.inner.session.tokens()
+        self.connection.session().tokens()
     }
 
     /// Replaces the session's tokens (e.g. tokens obtained elsewhere), or signs out locally with `None`.
     pub fn set_tokens(&self, tokens: Option<Tokens>) {
-        self.inner.session.save(tokens);
+        self.connection.session().save(tokens);
     }
 
     /// Ends the session: the store is cleared, and the server revokes the refresh token. The local session
@@ -179,74 +171,8 @@ impl Client {
         }
     }
 
-    pub(crate) fn channel(&self) -> Channel {
-        self.inner.channel.clone()
-    }
-
-    pub(crate) fn default_timeout(&self) -> Option<Duration> {
-        self.inner.timeout
-    }
-
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
-        self.inner.retry
-    }
-
-    /// The access token to send, renewed first when it is about to expire. When renewing fails for a passing
-    /// reason, the current token goes out: it may still be valid, and if not the server says so.
-    pub(crate) async fn access_token(&self) -> Result<Option<String>, ApiError> {
-        Ok(match self.inner.session.access_token() {
-            Some((token, true)) => match self.renew(&token).await {
-                Ok(renewed) => Some(renewed.unwrap_or(token)),
-                Err(error) if error.code == pb::ErrorCode::Unauthorized => return Err(error),
-                Err(_) => Some(token),
-            },
-            Some((token, false)) => Some(token),
-            None => None,
-        })
-    }
-
-    /// Renews the session after the server refused `stale` as expired; fails with `expired` itself when
-    /// nothing can renew it.
-    pub(crate) async fn refresh_after(&self, stale: &str, expired: ApiError) -> Result<(), ApiError> {
-        match self.renew(stale).await? {
-            Some(_) => Ok(()),
-            None => Err(expired),
-        }
-    }
-
-    /// Replaces the access token `stale`, one refresh at a time: calls that wait here while another renews
-    /// the same token use its result. `None` when there is no refresh token; a refused refresh ends the
-    /// session.
-    async fn renew(&self, stale: &str) -> Result<Option<String>, ApiError> {
-        let session = &self.inner.session;
-        let _turn = session.refreshing.lock().await;
-        let refresh_token = match session.renewal(stale) {
-            Renewal::Renewed(access_token) => return Ok(Some(access_token)),
-            Renewal::Exchange(refresh_token) => refresh_token,
-            Renewal::Impossible => return Ok(None),
-        };
-        match self.auth().refresh_token(pb::RefreshTokenRequest { refresh_token }).await {
-            // `accept` has saved the new tokens.
-            Ok(tokens) => Ok(Some(tokens.into_inner().access_token)),
-            Err(error) => {
-                if error.code == pb::ErrorCode::Unauthorized {
-                    session.save(None);
-                }
-                Err(error)
-            }
-        }
-    }
-
-    /// Turns an answer into a [`Response`], keeping the session in step with authentication answers.
-    pub(crate) fn accept<Out: Any>(&self, response: tonic::Response<Out>, correlation_id: String) -> Response<Out> {
-        let (metadata, message, _) = response.into_parts();
-        let answer: &dyn Any = &message;
-        if let Some(tokens) = answer.downcast_ref::<pb::AuthTokens>() {
-            self.inner.session.save(Some(Tokens::from(tokens)));
-        } else if answer.is::<pb::LogoutResponse>() {
-            self.inner.session.save(None);
-        }
-        Response::new(message, metadata, correlation_id)
+        self.connection.retry_policy()
     }
 }
 
@@ -260,7 +186,7 @@ macro_rules! typed_services {
         impl Client {$(
             $(#[$service_doc])*
             pub fn $accessor(&self) -> $service {
-                $service { client: self.clone() }
+                $service { connection: self.connection.clone() }
             }
         )*}
 
@@ -268,7 +194,7 @@ macro_rules! typed_services {
             $(#[$service_doc])*
             #[derive(Clone)]
             pub struct $service {
-                client: Client,
+                connection: Connection,
             }
 
             impl $service {$(
@@ -283,7 +209,7 @@ macro_rules! typed_method {
     (unary $(#[$doc:meta])* $method:ident($request:ty) -> $response:ty = $policy:expr, $($grpc:ident)::+) => {
         $(#[$doc])*
         pub fn $method(&self, request: $request) -> Call<$request, $response> {
-            Call::new(self.client.clone(), $policy, request, |channel, request| {
+            Call::new(self.connection.clone(), $policy, request, |channel, request| {
                 Box::pin(async move { $($grpc)::+::new(channel).$method(request).await })
             })
         }
@@ -292,7 +218,7 @@ macro_rules! typed_method {
         $($grpc:ident)::+) => {
         $(#[$doc])*
         pub fn $method(&self, request: $request) -> Call<$request, ServerStream<$response>> {
-            Call::new(self.client.clone(), $policy, request, |channel, request| {
+            Call::new(self.connection.clone(), $policy, request, |channel, request| {
                 Box::pin(async move {
                     let correlation_id = correlation_id_of(&request);
                     let response = $($grpc)::+::new(channel).$method(request).await?;

@@ -1,6 +1,7 @@
 //! The signed-in session: tokens in a pluggable [`TokenStore`], and one refresh at a time.
 
 use std::{
+    any::Any,
     fmt,
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime},
@@ -107,6 +108,16 @@ impl Session {
         self.store.save(tokens);
     }
 
+    /// Keeps the session in step with an answer: `AuthTokens` (from `Register`, `Login`, `RefreshToken`)
+    /// become the session, `LogoutResponse` ends it, other answers leave it alone.
+    pub(crate) fn observe(&self, answer: &dyn Any) {
+        if let Some(tokens) = answer.downcast_ref::<pb::AuthTokens>() {
+            self.save(Some(Tokens::from(tokens)));
+        } else if answer.is::<pb::LogoutResponse>() {
+            self.save(None);
+        }
+    }
+
     /// The access token to send, and whether it should be renewed first.
     pub(crate) fn access_token(&self) -> Option<(String, bool)> {
         self.store.load().map(|tokens| {
@@ -165,5 +176,16 @@ mod tests {
         }));
         assert!(matches!(session.renewal("a"), Renewal::Exchange(refresh) if refresh == "r"));
         assert!(matches!(session.renewal("old"), Renewal::Renewed(access) if access == "a"));
+    }
+
+    #[test]
+    fn authentication_answers_start_and_end_the_session() {
+        let session = Session::new(Arc::new(MemoryTokenStore::default()));
+        session.observe(&pb::User::default());
+        assert_eq!(session.tokens(), None, "other answers leave the session alone");
+        session.observe(&pb::AuthTokens { access_token: "a".into(), refresh_token: "r".into(), ..Default::default() });
+        assert_eq!(session.tokens().and_then(|tokens| tokens.refresh_token).as_deref(), Some("r"));
+        session.observe(&pb::LogoutResponse {});
+        assert_eq!(session.tokens(), None);
     }
 }
