@@ -8,7 +8,7 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BookingStatus, formatFlightTimes } from "@aerobook/sdk";
+import { BookingStatus, CabinClass, formatFlightTimes, type Flight } from "@aerobook/sdk";
 import { createNodeClient } from "@aerobook/sdk/node";
 
 import { startServer, type TestServer } from "../../../test/support/server.js";
@@ -243,6 +243,66 @@ describe("the booking page", () => {
     const { bookings } = await customer.booking.listBookings({ flightId: flight!.id });
     expect(bookings.map((booking) => [booking.reference, booking.status])).toEqual([[reference, BookingStatus.HELD]]);
     expect(await operator.waitingRoom.getWaitingRoom({ flightId: flight!.id })).toMatchObject({ waiting: 0n, admitted: 1n });
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("searches any cabin, lists every cabin of each flight with its price and seats, and opens the chosen cabin's seat map", async () => {
+    // Three days ahead in Riyadh, away from the other tests' flights.
+    const departureDate = new Date(Date.now() + 3 * 3_600_000 + 3 * 86_400_000).toISOString().slice(0, 10);
+    const server = createNodeClient(api.url);
+    const { flights } = await server.flight.searchFlights({
+      origin: "RUH",
+      destination: "JED",
+      departureDate,
+      passengers: 1,
+      cabin: CabinClass.UNSPECIFIED,
+    });
+    // Every demo flight has more than one cabin, so "every cabin" is more than the one a search names.
+    expect(flights.length).toBeGreaterThan(0);
+    expect(flights.filter((flight) => flight.cabins.length < 2)).toEqual([]);
+    // The server's cabins from the back of the aircraft to the front: name, free seats, price's digits.
+    const cabinsOf = (flight: Flight) =>
+      [...flight.cabins]
+        .sort((a, b) => a.cabin - b.cabin)
+        .map((cabin) => [CabinClass[cabin.cabin], `${cabin.seatsAvailable} seats left`, String(cabin.price?.amountMinor)]);
+
+    const page = await utcPage(browser, { width: 1200, height: 900 });
+    const consoleErrors: string[] = [];
+    page.on("console", (message) => message.type() === "error" && consoleErrors.push(message.text()));
+    await page.goto(`${site.url}/?api=${encodeURIComponent(api.url)}`);
+    expect(await page.locator("select[name=cabin] option").first().textContent()).toBe("Any cabin");
+    await page.locator("[name=date]").fill(departureDate);
+    await page.locator("select[name=cabin]").selectOption({ label: "Any cabin" });
+    await page.getByRole("button", { name: "Search flights" }).click();
+    await page.getByTestId("flight").first().waitFor();
+    await shoot(page, "10-any-cabin-results");
+
+    const shown = await page.getByTestId("flight").evaluateAll((cards) =>
+      cards.map((card) => [
+        card.getAttribute("data-flight-id"),
+        [...card.querySelectorAll("[data-testid=cabin]")].map((cabin) => [
+          cabin.getAttribute("data-cabin"),
+          cabin.querySelector(".seats-left")?.textContent,
+          cabin.querySelector(".price")?.textContent?.replace(/\D/g, ""),
+        ]),
+      ]),
+    );
+    expect(shown).toEqual(flights.map((flight) => [flight.id, cabinsOf(flight)]));
+
+    // Choosing a cabin on the result opens the seat map of that cabin, and the live counts are its own.
+    const first = page.getByTestId("flight").first();
+    const flightId = await first.getAttribute("data-flight-id");
+    const flight = flights.find((each) => each.id === flightId)!;
+    const business = flight.cabins.find((cabin) => cabin.cabin === CabinClass.BUSINESS)!;
+    await first.getByRole("button", { name: "Choose Business", exact: true }).click();
+    await page.locator("[data-testid=live-availability].on").waitFor();
+    const seatsOf = async (cabin: CabinClass) =>
+      (await server.flight.getSeatMap({ flightId: flight.id, cabin })).seats.map((seat) => seat.seatNumber).sort();
+    const seatMap = (await page.locator("[data-testid=seat-map] [data-seat]").evaluateAll((seats) => seats.map((seat) => seat.getAttribute("data-seat")))).sort();
+    expect(seatMap).toEqual(await seatsOf(CabinClass.BUSINESS));
+    expect(seatMap).not.toEqual(await seatsOf(CabinClass.ECONOMY));
+    expect(await page.getByTestId("live-availability").textContent()).toBe(`${business.seatsAvailable} of ${business.seatsTotal} seats free`);
+    await shoot(page, "11-any-cabin-seat-map");
     expect(consoleErrors).toEqual([]);
   });
 });

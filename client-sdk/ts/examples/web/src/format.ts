@@ -1,6 +1,7 @@
 // How the page shows the API's values.
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
+  CabinClass,
   flightLocalTimes,
   FlightTimeError,
   formatDayChange,
@@ -17,6 +18,24 @@ export function money(amount: Money | undefined): string {
   const format = new Intl.NumberFormat(undefined, { style: "currency", currency: amount.currencyCode });
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
   return format.format(Number(amount.amountMinor) / 10 ** digits);
+}
+
+/** A cabin as the search form names it: "Premium economy". */
+export function cabinName(cabin: CabinClass): string {
+  switch (cabin) {
+    case CabinClass.ECONOMY:
+      return "Economy";
+    case CabinClass.PREMIUM_ECONOMY:
+      return "Premium economy";
+    case CabinClass.BUSINESS:
+      return "Business";
+    case CabinClass.FIRST:
+      return "First";
+    case CabinClass.UNSPECIFIED:
+      return "Any cabin";
+    default:
+      return `Cabin ${cabin}`;
+  }
 }
 
 /** A flight's times as the page shows them: each in its own airport's local time. */
