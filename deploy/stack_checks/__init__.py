@@ -1,0 +1,1 @@
+"""The checks of deploy/check_stack.py, one module per group; `common` and `promql` are shared."""
