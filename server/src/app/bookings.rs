@@ -123,9 +123,14 @@ impl Bookings {
         if let Some(seats_left) =
             reading.and_then(|r| r.seats_left).filter(|&seats_left| party > usize::try_from(seats_left).unwrap_or(0))
         {
-            // Certainly too few seats: refused without the key or the database, so not stored (it executed
-            // nothing; a retry after seats come back may succeed).
-            return Err(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() }.into());
+            // Certainly too few seats: refused without the database's seats, so not stored (it executed
+            // nothing; a retry after seats come back may succeed). But a retry of a call that completed, on
+            // any instance, gets that call's answer (a stored hold, not "sold out"), and one whose key a call
+            // still holds is told so: the key is looked up only now, so the gate's answers stay cheap.
+            return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
+                Some(replay) => Ok(Outcome::Replayed(replay?)),
+                None => Err(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() }.into()),
+            };
         }
         let outcome = self.place_in_batch(actor.clone(), keyed.clone(), hold, encode).await;
         if let (Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. })), Some(reading)) =
