@@ -134,6 +134,9 @@ pub struct TelemetryConfig {
     pub otlp_certificate: Option<PathBuf>,
     /// Operator address serving Prometheus `GET /metrics`; `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
+    /// Which spans are exported (`EnvFilter` syntax), on their own: `RUST_LOG` filters only the log lines,
+    /// so the usual production log level (`warn`) still exports every call's span and its children.
+    pub trace_filter: String,
 }
 
 impl TelemetryConfig {
@@ -283,6 +286,17 @@ impl Config {
             .collect::<Result<_, _>>()?;
         let request_timeout =
             Duration::from_millis(parse_in(get, "AEROBOOK_REQUEST_TIMEOUT_MS", 10_000, 100..=120_000)?);
+        let payments = payment_config(get, is_sqlite, request_timeout)?;
+        let jwt_secret = secret(get, "AEROBOOK_JWT_SECRET")?;
+        if jwt_secret.is_none() && (!is_sqlite || redis.is_some()) {
+            // Each instance would sign with a key of its own: behind a load balancer a signed-in customer
+            // is refused by every other instance, and every restart signs everyone out.
+            return Err(invalid(
+                "AEROBOOK_JWT_SECRET",
+                "is required outside the embedded defaults (with PostgreSQL or Redis): every instance must sign \
+                 and check tokens and waiting-room passes with the same key",
+            ));
+        }
         Ok(Self {
             listen_addr: parse(get, "AEROBOOK_LISTEN_ADDR", "127.0.0.1:50051".parse().expect("valid literal"))?,
             data_dir,
@@ -321,6 +335,7 @@ impl Config {
                     _ => return Err(invalid("OTEL_EXPORTER_OTLP_PROTOCOL", "must be grpc or http/protobuf")),
                 },
                 otlp_certificate: get("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from),
+                trace_filter: get("AEROBOOK_TRACE_FILTER").unwrap_or("info").to_owned(),
                 metrics_addr: get("AEROBOOK_METRICS_ADDR")
                     .map(|addr| {
                         addr.parse()
@@ -350,7 +365,7 @@ impl Config {
                 )?),
             },
             auth: AuthConfig {
-                jwt_secret: secret(get, "AEROBOOK_JWT_SECRET")?,
+                jwt_secret,
                 jwt_previous_secret: secret(get, "AEROBOOK_JWT_PREVIOUS_SECRET")?,
                 access_token_ttl: Duration::from_secs(parse_in(
                     get,
@@ -387,7 +402,7 @@ impl Config {
                     1..=3_600,
                 )?),
             },
-            payments: payment_config(get, is_sqlite, request_timeout)?,
+            payments,
             mail: MailConfig {
                 smtp_url: smtp_url(get)?,
                 from: mail_from(get)?,
@@ -412,6 +427,8 @@ impl Config {
 mod tests {
     use super::*;
 
+    const SIGNING_KEY: (&str, &str) = ("AEROBOOK_JWT_SECRET", "a-signing-key-of-at-least-32-bytes-0123456789");
+
     fn source(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
@@ -433,7 +450,8 @@ mod tests {
 
     #[test]
     fn a_rediss_url_is_accepted() {
-        let config = Config::from_source(&source(&[("REDIS_URL", "rediss://cache.internal:6380")])).unwrap();
+        let config =
+            Config::from_source(&source(&[("REDIS_URL", "rediss://cache.internal:6380"), SIGNING_KEY])).unwrap();
         assert_eq!(config.redis.unwrap().url.expose(), "rediss://cache.internal:6380");
     }
 
@@ -442,10 +460,26 @@ mod tests {
         let config = Config::from_source(&source(&[
             ("DATABASE_URL", "postgres://u:hunter2@db/x"),
             ("AEROBOOK_PAYMENTS", "simulated"),
+            SIGNING_KEY,
         ]))
         .unwrap();
         assert!(!config.database.is_sqlite && !config.seed_demo_data);
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn outside_the_embedded_defaults_the_signing_key_is_required() {
+        let refused = |pairs: &[(&str, &str)]| match Config::from_source(&source(pairs)) {
+            Err(ConfigError::Invalid { key, reason }) => {
+                key == "AEROBOOK_JWT_SECRET" && reason.contains("every instance")
+            }
+            _ => false,
+        };
+        let postgres = [("DATABASE_URL", "postgres://db/x"), ("AEROBOOK_PAYMENTS", "simulated")];
+        assert!(refused(&postgres));
+        assert!(refused(&[("REDIS_URL", "redis://cache:6379")]));
+        assert!(Config::from_source(&source(&[postgres[0], postgres[1], SIGNING_KEY])).is_ok());
+        assert!(Config::from_source(&BTreeMap::new()).unwrap().auth.jwt_secret.is_none(), "embedded: a random key");
     }
 
     #[test]

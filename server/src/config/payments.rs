@@ -129,17 +129,18 @@ mod tests {
     fn payments_are_simulated_only_on_the_embedded_database_or_when_asked() {
         assert_eq!(Config::from_source(&BTreeMap::new()).unwrap().payments.mode, PaymentMode::Simulated);
         let postgres = ("DATABASE_URL", "postgres://db/x");
-        match Config::from_source(&source(&[postgres])) {
+        let key = ("AEROBOOK_JWT_SECRET", "a-signing-key-of-at-least-32-bytes-0123456789");
+        match Config::from_source(&source(&[postgres, key])) {
             Err(ConfigError::Invalid { key: "AEROBOOK_PAYMENTS", reason }) => {
                 assert!(reason.contains("STRIPE_SECRET_KEY") && reason.contains("simulated"), "{reason}")
             }
             other => panic!("PostgreSQL without a provider must not start: {other:?}"),
         }
-        let simulated = Config::from_source(&source(&[postgres, ("AEROBOOK_PAYMENTS", "simulated")])).unwrap();
+        let simulated = Config::from_source(&source(&[postgres, key, ("AEROBOOK_PAYMENTS", "simulated")])).unwrap();
         assert_eq!(simulated.payments.mode, PaymentMode::Simulated);
-        let stripe = [postgres, ("STRIPE_SECRET_KEY", "sk_test_1"), ("STRIPE_WEBHOOK_SECRET", "whsec_1")];
+        let stripe = [postgres, key, ("STRIPE_SECRET_KEY", "sk_test_1"), ("STRIPE_WEBHOOK_SECRET", "whsec_1")];
         assert!(matches!(Config::from_source(&source(&stripe)).unwrap().payments.mode, PaymentMode::Stripe(_)));
-        let both = [stripe[0], stripe[1], stripe[2], ("AEROBOOK_PAYMENTS", "simulated")];
+        let both = [stripe[0], stripe[1], stripe[2], stripe[3], ("AEROBOOK_PAYMENTS", "simulated")];
         assert!(Config::from_source(&source(&both)).is_err(), "a Stripe key with simulated payments is ambiguous");
         assert!(Config::from_source(&source(&[("AEROBOOK_PAYMENTS", "stripe")])).is_err(), "stripe needs its key");
     }

@@ -22,7 +22,8 @@ pub(super) fn signing(config: &Config) -> (AccessTokens, PassSigner) {
         Some(secret) => secret.expose().as_bytes().to_vec(),
         None => {
             tracing::warn!(
-                "AEROBOOK_JWT_SECRET is not set: signing tokens with a random key; they stop working at restart"
+                "AEROBOOK_JWT_SECRET is not set (embedded defaults only): signing tokens with a random key; they stop \
+                 working at restart"
             );
             tokens::random_secret()
         }
