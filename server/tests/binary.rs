@@ -397,6 +397,39 @@ async fn spans_reach_a_collector_over_tls() {
     server.stop().await;
 }
 
+/// Spans follow `AEROBOOK_TRACE_FILTER`, not `RUST_LOG`: at the usual production log level (`warn`) every
+/// call's server span and its children (the use case, each query) are still exported. (The start-up line
+/// stays at info so the test can read the bound address from the log.)
+#[tokio::test]
+async fn spans_are_exported_whatever_the_log_level() {
+    let mut receiver = Receiver::start().await;
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("RUST_LOG", "warn,aerobook_server::startup=info"),
+    ])
+    .await;
+    let register = pb::RegisterRequest {
+        email: "quiet@example.com".into(),
+        password: "Quiet-Password-123".into(),
+        full_name: "Quiet Caller".into(),
+    };
+    AuthServiceClient::new(server.channel().await).register(traced(register, "quiet-logs")).await.expect("register");
+    let spans = receiver
+        .spans_until(|spans| {
+            let names = names(spans);
+            names.contains(&"aerobook.v1.AuthService/Register") && names.contains(&"db accounts.insert_account")
+        })
+        .await;
+    let call = spans.iter().find(|(_, span)| span.name == "aerobook.v1.AuthService/Register").expect("the call");
+    assert_eq!(string_attribute(&call.1.attributes, "correlation_id"), Some("quiet-logs"));
+    let logs = server.stop().await;
+    assert!(
+        !logs.iter().any(|line| line.contains("\"level\":\"INFO\"") && line.contains("call answered")),
+        "no info lines"
+    );
+}
+
 /// The same spans over OTLP/HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`): a receiver taking
 /// protobuf posts on `/v1/traces` gets them.
 #[tokio::test]

@@ -136,7 +136,10 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
         meter_provider = Some(provider);
     }
 
-    let filter = EnvFilter::try_new(&config.log_filter)?;
+    // One filter per layer: `RUST_LOG` chooses the log lines, `AEROBOOK_TRACE_FILTER` the exported spans, so
+    // a quiet log level does not silence tracing (a global filter would disable the spans for both).
+    let log_filter = EnvFilter::try_new(&config.log_filter)?;
+    let trace_filter = EnvFilter::try_new(&telemetry.trace_filter)?;
     let fmt = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -144,8 +147,10 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
             .event_format(JsonLines)
             .boxed(),
     };
-    let otel = tracer_provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(SERVICE_NAME)));
-    tracing_subscriber::registry().with(filter).with(otel).with(fmt).try_init()?;
+    let otel = tracer_provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(SERVICE_NAME)).with_filter(trace_filter));
+    tracing_subscriber::registry().with(otel).with(fmt.with_filter(log_filter)).try_init()?;
     Ok(Telemetry { tracer_provider, meter_provider, prometheus })
 }
 
