@@ -1,12 +1,12 @@
-//! The command line of `aerobook-server`: serve (default), `migrate`, and `admin` account commands that
-//! work against the configured database.
+//! The command line of `aerobook-server`: serve (default), `migrate`, and `admin` commands that work
+//! against the configured database: accounts, and the invariant check.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app::{AppError, accounts},
+    app::{AppError, accounts, invariants},
     config::Config,
     infra::clock::Clock,
     startup::{self, StartupError},
@@ -29,7 +29,7 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Manage accounts.
+    /// Manage accounts; check the database's invariants.
     #[command(subcommand)]
     Admin(AdminCommand),
 }
@@ -52,6 +52,10 @@ pub enum AdminCommand {
         #[arg(long)]
         name: String,
     },
+    /// Check every invariant Aerobook promises (seats add up, no seat sold twice, one booking per key,
+    /// confirmed bookings paid, refunds within charges, every email job there and none left running);
+    /// prints each check and exits non-zero on a violation. Read-only: safe beside live traffic.
+    Check,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,9 @@ pub enum AdminError {
     Startup(#[from] StartupError),
     #[error("{0}")]
     Rejected(#[from] AppError),
+    /// The invariant check found violations; the whole report.
+    #[error("invariants violated\n{0}")]
+    Violated(String),
 }
 
 /// Runs an admin command and returns what it prints.
@@ -79,6 +86,13 @@ pub async fn run_admin(config: &Config, command: AdminCommand) -> Result<String,
                  Sign in with Login(email = client id, password = client secret). The secret is not shown again.\n",
                 account.id, credentials.client_id, credentials.client_secret
             )
+        }
+        AdminCommand::Check => {
+            let report = invariants::check_invariants(&store, Clock::system().now()).await?;
+            if !report.holds() {
+                return Err(AdminError::Violated(report.to_string()));
+            }
+            report.to_string()
         }
     };
     Ok(output)

@@ -38,8 +38,12 @@ mod store;
 
 // What `main`, the tests and `load/` use; everything else stays inside the crate.
 pub use crate::{
-    app::{payments::ReconciliationReport, retention::Swept},
-    cli::{Cli, Command, run_admin},
+    app::{
+        invariants::{InvariantReport, check_invariants},
+        payments::ReconciliationReport,
+        retention::Swept,
+    },
+    cli::{AdminError, Cli, Command, run_admin},
     config::{Config, DatabaseConfig, Secret},
     domain::auth::{Caller, Role},
     infra::{clock::Clock, payments::wire as stripe_wire, telemetry, tokens::AccessTokens},

@@ -188,6 +188,7 @@ backend_tests! {
         assert_eq!(taken_seats(&app, &flight).await, seats);
         let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
         assert_eq!(ContractError::from_status(refused).metadata["seatsAvailable"], "0");
+        app.assert_invariants().await;
     }
 
     async fn a_crowd_on_one_cabin_gets_each_its_own_answer(app: TestApp) {
@@ -244,6 +245,7 @@ backend_tests! {
         assert!(booked.contains("14D"));
         assert_eq!(taken_seats(&app, &flight).await, booked);
         assert_eq!(economy_available(&app, &flight).await, 20 - 15);
+        app.assert_invariants().await;
     }
 
     async fn one_seat_asked_for_by_fifty_callers_has_one_winner(app: TestApp) {
@@ -258,6 +260,7 @@ backend_tests! {
         assert_eq!(refused.metadata["takenSeats"], "12C");
         assert_eq!(economy_available(&app, &flight).await, 49);
         assert_eq!(taken_seats(&app, &flight).await, ["12C".to_owned()].into());
+        app.assert_invariants().await;
     }
 
     async fn fifty_identical_calls_with_one_key_book_once(app: TestApp) {
@@ -677,6 +680,7 @@ backend_tests! {
         assert_eq!(a + b, 51);
         assert_eq!(economy_available(&app, &flight).await, 50);
         assert_eq!(economy_available(&other, &roomy).await, 50);
+        app.assert_invariants().await;
     }
 
     async fn with_redis_watchers_on_every_instance_see_each_change(app: TestApp) {

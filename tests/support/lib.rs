@@ -4,6 +4,7 @@
 //! and `external` (fresh PostgreSQL schema and Redis key prefix) when `DATABASE_URL` / `REDIS_URL` are set.
 //! Under CI the external variant refuses to skip.
 
+pub mod cluster;
 pub mod contract;
 pub mod grpc_web;
 pub mod proxy;
@@ -21,7 +22,8 @@ use aerobook_proto::v1::{
 };
 pub use aerobook_server::Role;
 use aerobook_server::{
-    Application, Background, Clock, Config, DatabaseConfig, ReconciliationReport, Secret, StartupError, Store,
+    Application, Background, Clock, Config, DatabaseConfig, InvariantReport, ReconciliationReport, Secret,
+    StartupError, Store, check_invariants,
 };
 pub use contract::ContractError;
 pub use requests::{create_flight_request, idempotency_key, request, riyadh_date, search_request};
@@ -283,6 +285,17 @@ impl TestApp {
     /// moved far ahead of the real one).
     pub fn bearer_now(&self, role: Role) -> String {
         bearer_signed_with(JWT_SECRET, role, self.clock.now())
+    }
+
+    /// Every invariant of the database, checked as `aerobook-server admin check` does.
+    pub async fn invariants(&self) -> InvariantReport {
+        check_invariants(&self.store().await, self.clock.now()).await.expect("the invariant check runs")
+    }
+
+    /// Fails the test, listing each violation, unless every invariant holds.
+    pub async fn assert_invariants(&self) {
+        let report = self.invariants().await;
+        assert!(report.holds(), "invariants violated:\n{report}");
     }
 
     /// A direct connection to the server's database, to check what was (not) written.

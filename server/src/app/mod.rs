@@ -8,6 +8,7 @@ pub mod bookings;
 pub mod error;
 pub mod flights;
 pub mod idempotency;
+pub mod invariants;
 pub mod job;
 pub mod notifications;
 pub mod outbox;

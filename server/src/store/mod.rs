@@ -10,6 +10,7 @@ pub mod entities;
 pub mod flights;
 pub mod history;
 pub mod idempotency;
+pub mod invariants;
 pub mod mail;
 pub mod outbox;
 pub mod payments;
