@@ -35,6 +35,8 @@ pub enum BuildError {
 #[must_use]
 pub struct ClientBuilder {
     endpoint: String,
+    /// Further instances of the same deployment, balanced with `endpoint`.
+    also: Vec<String>,
     timeout: Option<Duration>,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -91,15 +93,35 @@ impl ClientBuilder {
         self
     }
 
+    /// Also sends calls to `endpoint`, another instance of the same deployment, for clients that balance
+    /// across instances themselves (no load balancer in front): each call, and each repeat of it, goes to
+    /// the least busy of two instances drawn at random. Every instance must share the deployment's database,
+    /// Redis and signing key, so a repeat on another instance is the same call (its idempotency key holds).
+    pub fn also(mut self, endpoint: impl Into<String>) -> Self {
+        self.also.push(endpoint.into());
+        self
+    }
+
     /// The client, connecting at its first call (and again after a connection is lost).
     pub fn build(self) -> Result<Client, BuildError> {
-        let endpoint = self.endpoint()?;
+        if !self.also.is_empty() {
+            let endpoints = std::iter::once(&self.endpoint)
+                .chain(&self.also)
+                .map(|endpoint| self.endpoint_of(endpoint))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(self.with_channel(Channel::balance_list(endpoints.into_iter())));
+        }
+        let endpoint = self.endpoint_of(&self.endpoint)?;
         Ok(self.with_channel(endpoint.connect_lazy()))
     }
 
-    /// The client, once a connection is open: fails at once when the server cannot be reached.
+    /// The client, once a connection is open: fails at once when the server cannot be reached (with
+    /// [`Self::also`], instances are connected as calls need them, as [`Self::build`] does).
     pub async fn connect(self) -> Result<Client, BuildError> {
-        let endpoint = self.endpoint()?;
+        if !self.also.is_empty() {
+            return self.build();
+        }
+        let endpoint = self.endpoint_of(&self.endpoint)?;
         let channel = endpoint
             .connect()
             .await
@@ -107,9 +129,9 @@ impl ClientBuilder {
         Ok(self.with_channel(channel))
     }
 
-    fn endpoint(&self) -> Result<Endpoint, BuildError> {
-        let invalid = |source| BuildError::InvalidEndpoint { endpoint: self.endpoint.clone(), source };
-        let endpoint = Endpoint::from_shared(self.endpoint.clone())
+    fn endpoint_of(&self, address: &str) -> Result<Endpoint, BuildError> {
+        let invalid = |source| BuildError::InvalidEndpoint { endpoint: address.to_owned(), source };
+        let endpoint = Endpoint::from_shared(address.to_owned())
             .map_err(invalid)?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
@@ -141,6 +163,7 @@ impl Client {
     pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             endpoint: endpoint.into(),
+            also: Vec::new(),
             timeout: Some(DEFAULT_TIMEOUT),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),

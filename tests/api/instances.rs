@@ -1,0 +1,68 @@
+//! Promises kept across instances: a deployment is several instances behind a load balancer that sends each
+//! call, retries included, to any of them. On the embedded backend the second instance shares the SQLite
+//! file; on PostgreSQL + Redis it shares both, as replicas do.
+
+use aerobook_server::{Cli, Command, run_admin};
+use aerobook_tests::{ContractError, TestApp, backend_tests, idempotency_key};
+use clap::Parser as _;
+use sea_orm::ConnectionTrait as _;
+use tonic::Response;
+
+use crate::bookings::{Customer, adult, flight_with_economy, hold};
+
+fn replayed<T>(response: &Response<T>) -> bool {
+    response.metadata().get("idempotent-replayed").and_then(|v| v.to_str().ok()) == Some("true")
+}
+
+/// `aerobook-server admin check`, as operators run it against the instances' database.
+async fn admin_check(app: &TestApp) -> Result<String, aerobook_server::AdminError> {
+    let cli = Cli::try_parse_from(["aerobook-server", "admin", "check"]).expect("parsed");
+    let Some(Command::Admin(command)) = cli.command else { panic!("parsed as admin") };
+    run_admin(&app.config, command).await
+}
+
+backend_tests! {
+    async fn a_retry_through_another_instance_after_a_sell_out_replays_its_hold(app: TestApp) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 1, "A").await;
+        let (sara, omar) = (Customer::new(&app), Customer::new(&app));
+        // Sara's tap takes the last seat on the first instance; her answer is lost.
+        let key = idempotency_key();
+        let tap = || sara.keyed(hold(&flight, vec![adult("Sara")], &[]), &key);
+        let held = app.bookings().create_booking(tap()).await.expect("the last seat").into_inner();
+        // The second instance learns the sell-out from the database (its sold-out gate remembers it).
+        for _ in 0..2 {
+            let refused = omar.book(&other, hold(&flight, vec![adult("Omar")], &[])).await.expect_err("sold out");
+            assert_eq!(ContractError::from_status(&refused).reason, "SEATS_UNAVAILABLE");
+        }
+        // Her retry reaches the second instance: it gets her hold, not "sold out".
+        let retry = other.bookings().create_booking(tap()).await.expect("her hold, replayed");
+        assert!(replayed(&retry));
+        assert_eq!(retry.into_inner(), held);
+        // A new key is refused at the gate as before.
+        let again = sara.book(&other, hold(&flight, vec![adult("Sara")], &[])).await.expect_err("sold out");
+        assert_eq!(ContractError::from_status(&again).reason, "SEATS_UNAVAILABLE");
+        app.assert_invariants().await;
+    }
+
+    async fn the_invariant_check_finds_what_breaks_a_promise(app: TestApp) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let sara = Customer::new(&app);
+        sara.book(&app, hold(&flight, vec![adult("Sara")], &["10A"])).await.expect("held");
+        app.assert_invariants().await;
+        let printed = admin_check(&app).await.expect("every invariant holds");
+        assert!(printed.contains("ok   no_seat_sold_twice") && printed.ends_with(" checks, 0 violations\n"), "{printed}");
+        // What no code path may do: a cabin count that lost a seat, and a seat kept by a cancelled booking.
+        let db = app.database().await;
+        let cabin = "UPDATE flight_cabins SET seats_available = seats_available - 1 WHERE cabin = 'ECONOMY' \
+                     AND seats_available > 0 AND flight_id IN (SELECT flight_id FROM seat_assignments)";
+        db.execute_unprepared(cabin).await.expect("cabin count changed");
+        db.execute_unprepared("UPDATE bookings SET status = 'CANCELLED', hold_expires_at = NULL").await.expect("booking cancelled by hand");
+        let report = app.invariants().await;
+        let failed: Vec<&str> = report.checks.iter().filter(|c| c.violations > 0).map(|c| c.name).collect();
+        assert_eq!(failed, ["seats_add_up", "released_seats_are_free"], "{report}");
+        assert!(report.to_string().contains(&format!("flight {}", flight.id)), "{report}");
+        let refused = admin_check(&app).await.expect_err("violations fail the command").to_string();
+        assert!(refused.contains("FAIL seats_add_up") && refused.contains("2 violations"), "{refused}");
+    }
+}
