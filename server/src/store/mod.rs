@@ -69,15 +69,20 @@ enum Transient {
 
 fn transient(err: &DbErr) -> Option<Transient> {
     let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return Some(Transient::Unavailable),
-        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        // Whatever failed while connecting (refused, cut mid-handshake) says nothing about the request.
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return Some(Transient::Unavailable),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
         _ => return None,
     };
     let RuntimeErr::SqlxError(error) = runtime else { return None };
     match error.as_ref() {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-            Some(Transient::Unavailable)
-        }
+        // A connection that broke mid-conversation: its bytes stopped making sense, or stopped.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Some(Transient::Unavailable),
         sqlx::Error::Database(database) => {
             if database.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
                 // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
