@@ -8,6 +8,7 @@ mod catalogue;
 mod cluster;
 mod contract;
 mod create_flight;
+mod faults;
 mod grpc_web;
 mod instances;
 mod jobs;

@@ -1,0 +1,136 @@
+//! Faults injected under load, through a cluster of instances on PostgreSQL + Redis: the database or Redis
+//! cut mid-sale behind a TCP switch. The buyers are Rust SDK clients that repeat failed calls with the same
+//! idempotency key; each scenario ends with the invariant check. They need PostgreSQL (and Redis for the
+//! Redis scenario): skipped without them, except under CI.
+
+use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
+
+use aerobook_sdk::{ErrorCode, RetryPolicy, proto as pb};
+use aerobook_tests::{Backend, Role, cluster::Cluster, proxy::TcpSwitch};
+use futures::future::join_all;
+use tokio::sync::mpsc;
+
+use crate::bookings::{adult, economy_available, flight_with_economy, hold};
+
+/// How long an outage lasts: longer than a call's first few repeats, shorter than a buyer's patience.
+const OUTAGE: Duration = Duration::from_secs(2);
+
+/// Buyers repeat for up to about 10 s: they outlast the outage.
+fn patient() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 30,
+        initial_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+    }
+}
+
+/// `url` with its host and port replaced by a switch in front of them, and the switch.
+async fn behind_a_switch(url: &str) -> (String, TcpSwitch) {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let target: SocketAddr = tokio::net::lookup_host(authority).await.expect("host").next().expect("an address");
+    let switch = TcpSwitch::start(target).await;
+    let at = if credentials.is_empty() { String::new() } else { format!("{credentials}@") };
+    (format!("{scheme}://{at}{}/{path}", switch.addr()), switch)
+}
+
+fn required(variable: &str) -> Option<String> {
+    let value = std::env::var(variable).ok();
+    if value.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "CI must set {variable}");
+        eprintln!("skipped: {variable} is not set");
+    }
+    value
+}
+
+/// Runs `buyers` buyers at once, each holding one seat with a key of its own, and cuts `switch` for
+/// [`OUTAGE`] once `before_cut` of them have their answer. Returns each buyer's answer.
+async fn sale_with_an_outage(
+    cluster: &Cluster,
+    flight: &pb::Flight,
+    buyers: usize,
+    before_cut: usize,
+    switch: &TcpSwitch,
+) -> Vec<Result<pb::Booking, aerobook_sdk::ApiError>> {
+    let (answered, mut answers) = mpsc::unbounded_channel::<()>();
+    let sale = join_all((0..buyers).map(|_| {
+        let (client, answered) = (cluster.signed_in_retrying(Role::Customer, patient()), answered.clone());
+        async move {
+            let answer = client.booking().create_booking(hold(flight, vec![adult("Sara")], &[])).await;
+            let _ = answered.send(());
+            answer.map(|response| response.into_inner())
+        }
+    }));
+    let outage = async {
+        for _ in 0..before_cut {
+            answers.recv().await;
+        }
+        switch.cut();
+        tokio::time::sleep(OUTAGE).await;
+        switch.restore();
+    };
+    let (results, ()) = tokio::join!(sale, outage);
+    results
+}
+
+/// Every answered booking exists once; every seat the cabin lost is one of them.
+async fn acknowledged_bookings_exist_once(
+    cluster: &Cluster,
+    flight: &pb::Flight,
+    answers: &[Result<pb::Booking, aerobook_sdk::ApiError>],
+    seats: i32,
+) {
+    let app = cluster.first();
+    let booked: BTreeSet<&str> = answers.iter().flatten().map(|booking| booking.id.as_str()).collect();
+    assert_eq!(booked.len(), answers.iter().flatten().count(), "no booking answered twice");
+    let reader = cluster.signed_in(Role::Operator);
+    for id in &booked {
+        let read = reader.booking().get_booking(pb::GetBookingRequest { booking_id: (*id).to_owned() }).await;
+        assert_eq!(read.expect("an acknowledged booking exists").into_inner().status(), pb::BookingStatus::Held);
+    }
+    let sold = seats - economy_available(app, flight).await;
+    assert_eq!(usize::try_from(sold).unwrap(), booked.len(), "every seat taken belongs to an acknowledged booking");
+    app.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_mid_sale_loses_no_acknowledged_booking() {
+    let Some(database_url) = required("DATABASE_URL").filter(|url| url.starts_with("postgres")) else { return };
+    let (via_switch, switch) = behind_a_switch(&database_url).await;
+    let settings = [("DATABASE_URL", via_switch.as_str()), ("AEROBOOK_HEALTH_PROBE_INTERVAL_MS", "100")];
+    let Some(cluster) = Cluster::start_with(Backend::External, 2, &settings).await else { return };
+    let flight = flight_with_economy(cluster.first(), 10, "ABC").await;
+    let answers = sale_with_an_outage(&cluster, &flight, 24, 6, &switch).await;
+    for refused in answers.iter().filter_map(|answer| answer.as_ref().err()) {
+        assert!(refused.retryable, "only a retryable failure may end a buyer's patience: {refused:?}");
+    }
+    assert!(answers.iter().filter(|answer| answer.is_ok()).count() >= 6, "buyers before and after the outage");
+    acknowledged_bookings_exist_once(&cluster, &flight, &answers, 30).await;
+
+    // While the database is away, calls are answered at once, and retryably.
+    switch.cut();
+    let impatient = cluster.signed_in_retrying(Role::Customer, RetryPolicy::never());
+    let started = std::time::Instant::now();
+    let refused = impatient.booking().create_booking(hold(&flight, vec![adult("Omar")], &[])).await.expect_err("down");
+    assert_eq!(refused.code, ErrorCode::ServiceUnavailable, "{refused:?}");
+    assert!(refused.retryable && started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    switch.restore();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_mid_sale_keeps_selling_from_the_database() {
+    let (Some(_), Some(redis_url)) = (required("DATABASE_URL"), required("REDIS_URL")) else { return };
+    let (via_switch, switch) = behind_a_switch(&redis_url).await;
+    let settings = [("REDIS_URL", via_switch.trim_end_matches('/'))];
+    let Some(cluster) = Cluster::start_with(Backend::External, 2, &settings).await else { return };
+    let flight = flight_with_economy(cluster.first(), 5, "AB").await;
+    let started = std::time::Instant::now();
+    let answers = sale_with_an_outage(&cluster, &flight, 30, 5, &switch).await;
+    for refused in answers.iter().filter_map(|answer| answer.as_ref().err()) {
+        assert_eq!(refused.code, ErrorCode::SeatsUnavailable, "Redis is never needed to answer: {refused:?}");
+    }
+    assert_eq!(answers.iter().filter(|answer| answer.is_ok()).count(), 10, "every seat sold once");
+    assert!(started.elapsed() < OUTAGE + Duration::from_secs(8), "no call waited on Redis: {:?}", started.elapsed());
+    acknowledged_bookings_exist_once(&cluster, &flight, &answers, 10).await;
+}
