@@ -1,16 +1,20 @@
 //! Faults injected under load, through a cluster of instances on PostgreSQL + Redis: the database or Redis
-//! cut mid-sale behind a TCP switch. The buyers are Rust SDK clients that repeat failed calls with the same
+//! cut mid-sale behind a TCP switch, and a storm of duplicated, shuffled webhook deliveries. The buyers are Rust SDK clients that repeat failed calls with the same
 //! idempotency key; each scenario ends with the invariant check. They need PostgreSQL (and Redis for the
 //! Redis scenario): skipped without them, except under CI.
 
 use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
 use aerobook_sdk::{ErrorCode, RetryPolicy, proto as pb};
+use aerobook_server::stripe_wire as wire;
 use aerobook_tests::{Backend, Role, cluster::Cluster, proxy::TcpSwitch};
 use futures::future::join_all;
 use tokio::sync::mpsc;
 
-use crate::bookings::{adult, economy_available, flight_with_economy, hold};
+use crate::{
+    bookings::{Customer, adult, economy_available, flight_with_economy, hold},
+    payments::{count, pay},
+};
 
 /// How long an outage lasts: longer than a call's first few repeats, shorter than a buyer's patience.
 const OUTAGE: Duration = Duration::from_secs(2);
@@ -74,8 +78,9 @@ async fn sale_with_an_outage(
     results
 }
 
-/// Every answered booking exists once; every seat the cabin lost is one of them.
+/// Every answered booking exists once; every seat the cabin lost is one of them. Ends `scenario`.
 async fn acknowledged_bookings_exist_once(
+    scenario: &str,
     cluster: &Cluster,
     flight: &pb::Flight,
     answers: &[Result<pb::Booking, aerobook_sdk::ApiError>],
@@ -91,7 +96,7 @@ async fn acknowledged_bookings_exist_once(
     }
     let sold = seats - economy_available(app, flight).await;
     assert_eq!(usize::try_from(sold).unwrap(), booked.len(), "every seat taken belongs to an acknowledged booking");
-    app.assert_invariants().await;
+    app.scenario_done(scenario, answers.len(), 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +111,8 @@ async fn a_database_outage_mid_sale_loses_no_acknowledged_booking() {
         assert!(refused.retryable, "only a retryable failure may end a buyer's patience: {refused:?}");
     }
     assert!(answers.iter().filter(|answer| answer.is_ok()).count() >= 6, "buyers before and after the outage");
-    acknowledged_bookings_exist_once(&cluster, &flight, &answers, 30).await;
+    let scenario = "PostgreSQL cut for 2 s mid-sale, 2 instances";
+    acknowledged_bookings_exist_once(scenario, &cluster, &flight, &answers, 30).await;
 
     // While the database is away, calls are answered at once, and retryably.
     switch.cut();
@@ -132,5 +138,47 @@ async fn a_redis_outage_mid_sale_keeps_selling_from_the_database() {
     }
     assert_eq!(answers.iter().filter(|answer| answer.is_ok()).count(), 10, "every seat sold once");
     assert!(started.elapsed() < OUTAGE + Duration::from_secs(8), "no call waited on Redis: {:?}", started.elapsed());
-    acknowledged_bookings_exist_once(&cluster, &flight, &answers, 10).await;
+    let scenario = "Redis cut mid-sale, 2 instances";
+    acknowledged_bookings_exist_once(scenario, &cluster, &flight, &answers, 10).await;
+}
+
+aerobook_tests::stripe_tests! {
+    /// A thousand signed deliveries for a hundred payments, each event ten times over, shuffled and spread
+    /// over two instances: every payment applied once, every booking confirmed once, one email each.
+    async fn a_webhook_storm_applies_each_event_once(
+        app: TestApp,
+        stripe: StripeTestServer,
+        settings = [("AEROBOOK_RATE_LIMIT_WEBHOOK", "100000/60")]
+    ) {
+        let other = app.another_instance().await;
+        let mut paid = Vec::new();
+        for rows in [10, 10] {
+            let flight = flight_with_economy(&app, rows, "ABCDE").await;
+            for _ in 0..50 {
+                let customer = Customer::new(&app);
+                let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.expect("held");
+                let intent = pay(&app, &customer, &booking, &aerobook_tests::idempotency_key()).await.expect("intent");
+                paid.push((customer, booking, intent.into_inner().provider_reference));
+            }
+        }
+        let events: Vec<serde_json::Value> =
+            paid.iter().map(|(_, _, intent)| wire::event("payment_intent.succeeded", stripe.succeed(intent))).collect();
+        let urls = [app.webhook_url(), other.webhook_url()];
+        let deliveries: Vec<(&str, &serde_json::Value)> =
+            events.iter().flat_map(|event| urls.iter().cycle().take(10).map(move |url| (url.as_str(), event))).collect();
+        // A fixed shuffle (a multiplicative walk), so a failure replays the same order.
+        let len = deliveries.len();
+        let shuffled: Vec<_> = (0..len).map(|i| deliveries[(i * 7_919) % len]).collect();
+        for wave in shuffled.chunks(50) {
+            let statuses = join_all(wave.iter().map(|(url, event)| stripe.deliver(url, event))).await;
+            assert!(statuses.iter().all(|status| *status == http::StatusCode::OK), "{statuses:?}");
+        }
+        tokio::join!(app.run_jobs(), other.run_jobs());
+        for (customer, booking, _) in &paid {
+            assert_eq!(customer.get(&app, booking).await.expect("read").status(), pb::BookingStatus::Confirmed);
+        }
+        assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM provider_events").await, 100, "each event recorded once");
+        assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'SEND_EMAIL'").await, 100);
+        app.scenario_done("1,000 webhook deliveries (100 events x 10), shuffled over 2 instances", len + 200, len - 100).await;
+    }
 }

@@ -8,7 +8,14 @@ use clap::Parser as _;
 use sea_orm::ConnectionTrait as _;
 use tonic::Response;
 
-use crate::bookings::{Customer, adult, flight_with_economy, hold};
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use crate::bookings::{Customer, adult, confirm, economy_available, flight_with_economy, hold};
+
+/// The holds' time to live (the test servers' default).
+const HOLD_TTL: Duration = Duration::from_secs(600);
 
 fn replayed<T>(response: &Response<T>) -> bool {
     response.metadata().get("idempotent-replayed").and_then(|v| v.to_str().ok()) == Some("true")
@@ -42,7 +49,30 @@ backend_tests! {
         // A new key is refused at the gate as before.
         let again = sara.book(&other, hold(&flight, vec![adult("Sara")], &[])).await.expect_err("sold out");
         assert_eq!(ContractError::from_status(&again).reason, "SEATS_UNAVAILABLE");
-        app.assert_invariants().await;
+        app.scenario_done("a retry through another instance after a sell-out", 6, 0).await;
+    }
+
+    async fn instances_whose_clocks_disagree_never_expire_a_confirmed_hold(app: TestApp) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 10, "AB").await;
+        let mut holds = Vec::new();
+        for _ in 0..20 {
+            holds.push(Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &[])).await.expect("held"));
+        }
+        // The first instance's clock says the holds have two seconds left; the second's, five seconds ahead,
+        // that they ran out three seconds ago. Its sweeper and the first's confirmations race.
+        app.clock.advance(HOLD_TTL - Duration::from_secs(2));
+        other.clock.advance(HOLD_TTL + Duration::from_secs(3));
+        let confirmations = join_all(holds.iter().map(|booking| confirm(&app, booking)));
+        let (confirmed, swept) = tokio::join!(confirmations, other.sweep());
+        for refused in confirmed.iter().filter_map(|answer| answer.as_ref().err()) {
+            let reason = ContractError::from_status(refused).reason;
+            assert!(["BOOKING_EXPIRED", "BOOKING_CONFLICT"].contains(&reason.as_str()), "{refused:?}");
+        }
+        let confirmed = confirmed.iter().filter(|answer| answer.is_ok()).count();
+        assert_eq!(confirmed + swept, 20, "each hold confirmed or expired, never both");
+        assert_eq!(economy_available(&app, &flight).await, i32::try_from(swept).unwrap());
+        app.scenario_done("holds confirmed on one instance while another, 5 s ahead, sweeps them", 21, 1).await;
     }
 
     async fn the_invariant_check_finds_what_breaks_a_promise(app: TestApp) {

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod contract;
 pub mod grpc_web;
 pub mod proxy;
+pub mod reliability;
 pub mod requests;
 pub mod smtp;
 pub mod stripe;
@@ -296,6 +297,16 @@ impl TestApp {
     pub async fn assert_invariants(&self) {
         let report = self.invariants().await;
         assert!(report.holds(), "invariants violated:\n{report}");
+    }
+
+    /// Ends a reliability scenario: checks every invariant (failing the test on a violation) and records
+    /// what the scenario did for `scripts/reliability`.
+    pub async fn scenario_done(&self, scenario: &str, calls: usize, faults: usize) {
+        let report = self.invariants().await;
+        let backend = if self.postgres_schema.is_some() { "postgres" } else { "sqlite" };
+        let backend = if self.redis_prefix.is_some() { format!("{backend}+redis") } else { backend.to_owned() };
+        reliability::record(scenario, &backend, calls, faults, &report);
+        assert!(report.holds(), "invariants violated after {scenario}:\n{report}");
     }
 
     /// A direct connection to the server's database, to check what was (not) written.
