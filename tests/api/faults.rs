@@ -142,6 +142,36 @@ async fn a_redis_outage_mid_sale_keeps_selling_from_the_database() {
     acknowledged_bookings_exist_once(scenario, &cluster, &flight, &answers, 10).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_redis_costs_no_call_a_wait_once_the_breaker_opens() {
+    let (Some(_), Some(redis_url)) = (required("DATABASE_URL"), required("REDIS_URL")) else { return };
+    let (via_switch, switch) = behind_a_switch(&redis_url).await;
+    let settings = [("REDIS_URL", via_switch.trim_end_matches('/'))];
+    let Some(cluster) = Cluster::start_with(Backend::External, 2, &settings).await else { return };
+    let flight = flight_with_economy(cluster.first(), 10, "AB").await;
+    let buyers: Vec<_> = (0..21).map(|_| cluster.signed_in_retrying(Role::Customer, patient())).collect();
+    // Redis accepts and never answers. Each instance's probe opens its breaker within three unanswered
+    // pings (at most 3 x (250 + 250) ms): the bound of the design under test, not a synchronisation.
+    switch.black_hole();
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for buyer in &buyers[..20] {
+        let answer = buyer.booking().create_booking(hold(&flight, vec![adult("Sara")], &[])).await;
+        answers.push(answer.map(|response| response.into_inner()));
+    }
+    let took = started.elapsed();
+    // Without the breaker each hold waits out at least one 250 ms Redis command: 20 take over 5 s.
+    assert!(took < Duration::from_millis(2_500), "20 holds took {took:?} with Redis black-holed");
+    let failed: Vec<_> = answers.iter().filter_map(|answer| answer.as_ref().err()).collect();
+    assert!(failed.is_empty(), "every seat sold from the database: {failed:?}");
+    switch.restore();
+    let after = buyers[20].booking().create_booking(hold(&flight, vec![adult("Omar")], &[])).await;
+    assert_eq!(after.expect_err("sold out").code, ErrorCode::SeatsUnavailable);
+    let scenario = "Redis black-holed (accepts, never answers), 2 instances";
+    acknowledged_bookings_exist_once(scenario, &cluster, &flight, &answers, 20).await;
+}
+
 aerobook_tests::stripe_tests! {
     /// A thousand signed deliveries for a hundred payments, each event ten times over, shuffled and spread
     /// over two instances: every payment applied once, every booking confirmed once, one email each.

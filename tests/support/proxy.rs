@@ -201,16 +201,18 @@ impl Drop for TlsProxy {
 }
 
 /// A plain TCP relay (to a database, say) that can be cut, dropping every open connection and refusing new
-/// ones, and then restored: an outage of the service behind it, as the server sees one.
+/// ones, or black-holed, keeping every connection open (and accepting new ones) but passing no byte, and
+/// then restored: an outage of the service behind it, as the server sees one.
 pub struct TcpSwitch {
     addr: SocketAddr,
     state: Arc<SwitchState>,
     accept: JoinHandle<()>,
 }
 
-#[derive(Default)]
 struct SwitchState {
     cut: AtomicBool,
+    /// `true` while black-holed: relays hold what they read until it turns `false`.
+    silent: tokio::sync::watch::Sender<bool>,
     /// Relays of open connections, aborted on a cut.
     relays: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -219,18 +221,28 @@ impl TcpSwitch {
     pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind switch");
         let addr = listener.local_addr().expect("switch address");
-        let state = Arc::new(SwitchState::default());
+        let state = Arc::new(SwitchState {
+            cut: AtomicBool::new(false),
+            silent: tokio::sync::watch::channel(false).0,
+            relays: std::sync::Mutex::default(),
+        });
         let accept = tokio::spawn({
             let state = Arc::clone(&state);
             async move {
-                while let Ok((mut client, _)) = listener.accept().await {
+                while let Ok((client, _)) = listener.accept().await {
                     if state.cut.load(Ordering::SeqCst) {
                         drop(client);
                         continue;
                     }
+                    let silent = state.silent.subscribe();
                     let relay = tokio::spawn(async move {
-                        if let Ok(mut server) = TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        if let Ok(server) = TcpStream::connect(target).await {
+                            let (client_read, client_write) = client.into_split();
+                            let (server_read, server_write) = server.into_split();
+                            tokio::join!(
+                                pass(client_read, server_write, silent.clone()),
+                                pass(server_read, client_write, silent)
+                            );
                         }
                     });
                     state.relays.lock().unwrap().push(relay);
@@ -252,9 +264,31 @@ impl TcpSwitch {
         }
     }
 
+    /// Keeps every connection open and accepts new ones, but passes no byte either way until
+    /// [`Self::restore`]: a service that stopped answering without closing anything.
+    pub fn black_hole(&self) {
+        self.state.silent.send_replace(true);
+    }
+
     pub fn restore(&self) {
         self.state.cut.store(false, Ordering::SeqCst);
+        self.state.silent.send_replace(false);
     }
+}
+
+/// Copies `from` to `to`, holding each chunk while the switch is silent; ends when either side closes.
+async fn pass(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut silent: tokio::sync::watch::Receiver<bool>) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        if silent.wait_for(|silent| !*silent).await.is_err() || to.write_all(&buffer[..read]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Drop for TcpSwitch {

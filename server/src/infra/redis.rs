@@ -1,7 +1,19 @@
 //! The shared Redis client (fred): short command timeouts and endless reconnection, so a Redis outage costs
 //! speed, never availability.
+//!
+//! A Redis that is connected but does not answer (black-holed by a network fault, or stalled) would cost
+//! every call a command timeout. A circuit breaker stops that: a probe pings Redis every
+//! [`PROBE_EVERY`]; after [`OPEN_AFTER`] unanswered pings in a row the breaker opens and
+//! [`Redis::available`] says no (callers skip Redis at once, as while disconnected), and the first answered
+//! ping (the half-open probe) closes it again.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use fred::prelude::{Builder, ClientLike as _, Config, ReconnectPolicy};
 
@@ -11,13 +23,32 @@ use crate::config::RedisConfig;
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long start-up waits for the first connection before carrying on without Redis.
 const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(2);
+/// How often the breaker's probe pings Redis, and how long it waits for each answer.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// Unanswered pings in a row that open the breaker.
+const OPEN_AFTER: u32 = 3;
 
 #[derive(Clone)]
 pub struct Redis {
     client: fred::clients::Client,
     /// Builds further connections with the same settings (pub/sub needs its own).
-    builder: std::sync::Arc<Builder>,
+    builder: Arc<Builder>,
     prefix: String,
+    breaker: Arc<Breaker>,
+}
+
+/// Whether Redis answers, as the probe last found; the probe ends with the last clone of the client.
+struct Breaker {
+    open: AtomicBool,
+    probe: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Breaker {
+    fn drop(&mut self) {
+        if let Some(probe) = self.probe.get() {
+            probe.abort();
+        }
+    }
 }
 
 impl Redis {
@@ -43,13 +74,16 @@ impl Redis {
             }
             Err(_) => tracing::warn!("Redis did not answer in time; carrying on without it and reconnecting"),
         }
-        Ok(Self { client, builder: std::sync::Arc::new(builder), prefix: config.key_prefix.clone() })
+        let breaker = Arc::new(Breaker { open: AtomicBool::new(false), probe: std::sync::OnceLock::new() });
+        let probe = tokio::spawn(probe(client.clone(), Arc::downgrade(&breaker)));
+        let _ = breaker.probe.set(probe);
+        Ok(Self { client, builder: Arc::new(builder), prefix: config.key_prefix.clone(), breaker })
     }
 
-    /// The client, or `None` while disconnected, so callers skip Redis at once instead of waiting for
-    /// commands to time out.
+    /// The client, or `None` while disconnected or not answering (the breaker open), so callers skip
+    /// Redis at once instead of waiting for commands to time out.
     pub fn available(&self) -> Option<&fred::clients::Client> {
-        self.client.is_connected().then_some(&self.client)
+        (self.client.is_connected() && !self.breaker.open.load(Ordering::Acquire)).then_some(&self.client)
     }
 
     /// A separate connection for subscriptions, which re-subscribes by itself after reconnecting.
@@ -65,6 +99,31 @@ impl Redis {
     pub async fn quit(&self) {
         if let Err(error) = self.client.quit().await {
             tracing::debug!(%error, "closing Redis");
+        }
+    }
+}
+
+/// Pings Redis every [`PROBE_EVERY`] while the client lives, opening the breaker after [`OPEN_AFTER`]
+/// unanswered pings in a row and closing it at the first answer. A disconnected client is left to its
+/// reconnection (`available` already says no).
+async fn probe(client: fred::clients::Client, breaker: std::sync::Weak<Breaker>) {
+    let mut unanswered = 0;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let Some(breaker) = breaker.upgrade() else { return };
+        if !client.is_connected() {
+            continue;
+        }
+        let answered =
+            matches!(tokio::time::timeout(PROBE_EVERY, client.ping::<fred::types::Value>(None)).await, Ok(Ok(_)));
+        unanswered = if answered { 0 } else { unanswered + 1 };
+        let open = unanswered >= OPEN_AFTER;
+        if breaker.open.swap(open, Ordering::AcqRel) != open {
+            if open {
+                tracing::warn!("Redis does not answer: carrying on without it until it does (circuit breaker open)");
+            } else {
+                tracing::info!("Redis answers again (circuit breaker closed)");
+            }
         }
     }
 }
