@@ -333,6 +333,44 @@ async fn an_unreachable_redis_never_fails_a_read() {
     }
 }
 
+/// With every slot busy and the queue full, a call is shed at once (`SERVICE_UNAVAILABLE`, retryable, with
+/// a retry delay) instead of waiting out its deadline behind a slow database; health is never shed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_over_the_queue_are_shed_at_once() {
+    // Needs PostgreSQL: its lock waits show that the one slot is taken, without guessing with a sleep.
+    let settings = [("AEROBOOK_MAX_CONCURRENT_CALLS", "1"), ("AEROBOOK_MAX_WAITING_CALLS", "0")];
+    let Some(app) = TestApp::on_postgres(&settings).await else { return };
+    let blocker = app.block_writes().await;
+    let mut flights = app.flights();
+    let operator = app.bearer(aerobook_tests::Role::Operator);
+    let slow = tokio::spawn(async move {
+        let flight = aerobook_tests::create_flight_request("XY971", "RUH", "JED", 2);
+        let headers = [("idempotency-key", aerobook_tests::idempotency_key()), ("authorization", operator)];
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        flights.create_flight(aerobook_tests::request(flight, &headers)).await
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !app.server_waits_for_a_lock().await {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the slow call holds the only slot");
+
+    let started = std::time::Instant::now();
+    let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+    let shed = app.flights().search_flights(request).await.expect_err("shed");
+    let error = aerobook_tests::ContractError::from_status(&shed);
+    assert_eq!((shed.code(), error.reason.as_str()), (tonic::Code::Unavailable, "SERVICE_UNAVAILABLE"));
+    assert!(error.retryable && started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+    let mut health = HealthClient::new(app.channel.clone());
+    let serving = health.check(HealthCheckRequest { service: String::new() }).await.expect("health is never shed");
+    assert_eq!(serving.into_inner().status(), ServingStatus::Serving);
+
+    blocker.rollback().await.unwrap();
+    slow.await.unwrap().expect("the slow call completes");
+}
+
 /// A call in flight when shutdown starts still completes, and then the server stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_calls_in_flight() {

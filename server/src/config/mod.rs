@@ -91,6 +91,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Calls executing at once across all connections; more wait for a slot within their deadline.
     pub max_concurrent_calls: usize,
+    /// Calls that may wait for a slot at once; past it a call is shed: answered `SERVICE_UNAVAILABLE`
+    /// (retryable) at once instead of waiting out its deadline, so a slow database never queues every call.
+    pub max_waiting_calls: usize,
     /// Largest encoded request or response message.
     pub max_message_bytes: usize,
     /// How long shutdown waits for in-flight calls and streams before closing connections.
@@ -315,6 +318,7 @@ impl Config {
             limits: Limits {
                 request_timeout,
                 max_concurrent_calls: parse_in(get, "AEROBOOK_MAX_CONCURRENT_CALLS", 1024, 1..=100_000)?,
+                max_waiting_calls: parse_in(get, "AEROBOOK_MAX_WAITING_CALLS", 4096, 0..=1_000_000)?,
                 max_message_bytes: parse_in(get, "AEROBOOK_MAX_MESSAGE_BYTES", 1 << 20, 4096..=16 << 20)?,
                 shutdown_grace: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_GRACE_SECONDS", 30, 0..=600)?),
                 shutdown_drain: Duration::from_secs(parse_in(get, "AEROBOOK_SHUTDOWN_DRAIN_SECONDS", 5, 0..=300)?),

@@ -242,7 +242,11 @@ impl Application {
                 // google.rpc error details, so reflection clients can decode grpc-status-details-bin.
                 .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
-        let call_limits = CallLimits::new(config.limits.request_timeout, config.limits.max_concurrent_calls);
+        let call_limits = CallLimits::new(
+            config.limits.request_timeout,
+            config.limits.max_concurrent_calls,
+            config.limits.max_waiting_calls,
+        );
         let router = Routes::new(health_service)
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?)
