@@ -8,13 +8,10 @@
 //! Each test starts the binary on the embedded defaults (its own data directory, port 0) and learns its
 //! addresses from its own log lines.
 
-use std::{
-    net::SocketAddr,
-    path::Path,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::Path, process::Stdio};
+
+#[allow(dead_code, reason = "each test binary uses part of the shared support")]
+mod support;
 
 use aerobook_proto::v1::{
     self as pb, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
@@ -34,20 +31,19 @@ use opentelemetry_proto::tonic::{
     common::v1::{AnyValue, KeyValue, any_value::Value},
     trace::v1::{Span, span::SpanKind},
 };
+use support::{JWT_SECRET, PATIENCE, Server};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
     net::{TcpListener, TcpStream},
     process::{Child, Command},
     sync::mpsc,
 };
-use tonic::{Request, Response, Status, transport::Channel};
+use tonic::{Request, Response, Status};
 
 /// Every wait below ends on what it waits for; this only bounds a broken run.
-const PATIENCE: Duration = Duration::from_secs(30);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const WEB_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
-const JWT_SECRET: &str = "telemetry-test-secret-0123456789-abcdefghijklmnop";
 
 /// An OTLP/gRPC receiver: what it is sent arrives on its channels.
 struct Receiver {
@@ -178,86 +174,6 @@ fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str
     match attribute(attributes, key) {
         Some(Value::StringValue(value)) => Some(value),
         _ => None,
-    }
-}
-
-/// The server binary, its addresses and every line it logged.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
-    logs: Arc<Mutex<Vec<String>>>,
-    _data_dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(settings: &[(&str, &str)]) -> Self {
-        let data_dir = tempfile::tempdir().expect("data dir");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aerobook-server"));
-        for inherited in ["DATABASE_URL", "REDIS_URL", "AEROBOOK_CONFIG"] {
-            command.env_remove(inherited);
-        }
-        for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("OTEL_") || key.starts_with("AEROBOOK_")) {
-            command.env_remove(key);
-        }
-        command
-            .env("AEROBOOK_LISTEN_ADDR", "127.0.0.1:0")
-            .env("AEROBOOK_DATA_DIR", data_dir.path())
-            .env("AEROBOOK_LOG_FORMAT", "json")
-            .env("AEROBOOK_JWT_SECRET", JWT_SECRET)
-            .env("AEROBOOK_DEMO_DAYS", "3")
-            .env("RUST_LOG", "debug")
-            .envs(settings.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("start the server binary");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (lines_tx, mut lines) = mpsc::unbounded_channel::<serde_json::Value>();
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        tokio::spawn({
-            let logs = logs.clone();
-            async move {
-                while let Ok(Some(line)) = stdout.next_line().await {
-                    if let Ok(json) = serde_json::from_str(&line) {
-                        let _ = lines_tx.send(json);
-                    }
-                    logs.lock().unwrap().push(line);
-                }
-            }
-        });
-        let wants_metrics = settings.iter().any(|(key, _)| *key == "AEROBOOK_METRICS_ADDR");
-        let (mut addr, mut metrics_addr) = (None, None);
-        tokio::time::timeout(PATIENCE, async {
-            while addr.is_none() || (wants_metrics && metrics_addr.is_none()) {
-                let line = lines.recv().await.expect("the server stopped before serving");
-                let field = |name: &str| line.get(name).and_then(|v| v.as_str()).and_then(|v| v.parse().ok());
-                match line.get("message").and_then(|m| m.as_str()) {
-                    Some("serving gRPC, gRPC-web and HTTP") => addr = field("local_addr"),
-                    Some("serving Prometheus metrics on /metrics") => metrics_addr = field("bound"),
-                    _ => {}
-                }
-            }
-        })
-        .await
-        .expect("the server logs its addresses");
-        Self { child, addr: addr.expect("address"), metrics_addr, logs, _data_dir: data_dir }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect")
-    }
-
-    fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
-    }
-
-    /// Stops the server as SIGTERM does, so it flushes what it has not exported yet.
-    async fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().expect("running");
-        Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.expect("kill");
-        tokio::time::timeout(PATIENCE, self.child.wait()).await.expect("stops").expect("exit status");
-        self.logs()
     }
 }
 
