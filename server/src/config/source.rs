@@ -74,7 +74,8 @@ const RENAMED: &[(&str, &str)] = &[("AEROBOOK_RATE_LIMIT_LOGIN_EMAIL", "AEROBOOK
 
 /// `AEROBOOK_*` variables that belong to the project's own tools, not to the server: a developer's shell
 /// may export them, and they are no typo.
-const TOOL_VARIABLES: &[&str] = &["AEROBOOK_CONFIG", "AEROBOOK_SERVER_BIN", "AEROBOOK_URL"];
+const TOOL_VARIABLES: &[&str] =
+    &["AEROBOOK_CONFIG", "AEROBOOK_SERVER_BIN", "AEROBOOK_URL", "AEROBOOK_RELIABILITY_REPORT", "AEROBOOK_SOAK_ROUNDS"];
 const TOOL_PREFIX: &str = "AEROBOOK_TEST_";
 
 /// Something about the configuration's names that an operator should fix, logged as a warning at start.
@@ -102,16 +103,15 @@ impl fmt::Display for Notice {
     }
 }
 
-/// The file's values, overridden by the environment's values of the keys the server reads (old names of
-/// renamed keys included), and a notice for each `AEROBOOK_*` variable that is none of them.
-pub fn merge(
-    mut file: BTreeMap<String, String>,
-    env: BTreeMap<String, String>,
-) -> (BTreeMap<String, String>, Vec<Notice>) {
+/// The file's values, overridden by the environment's values of the keys the server reads, and a notice
+/// for each `AEROBOOK_*` variable that is none of them. Renamed keys are read under their new names in each
+/// source before the two meet, so the environment wins under either name.
+pub fn merge(file: BTreeMap<String, String>, env: BTreeMap<String, String>) -> (BTreeMap<String, String>, Vec<Notice>) {
     let mut notices = Vec::new();
+    let mut read = BTreeMap::new();
     for (key, value) in env {
         if is_known(&key) {
-            file.insert(key, value);
+            read.insert(key, value);
         } else if key.starts_with("AEROBOOK_")
             && !TOOL_VARIABLES.contains(&key.as_str())
             && !key.starts_with(TOOL_PREFIX)
@@ -119,7 +119,12 @@ pub fn merge(
             notices.push(Notice::Unknown { nearest: nearest_key(&key), name: key });
         }
     }
-    (file, notices)
+    let (mut merged, mut from_file) = resolve_renamed(&file);
+    let (read, mut from_env) = resolve_renamed(&read);
+    notices.append(&mut from_file);
+    notices.append(&mut from_env);
+    merged.extend(read);
+    (merged, notices)
 }
 
 /// Reads renamed keys under their new names: the old name's value when only it is set.
@@ -222,10 +227,11 @@ mod tests {
         let old = "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL";
         let new = "AEROBOOK_RATE_LIMIT_LOGIN_FAILURES";
         let (merged, notices) = merge(BTreeMap::new(), pairs(&[(old, "9/60")]));
-        assert!(notices.is_empty(), "the old name is known: {notices:?}");
-        let (resolved, notices) = resolve_renamed(&merged);
-        assert_eq!(resolved, pairs(&[(new, "9/60")]));
+        assert_eq!(merged, pairs(&[(new, "9/60")]));
         assert_eq!(notices, [Notice::Renamed { old, new }]);
+        // The environment wins over the file, under either name.
+        let (merged, _) = merge(pairs(&[(new, "2/60")]), pairs(&[(old, "9/60")]));
+        assert_eq!(merged, pairs(&[(new, "9/60")]));
 
         let (resolved, notices) = resolve_renamed(&pairs(&[(old, "9/60"), (new, "4/60")]));
         assert_eq!(resolved, pairs(&[(new, "4/60")]));

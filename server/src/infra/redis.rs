@@ -86,6 +86,13 @@ impl Redis {
         (self.client.is_connected() && !self.breaker.open.load(Ordering::Acquire)).then_some(&self.client)
     }
 
+    /// The client whenever it is connected, breaker or not: for callers whose only alternative to Redis
+    /// would split shared state (a waiting-room join goes to this instance's own queue only while
+    /// disconnected; a Redis that does not answer fails the join instead).
+    pub fn connected(&self) -> Option<&fred::clients::Client> {
+        self.client.is_connected().then_some(&self.client)
+    }
+
     /// A separate connection for subscriptions, which re-subscribes by itself after reconnecting.
     pub fn subscriber(&self) -> Result<fred::clients::SubscriberClient, fred::error::Error> {
         self.builder.build_subscriber_client()
@@ -112,6 +119,8 @@ async fn probe(client: fred::clients::Client, breaker: std::sync::Weak<Breaker>)
         tokio::time::sleep(PROBE_EVERY).await;
         let Some(breaker) = breaker.upgrade() else { return };
         if !client.is_connected() {
+            // Reconnection starts afresh: a stale count must not open the breaker on the first slow ping.
+            unanswered = 0;
             continue;
         }
         let answered =

@@ -32,6 +32,7 @@ use tonic::transport::{Certificate, ClientTlsConfig};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     EnvFilter, Layer as _,
+    filter::FilterExt as _,
     fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
     layer::SubscriberExt as _,
     registry::LookupSpan,
@@ -138,7 +139,11 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
 
     // One filter per layer: `RUST_LOG` chooses the log lines, `AEROBOOK_TRACE_FILTER` the exported spans, so
     // a quiet log level does not silence tracing (a global filter would disable the spans for both).
-    let log_filter = EnvFilter::try_new(&config.log_filter)?;
+    // `RUST_LOG` chooses the events; every call's span (info and above) is still seen by the log layer,
+    // so a warning logged during a call carries its correlation id and trace at any log level.
+    let log_filter = EnvFilter::try_new(&config.log_filter)?.or(tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.is_span() && *metadata.level() <= tracing::Level::INFO
+    }));
     let trace_filter = EnvFilter::try_new(&telemetry.trace_filter)?;
     let fmt = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),

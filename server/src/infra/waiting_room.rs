@@ -132,7 +132,7 @@ impl Queues {
             Backing::Local(local) => return Ok(local.join(new_ticket, user_id, pace, draw)),
             Backing::Redis { redis, scripts, fallback, degraded } => (redis, scripts, fallback, degraded),
         };
-        let Some(client) = redis.available() else {
+        let Some(client) = redis.connected() else {
             degrade(degraded, None);
             return Ok(fallback.join(new_ticket, user_id, pace, draw).in_fallback_queue());
         };
