@@ -1,5 +1,6 @@
 //! Faults injected under load, through a cluster of instances on PostgreSQL + Redis: the database or Redis
-//! cut mid-sale behind a TCP switch, and a storm of duplicated, shuffled webhook deliveries. The buyers are Rust SDK clients that repeat failed calls with the same
+//! cut mid-sale behind a TCP switch, a storm of duplicated, shuffled webhook deliveries, and a slow and
+//! failing Stripe under a crowd of payments. The buyers are Rust SDK clients that repeat failed calls with the same
 //! idempotency key; each scenario ends with the invariant check. They need PostgreSQL (and Redis for the
 //! Redis scenario): skipped without them, except under CI.
 
@@ -7,7 +8,7 @@ use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
 use aerobook_sdk::{ErrorCode, RetryPolicy, proto as pb};
 use aerobook_server::stripe_wire as wire;
-use aerobook_tests::{Backend, Role, cluster::Cluster, proxy::TcpSwitch};
+use aerobook_tests::{Backend, ContractError, Role, cluster::Cluster, proxy::TcpSwitch, stripe::Misbehaviour};
 use futures::future::join_all;
 use tokio::sync::mpsc;
 
@@ -210,5 +211,57 @@ aerobook_tests::stripe_tests! {
         assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM provider_events").await, 100, "each event recorded once");
         assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'SEND_EMAIL'").await, 100);
         app.scenario_done("1,000 webhook deliveries (100 events x 10), shuffled over 2 instances", len + 200, len - 100).await;
+    }
+}
+
+aerobook_tests::stripe_tests! {
+    /// Stripe slow (past the provider timeout) and failing (500s) under a crowd paying at once through two
+    /// instances, each buyer repeating with its key: every payment ends with one PaymentIntent, none twice,
+    /// and once the provider's events arrive every booking is confirmed.
+    async fn a_slow_and_failing_stripe_under_load_never_charges_twice(
+        app: TestApp,
+        stripe: StripeTestServer,
+        settings = [("AEROBOOK_PAYMENT_TIMEOUT_MS", "300")]
+    ) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 6, "AB").await;
+        let mut holds = Vec::new();
+        for _ in 0..12 {
+            let customer = Customer::new(&app);
+            let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.expect("held");
+            holds.push((customer, booking));
+        }
+        for _ in 0..4 {
+            stripe.misbehave_next(Misbehaviour::SlowAnswer(Duration::from_millis(1_500)));
+            stripe.misbehave_next(Misbehaviour::ServerError);
+        }
+        let payments = holds.iter().enumerate().map(|(i, (customer, booking))| {
+            let instances = [&app, &other];
+            async move {
+                let key = aerobook_tests::idempotency_key();
+                for attempt in 0..50 {
+                    match pay(instances[(i + attempt) % 2], customer, booking, &key).await {
+                        Ok(payment) => return payment.into_inner(),
+                        Err(status) => {
+                            let refused = ContractError::from_status(&status);
+                            assert!(refused.retryable, "{refused:?}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                panic!("the payment never went through")
+            }
+        });
+        let payments = join_all(payments).await;
+        assert_eq!(stripe.intents_created(), 12, "one PaymentIntent per booking, whatever the provider did");
+        for payment in &payments {
+            let event = wire::event("payment_intent.succeeded", stripe.succeed(&payment.provider_reference));
+            assert_eq!(stripe.deliver(&app.webhook_url(), &event).await, http::StatusCode::OK);
+        }
+        tokio::join!(app.run_jobs(), other.run_jobs());
+        for (customer, booking) in &holds {
+            assert_eq!(customer.get(&app, booking).await.expect("read").status(), pb::BookingStatus::Confirmed);
+        }
+        app.scenario_done("Stripe slow and failing under 12 payments at once, 2 instances", 12 + 12, 8).await;
     }
 }
