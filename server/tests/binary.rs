@@ -2,20 +2,18 @@
 //! - with telemetry on, its spans and metrics reach a real OTLP receiver (a tonic server implementing the
 //!   collector's trace and metrics services), Prometheus scrapes the operator address, and its JSON logs tie
 //!   each line to the call and its trace, without secrets;
-//! - customers' emails reach a real SMTP server (aiosmtpd, in a process of its own) over STARTTLS and
-//!   implicit TLS, its private CA trusted through `SSL_CERT_FILE`.
+//! - (customers' emails over TLS are `mail.rs`; an instance killed under load is `crash.rs`.)
 //!
 //! Each test starts the binary on the embedded defaults (its own data directory, port 0) and learns its
 //! addresses from its own log lines.
 
-use std::{net::SocketAddr, path::Path, process::Stdio};
+use std::net::SocketAddr;
 
 #[allow(dead_code, reason = "each test binary uses part of the shared support")]
 mod support;
 
 use aerobook_proto::v1::{
-    self as pb, auth_service_client::AuthServiceClient, booking_service_client::BookingServiceClient,
-    flight_service_client::FlightServiceClient,
+    self as pb, auth_service_client::AuthServiceClient, flight_service_client::FlightServiceClient,
 };
 use opentelemetry_proto::tonic::{
     collector::{
@@ -31,11 +29,10 @@ use opentelemetry_proto::tonic::{
     common::v1::{AnyValue, KeyValue, any_value::Value},
     trace::v1::{Span, span::SpanKind},
 };
-use support::{JWT_SECRET, PATIENCE, Server};
+use support::{PATIENCE, Server, search_request};
 use tokio::{
-    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    process::{Child, Command},
     sync::mpsc,
 };
 use tonic::{Request, Response, Status};
@@ -174,25 +171,6 @@ fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str
     match attribute(attributes, key) {
         Some(Value::StringValue(value)) => Some(value),
         _ => None,
-    }
-}
-
-fn tomorrow_in_riyadh() -> String {
-    (chrono::Utc::now() + chrono::TimeDelta::days(1))
-        .with_timezone(&chrono_tz::Asia::Riyadh)
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-fn search_request() -> pb::SearchFlightsRequest {
-    pb::SearchFlightsRequest {
-        origin: "RUH".into(),
-        destination: "JED".into(),
-        departure_date: tomorrow_in_riyadh(),
-        passengers: 1,
-        cabin: pb::CabinClass::Economy.into(),
-        page_size: 0,
-        page_token: String::new(),
     }
 }
 
@@ -483,201 +461,4 @@ async fn metrics_are_scraped_on_the_operator_address_and_pushed_over_otlp() {
 
     receiver.metric_arrives("rpc.server.call.duration").await;
     server.stop().await;
-}
-
-#[tokio::test]
-async fn unknown_and_renamed_settings_are_warned_about_at_start() {
-    let server = Server::start(&[
-        ("AEROBOOK_MAX_HOLD_PER_USER", "3"),
-        ("AEROBOOK_RATE_LIMIT_LOGIN_EMAIL", "9/60"),
-        ("AEROBOOK_RATE_LIMITS", "enabled"),
-    ])
-    .await;
-    let logs = server.stop().await;
-    let warnings: Vec<serde_json::Value> = logs
-        .iter()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|line| line["level"] == "WARN" && line["message"] == "configuration")
-        .collect();
-    let notices: Vec<&str> = warnings.iter().filter_map(|line| line["notice"].as_str()).collect();
-    assert_eq!(
-        notices,
-        [
-            "unknown setting AEROBOOK_MAX_HOLD_PER_USER is ignored; the nearest known name is \
-             AEROBOOK_MAX_HOLDS_PER_USER",
-            "AEROBOOK_RATE_LIMIT_LOGIN_EMAIL is deprecated and will stop working in the next release: rename it \
-             AEROBOOK_RATE_LIMIT_LOGIN_FAILURES",
-        ],
-        "{logs:#?}"
-    );
-}
-
-#[tokio::test]
-async fn logs_never_hold_a_password_or_token_sent_in_a_request() {
-    let server = Server::start(&[]).await;
-    let password = "Correct-Horse-Battery-Staple-9";
-    let mut auth = AuthServiceClient::new(server.channel().await);
-    let registered = auth
-        .register(pb::RegisterRequest {
-            email: "logs@example.com".into(),
-            password: password.into(),
-            full_name: "Log Reader".into(),
-        })
-        .await
-        .expect("register")
-        .into_inner();
-    let signed_in = auth
-        .login(pb::LoginRequest { email: "logs@example.com".into(), password: password.into() })
-        .await
-        .expect("login")
-        .into_inner();
-    let wrong = auth
-        .login(pb::LoginRequest { email: "logs@example.com".into(), password: "Wrong-Password-Guess-77".into() })
-        .await;
-    assert!(wrong.is_err());
-    let mut me = Request::new(pb::GetMeRequest {});
-    me.metadata_mut().insert("authorization", format!("Bearer {}", signed_in.access_token).parse().unwrap());
-    auth.get_me(me).await.expect("me");
-    let refreshed = auth
-        .refresh_token(pb::RefreshTokenRequest { refresh_token: signed_in.refresh_token.clone() })
-        .await
-        .expect("refresh");
-    auth.logout(pb::LogoutRequest { refresh_token: refreshed.into_inner().refresh_token.clone() })
-        .await
-        .expect("logout");
-
-    let logs = server.stop().await.join("\n");
-    assert!(logs.contains("call answered"), "the calls were logged at all");
-    for secret in [
-        password,
-        "Wrong-Password-Guess-77",
-        &registered.access_token,
-        &registered.refresh_token,
-        &signed_in.access_token,
-        &signed_in.refresh_token,
-        JWT_SECRET,
-    ] {
-        assert!(!logs.contains(secret), "a secret reached the logs: {secret}");
-    }
-}
-
-/// aiosmtpd (`tests/smtp/server.py`) in TLS `mode` with `certificate`, keeping mail in `mail_dir`: the
-/// process, its port, and its output (a line per message it accepts).
-async fn tls_smtp_server(
-    mode: &str,
-    certificate: &Path,
-    key: &Path,
-    mail_dir: &Path,
-) -> (Child, u16, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
-    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = match std::env::var("AEROBOOK_TEST_SMTP_PYTHON") {
-        Ok(python) => python,
-        Err(_) => {
-            let output = Command::new(repository.join("scripts/ensure-aiosmtpd")).output().await.expect("installer");
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-            String::from_utf8(output.stdout).expect("a path").trim().to_owned()
-        }
-    };
-    let mut child = Command::new(python)
-        .arg(repository.join("tests/smtp/server.py"))
-        .arg(mail_dir)
-        .args(["--mode", mode, "--tls-cert"])
-        .arg(certificate)
-        .arg("--tls-key")
-        .arg(key)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start aiosmtpd");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let port = lines.next_line().await.expect("output").expect("a port").parse().expect("a port number");
-    (child, port, lines)
-}
-
-/// `message` from the holder of `access_token`, with a new idempotency key.
-fn keyed<T>(access_token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {access_token}").parse().unwrap());
-    request.metadata_mut().insert("idempotency-key", uuid::Uuid::new_v4().to_string().parse().unwrap());
-    request
-}
-
-/// A customer holds a seat and cancels: the cancellation email arrives over `mode` TLS at an SMTP server
-/// whose certificate only the CA in `SSL_CERT_FILE` vouches for.
-async fn the_cancellation_email_arrives_over(mode: &str, url: impl Fn(u16) -> String) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
-    let (certificate, key, mail_dir) =
-        (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("mail"));
-    std::fs::write(&certificate, certified.cert.pem()).expect("write certificate");
-    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
-    let (_smtp, port, mut received) = tls_smtp_server(mode, &certificate, &key, &mail_dir).await;
-    let url = url(port);
-    let ca = certificate.display().to_string();
-    let server = Server::start(&[("AEROBOOK_SMTP_URL", url.as_str()), ("SSL_CERT_FILE", ca.as_str())]).await;
-
-    let channel = server.channel().await;
-    let tokens = AuthServiceClient::new(channel.clone())
-        .register(pb::RegisterRequest {
-            email: "mail@example.com".into(),
-            password: "Correct-Horse-Battery-Staple-9".into(),
-            full_name: "Mail Reader".into(),
-        })
-        .await
-        .expect("register")
-        .into_inner();
-    let flight = FlightServiceClient::new(channel.clone())
-        .search_flights(search_request())
-        .await
-        .expect("search")
-        .into_inner()
-        .flights
-        .into_iter()
-        .next()
-        .expect("a demo flight tomorrow");
-    let mut bookings = BookingServiceClient::new(channel);
-    let passenger = pb::Passenger {
-        given_name: "Mona".into(),
-        family_name: "Saleh".into(),
-        date_of_birth: "1990-01-01".into(),
-        r#type: pb::PassengerType::Adult.into(),
-    };
-    let booking = bookings
-        .create_booking(keyed(
-            &tokens.access_token,
-            pb::CreateBookingRequest {
-                flight_id: flight.id,
-                cabin: pb::CabinClass::Economy.into(),
-                passengers: vec![passenger],
-                seat_numbers: vec![],
-                contact_email: "mona@example.com".into(),
-                waiting_room_pass: String::new(),
-            },
-        ))
-        .await
-        .expect("held")
-        .into_inner();
-    bookings
-        .cancel_booking(keyed(
-            &tokens.access_token,
-            pb::CancelBookingRequest { booking_id: booking.id.clone(), reason: String::new() },
-        ))
-        .await
-        .expect("cancelled");
-
-    let file = tokio::time::timeout(PATIENCE, received.next_line()).await.expect("an email arrives");
-    let email = std::fs::read_to_string(file.expect("output").expect("a file name")).expect("the email");
-    assert!(email.contains(&format!("Subject: Booking {} cancelled", booking.reference)), "{email}");
-    assert!(email.contains("To: mona@example.com"), "{email}");
-    server.stop().await;
-}
-
-#[tokio::test]
-async fn emails_go_over_starttls() {
-    the_cancellation_email_arrives_over("starttls", |port| format!("smtp://localhost:{port}?tls=required")).await;
-}
-
-#[tokio::test]
-async fn emails_go_over_implicit_tls() {
-    the_cancellation_email_arrives_over("smtps", |port| format!("smtps://localhost:{port}")).await;
 }

@@ -1,5 +1,6 @@
-//! Bookings: holds, inventory that cannot oversell, the idempotency store, the life cycle, expiry,
-//! ownership and live availability, on SQLite and PostgreSQL (plus Redis).
+//! Bookings: holds, inventory that cannot oversell, seat changes, ownership, and the helpers every booking
+//! test uses, on SQLite and PostgreSQL (plus Redis). The idempotency store, the life cycle and live
+//! availability have files of their own.
 
 use std::{
     collections::BTreeSet,
@@ -13,8 +14,7 @@ use aerobook_tests::{
     grpc_web::{Encoding, call as call_web},
     idempotency_key, request,
 };
-use futures::{StreamExt as _, future::join_all};
-use prost::Message as _;
+use futures::future::join_all;
 use tonic::{Code, Response, Status};
 use uuid::Uuid;
 
@@ -134,7 +134,7 @@ pub(crate) fn is_replayed<T>(response: &Response<T>) -> bool {
 }
 
 /// Counts of outcomes, by `ErrorInfo.reason` ("OK" for success).
-fn tally<T>(results: &[Result<T, Status>]) -> std::collections::BTreeMap<String, usize> {
+pub(crate) fn tally<T>(results: &[Result<T, Status>]) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
     for result in results {
         let key = match result {
@@ -146,7 +146,7 @@ fn tally<T>(results: &[Result<T, Status>]) -> std::collections::BTreeMap<String,
     counts
 }
 
-fn counts(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+pub(crate) fn counts(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
 }
 
@@ -263,86 +263,6 @@ backend_tests! {
         app.assert_invariants().await;
     }
 
-    async fn fifty_identical_calls_with_one_key_book_once(app: TestApp) {
-        let flight = flight_with_economy(&app, 10, "ABCDE").await;
-        let sara = Customer::new(&app);
-        let key = idempotency_key();
-        let message = hold(&flight, vec![adult("Sara"), adult("Omar")], &[]);
-        let calls = (0..50).map(|_| {
-            let mut client = app.bookings();
-            let request = sara.keyed(message.clone(), &key);
-            async move { client.create_booking(request).await }
-        });
-        let results = join_all(calls).await;
-        let booked: Vec<&Response<pb::Booking>> = results.iter().flatten().collect();
-        for failure in results.iter().filter_map(|r| r.as_ref().err()) {
-            assert_eq!(reason(failure), "IDEMPOTENCY_IN_PROGRESS", "{failure:?}");
-        }
-        assert!(!booked.is_empty());
-        let ids: BTreeSet<&str> = booked.iter().map(|r| r.get_ref().id.as_str()).collect();
-        assert_eq!(ids.len(), 1, "one booking");
-        assert_eq!(booked.iter().filter(|r| !is_replayed(r)).count(), 1, "executed once; every other answer is a replay");
-        assert_eq!(economy_available(&app, &flight).await, 48);
-
-        let replay = app.bookings().create_booking(sara.keyed(message, &key)).await.unwrap();
-        assert!(is_replayed(&replay));
-        let first = booked.iter().find(|r| !is_replayed(r)).unwrap();
-        assert_eq!(replay.get_ref().encode_to_vec(), first.get_ref().encode_to_vec(), "byte-identical");
-        let mine = app.bookings().list_bookings(sara.plain(pb::ListBookingsRequest::default())).await.unwrap();
-        assert_eq!(mine.into_inner().bookings.len(), 1);
-    }
-
-    async fn a_key_reused_for_another_request_or_method_conflicts_and_changes_nothing(app: TestApp) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let sara = Customer::new(&app);
-        let key = idempotency_key();
-        let booking = app.bookings()
-            .create_booking(sara.keyed(hold(&flight, vec![adult("Sara")], &[]), &key))
-            .await
-            .unwrap()
-            .into_inner();
-        let other_request = hold(&flight, vec![adult("Sara"), adult("Omar")], &[]);
-        let status = app.bookings().create_booking(sara.keyed(other_request, &key)).await.unwrap_err();
-        let error = ContractError::from_status(&status);
-        assert_eq!((error.code, error.reason.as_str(), error.retryable), (Code::FailedPrecondition, "IDEMPOTENCY_CONFLICT", false));
-        let cancel = pb::CancelBookingRequest { booking_id: booking.id.clone(), reason: String::new() };
-        let status = app.bookings().cancel_booking(sara.keyed(cancel, &key)).await.unwrap_err();
-        assert_eq!(reason(&status), "IDEMPOTENCY_CONFLICT");
-
-        assert_eq!(sara.get(&app, &booking).await.unwrap().status(), pb::BookingStatus::Held);
-        assert_eq!(economy_available(&app, &flight).await, 3);
-        // Keys are scoped per caller: another customer's identical key is theirs alone.
-        let omar = Customer::new(&app);
-        let theirs = app.bookings().create_booking(omar.keyed(hold(&flight, vec![adult("Omar")], &[]), &key)).await.unwrap();
-        assert!(!is_replayed(&theirs));
-        assert_ne!(theirs.get_ref().id, booking.id);
-    }
-
-    async fn finished_calls_replay_and_conflict_while_key_writes_wait(app: TestApp) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let sara = Customer::new(&app);
-        let key = idempotency_key();
-        let message = hold(&flight, vec![adult("Sara")], &[]);
-        let first = app.bookings().create_booking(sara.keyed(message.clone(), &key)).await.unwrap();
-        // Every write of a key waits for this transaction (SQLite: the write lock; PostgreSQL: the table lock):
-        // answering a finished call must not need one.
-        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
-        let db = app.database().await;
-        let blocker = db.begin().await.unwrap();
-        let lock = if app.is_postgres() { "LOCK TABLE idempotency_keys IN EXCLUSIVE MODE" } else { "UPDATE airports SET name = name" };
-        blocker.execute_unprepared(lock).await.unwrap();
-        async fn within<T>(call: impl std::future::Future<Output = T>) -> T {
-            tokio::time::timeout(Duration::from_secs(5), call).await.expect("answered while key writes wait")
-        }
-        let replay = within(app.bookings().create_booking(sara.keyed(message, &key))).await.unwrap();
-        assert!(is_replayed(&replay));
-        assert_eq!(replay.get_ref().encode_to_vec(), first.get_ref().encode_to_vec(), "byte-identical");
-        let other = hold(&flight, vec![adult("Sara"), adult("Omar")], &[]);
-        let status = within(app.bookings().create_booking(sara.keyed(other, &key))).await.unwrap_err();
-        assert_eq!(reason(&status), "IDEMPOTENCY_CONFLICT");
-        blocker.rollback().await.unwrap();
-    }
-
     async fn a_sold_out_cabin_is_refused_without_the_database_and_reopens_when_seats_return(app: TestApp) {
         let flight = flight_with_economy(&app, 1, "A").await;
         let sara = Customer::new(&app);
@@ -369,33 +289,6 @@ backend_tests! {
         assert!(!is_replayed(&booked));
         assert_eq!(booked.into_inner().seat_numbers, ["10A"]);
         assert_eq!(economy_available(&app, &flight).await, 0);
-    }
-
-    async fn validation_does_not_consume_the_key_and_refusals_are_replayed(app: TestApp) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let (sara, omar) = (Customer::new(&app), Customer::new(&app));
-        let key = idempotency_key();
-        let status = app.bookings().create_booking(sara.keyed(hold(&flight, vec![adult(" ")], &[]), &key)).await.unwrap_err();
-        ContractError::from_status(&status).assert_validation(&["passengers[0].given_name"]);
-        let status = app.bookings().create_booking(sara.keyed(hold(&flight, vec![adult("Sara")], &["99A"]), &key)).await.unwrap_err();
-        ContractError::from_status(&status).assert_validation(&["seat_numbers[0]"]);
-        let held = app.bookings().create_booking(sara.keyed(hold(&flight, vec![adult("Sara")], &["10A"]), &key)).await.unwrap();
-        assert!(!is_replayed(&held), "the failed attempts did not use up the key");
-
-        let omar_key = idempotency_key();
-        let wants_10a = hold(&flight, vec![adult("Omar")], &["10A"]);
-        let status = app.bookings().create_booking(omar.keyed(wants_10a.clone(), &omar_key)).await.unwrap_err();
-        assert_eq!(reason(&status), "SEATS_UNAVAILABLE");
-        assert!(status.metadata().get("idempotent-replayed").is_none());
-        sara.cancel(&app, held.get_ref()).await.unwrap();
-        assert!(taken_seats(&app, &flight).await.is_empty());
-
-        let replayed = app.bookings().create_booking(omar.keyed(wants_10a.clone(), &omar_key)).await.unwrap_err();
-        assert_eq!(reason(&replayed), "SEATS_UNAVAILABLE", "the stored outcome, although 10A is free now");
-        assert_eq!(replayed.metadata().get("idempotent-replayed").unwrap(), "true");
-        assert!(taken_seats(&app, &flight).await.is_empty(), "a replay changes nothing");
-        let fresh = omar.book(&app, wants_10a).await.unwrap();
-        assert_eq!(fresh.seat_numbers, ["10A"]);
     }
 
     async fn invalid_holds_name_every_field_and_change_nothing(app: TestApp) {
@@ -448,93 +341,6 @@ backend_tests! {
         assert!(Customer::new(&app).book(&app, hold(&flight, vec![adult("Omar")], &[])).await.is_ok(), "per user");
         sara.cancel(&app, &first).await.unwrap();
         assert!(sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.is_ok(), "a cancelled hold no longer counts");
-    }
-
-    async fn due_holds_read_as_expired_and_the_sweeper_releases_their_seats_once(app: TestApp) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let sara = Customer::new(&app);
-        let held = sara.book(&app, hold(&flight, vec![adult("Sara"), adult("Omar")], &[])).await.unwrap();
-        Customer::new(&app).book(&app, hold(&flight, vec![adult("Lina")], &[])).await.unwrap();
-        assert_eq!(app.sweep().await, 0, "nothing is due yet");
-        app.clock.advance(PAST_HOLD_TTL);
-
-        let read = sara.get(&app, &held).await.unwrap();
-        assert_eq!((read.status(), read.hold_expires_at), (pb::BookingStatus::Expired, None), "expired before any sweep");
-        assert_eq!(reason(&confirm(&app, &held).await.unwrap_err()), "BOOKING_EXPIRED");
-        assert_eq!(app.sweep().await, 2);
-        assert_eq!(app.sweep().await, 0, "each hold expires once");
-        assert_eq!(economy_available(&app, &flight).await, 4);
-        assert!(taken_seats(&app, &flight).await.is_empty());
-        let read = sara.get(&app, &held).await.unwrap();
-        assert_eq!((read.status(), read.version), (pb::BookingStatus::Expired, 2));
-        assert_eq!(reason(&sara.cancel(&app, &held).await.unwrap_err()), "INVALID_STATE_TRANSITION");
-    }
-
-    async fn confirmation_racing_expiry_ends_confirmed_or_expired_never_both(app: TestApp) {
-        let flight = flight_with_economy(&app, 4, "ABCDE").await;
-        let mut holds = Vec::new();
-        for i in 0..20 {
-            holds.push(Customer::new(&app).book(&app, hold(&flight, vec![adult(&format!("P{i}"))], &[])).await.unwrap());
-        }
-        let confirmations = join_all(holds.iter().map(|booking| async {
-            loop {
-                match confirm(&app, booking).await {
-                    Err(status) if reason(&status) == "BOOKING_CONFLICT" => continue,
-                    other => return other,
-                }
-            }
-        }));
-        let expiry = async {
-            app.clock.advance(PAST_HOLD_TTL);
-            app.sweep().await
-        };
-        let (confirmations, swept) = tokio::join!(confirmations, expiry);
-        let mut confirmed = 0;
-        for (booking, outcome) in holds.iter().zip(&confirmations) {
-            let operator = app.bearer(Role::Operator);
-            let now = app.bookings()
-                .get_booking(request(pb::GetBookingRequest { booking_id: booking.id.clone() }, &[("authorization", &operator)]))
-                .await
-                .unwrap()
-                .into_inner();
-            match outcome {
-                Ok(_) => {
-                    assert_eq!(now.status(), pb::BookingStatus::Confirmed);
-                    confirmed += 1;
-                }
-                Err(status) => {
-                    assert_eq!(reason(status), "BOOKING_EXPIRED");
-                    assert_eq!(now.status(), pb::BookingStatus::Expired);
-                }
-            }
-        }
-        let swept = swept + app.sweep().await;
-        assert_eq!(confirmed + swept, 20, "every hold ended exactly one way");
-        assert_eq!(economy_available(&app, &flight).await, 20 - confirmed as i32);
-        assert_eq!(taken_seats(&app, &flight).await.len(), confirmed);
-    }
-
-    async fn every_illegal_transition_is_refused_with_the_current_status(app: TestApp) {
-        let flight = flight_with_economy(&app, 4, "ABC").await;
-        let sara = Customer::new(&app);
-        let refused = |result: Result<pb::Booking, Status>, current: &str| {
-            let error = ContractError::from_status(&result.unwrap_err());
-            assert_eq!((error.code, error.reason.as_str()), (Code::FailedPrecondition, "INVALID_STATE_TRANSITION"));
-            assert_eq!(error.metadata["currentStatus"], current);
-        };
-        let cancelled = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
-        let after = sara.cancel(&app, &cancelled).await.unwrap();
-        assert_eq!((after.status(), after.version, after.hold_expires_at), (pb::BookingStatus::Cancelled, 2, None));
-        refused(sara.cancel(&app, &cancelled).await, "CANCELLED");
-        refused(confirm(&app, &cancelled).await, "CANCELLED");
-        refused(sara.change_seats(&app, &cancelled, &["11A"]).await, "CANCELLED");
-
-        let confirmed = sara.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
-        assert_eq!(confirm(&app, &confirmed).await.unwrap().status(), pb::BookingStatus::Confirmed);
-        refused(confirm(&app, &confirmed).await, "CONFIRMED");
-        refused(sara.cancel(&app, &confirmed).await, "CONFIRMED");
-        refused(sara.change_seats(&app, &confirmed, &["11A"]).await, "CONFIRMED");
-        assert_eq!(economy_available(&app, &flight).await, 11, "cancelled seats came back once, confirmed ones stay sold");
     }
 
     async fn customers_see_only_their_own_bookings(app: TestApp) {
@@ -593,131 +399,6 @@ backend_tests! {
         assert_eq!(economy_available(&app, &flight).await, 9);
     }
 
-    async fn availability_is_pushed_as_seat_counts_change(app: TestApp) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let mut updates = app.flights()
-            .watch_availability(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut next_economy = async || {
-            let update = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("an update").unwrap().unwrap();
-            assert_eq!(update.flight_id, flight.id);
-            update.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available
-        };
-        assert_eq!(next_economy().await, 4, "the current state comes first");
-        let sara = Customer::new(&app);
-        let booking = sara.book(&app, hold(&flight, vec![adult("Sara"), adult("Omar")], &[])).await.unwrap();
-        assert_eq!(next_economy().await, 2);
-        sara.cancel(&app, &booking).await.unwrap();
-        assert_eq!(next_economy().await, 4);
-
-        let status = app.flights().watch_availability(pb::WatchAvailabilityRequest { flight_id: Uuid::now_v7().to_string() }).await.unwrap_err();
-        assert_eq!(reason(&status), "NOT_FOUND");
-    }
-
-    async fn open_availability_streams_are_limited_per_caller(app: TestApp, settings = [("AEROBOOK_MAX_WATCH_STREAMS_PER_CALLER", "2")]) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let sara = Customer::new(&app);
-        let watch = |caller: &Customer| {
-            let mut client = app.flights();
-            let request = caller.plain(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() });
-            async move { client.watch_availability(request).await }
-        };
-        let first = watch(&sara).await.unwrap();
-        let _second = watch(&sara).await.unwrap();
-        let refused = ContractError::from_status(&watch(&sara).await.unwrap_err());
-        assert_eq!((refused.code, refused.reason.as_str()), (Code::ResourceExhausted, "RATE_LIMITED"));
-        assert!(watch(&Customer::new(&app)).await.is_ok(), "the limit is per caller");
-        drop(first);
-        // The server frees the place when it has processed the client's reset of the stream, which no
-        // answer tells: each refused attempt is a round trip, until a bound.
-        let reopened = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match watch(&sara).await {
-                    Ok(stream) => return stream,
-                    Err(status) => assert_eq!(reason(&status), "RATE_LIMITED"),
-                }
-            }
-        })
-        .await;
-        assert!(reopened.is_ok(), "a closed stream frees its place");
-    }
-
-    async fn two_instances_sharing_one_database_never_oversell_or_book_twice(app: TestApp) {
-        let other = app.another_instance().await;
-        let flight = flight_with_economy(&app, 10, "ABCDE").await;
-        let calls = (0..200).map(|i| {
-            let (instance, flight) = (if i % 2 == 0 { &app } else { &other }, &flight);
-            async move { Customer::new(instance).book(instance, hold(flight, vec![adult("P")], &[])).await }
-        });
-        let results = join_all(calls).await;
-        assert_eq!(tally(&results), counts(&[("OK", 50), ("SEATS_UNAVAILABLE", 150)]));
-        assert_eq!(economy_available(&other, &flight).await, 0);
-
-        let roomy = flight_with_economy(&other, 10, "ABCDE").await;
-        let sara = Customer::new(&app);
-        let key = idempotency_key();
-        let message = hold(&roomy, vec![adult("Sara")], &[]);
-        let everywhere = (0..20).map(|i| {
-            let mut client = if i % 2 == 0 { app.bookings() } else { other.bookings() };
-            let request = sara.keyed(message.clone(), &key);
-            async move { client.create_booking(request).await }
-        });
-        let results = join_all(everywhere).await;
-        assert_eq!(results.iter().filter(|r| r.as_ref().is_ok_and(|r| !is_replayed(r))).count(), 1, "executed once");
-        let ids: BTreeSet<&str> = results.iter().flatten().map(|r| r.get_ref().id.as_str()).collect();
-        assert_eq!(ids.len(), 1);
-        for status in results.iter().filter_map(|r| r.as_ref().err()) {
-            assert_eq!(reason(status), "IDEMPOTENCY_IN_PROGRESS", "{status:?}");
-        }
-        assert_eq!(economy_available(&app, &roomy).await, 49);
-
-        // Both sweepers at once: every due hold expires exactly once.
-        app.clock.advance(PAST_HOLD_TTL);
-        other.clock.advance(PAST_HOLD_TTL);
-        let (a, b) = tokio::join!(app.sweep(), other.sweep());
-        assert_eq!(a + b, 51);
-        assert_eq!(economy_available(&app, &flight).await, 50);
-        assert_eq!(economy_available(&other, &roomy).await, 50);
-        app.assert_invariants().await;
-    }
-
-    async fn with_redis_watchers_on_every_instance_see_each_change(app: TestApp) {
-        if app.redis_prefix.is_none() {
-            return; // Without Redis, each instance signals only its own watchers.
-        }
-        let other = app.another_instance().await;
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let mut updates = other.flights()
-            .watch_availability(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() })
-            .await
-            .unwrap()
-            .into_inner();
-        let economy = |update: pb::AvailabilityUpdate| update.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available;
-        assert_eq!(economy(updates.next().await.unwrap().unwrap()), 4);
-        Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
-        let update = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("relayed through Redis");
-        assert_eq!(economy(update.unwrap().unwrap()), 3);
-    }
-
-    async fn the_background_sweeper_expires_holds_on_its_own(app: TestApp, settings = [("AEROBOOK_SWEEP_INTERVAL_SECONDS", "600")]) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
-        let mut updates = app.flights()
-            .watch_availability(pb::WatchAvailabilityRequest { flight_id: flight.id.clone() })
-            .await
-            .unwrap()
-            .into_inner();
-        let economy = |update: pb::AvailabilityUpdate| update.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).unwrap().seats_available;
-        assert_eq!(economy(updates.next().await.unwrap().unwrap()), 3);
-        // The sweeper runs on the server's clock: moving it past the hold's expiry (and the 600 s sweep
-        // interval) runs the sweep now, where ten minutes of wall time would fail the timeout.
-        app.clock.advance(PAST_HOLD_TTL);
-        let released = tokio::time::timeout(Duration::from_secs(10), updates.next()).await.expect("released by the sweep the clock made due");
-        assert_eq!(economy(released.unwrap().unwrap()), 4);
-    }
-
     async fn browsers_hold_seats_over_grpc_web_and_see_replays(app: TestApp) {
         let flight = flight_with_economy(&app, 2, "AB").await;
         let sara = Customer::new(&app);
@@ -738,37 +419,4 @@ backend_tests! {
         assert_eq!(taken.grpc_status(), Some(Code::FailedPrecondition as i32));
     }
 
-    async fn keys_are_kept_a_day_then_forgotten(app: TestApp) {
-        let flight = flight_with_economy(&app, 4, "ABC").await;
-        let sara = Customer::new(&app);
-        let (kept, forgotten) = (idempotency_key(), idempotency_key());
-        let message = hold(&flight, vec![adult("Sara")], &[]);
-        let first = app.bookings().create_booking(sara.keyed(message.clone(), &kept)).await.unwrap().into_inner();
-        app.bookings().create_booking(sara.keyed(message.clone(), &forgotten)).await.unwrap();
-        app.clock.advance(Duration::from_secs(23 * 3600));
-        assert_eq!(app.forget_expired_keys().await, 0, "kept at least 24 hours");
-        let replay = app.bookings().create_booking(sara.keyed(message.clone(), &kept)).await.unwrap();
-        assert!(is_replayed(&replay));
-        assert_eq!(replay.into_inner().id, first.id);
-
-        app.clock.advance(Duration::from_secs(2 * 3600));
-        let anew = app.bookings().create_booking(sara.keyed(message, &kept)).await.unwrap();
-        assert!(!is_replayed(&anew), "an expired key is a new key");
-        assert_ne!(anew.into_inner().id, first.id);
-        // The flight's key and `forgotten` are gone; `kept` was claimed again a moment ago. The sweeper may
-        // have forgotten them first (the clock passed its interval), so count what is left, not who deleted.
-        app.forget_expired_keys().await;
-        assert_eq!(crate::payments::count(&app, "SELECT COUNT(*) AS n FROM idempotency_keys").await, 1);
-        assert_eq!(app.forget_expired_keys().await, 0);
-    }
-
-    async fn a_retried_create_flight_replays_the_same_flight(app: TestApp) {
-        let operator = app.bearer(Role::Operator);
-        let key = idempotency_key();
-        let flight = create_flight_request("XY777", "RUH", "DMM", 3);
-        let first = app.flights().create_flight(request(flight.clone(), &[("authorization", &operator), ("idempotency-key", &key)])).await.unwrap();
-        let again = app.flights().create_flight(request(flight, &[("authorization", &operator), ("idempotency-key", &key)])).await.unwrap();
-        assert!(!is_replayed(&first) && is_replayed(&again));
-        assert_eq!(first.get_ref().encode_to_vec(), again.get_ref().encode_to_vec());
-    }
 }

@@ -8,11 +8,14 @@ use clap::Parser as _;
 use sea_orm::ConnectionTrait as _;
 use tonic::Response;
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use futures::future::join_all;
 
-use crate::bookings::{Customer, adult, confirm, economy_available, flight_with_economy, hold};
+use crate::bookings::{
+    Customer, PAST_HOLD_TTL, adult, confirm, counts, economy_available, flight_with_economy, hold, is_replayed, reason,
+    tally,
+};
 
 /// The holds' time to live (the test servers' default).
 const HOLD_TTL: Duration = Duration::from_secs(600);
@@ -51,6 +54,46 @@ backend_tests! {
         assert_eq!(ContractError::from_status(&again).reason, "SEATS_UNAVAILABLE");
         app.scenario_done("a retry through another instance after a sell-out", 6, 0).await;
     }
+
+    async fn two_instances_sharing_one_database_never_oversell_or_book_twice(app: TestApp) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 10, "ABCDE").await;
+        let calls = (0..200).map(|i| {
+            let (instance, flight) = (if i % 2 == 0 { &app } else { &other }, &flight);
+            async move { Customer::new(instance).book(instance, hold(flight, vec![adult("P")], &[])).await }
+        });
+        let results = join_all(calls).await;
+        assert_eq!(tally(&results), counts(&[("OK", 50), ("SEATS_UNAVAILABLE", 150)]));
+        assert_eq!(economy_available(&other, &flight).await, 0);
+
+        let roomy = flight_with_economy(&other, 10, "ABCDE").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let message = hold(&roomy, vec![adult("Sara")], &[]);
+        let everywhere = (0..20).map(|i| {
+            let mut client = if i % 2 == 0 { app.bookings() } else { other.bookings() };
+            let request = sara.keyed(message.clone(), &key);
+            async move { client.create_booking(request).await }
+        });
+        let results = join_all(everywhere).await;
+        assert_eq!(results.iter().filter(|r| r.as_ref().is_ok_and(|r| !is_replayed(r))).count(), 1, "executed once");
+        let ids: BTreeSet<&str> = results.iter().flatten().map(|r| r.get_ref().id.as_str()).collect();
+        assert_eq!(ids.len(), 1);
+        for status in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(reason(status), "IDEMPOTENCY_IN_PROGRESS", "{status:?}");
+        }
+        assert_eq!(economy_available(&app, &roomy).await, 49);
+
+        // Both sweepers at once: every due hold expires exactly once.
+        app.clock.advance(PAST_HOLD_TTL);
+        other.clock.advance(PAST_HOLD_TTL);
+        let (a, b) = tokio::join!(app.sweep(), other.sweep());
+        assert_eq!(a + b, 51);
+        assert_eq!(economy_available(&app, &flight).await, 50);
+        assert_eq!(economy_available(&other, &roomy).await, 50);
+        app.assert_invariants().await;
+    }
+
 
     async fn instances_whose_clocks_disagree_never_expire_a_confirmed_hold(app: TestApp) {
         let other = app.another_instance().await;

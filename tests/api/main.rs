@@ -1,8 +1,10 @@
 //! End-to-end tests: the real server on port 0, called over gRPC (HTTP/2) and gRPC-web (HTTP/1.1).
 //! One test binary keeps link time down on small CI machines.
 
+mod admin;
 mod airports;
 mod auth;
+mod availability;
 mod bookings;
 mod catalogue;
 mod cluster;
@@ -10,8 +12,10 @@ mod contract;
 mod create_flight;
 mod faults;
 mod grpc_web;
+mod idempotency;
 mod instances;
 mod jobs;
+mod life_cycle;
 mod payments;
 mod platform;
 mod refunds;

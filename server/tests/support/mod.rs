@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use aerobook_proto::v1 as pb;
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},
@@ -104,5 +105,25 @@ impl Server {
         Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.expect("kill");
         tokio::time::timeout(PATIENCE, self.child.wait()).await.expect("stops").expect("exit status");
         self.logs()
+    }
+}
+
+pub fn tomorrow_in_riyadh() -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::days(1))
+        .with_timezone(&chrono_tz::Asia::Riyadh)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Tomorrow's economy flights from Riyadh to Jeddah for one passenger (the demo data has some).
+pub fn search_request() -> pb::SearchFlightsRequest {
+    pb::SearchFlightsRequest {
+        origin: "RUH".into(),
+        destination: "JED".into(),
+        departure_date: tomorrow_in_riyadh(),
+        passengers: 1,
+        cabin: pb::CabinClass::Economy.into(),
+        page_size: 0,
+        page_token: String::new(),
     }
 }
