@@ -15,24 +15,17 @@ use std::{
 use aerobook_proto::v1::{
     self as pb, booking_service_client::BookingServiceClient, flight_service_client::FlightServiceClient,
 };
-use aerobook_server::{AccessTokens, Caller, Role};
-use sea_orm::ConnectionTrait as _;
-use support::{JWT_SECRET, Server};
+use support::{
+    Server,
+    deployment::{Deployment, record},
+    economy_available, new_customer_token, one_seat_hold, search_request,
+};
 use tokio::sync::mpsc;
 use tonic::{Code, Request, transport::Channel};
 
 const BUYERS: usize = 30;
 /// Attempts a buyer makes before giving up (each on the next instance, 100 ms apart).
 const ATTEMPTS: usize = 100;
-
-fn required(variable: &str) -> Option<String> {
-    let value = std::env::var(variable).ok();
-    if value.is_none() {
-        assert!(std::env::var_os("CI").is_none(), "CI must set {variable}");
-        eprintln!("skipped: {variable} is not set");
-    }
-    value
-}
 
 /// One buyer's hold, sent to the instances in turn (starting at `first`) until one answers it: a failed
 /// connection, `UNAVAILABLE` or `IDEMPOTENCY_IN_PROGRESS` moves on to the next with the same key.
@@ -72,61 +65,21 @@ async fn book(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_killed_mid_load_loses_and_doubles_nothing() {
-    let (Some(database_url), Some(redis_url)) = (required("DATABASE_URL"), required("REDIS_URL")) else { return };
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = sea_orm::Database::connect(&database_url).await.expect("PostgreSQL");
-    admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("schema");
-    let prefix = format!("aerobook-test:{}:", uuid::Uuid::new_v4().simple());
-    let settings = [
-        ("DATABASE_URL", database_url.as_str()),
-        ("AEROBOOK_DATABASE_SCHEMA", schema.as_str()),
-        ("REDIS_URL", redis_url.as_str()),
-        ("AEROBOOK_REDIS_KEY_PREFIX", prefix.as_str()),
-        ("AEROBOOK_PAYMENTS", "simulated"),
-        ("AEROBOOK_SEED_DEMO_DATA", "true"),
-        ("AEROBOOK_DEMO_DAYS", "2"),
-        ("AEROBOOK_RATE_LIMITS", "disabled"),
-        ("RUST_LOG", "warn,aerobook_server::startup=info"),
-    ];
+    let Some(deployment) = Deployment::on_postgres_and_redis().await else { return };
+    let settings = deployment.settings(&deployment.database_url);
     let mut servers =
         vec![Server::start(&settings).await, Server::start(&settings).await, Server::start(&settings).await];
     let instances = Arc::new(Mutex::new(servers.iter().map(|server| server.addr).collect::<Vec<_>>()));
 
-    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1)).with_timezone(&chrono_tz::Asia::Riyadh);
-    let search = pb::SearchFlightsRequest {
-        origin: "RUH".into(),
-        destination: "JED".into(),
-        departure_date: tomorrow.format("%Y-%m-%d").to_string(),
-        passengers: 1,
-        cabin: pb::CabinClass::Economy.into(),
-        page_size: 0,
-        page_token: String::new(),
-    };
+    let search = search_request();
     let found = FlightServiceClient::new(servers[0].channel().await).search_flights(search).await.expect("search");
     let flight = found.into_inner().flights.into_iter().next().expect("a demo flight tomorrow");
-    let economy = |flight: &pb::Flight| {
-        flight.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).expect("economy").seats_available
-    };
-    let seats_before = economy(&flight);
+    let seats_before = economy_available(&flight);
 
-    let tokens = AccessTokens::new(JWT_SECRET.as_bytes(), None, Duration::from_secs(3_600));
     let (answered, mut answers) = mpsc::unbounded_channel::<()>();
     let buyers = (0..BUYERS).map(|i| {
         let (instances, answered) = (instances.clone(), answered.clone());
-        let caller = Caller { user_id: uuid::Uuid::now_v7(), role: Role::Customer };
-        let (access_token, _) = tokens.issue(caller, chrono::Utc::now());
-        let message = pb::CreateBookingRequest {
-            flight_id: flight.id.clone(),
-            cabin: pb::CabinClass::Economy.into(),
-            passengers: vec![pb::Passenger {
-                given_name: "Sara".into(),
-                family_name: "Haddad".into(),
-                date_of_birth: "1990-04-01".into(),
-                r#type: pb::PassengerType::Adult.into(),
-            }],
-            contact_email: "sara@example.com".into(),
-            ..Default::default()
-        };
+        let (access_token, message) = (new_customer_token(), one_seat_hold(&flight.id));
         tokio::spawn(async move {
             let booking = book(&instances, i, &access_token, message).await;
             let _ = answered.send(());
@@ -154,42 +107,13 @@ async fn an_instance_killed_mid_load_loses_and_doubles_nothing() {
     assert_eq!(booked.len(), BUYERS);
     let read = pb::GetFlightRequest { flight_id: flight.id.clone() };
     let after = FlightServiceClient::new(servers[0].channel().await).get_flight(read).await.expect("flight");
-    assert_eq!(seats_before - economy(&after.into_inner()), BUYERS as i32, "one seat per buyer, none twice");
+    assert_eq!(seats_before - economy_available(&after.into_inner()), BUYERS as i32, "one seat per buyer, none twice");
 
     // The operators' check, as they would run it after the incident.
-    let check = tokio::process::Command::new(env!("CARGO_BIN_EXE_aerobook-server"))
-        .args(["admin", "check"])
-        .env_clear()
-        .envs(settings.iter().copied())
-        .env("AEROBOOK_JWT_SECRET", JWT_SECRET)
-        .output()
-        .await
-        .expect("admin check runs");
-    let printed = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "{printed}{}", String::from_utf8_lossy(&check.stderr));
-    assert!(printed.contains(" checks, 0 violations"), "{printed}");
-    record(
-        "an instance SIGKILLed mid-load and restarted, 3 processes",
-        printed.lines().filter(|l| l.starts_with("ok  ")).count(),
-    );
+    let checks = deployment.admin_check().await;
+    record("an instance SIGKILLed mid-load and restarted, 3 processes", BUYERS, 1, checks);
     for server in servers {
         server.stop().await;
     }
-    admin.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.expect("schema dropped");
-}
-
-/// The scenario's line of `scripts/reliability`'s report, when one is asked for.
-fn record(scenario: &str, invariant_checks: usize) {
-    use std::io::Write as _;
-    let Some(path) = std::env::var_os("AEROBOOK_RELIABILITY_REPORT") else { return };
-    let line = serde_json::json!({
-        "scenario": scenario,
-        "backend": "postgres+redis",
-        "calls": BUYERS,
-        "faults": 1,
-        "invariant_checks": invariant_checks,
-        "violations": 0,
-    });
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("the reliability report");
-    writeln!(file, "{line}").expect("a line of the reliability report");
+    deployment.drop_schema().await;
 }

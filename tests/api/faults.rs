@@ -1,6 +1,6 @@
 //! Faults injected under load, through a cluster of instances on PostgreSQL + Redis: the database or Redis
-//! cut mid-sale behind a TCP switch, a storm of duplicated, shuffled webhook deliveries, and a slow and
-//! failing Stripe under a crowd of payments. The buyers are Rust SDK clients that repeat failed calls with the same
+//! cut mid-sale behind a TCP switch, a storm of duplicated, shuffled webhook deliveries, a slow and
+//! failing Stripe under a crowd of payments, and mail down for twenty minutes (also on SQLite). The buyers are Rust SDK clients that repeat failed calls with the same
 //! idempotency key; each scenario ends with the invariant check. They need PostgreSQL (and Redis for the
 //! Redis scenario): skipped without them, except under CI.
 
@@ -8,12 +8,18 @@ use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
 use aerobook_sdk::{ErrorCode, RetryPolicy, proto as pb};
 use aerobook_server::stripe_wire as wire;
-use aerobook_tests::{Backend, ContractError, Role, cluster::Cluster, proxy::TcpSwitch, stripe::Misbehaviour};
+use aerobook_tests::{
+    Backend, ContractError, Role, TestApp,
+    cluster::{Cluster, INSTANCES},
+    proxy::TcpSwitch,
+    smtp::SmtpServer,
+    stripe::Misbehaviour,
+};
 use futures::future::join_all;
 use tokio::sync::mpsc;
 
 use crate::{
-    bookings::{Customer, adult, economy_available, flight_with_economy, hold},
+    bookings::{Customer, adult, confirm, economy_available, flight_with_economy, hold},
     payments::{count, pay},
 };
 
@@ -264,4 +270,78 @@ aerobook_tests::stripe_tests! {
         }
         app.scenario_done("Stripe slow and failing under 12 payments at once, 2 instances", 12 + 12, 8).await;
     }
+}
+
+/// Past the longest retry delay of a job (30 minutes).
+const PAST_ANY_RETRY: Duration = Duration::from_secs(31 * 60);
+
+/// Mail down for twenty minutes of the servers' time while bookings are confirmed and cancelled through
+/// three instances, each instance's worker retrying its emails as the minutes pass; then mail comes back:
+/// every event's email is sent once, none lost, none twice, none given up.
+async fn mail_down_for_minutes_then_back_sends_every_email_once(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let switch = TcpSwitch::start(smtp.addr()).await;
+    let url = format!("smtp://{}", switch.addr());
+    let settings = [("AEROBOOK_SMTP_URL", url.as_str()), ("AEROBOOK_SMTP_TIMEOUT_MS", "2000")];
+    let Some(cluster) = Cluster::start_with(backend, INSTANCES, &settings).await else { return };
+    let flight = flight_with_economy(cluster.first(), 10, "ABC").await;
+    switch.cut();
+    let mut references = Vec::new();
+    for minute in 0..20 {
+        if minute < 3 {
+            // A wave of ten bookings through every instance: seven confirmed, three cancelled.
+            let wave = join_all((0..10).map(|i| {
+                let (app, flight) = (&cluster.instances[i % INSTANCES], &flight);
+                async move {
+                    let customer = Customer::new(app);
+                    let booking = customer.book(app, hold(flight, vec![adult("Sara")], &[])).await.expect("held");
+                    if i < 7 { confirm(app, &booking).await } else { customer.cancel(app, &booking).await }
+                        .expect("a booking event")
+                }
+            }));
+            references.extend(wave.await.into_iter().map(|booking| booking.reference));
+        }
+        for app in &cluster.instances {
+            app.clock.advance(Duration::from_secs(60));
+        }
+        join_all(cluster.instances.iter().map(TestApp::run_jobs)).await;
+    }
+    let app = cluster.first();
+    let failed_attempts =
+        count(app, "SELECT COALESCE(SUM(attempts), 0) AS n FROM outbox_jobs WHERE kind = 'SEND_EMAIL'").await;
+    assert!(smtp.messages().is_empty(), "nothing got through while mail was down");
+    assert_eq!(
+        count(app, "SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'SEND_EMAIL' AND state = 'failed'").await,
+        30,
+        "none given up"
+    );
+    assert!(failed_attempts >= 30 * 5, "each email tried again and again: {failed_attempts} attempts");
+
+    switch.restore();
+    for app in &cluster.instances {
+        app.clock.advance(PAST_ANY_RETRY);
+    }
+    join_all(cluster.instances.iter().map(TestApp::run_jobs)).await;
+    let messages = smtp.messages();
+    for reference in &references {
+        let about = messages.iter().filter(|message| message.contains(reference.as_str())).count();
+        assert_eq!(about, 1, "one email about {reference}");
+    }
+    assert_eq!(messages.len(), references.len(), "one email per event");
+    assert_eq!(
+        count(app, "SELECT COUNT(*) AS n FROM outbox_jobs WHERE kind = 'SEND_EMAIL' AND state <> 'done'").await,
+        0
+    );
+    let scenario = "SMTP down for 20 minutes under bookings through 3 instances, then back";
+    app.scenario_done(scenario, references.len() * 2, usize::try_from(failed_attempts).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_down_for_minutes_then_back_embedded() {
+    mail_down_for_minutes_then_back_sends_every_email_once(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_down_for_minutes_then_back_external() {
+    mail_down_for_minutes_then_back_sends_every_email_once(Backend::External).await;
 }

@@ -37,6 +37,8 @@ use crate::{
 pub const LEASE: TimeDelta = TimeDelta::seconds(30);
 /// How often a running job's lease is renewed: a few renewals may fail before the lease runs out.
 const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How often [`Outbox::run_until_idle`] looks at jobs another instance is running.
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -86,9 +88,8 @@ impl Outbox {
         Ok(claimed)
     }
 
-    /// Runs due jobs until none is left, waiting (at most a lease) for jobs another worker is running.
-    /// For callers that need the queue drained now, such as tests; the background worker claims jobs as
-    /// it has room for them.
+    /// Runs due jobs until none is left, waiting for jobs another worker is running. For callers that need
+    /// the queue drained now, such as tests; the background worker claims jobs as it has room for them.
     pub async fn run_until_idle(&self) -> Result<(), AppError> {
         let mut finished = self.signal.finishes();
         loop {
@@ -99,9 +100,9 @@ impl Outbox {
             if outbox::unfinished_due(self.store.conn(), self.clock.now()).await? == 0 {
                 return Ok(());
             }
-            // Another worker holds the rest: wait for it to finish a job (bounded by its lease).
-            let lease = Duration::from_secs(LEASE.num_seconds().unsigned_abs());
-            let _ = tokio::time::timeout(lease, finished.changed()).await;
+            // Another worker holds the rest: wait for this instance's worker to finish a job, or look again
+            // shortly, since a worker of another instance signals nothing here.
+            let _ = tokio::time::timeout(LOOK_AGAIN, finished.changed()).await;
         }
     }
 

@@ -2,6 +2,9 @@
 //! the settings a test gives, its address learned from its own JSON log lines, stopped with SIGTERM (or
 //! killed with SIGKILL).
 
+pub mod deployment;
+pub mod latency;
+
 use std::{
     net::SocketAddr,
     process::Stdio,
@@ -91,6 +94,14 @@ impl Server {
         tokio::time::timeout(PATIENCE, self.child.wait()).await.expect("dies").expect("exit status");
     }
 
+    /// The process's largest resident set since it started (`VmHWM`), in KiB.
+    pub fn peak_memory_kib(&self) -> u64 {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux /proc");
+        let line = status.lines().find(|line| line.starts_with("VmHWM:")).expect("VmHWM");
+        line["VmHWM:".len()..].trim().trim_end_matches("kB").trim().parse().expect("a size in kB")
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect().await.expect("connect")
     }
@@ -126,4 +137,32 @@ pub fn search_request() -> pb::SearchFlightsRequest {
         page_size: 0,
         page_token: String::new(),
     }
+}
+
+/// The access token of a new customer, signed with the deployment's key.
+pub fn new_customer_token() -> String {
+    let tokens = aerobook_server::AccessTokens::new(JWT_SECRET.as_bytes(), None, Duration::from_secs(3_600));
+    let caller = aerobook_server::Caller { user_id: uuid::Uuid::now_v7(), role: aerobook_server::Role::Customer };
+    tokens.issue(caller, chrono::Utc::now()).0
+}
+
+/// A hold of one economy seat for one adult on `flight_id`.
+pub fn one_seat_hold(flight_id: &str) -> pb::CreateBookingRequest {
+    pb::CreateBookingRequest {
+        flight_id: flight_id.to_owned(),
+        cabin: pb::CabinClass::Economy.into(),
+        passengers: vec![pb::Passenger {
+            given_name: "Sara".into(),
+            family_name: "Haddad".into(),
+            date_of_birth: "1990-04-01".into(),
+            r#type: pb::PassengerType::Adult.into(),
+        }],
+        contact_email: "sara@example.com".into(),
+        ..Default::default()
+    }
+}
+
+/// Seats still free in `flight`'s economy cabin.
+pub fn economy_available(flight: &pb::Flight) -> i32 {
+    flight.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).expect("economy").seats_available
 }
