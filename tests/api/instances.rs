@@ -55,6 +55,43 @@ backend_tests! {
         app.scenario_done("a retry through another instance after a sell-out", 6, 0).await;
     }
 
+    /// A crowd at the second instance's sold-out gate at once: twenty buyers whose holds completed on the
+    /// first instance repeat their taps (twice each), forty new buyers tap (twice each, one key per
+    /// buyer). The gate's key lookups arriving together are read in shared queries; each answer is still
+    /// the key's own: 40 replays of 20 holds, 80 refusals.
+    async fn a_crowd_at_the_gate_gets_each_keys_own_answer(app: TestApp) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 2, "ABCDEFGHJK").await;
+        let buyers: Vec<(Customer, String)> = (0..60).map(|_| (Customer::new(&app), idempotency_key())).collect();
+        let tap = |(buyer, key): &(Customer, String)| buyer.keyed(hold(&flight, vec![adult("Sara")], &[]), key);
+        let mut held = Vec::new();
+        for buyer in &buyers[..20] {
+            held.push(app.bookings().create_booking(tap(buyer)).await.expect("a seat").into_inner());
+        }
+        let refused = Customer::new(&other).book(&other, hold(&flight, vec![adult("Omar")], &[])).await;
+        assert_eq!(ContractError::from_status(&refused.expect_err("sold out")).reason, "SEATS_UNAVAILABLE");
+        let crowd = buyers.iter().chain(&buyers).map(|buyer| {
+            let mut client = other.bookings();
+            let request = tap(buyer);
+            async move { client.create_booking(request).await }
+        });
+        let answers = join_all(crowd).await;
+        for (i, answer) in answers.iter().enumerate() {
+            let buyer = i % buyers.len();
+            match answer {
+                Ok(replay) if buyer < 20 => {
+                    assert!(replayed(replay));
+                    assert_eq!(replay.get_ref(), &held[buyer], "buyer {buyer} gets their own hold");
+                }
+                Err(status) if buyer >= 20 => {
+                    assert_eq!(ContractError::from_status(status).reason, "SEATS_UNAVAILABLE");
+                }
+                other => panic!("buyer {buyer}: {other:?}"),
+            }
+        }
+        app.scenario_done("a crowd at a sold-out gate, repeats and new taps together", 121, 0).await;
+    }
+
     async fn two_instances_sharing_one_database_never_oversell_or_book_twice(app: TestApp) {
         let other = app.another_instance().await;
         let flight = flight_with_economy(&app, 10, "ABCDE").await;

@@ -50,7 +50,7 @@ impl StoredOutcome {
 }
 
 /// What the key already names, if anything.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Claim {
     /// The key was free (or had expired): this transaction now holds it.
     Claimed,

@@ -42,6 +42,10 @@ use opentelemetry::KeyValue;
 use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
+mod lookups;
+
+use lookups::KeyLookups;
+
 use super::AppError;
 use crate::{
     domain::booking::Refusal,
@@ -114,11 +118,12 @@ pub enum Reserved {
 pub struct Idempotency {
     store: Store,
     completed: Arc<Completed>,
+    lookups: KeyLookups,
 }
 
 impl Idempotency {
     pub fn new(store: Store) -> Self {
-        Self { store, completed: Arc::new(Completed::default()) }
+        Self { store, completed: Arc::new(Completed::default()), lookups: KeyLookups::default() }
     }
 
     /// Runs one keyed call: claims the key (or replays the completed call it names), runs `work` in a
@@ -163,8 +168,8 @@ impl Idempotency {
         self.completed.replay(request, now)
     }
 
-    /// The replay of a call completed under the request's key, from memory or else the database; `None`
-    /// when the key names no completed call.
+    /// The replay of a call completed under the request's key, from memory or else the database (lookups
+    /// arriving together read their keys in one query); `None` when the key names no completed call.
     pub async fn replay_stored(
         &self,
         request: &KeyedRequest,
@@ -173,8 +178,8 @@ impl Idempotency {
         if let Some(replay) = self.completed.replay(request, now) {
             return Ok(Some(replay));
         }
-        let claims = idempotency::look_up_many(self.store.conn(), &[request.call()], now).await?;
-        Ok(claims.into_iter().next().flatten().map(|claim| replay(request, claim)))
+        let claim = self.lookups.look_up(self.store.conn(), request, now).await?;
+        Ok(claim.map(|claim| replay(request, claim)))
     }
 
     /// What each request's key names, in `txn`, without claiming it: `None` where the key is free, else
