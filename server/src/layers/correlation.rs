@@ -109,10 +109,12 @@ impl CallName {
         matches!(self, Self::Grpc { .. })
     }
 
-    /// The server span, named as OpenTelemetry's RPC conventions name it (`package.Service/Method`).
+    /// The server span, named as OpenTelemetry's RPC conventions name it (`package.Service/Method`); its
+    /// target is [`telemetry::SERVER_SPAN_TARGET`], which the log layer always lets through.
     fn span(&self, id: &CorrelationId) -> tracing::Span {
         match self {
             Self::Grpc { service, method } => tracing::info_span!(
+                target: telemetry::SERVER_SPAN_TARGET,
                 "rpc",
                 otel.name = %format_args!("{service}/{method}"),
                 otel.kind = "server",
@@ -125,6 +127,7 @@ impl CallName {
                 correlation_id = %id,
             ),
             Self::Http { method, path } => tracing::info_span!(
+                target: telemetry::SERVER_SPAN_TARGET,
                 "http",
                 otel.name = %format_args!("{method} {path}"),
                 otel.kind = "server",
