@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policies = read_policies(&pool)?;
     fs::write(out_dir.join("rpc_policies.rs"), policy_table(&policies)?)?;
     fs::write(out_dir.join("rpc_catalogue.rs"), rpc_catalogue(&pool, &policies)?)?;
+    fs::write(out_dir.join("message_sides.rs"), message_sides(&pool)?)?;
 
     tonic_prost_build::configure()
         .build_server(true)
@@ -207,6 +208,27 @@ fn rpc_catalogue(pool: &DescriptorPool, policies: &[Policy]) -> Result<String, S
          #[macro_export]\n\
          macro_rules! for_each_service {{\n    ($callback:ident) => {{\n        $callback! {{\n{services}        }}\n    }};\n}}\n"
     ))
+}
+
+/// Renders which messages are requests (what a server decodes) and which are responses, for the codec:
+/// a request that does not decode is the caller's fault (`INVALID_ARGUMENT`), a response the server's.
+fn message_sides(pool: &DescriptorPool) -> Result<String, String> {
+    let mut sides = std::collections::BTreeMap::new();
+    for method in pool.services().filter(|s| s.package_name() == PACKAGE).flat_map(|s| s.methods().collect::<Vec<_>>())
+    {
+        for (message, is_request) in [(method.input(), true), (method.output(), false)] {
+            if *sides.entry(message_type(&message)?).or_insert(is_request) != is_request {
+                return Err(format!("{} is both a request and a response", message.full_name()));
+            }
+        }
+    }
+    let mut out = String::new();
+    for (message, is_request) in sides {
+        let message = message.replace("$crate", "crate");
+        writeln!(out, "impl crate::codec::Side for {message} {{ const IS_REQUEST: bool = {is_request}; }}")
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(out)
 }
 
 /// One line of docs on who may call and what the SDK adds, e.g. "Callers: operator. Idempotency key:
