@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::{
     flight::AirportCode,
-    validation::{ValidationError, Violations},
+    validation::{ValidationError, Violations, quoted},
 };
 
 /// Longest airport or city name.
@@ -38,7 +38,7 @@ impl fmt::Display for CountryCode {
 
 /// A valid IANA time zone name, e.g. `Asia/Riyadh`.
 pub fn time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
-    name.parse::<chrono_tz::Tz>().map_err(|_| format!("{name:?} is not an IANA time zone, e.g. Asia/Riyadh"))
+    name.parse::<chrono_tz::Tz>().map_err(|_| format!("{} is not an IANA time zone, e.g. Asia/Riyadh", quoted(name)))
 }
 
 /// A name shown to people: 1..=128 characters, no control characters, no surrounding white space.

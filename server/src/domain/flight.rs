@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     money::Money,
-    validation::{ValidationError, Violations},
+    validation::{ValidationError, Violations, quoted},
 };
 
 /// Longest scheduled flight accepted by `CreateFlight`.
@@ -97,7 +97,7 @@ pub struct SeatNumber {
 impl SeatNumber {
     /// "12A": a row of 1..=99 without leading zeros, then one upper-case letter.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let invalid = || format!("{text:?} is not a seat number such as 12A");
+        let invalid = || format!("{} is not a seat number such as 12A", quoted(text));
         let mut chars = text.chars();
         let letter = chars.next_back().filter(char::is_ascii_uppercase).ok_or_else(invalid)?;
         let row = chars.as_str();

@@ -24,7 +24,7 @@ macro_rules! string_enum {
             fn from_str(text: &str) -> Result<Self, String> {
                 match text {
                     $($text => Ok($name::$variant),)+
-                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                    other => Err(format!("unknown {} {}", stringify!($name), $crate::domain::validation::quoted(other))),
                 }
             }
         }
@@ -44,3 +44,6 @@ pub mod payment;
 pub mod search;
 pub mod validation;
 pub mod waiting_room;
+
+#[cfg(test)]
+mod properties;

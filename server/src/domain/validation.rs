@@ -31,8 +31,23 @@ impl ValidationError {
     }
 }
 
-/// Most violations one response lists; past it the caller has enough to fix first.
+/// Most violations one response lists; past it the caller has enough to fix first. With descriptions
+/// and field names bounded too, an error's details stay far below a client's metadata limit.
 pub const MAX_VIOLATIONS: usize = 50;
+/// Characters of a caller's value an error message quotes: enough to recognise it, never the whole value.
+pub const QUOTED_CHARS: usize = 32;
+
+/// `value` as an error message may quote it: escaped (control characters, quotes) and, past
+/// [`QUOTED_CHARS`] characters, cut with a note of its length. An error never echoes what it was sent in
+/// full: a 70,000-character value would otherwise travel back in the error's trailers.
+pub fn quoted(value: &str) -> String {
+    let length = value.chars().count();
+    if length <= QUOTED_CHARS {
+        return format!("{value:?}");
+    }
+    let prefix: String = value.chars().take(QUOTED_CHARS).collect();
+    format!("{prefix:?}... ({length} characters)")
+}
 
 /// Collects violations while a request is converted into domain values.
 #[derive(Debug, Default)]
@@ -84,6 +99,14 @@ mod tests {
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["b", "c"]);
         assert_eq!(err.to_string(), "invalid input: b: bad b; c: bad c;");
+    }
+
+    #[test]
+    fn quoted_values_are_escaped_and_cut() {
+        assert_eq!(quoted("Asia/Riyadh"), "\"Asia/Riyadh\"");
+        assert_eq!(quoted("a\u{0}b\n"), "\"a\\0b\\n\"");
+        let long = quoted(&"é".repeat(70_000));
+        assert_eq!(long, format!("{:?}... (70000 characters)", "é".repeat(QUOTED_CHARS)));
     }
 
     #[test]

@@ -15,6 +15,15 @@ use crate::domain::validation::{FieldViolation, ValidationError};
 
 pub const ERROR_DOMAIN: &str = "aerobook";
 
+/// Bytes of a status message, a violation's field name and its description; and of all violations of
+/// one error together. Messages may quote what a caller sent, so each part is cut at a character
+/// boundary: an error's trailers (the message percent-encoded, the details base64-encoded) stay under
+/// 12 KiB, well inside the 16 KiB of metadata a gRPC client accepts, whatever the request held.
+const MAX_MESSAGE_BYTES: usize = 512;
+const MAX_FIELD_BYTES: usize = 128;
+const MAX_DESCRIPTION_BYTES: usize = 256;
+const MAX_VIOLATION_BYTES: usize = 6 * 1024;
+
 /// A failure as the caller sees it: a machine-readable code, a short English message for humans (never
 /// SQL, stack text or internal names), field violations and extra `ErrorInfo` metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,10 +97,15 @@ impl ApiError {
         if retryable {
             details.set_retry_info(self.retry_after.or(default_retry_delay));
         }
+        let mut budget = MAX_VIOLATION_BYTES;
         for violation in self.violations {
-            details.add_bad_request_violation(violation.field, violation.description);
+            let field = cut(violation.field, MAX_FIELD_BYTES);
+            let description = cut(violation.description, MAX_DESCRIPTION_BYTES);
+            let Some(left) = budget.checked_sub(field.len() + description.len()) else { break };
+            budget = left;
+            details.add_bad_request_violation(field, description);
         }
-        Status::with_error_details(grpc_code, self.message, details)
+        Status::with_error_details(grpc_code, cut(self.message, MAX_MESSAGE_BYTES), details)
     }
 }
 
@@ -99,6 +113,19 @@ impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> Self {
         Self::validation(error.violations)
     }
+}
+
+/// `text` cut to at most `max_bytes` (at a character boundary, ending in "..." when cut).
+fn cut(mut text: String, max_bytes: usize) -> String {
+    if text.len() > max_bytes {
+        let mut end = max_bytes - 3;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
 }
 
 /// `ErrorInfo.reason`: the enum value's name without its `ERROR_CODE_` prefix.
@@ -211,6 +238,24 @@ mod tests {
         let violations = status.get_error_details().bad_request().expect("BadRequest").field_violations.clone();
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["origin", "passengers"]);
+    }
+
+    #[test]
+    fn an_error_stays_small_whatever_it_quotes() {
+        let huge = "é\u{0}".repeat(35_000);
+        let violations = (0..crate::domain::validation::MAX_VIOLATIONS)
+            .map(|i| FieldViolation { field: format!("{i}{huge}"), description: huge.clone() })
+            .collect();
+        let mut error = ApiError::validation(violations);
+        error.message = huge.clone();
+        let status = error.into_status(&CorrelationId::generate());
+        let response = status.clone().into_http::<String>();
+        let bytes: usize = response.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+        assert!(bytes < 12 * 1024, "{bytes} bytes of trailers");
+        let violations = status.get_error_details().bad_request().expect("BadRequest").field_violations.clone();
+        assert!(!violations.is_empty());
+        assert!(violations.iter().all(|v| v.field.len() <= MAX_FIELD_BYTES && v.description.ends_with("...")));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
     }
 
     #[test]
