@@ -73,8 +73,8 @@ impl AuthService for AuthApi {
 
 /// Present and at most `max` characters; its content is checked by whoever consumes it.
 fn not_blank(text: &str, max: usize) -> Result<String, String> {
-    if text.is_empty() || text.chars().count() > max {
-        return Err(format!("is required, at most {max} characters"));
+    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
+        return Err(format!("is required, at most {max} characters, without control characters"));
     }
     Ok(text.to_owned())
 }

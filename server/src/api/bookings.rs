@@ -57,7 +57,7 @@ impl BookingService for BookingApi {
         // The pass is a credential, like the access token: a retry with a fresher pass is the same request.
         let pass = std::mem::take(&mut message.waiting_room_pass);
         let (actor, keyed) = (call.actor()?, call.keyed(&message)?);
-        let hold = convert::hold_request(message, self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
+        let hold = convert::hold_request(message, &pass, self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
         let outcome = self.bookings.place_hold(&actor, &keyed, hold, &pass, encode).await;
         call.keyed_response(outcome, convert::booking_to_proto)
     }

@@ -37,7 +37,7 @@ impl FromStr for Role {
             "CUSTOMER" => Ok(Role::Customer),
             "OPERATOR" => Ok(Role::Operator),
             "SERVICE" => Ok(Role::Service),
-            other => Err(format!("unknown role {other:?}")),
+            other => Err(format!("unknown role {}", super::validation::quoted(other))),
         }
     }
 }
@@ -75,17 +75,19 @@ impl Email {
     }
 }
 
-/// A new password: 10..=128 characters. Never logged (its `Debug` hides it) and never stored.
+/// A new password: 10..=128 characters, any text but control characters (which no keyboard types, and
+/// which would reach terminals and logs through a careless tool). Never logged (its `Debug` hides it) and
+/// never stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
     pub fn new(text: &str) -> Result<Self, String> {
         let chars = text.chars().count();
-        if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) && !text.chars().any(char::is_control) {
             Ok(Self(text.to_owned()))
         } else {
-            Err(format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"))
+            Err(format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters, without control characters"))
         }
     }
 

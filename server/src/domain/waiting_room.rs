@@ -23,6 +23,21 @@ const MAX_CREDITED_MS: i64 = 86_400_000;
 /// arithmetic keeps the pace exact (the Redis scripts do the same sums).
 pub const CREDIT_PER_ADMISSION: i64 = 60_000;
 
+/// Longest pass a booking call may carry: the version, a 64-bit expiry and a 32-byte signature fit well
+/// within it, and a longer value is refused before any work.
+pub const MAX_PASS_CHARS: usize = 96;
+
+/// The shape of a booking call's `waiting_room_pass` (empty: none): at most [`MAX_PASS_CHARS`] characters
+/// of the pass alphabet (URL-safe base64, digits, dots). Whether it admits the caller is the room's to say.
+pub fn check_pass_shape(pass: &str) -> Result<(), String> {
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if pass.len() <= MAX_PASS_CHARS && pass.chars().all(alphabet) {
+        Ok(())
+    } else {
+        Err(format!("is not a waiting-room pass: at most {MAX_PASS_CHARS} characters from JoinWaitingRoom's answer"))
+    }
+}
+
 /// A flight's waiting room, as an operator configured it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomSettings {

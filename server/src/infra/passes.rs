@@ -15,14 +15,13 @@ use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::domain::waiting_room::MAX_PASS_CHARS;
+
 type HmacSha256 = Hmac<Sha256>;
 
 const VERSION: &str = "v1";
 /// Separates pass keys from token keys derived from the same secret.
 const KEY_CONTEXT: &[u8] = b"aerobook waiting-room pass v1";
-/// Longest pass accepted for checking: the version, a 64-bit expiry and a 32-byte signature fit well
-/// within it, and a longer value is refused before any work.
-const MAX_PASS_LEN: usize = 96;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PassError {
@@ -59,7 +58,7 @@ impl PassSigner {
         if pass.is_empty() {
             return Err(PassError::Missing);
         }
-        if pass.len() > MAX_PASS_LEN {
+        if pass.len() > MAX_PASS_CHARS {
             return Err(PassError::Invalid);
         }
         let mut parts = pass.split('.');
@@ -123,7 +122,7 @@ impl PassSigner {
 
     /// The claims of a ticket this deployment sealed; `None` for anything else.
     pub fn open_ticket(&self, text: &str) -> Option<TicketClaims> {
-        if text.len() > MAX_PASS_LEN * 2 {
+        if text.len() > MAX_PASS_CHARS * 2 {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;

@@ -4,8 +4,14 @@ use super::*;
 
 /// `CreateBookingRequest`, checked field by field and, through the domain's rules, as a whole. Rules that
 /// need the flight are the domain's [`Hold::place`](crate::domain::hold::Hold::place), run by the use case.
-pub fn hold_request(request: pb::CreateBookingRequest, today: NaiveDate) -> Result<HoldRequest, ValidationError> {
+/// The waiting-room pass (taken out of the request, as a credential) is checked for its shape only.
+pub fn hold_request(
+    request: pb::CreateBookingRequest,
+    pass: &str,
+    today: NaiveDate,
+) -> Result<HoldRequest, ValidationError> {
     let mut v = Violations::new();
+    v.check("waiting_room_pass", check_pass_shape(pass));
     let flight_id = v.check("flight_id", uuid(&request.flight_id));
     let cabin = v.check("cabin", cabin(request.cabin));
     let contact_email = v.check("contact_email", Email::parse(&request.contact_email));

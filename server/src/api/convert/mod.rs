@@ -36,6 +36,7 @@ use crate::{
         payment::{Payment, PaymentStatus},
         search::{self, FlightPage, FlightSearch, Route},
         validation::{ValidationError, Violations},
+        waiting_room::check_pass_shape,
     },
 };
 
@@ -104,8 +105,10 @@ fn money_to_proto(money: Money) -> pb::Money {
 /// A free-text reason or note: at most [`MAX_NOTE_CHARS`] characters; blank means none.
 pub fn note(text: &str) -> Result<Option<String>, String> {
     let text = text.trim();
-    if text.chars().count() > MAX_NOTE_CHARS {
-        return Err(format!("must be at most {MAX_NOTE_CHARS} characters"));
+    // Lines and tabs are a note's own; other control characters (escape sequences) are not.
+    let stray_control = text.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    if text.chars().count() > MAX_NOTE_CHARS || stray_control {
+        return Err(format!("must be at most {MAX_NOTE_CHARS} characters, without control characters"));
     }
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
