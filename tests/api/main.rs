@@ -12,6 +12,7 @@ mod contract;
 mod create_flight;
 mod faults;
 mod grpc_web;
+mod hostile;
 mod idempotency;
 mod instances;
 mod jobs;

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod contract;
 pub mod grpc_web;
+pub mod hostile;
 pub mod proxy;
 pub mod reliability;
 pub mod requests;
