@@ -94,6 +94,20 @@ backend_tests! {
         assert_eq!(created.origin_time_zone, "Asia/Tokyo");
     }
 
+    /// A careless client's 70,000-character time zone: the error names the field and quotes a short,
+    /// escaped prefix, so its details reach the client (they used to pass its 16 KiB metadata limit).
+    async fn an_error_quotes_a_huge_value_only_in_part(app: TestApp) {
+        let operator = app.bearer(Role::Operator);
+        let huge = format!("Asia/\u{1b}{}", "x".repeat(70_000));
+        let refused = upsert(&app, &operator, airport("QQY", &huge), &idempotency_key()).await.unwrap_err();
+        let error = ContractError::from_status(&refused);
+        error.assert_validation(&["airport.time_zone"]);
+        let details = tonic_types::StatusExt::get_error_details(&refused);
+        let description = &details.bad_request().expect("BadRequest").field_violations[0].description;
+        assert!(description.starts_with("\"Asia/\\u{1b}xxx"), "{description}");
+        assert!(description.contains("(70006 characters)") && description.len() < 200, "{description}");
+    }
+
     /// A corrected time zone moves the local departure date (by which flights are searched) of flights
     /// already scheduled from that airport.
     async fn a_new_time_zone_moves_local_departure_dates(app: TestApp) {
