@@ -148,7 +148,8 @@ pub async fn assert_serving(app: &TestApp) {
     assert_eq!(status, ServingStatus::Serving);
 }
 
-/// Oversized and undecodable messages keep the codes gRPC gives them, and the server stays healthy.
+/// An oversized message keeps the code gRPC gives it, an undecodable request is the caller's error
+/// (`INVALID_ARGUMENT`), and the server stays healthy.
 #[tokio::test]
 async fn transport_failures_keep_grpc_codes_and_the_server_healthy() {
     let app = TestApp::spawn(Backend::Embedded, &[("AEROBOOK_MAX_MESSAGE_BYTES", "4096")]).await.unwrap();
@@ -165,7 +166,7 @@ async fn transport_failures_keep_grpc_codes_and_the_server_healthy() {
         &[],
     )
     .await;
-    assert_eq!(garbage.grpc_status(), Some(tonic::Code::Internal as i32), "{garbage:?}");
+    assert_eq!(garbage.grpc_status(), Some(tonic::Code::InvalidArgument as i32), "the caller's error: {garbage:?}");
     assert_serving(&app).await;
 }
 
