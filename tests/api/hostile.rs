@@ -281,3 +281,35 @@ backend_tests! {
         }
     }
 }
+
+backend_tests! {
+    /// Every RPC a customer may call that names a booking (found from the descriptors: a `booking_id`
+    /// field), called by another customer with the owner's valid request: `NOT_FOUND`, as if the booking
+    /// did not exist, and nothing changes; another customer's list shows none of it.
+    async fn no_customer_reaches_another_customers_booking(app: TestApp) {
+        let pool = hostile::contract();
+        let (owner, stranger) = (Customer::new(&app), Customer::new(&app));
+        let baselines = baselines(&app, &owner).await;
+        let mut checked = Vec::new();
+        for policy in RPC_POLICIES.iter().filter(|policy| policy.admits(pb::Role::Customer) && !policy.public) {
+            let (service, method) = policy.path.trim_start_matches('/').split_once('/').expect("a gRPC path");
+            let descriptor = pool.get_service_by_name(service).expect("a contract service");
+            let input = descriptor.methods().find(|m| m.name() == method).expect("a contract method").input();
+            if input.get_field_by_name("booking_id").is_none() {
+                continue;
+            }
+            let headers = headers(&app, &stranger, policy);
+            let answer = hostile::call(app.channel.clone(), policy.path, policy.server_streaming, baselines[method].clone(), &headers).await;
+            let refused = answer.expect_err(method);
+            assert_eq!(ContractError::from_status(&refused).reason, "NOT_FOUND", "{method} as another customer");
+            checked.push(method);
+        }
+        assert!(checked.len() >= 5, "the booking RPCs were found: {checked:?}");
+        let list = pb::ListBookingsRequest { page_size: 50, page_token: String::new(), flight_id: String::new() };
+        let listed = app.bookings().list_bookings(request(list, &[("authorization", stranger.bearer.as_str())])).await;
+        assert!(listed.expect("listed").into_inner().bookings.is_empty(), "none of the owner's bookings");
+        let booking_id = pb::GetBookingRequest::decode(baselines["GetBooking"].as_slice()).expect("a request").booking_id;
+        let mine = app.bookings().get_booking(owner.plain(pb::GetBookingRequest { booking_id })).await.expect("the owner's");
+        assert_eq!(mine.into_inner().status(), pb::BookingStatus::Held, "nothing the stranger sent changed it");
+    }
+}
