@@ -85,12 +85,7 @@ fn tally(answers: Vec<(Duration, Result<(), tonic::Status>)>) -> Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_database_sheds_the_excess_at_once_keeps_deadlines_and_memory_bounded() {
     let Some(deployment) = Deployment::on_postgres_and_redis().await else { return };
-    let authority = deployment.database_url.split_once('@').map_or(&*deployment.database_url, |(_, rest)| rest);
-    let host_port = authority.trim_start_matches("postgres://").trim_start_matches("postgresql://");
-    let host_port = host_port.split('/').next().expect("host and port");
-    let target = tokio::net::lookup_host(host_port).await.expect("database host").next().expect("an address");
-    let relay = LatencyRelay::start(target).await;
-    let via_relay = relay.url_for(&deployment.database_url);
+    let (relay, via_relay) = LatencyRelay::in_front_of(&deployment.database_url).await;
     let deadline_ms = DEADLINE.as_millis().to_string();
     let mut settings = deployment.settings(&via_relay);
     settings.extend([

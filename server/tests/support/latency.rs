@@ -23,7 +23,7 @@ pub struct LatencyRelay {
 
 impl LatencyRelay {
     /// A relay to `target`, passing bytes at once until [`Self::set_latency`].
-    pub async fn start(target: SocketAddr) -> Self {
+    async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let addr = listener.local_addr().expect("relay address");
         let latency = Arc::new(watch::channel(Duration::ZERO).0);
@@ -47,17 +47,17 @@ impl LatencyRelay {
         Self { addr, latency, accept }
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `url` (`scheme://[credentials@]host:port/path`) pointed at this relay instead of its host and port.
-    pub fn url_for(&self, url: &str) -> String {
+    /// A relay in front of the service at `url` (`scheme://[credentials@]host:port/path`), and `url`
+    /// pointed at the relay instead.
+    pub async fn in_front_of(url: &str) -> (Self, String) {
         let (scheme, rest) = url.split_once("://").expect("a URL");
         let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
-        let path = rest.split_once('/').map_or("", |(_, path)| path);
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let target = tokio::net::lookup_host(authority).await.expect("the service's host").next().expect("an address");
+        let relay = Self::start(target).await;
         let at = if credentials.is_empty() { String::new() } else { format!("{credentials}@") };
-        format!("{scheme}://{at}{}/{path}", self.addr)
+        let via_relay = format!("{scheme}://{at}{}/{path}", relay.addr);
+        (relay, via_relay)
     }
 
     /// Delays every answer of the service by `latency` from now on (open connections included).
