@@ -8,7 +8,10 @@ use clap::{Parser, Subcommand};
 use crate::{
     app::{AppError, accounts, invariants},
     config::Config,
-    infra::clock::Clock,
+    infra::{
+        clock::Clock,
+        passwords::{PasswordLimits, Passwords},
+    },
     startup::{self, StartupError},
     store::Store,
 };
@@ -73,14 +76,17 @@ pub enum AdminError {
 pub async fn run_admin(config: &Config, command: AdminCommand) -> Result<String, AdminError> {
     startup::migrate(config).await?;
     let store = Store::connect(&config.database).await.map_err(StartupError::from)?;
+    let passwords = Passwords::new(PasswordLimits::ONE_AT_A_TIME);
     let output = match command {
         AdminCommand::CreateOperator { email, password, full_name } => {
             let operator =
-                accounts::create_operator(&store, &email, &password, &full_name, Clock::system().now()).await?;
+                accounts::create_operator(&store, &passwords, &email, &password, &full_name, Clock::system().now())
+                    .await?;
             format!("operator {} created (id {})\n", operator.email, operator.id)
         }
         AdminCommand::CreateServiceAccount { name } => {
-            let (account, credentials) = accounts::create_service_account(&store, &name, Clock::system().now()).await?;
+            let (account, credentials) =
+                accounts::create_service_account(&store, &passwords, &name, Clock::system().now()).await?;
             format!(
                 "service account {name} created (id {})\nclient id:     {}\nclient secret: {}\n\
                  Sign in with Login(email = client id, password = client secret). The secret is not shown again.\n",

@@ -324,6 +324,67 @@ async fn spans_are_exported_whatever_the_log_level() {
     );
 }
 
+/// No password, token or signing key sent to or by the server reaches a trace: every exported span of a
+/// whole session (its name, every attribute, event and status message) is searched for each of them, as is
+/// every error message the caller got.
+#[tokio::test]
+async fn no_span_attribute_or_error_message_carries_a_secret() {
+    let mut receiver = Receiver::start().await;
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let (password, wrong_password) = ("Span-Secret-Password-1", "Span-Wrong-Guess-22");
+    let mut auth = AuthServiceClient::new(server.channel().await);
+    let email = "spans@example.com";
+    let register =
+        pb::RegisterRequest { email: email.into(), password: password.into(), full_name: "Span Reader".into() };
+    let registered = auth.register(register).await.expect("register").into_inner();
+    let signed_in = auth
+        .login(pb::LoginRequest { email: email.into(), password: password.into() })
+        .await
+        .expect("login")
+        .into_inner();
+    let refused = auth
+        .login(pb::LoginRequest { email: email.into(), password: wrong_password.into() })
+        .await
+        .expect_err("a wrong password");
+    let mut me = Request::new(pb::GetMeRequest {});
+    me.metadata_mut().insert("authorization", format!("Bearer {}", signed_in.access_token).parse().unwrap());
+    auth.get_me(me).await.expect("me");
+    let rotated = auth
+        .refresh_token(pb::RefreshTokenRequest { refresh_token: signed_in.refresh_token.clone() })
+        .await
+        .expect("refresh")
+        .into_inner();
+    let reused = auth
+        .refresh_token(pb::RefreshTokenRequest { refresh_token: signed_in.refresh_token.clone() })
+        .await
+        .expect_err("a rotated token");
+    auth.logout(pb::LogoutRequest { refresh_token: rotated.refresh_token.clone() }).await.expect("logout");
+
+    let spans = receiver.spans_until(|spans| names(spans).contains(&"aerobook.v1.AuthService/Logout")).await;
+    let exported = format!("{spans:?}");
+    assert!(exported.contains("aerobook.v1.AuthService/Login"), "the session was traced at all");
+    let errors = [refused, reused].map(|status| format!("{status:?}"));
+    for secret in [
+        password,
+        wrong_password,
+        &registered.access_token,
+        &registered.refresh_token,
+        &signed_in.access_token,
+        &signed_in.refresh_token,
+        &rotated.access_token,
+        &rotated.refresh_token,
+        support::JWT_SECRET,
+    ] {
+        assert!(!exported.contains(secret), "a secret reached a span: {secret}");
+        assert!(!errors.iter().any(|error| error.contains(secret)), "a secret reached an error: {secret}");
+    }
+    server.stop().await;
+}
+
 /// The same spans over OTLP/HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`): a receiver taking
 /// protobuf posts on `/v1/traces` gets them.
 #[tokio::test]

@@ -76,6 +76,24 @@ backend_tests! {
         assert_unauthorized(refresh(&app, "not-a-token-we-issued").await);
     }
 
+    /// Rotation keeps a sign-in alive only up to its absolute end, however often it refreshes in time.
+    async fn refreshing_never_outlives_the_sessions_absolute_end(
+        app: TestApp,
+        settings = [("AEROBOOK_REFRESH_TOKEN_TTL_SECONDS", "3600"), ("AEROBOOK_REFRESH_SESSION_MAX_SECONDS", "7200")]
+    ) {
+        let minutes = |n: u64| std::time::Duration::from_secs(60 * n);
+        let mut token = register(&app, &unique_email()).await.refresh_token;
+        for _ in 0..2 {
+            app.clock.advance(minutes(50));
+            token = refresh(&app, &token).await.expect("within both lifetimes").refresh_token;
+        }
+        // At 100 minutes the last token was issued; its own hour would end at 160, the session ends at 120.
+        app.clock.advance(minutes(19));
+        let last = refresh(&app, &token).await.expect("the session's last minute").refresh_token;
+        app.clock.advance(minutes(2));
+        assert_unauthorized(refresh(&app, &last).await);
+    }
+
     async fn registration_validates_every_field_and_emails_are_unique(app: TestApp) {
         let bad = pb::RegisterRequest { email: "ann@".into(), password: "short".into(), full_name: " ".into() };
         let status = app.auth().register(bad).await.unwrap_err();
@@ -97,17 +115,84 @@ backend_tests! {
         assert_eq!(unknown.reason, "UNAUTHORIZED");
     }
 
+    /// Wrong password and unknown email take as long: both check an Argon2 hash. Interleaved, so a slow
+    /// moment of the machine falls on both; the medians agree within a third.
+    async fn an_unknown_email_takes_as_long_as_a_wrong_password(app: TestApp, settings = [("AEROBOOK_RATE_LIMITS", "disabled")]) {
+        let email = unique_email();
+        register(&app, &email).await;
+        let timed = |email: String| {
+            let mut auth = app.auth();
+            async move {
+                let started = std::time::Instant::now();
+                auth.login(pb::LoginRequest { email, password: "not the password".into() }).await.expect_err("refused");
+                started.elapsed()
+            }
+        };
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for _ in 0..9 {
+            known.push(timed(email.clone()).await);
+            unknown.push(timed(unique_email()).await);
+        }
+        let median = |mut times: Vec<Duration>| {
+            times.sort();
+            times[times.len() / 2].as_secs_f64()
+        };
+        let (known, unknown) = (median(known), median(unknown));
+        let ratio = known.max(unknown) / known.min(unknown);
+        assert!(ratio < 1.34, "wrong password {known:.4} s, unknown email {unknown:.4} s");
+    }
+
+    /// A burst of sign-ins never runs more Argon2 work than the bound: the calls past the running and the
+    /// queued are shed at once with a retryable `SERVICE_UNAVAILABLE`, the rest answered as usual.
+    async fn a_burst_of_sign_ins_is_shed_past_the_password_bound(
+        app: TestApp,
+        settings = [
+            ("AEROBOOK_PASSWORD_CHECKS_AT_ONCE", "1"),
+            ("AEROBOOK_PASSWORD_CHECKS_QUEUED", "1"),
+            ("AEROBOOK_RATE_LIMITS", "disabled"),
+        ]
+    ) {
+        const BURST: usize = 40;
+        let sign_ins = (0..BURST).map(|_| {
+            let mut auth = app.auth();
+            async move { auth.login(pb::LoginRequest { email: unique_email(), password: PASSWORD.into() }).await }
+        });
+        let (mut unauthorized, mut shed) = (0, 0);
+        for answer in futures::future::join_all(sign_ins).await {
+            let error = ContractError::from_status(&answer.expect_err("no such account"));
+            match error.reason.as_str() {
+                "UNAUTHORIZED" => unauthorized += 1,
+                "SERVICE_UNAVAILABLE" => {
+                    assert!(error.retryable && error.retry_delay.is_some(), "{error:?}");
+                    shed += 1;
+                }
+                other => panic!("unexpected {other}: {error:?}"),
+            }
+        }
+        assert_eq!(unauthorized + shed, BURST);
+        // One running and one waiting when the burst lands; an Argon2 check outlasts the burst's arrival.
+        assert!(unauthorized >= 2 && shed >= BURST / 2, "{unauthorized} checked, {shed} shed");
+        // The bound frees itself: the next sign-in is checked.
+        let after = app.auth().login(pb::LoginRequest { email: unique_email(), password: PASSWORD.into() }).await;
+        assert_eq!(ContractError::from_status(&after.unwrap_err()).reason, "UNAUTHORIZED");
+    }
+
     async fn malformed_tokens_are_unauthorized_and_expired_ones_say_so(app: TestApp) {
         let good = app.bearer(Role::Customer);
         let token = good.trim_start_matches("Bearer ");
         let (header, rest) = token.split_once('.').unwrap();
-        let payload = rest.split_once('.').unwrap().0;
+        let (payload, signature) = rest.split_once('.').unwrap();
         let forged = format!("Bearer {header}.{payload}.{}", URL_SAFE_NO_PAD.encode([1u8; 32]));
+        // The customer's own signature over claims raised to operator and pointed at another user.
+        let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["role"] = "OPERATOR".into();
+        claims["sub"] = uuid::Uuid::now_v7().to_string().into();
+        let tampered = format!("Bearer {header}.{}.{signature}", URL_SAFE_NO_PAD.encode(claims.to_string()));
         let kid = serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()["kid"].clone();
         let none = URL_SAFE_NO_PAD.encode(serde_json::json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string());
         let alg_none = format!("Bearer {none}.{payload}.");
         let other_key = bearer_signed_with("another-secret-the-server-does-not-know", Role::Customer, chrono::Utc::now());
-        for bad in ["garbage", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", token, "Bearer a.b.c", &forged, &alg_none, &other_key] {
+        for bad in ["garbage", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", token, "Bearer a.b.c", &forged, &tampered, &alg_none, &other_key] {
             let error = me(&app, bad).await.expect_err(bad);
             assert_eq!((error.code, error.reason.as_str()), (tonic::Code::Unauthenticated, "UNAUTHORIZED"), "{bad}");
             assert!(!error.retryable);

@@ -28,7 +28,7 @@ use crate::{
         auth::Caller,
         booking::{Refusal, TransitionError},
     },
-    infra::{passes::PassError, payments::ProviderError},
+    infra::{passes::PassError, passwords::PasswordError, payments::ProviderError},
     layers::{
         client_address::ClientAddress,
         correlation::CorrelationId,
@@ -162,13 +162,17 @@ impl From<AppError> for ApiError {
                 tracing::warn!(what, "dependency unavailable");
                 ApiError::unavailable()
             }
+            AppError::Hashing(PasswordError::Busy) => {
+                tracing::info!("password checks at their bound: call shed");
+                ApiError::unavailable()
+            }
             AppError::Store(cause @ (StoreError::Unavailable(_) | StoreError::LockTimeout(_))) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable()
             }
             cause @ (AppError::Store(_)
             | AppError::Mail(_)
-            | AppError::Hashing(_)
+            | AppError::Hashing(PasswordError::Failed(_))
             | AppError::Interrupted(_)
             | AppError::Provider(ProviderError::Rejected(_))) => {
                 tracing::error!(error = %cause, "internal error");

@@ -14,13 +14,13 @@ use crate::{
     },
     infra::{
         clock::Clock,
-        passwords,
+        passwords::Passwords,
         rate_limit::RateLimiter,
         tokens::{self, AccessTokens},
     },
     store::{
         Store, StoreError,
-        accounts::{self, Account},
+        accounts::{self, Account, RefreshSession},
     },
 };
 
@@ -60,24 +60,41 @@ pub struct ServiceCredentials {
     pub client_secret: String,
 }
 
+/// How long refresh tokens live: each one, and the sign-in they are rotated from, whatever the rotations.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshLifetimes {
+    pub token: Duration,
+    pub session: Duration,
+}
+
 #[derive(Clone)]
 pub struct Accounts {
     store: Store,
     tokens: AccessTokens,
     limiter: RateLimiter,
-    refresh_ttl: Duration,
+    passwords: Passwords,
+    refresh: RefreshLifetimes,
     clock: Clock,
 }
 
 impl Accounts {
-    pub fn new(store: Store, tokens: AccessTokens, limiter: RateLimiter, refresh_ttl: Duration, clock: Clock) -> Self {
-        Self { store, tokens, limiter, refresh_ttl, clock }
+    pub fn new(
+        store: Store,
+        tokens: AccessTokens,
+        limiter: RateLimiter,
+        passwords: Passwords,
+        refresh: RefreshLifetimes,
+        clock: Clock,
+    ) -> Self {
+        Self { store, tokens, limiter, passwords, refresh, clock }
     }
 
     /// Creates a customer account and signs it in.
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, email: Email, password: Password, name: String) -> Result<Session, AppError> {
-        let account = create_account(&self.store, email, password, name, Role::Customer, self.clock.now()).await?;
+        let account =
+            create_account(&self.store, &self.passwords, email, password, name, Role::Customer, self.clock.now())
+                .await?;
         self.start_session(&account).await
     }
 
@@ -91,7 +108,7 @@ impl Accounts {
         let attempts = format!("{client}|{}", email.as_str());
         self.limiter.peek(LOGIN_FAILURES_BUCKET, &attempts).await.map_err(AppError::RateLimited)?;
         let account = accounts::account_by_email(self.store.conn(), &email).await?;
-        let matched = passwords::verify(password, account.as_ref().map(|a| a.password_hash.clone())).await;
+        let matched = self.passwords.verify(password, account.as_ref().map(|a| a.password_hash.clone())).await?;
         match account {
             Some(account) if matched => self.start_session(&account).await,
             _ => {
@@ -106,6 +123,7 @@ impl Accounts {
 
     /// Exchanges a refresh token for a new session of the same family. A token exchanged before is a
     /// sign of theft: the whole family is revoked, so the thief and the owner both have to sign in again.
+    /// No rotation extends the sign-in past its absolute end ([`RefreshLifetimes::session`]).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AppError> {
         let now = self.clock.now();
@@ -118,14 +136,14 @@ impl Accounts {
         }
         // Refused when the token was exchanged before, by this client or a concurrent one: both are reuse.
         if !accounts::mark_refresh_token_used(&txn, record.id, now).await? {
-            tracing::warn!(family = %record.family_id, "refresh token reused: revoking its family");
-            accounts::revoke_family(&txn, record.family_id, now).await?;
+            tracing::warn!(family = %record.session.family_id, "refresh token reused: revoking its family");
+            accounts::revoke_family(&txn, record.session.family_id, now).await?;
             txn.commit().await.map_err(StoreError::from)?;
             return Err(AppError::Unauthorized(BAD_REFRESH_TOKEN));
         }
         let account =
             accounts::account(&txn, record.user_id).await?.ok_or(AppError::Unauthorized(BAD_REFRESH_TOKEN))?;
-        let session = self.issue(&txn, &account, record.family_id, now).await?;
+        let session = self.issue(&txn, &account, record.session, now).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(session)
     }
@@ -135,7 +153,7 @@ impl Accounts {
     pub async fn logout(&self, refresh_token: &str) -> Result<(), AppError> {
         let txn = self.store.begin_write().await?;
         if let Some(record) = accounts::refresh_token_by_hash(&txn, &tokens::refresh_token_hash(refresh_token)).await? {
-            accounts::revoke_family(&txn, record.family_id, self.clock.now()).await?;
+            accounts::revoke_family(&txn, record.session.family_id, self.clock.now()).await?;
         }
         txn.commit().await.map_err(StoreError::from)?;
         Ok(())
@@ -149,8 +167,10 @@ impl Accounts {
     }
 
     async fn start_session(&self, account: &Account) -> Result<Session, AppError> {
+        let now = self.clock.now();
+        let signed_in = RefreshSession { family_id: Uuid::now_v7(), ends_at: now + self.refresh.session };
         let txn = self.store.begin_write().await?;
-        let session = self.issue(&txn, account, Uuid::now_v7(), self.clock.now()).await?;
+        let session = self.issue(&txn, account, signed_in, now).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(session)
     }
@@ -159,12 +179,13 @@ impl Accounts {
         &self,
         db: &impl sea_orm::ConnectionTrait,
         account: &Account,
-        family_id: Uuid,
+        signed_in: RefreshSession,
         now: DateTime<Utc>,
     ) -> Result<Session, AppError> {
         let refresh_token = tokens::new_refresh_token();
         let refresh_hash = tokens::refresh_token_hash(&refresh_token);
-        accounts::insert_refresh_token(db, family_id, account.id, refresh_hash, now, now + self.refresh_ttl).await?;
+        let expires_at = (now + self.refresh.token).min(signed_in.ends_at);
+        accounts::insert_refresh_token(db, signed_in, account.id, refresh_hash, now, expires_at).await?;
         let (access_token, access_token_expires_at) =
             self.tokens.issue(Caller { user_id: account.id, role: account.role }, now);
         Ok(Session { access_token, access_token_expires_at, refresh_token, user: Profile::from(account) })
@@ -174,6 +195,7 @@ impl Accounts {
 /// Creates an operator account (`aerobook-server admin create-operator`).
 pub async fn create_operator(
     store: &Store,
+    passwords: &Passwords,
     email: &str,
     password: &str,
     name: &str,
@@ -184,7 +206,7 @@ pub async fn create_operator(
     let password = violations.check("password", Password::new(password));
     let name = violations.check("full_name", full_name(name));
     let (email, password, name) = violations.finish_with(|| Some((email?, password?, name?)))?;
-    let account = create_account(store, email, password, name, Role::Operator, now).await?;
+    let account = create_account(store, passwords, email, password, name, Role::Operator, now).await?;
     Ok(Profile::from(&account))
 }
 
@@ -192,6 +214,7 @@ pub async fn create_operator(
 /// else, with the client id as email and the secret as password.
 pub async fn create_service_account(
     store: &Store,
+    passwords: &Passwords,
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<(Profile, ServiceCredentials), AppError> {
@@ -205,19 +228,20 @@ pub async fn create_service_account(
     let client_secret = tokens::new_refresh_token();
     let email = Email::parse(&client_id).map_err(|e| ValidationError::single("name", e))?;
     let password = Password::new(&client_secret).map_err(|e| ValidationError::single("name", e))?;
-    let account = create_account(store, email, password, name.to_owned(), Role::Service, now).await?;
+    let account = create_account(store, passwords, email, password, name.to_owned(), Role::Service, now).await?;
     Ok((Profile::from(&account), ServiceCredentials { client_id, client_secret }))
 }
 
 async fn create_account(
     store: &Store,
+    passwords: &Passwords,
     email: Email,
     password: Password,
     name: String,
     role: Role,
     now: DateTime<Utc>,
 ) -> Result<Account, AppError> {
-    let password_hash = passwords::hash(password.expose().to_owned()).await?;
+    let password_hash = passwords.hash(password.expose().to_owned()).await?;
     let account =
         Account { id: Uuid::now_v7(), email: email.as_str().to_owned(), full_name: name, role, password_hash };
     match accounts::insert_account(store.conn(), &account, now).await {

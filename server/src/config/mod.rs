@@ -157,6 +157,11 @@ pub struct AuthConfig {
     pub jwt_previous_secret: Option<Secret>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// A sign-in's absolute lifetime: refreshing never extends it.
+    pub refresh_session_max: Duration,
+    /// Argon2 hashes (sign-in, registration) running at once, and waiting beyond those; more are refused.
+    pub password_checks_at_once: usize,
+    pub password_checks_queued: usize,
 }
 
 /// Token buckets per caller (user, or client address when anonymous) and per RPC class, plus failed
@@ -383,6 +388,19 @@ impl Config {
                     30 * 86_400,
                     60..=366 * 86_400,
                 )?),
+                refresh_session_max: Duration::from_secs(parse_in(
+                    get,
+                    "AEROBOOK_REFRESH_SESSION_MAX_SECONDS",
+                    90 * 86_400,
+                    60..=366 * 86_400,
+                )?),
+                password_checks_at_once: parse_in(
+                    get,
+                    "AEROBOOK_PASSWORD_CHECKS_AT_ONCE",
+                    std::thread::available_parallelism().map_or(1, usize::from),
+                    1..=256,
+                )?,
+                password_checks_queued: parse_in(get, "AEROBOOK_PASSWORD_CHECKS_QUEUED", 32, 0..=10_000)?,
             },
             rate_limits: match get("AEROBOOK_RATE_LIMITS").unwrap_or("enabled") {
                 "enabled" => Some(RateLimits {

@@ -24,7 +24,7 @@ use crate::{
         payments::PaymentApi, waiting_rooms::WaitingRoomApi, webhooks,
     },
     app::{
-        accounts::{Accounts, LOGIN_FAILURES_BUCKET},
+        accounts::{Accounts, LOGIN_FAILURES_BUCKET, RefreshLifetimes},
         admin::JobQueue,
         airports::AirportDirectory,
         bookings::Bookings,
@@ -44,6 +44,7 @@ use crate::{
         cache::{LocalCache, SearchCache},
         clock::Clock,
         mail::Mailer,
+        passwords::{PasswordLimits, Passwords},
         rate_limit::RateLimiter,
         redis::Redis,
         waiting_room::Queues,
@@ -130,8 +131,13 @@ impl Application {
             ),
             None => RateLimiter::disabled(),
         };
-        let accounts =
-            Accounts::new(store.clone(), tokens.clone(), limiter.clone(), config.auth.refresh_token_ttl, clock.clone());
+        let refresh =
+            RefreshLifetimes { token: config.auth.refresh_token_ttl, session: config.auth.refresh_session_max };
+        let passwords = Passwords::new(PasswordLimits {
+            at_once: config.auth.password_checks_at_once,
+            queued: config.auth.password_checks_queued,
+        });
+        let accounts = Accounts::new(store.clone(), tokens.clone(), limiter.clone(), passwords, refresh, clock.clone());
 
         let feed = AvailabilityFeed::new(redis.clone());
         // One idempotency store for every keyed call: a key is the caller's across all services.

@@ -20,11 +20,18 @@ pub struct Account {
     pub password_hash: String,
 }
 
+/// One sign-in: the family of refresh tokens rotated from it, and when it ends whatever the rotations.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshSession {
+    pub family_id: Uuid,
+    pub ends_at: DateTime<Utc>,
+}
+
 /// A refresh token's record, found by its hash.
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     pub id: Uuid,
-    pub family_id: Uuid,
+    pub session: RefreshSession,
     pub user_id: Uuid,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
@@ -74,7 +81,7 @@ fn to_account(row: user::Model) -> Result<Account, StoreError> {
 #[tracing::instrument(name = "db accounts.insert_refresh_token", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_refresh_token(
     db: &impl ConnectionTrait,
-    family_id: Uuid,
+    session: RefreshSession,
     user_id: Uuid,
     token_hash: String,
     now: DateTime<Utc>,
@@ -82,11 +89,12 @@ pub async fn insert_refresh_token(
 ) -> Result<(), StoreError> {
     refresh_token::Entity::insert(refresh_token::ActiveModel {
         id: Set(Uuid::now_v7()),
-        family_id: Set(family_id),
+        family_id: Set(session.family_id),
         user_id: Set(user_id),
         token_hash: Set(token_hash),
         created_at: Set(now),
         expires_at: Set(expires_at),
+        session_ends_at: Set(session.ends_at),
         used_at: Set(None),
         revoked_at: Set(None),
     })
@@ -103,7 +111,7 @@ pub async fn refresh_token_by_hash(
     let row = refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(token_hash)).one(db).await?;
     Ok(row.map(|row| RefreshRecord {
         id: row.id,
-        family_id: row.family_id,
+        session: RefreshSession { family_id: row.family_id, ends_at: row.session_ends_at },
         user_id: row.user_id,
         expires_at: row.expires_at,
         revoked: row.revoked_at.is_some(),

@@ -12,6 +12,8 @@ pub struct Model {
     pub token_hash: String,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// The sign-in's absolute end: no token of the family outlives it, however often it is rotated.
+    pub session_ends_at: DateTimeUtc,
     pub used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
 }
