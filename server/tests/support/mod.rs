@@ -4,6 +4,7 @@
 
 pub mod deployment;
 pub mod latency;
+pub mod otlp;
 
 use std::{
     net::SocketAddr,
