@@ -5,7 +5,7 @@
 use aerobook_server::{Cli, Command, run_admin};
 use aerobook_tests::{ContractError, TestApp, backend_tests, idempotency_key};
 use clap::Parser as _;
-use sea_orm::ConnectionTrait as _;
+use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
 use tonic::Response;
 
 use std::{collections::BTreeSet, time::Duration};
@@ -90,6 +90,55 @@ backend_tests! {
             }
         }
         app.scenario_done("a crowd at a sold-out gate, repeats and new taps together", 121, 0).await;
+    }
+
+    /// Once a cabin is sold out, its gate knows which keys its holds recorded (successes and stored
+    /// refusals alike): any other key is refused from memory, with the keys' table locked (PostgreSQL);
+    /// a known key is looked up and gets its own answer, on either instance.
+    async fn a_sold_out_gate_refuses_unknown_keys_from_memory_and_replays_known_ones(
+        app: TestApp,
+        settings = [("AEROBOOK_MAX_HOLDS_PER_USER", "1")]
+    ) {
+        let other = app.another_instance().await;
+        let flight = flight_with_economy(&app, 1, "AB").await;
+        let (sara, ali, omar) = (Customer::new(&app), Customer::new(&app), Customer::new(&app));
+        let [held_key, greedy_key] = [idempotency_key(), idempotency_key()];
+        let sara_tap = |key: &str| sara.keyed(hold(&flight, vec![adult("Sara")], &[]), key);
+        let held = app.bookings().create_booking(sara_tap(&held_key)).await.expect("a seat").into_inner();
+        let greedy = app.bookings().create_booking(sara_tap(&greedy_key)).await.expect_err("one hold each");
+        assert_eq!(reason(&greedy), "MAX_PER_USER_EXCEEDED");
+        ali.book(&other, hold(&flight, vec![adult("Ali")], &[])).await.expect("the last seat");
+        // The database refuses Omar: the second instance's gate closes and reads the cabin's keys.
+        let omar_key = idempotency_key();
+        let omar_tap = || omar.keyed(hold(&flight, vec![adult("Omar")], &[]), &omar_key);
+        assert_eq!(reason(&other.bookings().create_booking(omar_tap()).await.unwrap_err()), "SEATS_UNAVAILABLE");
+
+        let locked = if app.is_postgres() {
+            let blocker = app.database().await.begin().await.expect("begin");
+            blocker.execute_unprepared("LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE").await.expect("locked");
+            Some(blocker)
+        } else {
+            None
+        };
+        let lina = Customer::new(&other);
+        let fresh = tokio::time::timeout(Duration::from_secs(5), lina.book(&other, hold(&flight, vec![adult("Lina")], &[])))
+            .await
+            .expect("a key the gate does not know is refused without reading the keys");
+        assert_eq!(reason(&fresh.unwrap_err()), "SEATS_UNAVAILABLE");
+        if let Some(blocker) = locked {
+            blocker.rollback().await.expect("unlocked");
+        }
+
+        for instance in [&app, &other] {
+            let retry = instance.bookings().create_booking(sara_tap(&held_key)).await.expect("her hold, replayed");
+            assert!(replayed(&retry));
+            assert_eq!(retry.into_inner(), held);
+            let refusal = instance.bookings().create_booking(sara_tap(&greedy_key)).await.expect_err("her refusal");
+            assert_eq!(reason(&refusal), "MAX_PER_USER_EXCEEDED", "her stored refusal, not the gate's");
+            let again = instance.bookings().create_booking(omar_tap()).await.expect_err("his refusal");
+            assert_eq!(reason(&again), "SEATS_UNAVAILABLE");
+        }
+        app.scenario_done("a sold-out gate that knows the cabin's keys", 11, 0).await;
     }
 
     async fn two_instances_sharing_one_database_never_oversell_or_book_twice(app: TestApp) {

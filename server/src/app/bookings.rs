@@ -22,20 +22,29 @@ use crate::{
     domain::{
         auth::{Caller, Role},
         booking::{Booking, BookingAction, BookingStatus, MAX_PASSENGERS, Refusal, status_as_of},
-        flight::SeatNumber,
+        flight::{CabinClass, SeatNumber},
         hold::{HoldRequest, check_seat_change, check_seats_in_cabin},
         notification::BookingEvent,
         pagination::Cursor,
         payment::PaymentStatus,
         validation::Violations,
     },
-    infra::{availability::AvailabilityFeed, clock::Clock, metrics::metrics, telemetry},
+    infra::{
+        availability::AvailabilityFeed,
+        clock::Clock,
+        metrics::metrics,
+        sold_out::{
+            Closure, Reading,
+            known_keys::{KeyDigest, MAX_FILTERED_KEYS, key_digest},
+        },
+        telemetry,
+    },
     store::{
         Store, StoreError,
         bookings::{self, ListFilter},
         flights,
         history::{self, Change},
-        payments, seats,
+        idempotency, payments, seats,
     },
 };
 
@@ -120,25 +129,52 @@ impl Bookings {
         let gate = self.feed.sold_out_gate();
         // Read before the batch's transaction: a refusal is remembered only if no change committed since.
         let reading = gate.read(flight_id, cabin).await;
-        if let Some(seats_left) =
-            reading.and_then(|r| r.seats_left).filter(|&seats_left| party > usize::try_from(seats_left).unwrap_or(0))
+        if let Some(reading) = &reading
+            && let Some(seats_left) = reading.seats_left.filter(|&left| party > usize::try_from(left).unwrap_or(0))
         {
             // Certainly too few seats: refused without the database's seats, so not stored (it executed
             // nothing; a retry after seats come back may succeed). But a retry of a call that completed, on
             // any instance, gets that call's answer (a stored hold, not "sold out"), and one whose key a call
-            // still holds is told so: the key is looked up only now, so the gate's answers stay cheap.
+            // still holds is told so. Only a key the closed gate may know of is looked up, so its answers
+            // stay cheap.
+            let refused = Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() };
+            if !reading.may_hold_key(&key_digest(keyed.caller_id, &keyed.key)) {
+                return Err(refused.into());
+            }
             return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
                 Some(replay) => Ok(Outcome::Replayed(replay?)),
-                None => Err(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() }.into()),
+                None => Err(refused.into()),
             };
         }
         let outcome = self.place_in_batch(actor.clone(), keyed.clone(), hold, encode).await;
         if let (Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. })), Some(reading)) =
-            (&outcome, reading)
+            (&outcome, &reading)
+            && let Some(closure) = gate.learn(flight_id, cabin, reading, *seats_available).await
+            && *seats_available == 0
         {
-            gate.learn(flight_id, cabin, reading, *seats_available).await;
+            self.read_keys_for(flight_id, cabin, reading, closure).await;
         }
         outcome
+    }
+
+    /// Gives the gate's closing the keys recorded for the cabin's holds. This refusal committed before
+    /// the read, so every key recorded before it is read; only the first refusal of a batch reads them
+    /// (while the others' callers are answered), and its caller is answered once the gate knows them.
+    async fn read_keys_for(&self, flight_id: Uuid, cabin: CabinClass, reading: &Reading, closure: Closure) {
+        let gate = self.feed.sold_out_gate();
+        let Some(_reading_keys) = gate.start_reading_keys(flight_id, cabin, closure) else { return };
+        let scope = idempotency::hold_scope(flight_id, cabin);
+        let limit = MAX_FILTERED_KEYS as u64 + 1;
+        match idempotency::keys_in_scope(self.store.conn(), &scope, self.clock.now(), limit).await {
+            Ok(recorded) => {
+                let digests: Vec<KeyDigest> =
+                    recorded.iter().map(|(caller_id, key)| key_digest(*caller_id, key)).collect();
+                gate.know_keys(flight_id, cabin, reading, closure, &digests).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, %flight_id, "a sold-out cabin's keys unread; its refusals look keys up")
+            }
+        }
     }
 
     #[tracing::instrument(skip_all)]

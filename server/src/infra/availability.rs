@@ -15,9 +15,13 @@ use fred::prelude::{ClientLike as _, EventInterface as _, PubsubInterface as _};
 use tokio::{sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
-use super::{redis::Redis, snapshots::Snapshots, sold_out::SoldOutGate};
+use super::{
+    redis::Redis,
+    snapshots::Snapshots,
+    sold_out::{SoldOutGate, known_keys::KeyDigest},
+};
 use crate::domain::{
-    flight::{Flight, SeatNumber},
+    flight::{CabinClass, Flight, SeatNumber},
     waiting_room::RoomSettings,
 };
 
@@ -118,6 +122,14 @@ impl AvailabilityFeed {
         self.publish(format!("{}:{flight_id}", self.inner.origin)).await;
     }
 
+    /// Notes at the sold-out gate keys whose refusals just committed; other instances read the gate again
+    /// when it was closed, so they know of the keys too (a retry of one reaching them is looked up).
+    pub async fn refused_keys(&self, flight_id: Uuid, cabin: CabinClass, refused: &[KeyDigest]) {
+        if self.inner.gate.note_refused(flight_id, cabin, refused).await {
+            self.publish(format!("{}:{GATE_TAG}{flight_id}", self.inner.origin)).await;
+        }
+    }
+
     /// Signals a change of the flight's waiting room, after it committed. Apart from seat counts: a hot
     /// flight's counts change with every batch of holds, and each hold reads the room's settings.
     pub async fn room_changed(&self, flight_id: Uuid) {
@@ -177,7 +189,9 @@ impl AvailabilityFeed {
                 if origin == own_origin {
                     continue;
                 }
-                if let Some(room) = flight.strip_prefix(ROOM_TAG) {
+                if flight.starts_with(GATE_TAG) {
+                    feed.inner.gate.heard_of_change();
+                } else if let Some(room) = flight.strip_prefix(ROOM_TAG) {
                     if let Ok(flight_id) = Uuid::try_parse(room) {
                         feed.inner.rooms.invalidate(flight_id);
                     }
@@ -213,6 +227,8 @@ const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const CHANNEL: &str = "availability";
 /// Marks a message about a flight's waiting room rather than its counts.
 const ROOM_TAG: &str = "room:";
+/// Marks a signal that a sold-out gate learned keys (not a change of counts).
+const GATE_TAG: &str = "gate:";
 
 #[cfg(test)]
 mod tests {

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _,
-    QueryFilter as _, Statement, sea_query::OnConflict,
+    QueryFilter as _, QuerySelect as _, Statement, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
 use super::{StoreError, entities::idempotency_key};
+use crate::domain::flight::CabinClass;
 
 /// How long a duplicate waits for the call holding its key before it is told the call is in progress
 /// (PostgreSQL; on SQLite the connection's busy timeout bounds the wait for the write lock).
@@ -94,7 +95,7 @@ async fn bounded_wait<T>(
 fn replace_expired(now: DateTime<Utc>) -> OnConflict {
     use idempotency_key::Column as C;
     OnConflict::columns([C::CallerId, C::Key])
-        .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt])
+        .update_columns([C::Method, C::Fingerprint, C::Outcome, C::Stored, C::CreatedAt, C::ExpiresAt, C::Scope])
         .action_and_where(C::ExpiresAt.into_expr().lte(now))
         .to_owned()
 }
@@ -141,14 +142,15 @@ pub async fn look_up_many(
     calls.iter().map(|call| by_key.remove(&(call.caller_id, call.key.to_owned())).map(taken).transpose()).collect()
 }
 
-/// Records calls that completed in this transaction, each with its outcome, in one statement; expired
-/// records of their keys are replaced. `false` when a concurrent call took one of the keys after
+/// Records calls that completed in this transaction, each with its outcome and the `scope` they share
+/// (see [`hold_scope`]), in one statement; expired records of their keys are replaced. `false` when a concurrent call took one of the keys after
 /// [`look_up_many`] found it free (waiting for it as [`claim`] does): then the transaction must not
 /// commit. Keys must be distinct.
 #[tracing::instrument(name = "db idempotency.insert_completed", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_completed(
     db: &impl ConnectionTrait,
     calls: &[(KeyedCall<'_>, StoredOutcome)],
+    scope: Option<&str>,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -166,12 +168,41 @@ pub async fn insert_completed(
             stored: Set(Some(bytes.to_vec())),
             created_at: Set(now),
             expires_at: Set(expires_at),
+            scope: Set(scope.map(str::to_owned)),
         }
     });
     let insert =
         idempotency_key::Entity::insert_many(rows).on_conflict(replace_expired(now)).exec_without_returning(db);
     let inserted = bounded_wait(db, async { Ok(insert.await?) }).await?;
     Ok(inserted == calls.len() as u64)
+}
+
+/// The scope of the keys of holds on one flight's cabin.
+pub fn hold_scope(flight_id: Uuid, cabin: CabinClass) -> String {
+    format!("hold:{flight_id}:{}", cabin.as_str())
+}
+
+/// The scope of keys recorded before scopes were (the migration that added them): in every cabin's keys.
+const LEGACY_SCOPE: &str = "legacy";
+
+/// The (caller, key) of every live key recorded in `scope` (and of every legacy key), at most `limit`.
+#[tracing::instrument(name = "db idempotency.keys_in_scope", skip_all, fields(otel.kind = "client"))]
+pub async fn keys_in_scope(
+    db: &impl ConnectionTrait,
+    scope: &str,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<(Uuid, String)>, StoreError> {
+    use idempotency_key::Column as C;
+    Ok(idempotency_key::Entity::find()
+        .select_only()
+        .columns([C::CallerId, C::Key])
+        .filter(C::Scope.is_in([scope, LEGACY_SCOPE]))
+        .filter(C::ExpiresAt.gt(now))
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 async fn claim_unbounded(
@@ -189,6 +220,7 @@ async fn claim_unbounded(
         stored: Set(None),
         created_at: Set(now),
         expires_at: Set(expires_at),
+        scope: Set(None),
     };
     let replace_expired = replace_expired(now);
     // A key expiring this very moment may be deleted by a sweep (whose clock read a little later) between

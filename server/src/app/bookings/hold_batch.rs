@@ -38,12 +38,13 @@ use crate::{
         hold::{Hold, HoldRequest},
         money::Money,
     },
+    infra::sold_out::known_keys::{KeyDigest, key_digest},
     store::{
         StoreError,
         bookings::{self, HOLD_PLACED},
         flights,
         history::Change,
-        seats,
+        idempotency, seats,
     },
 };
 
@@ -148,6 +149,7 @@ impl Bookings {
                 if results.iter().any(|result| matches!(result, Ok(Outcome::Executed(_)))) {
                     self.feed.changed(flight_id).await;
                 }
+                self.note_refused(&batch, &results).await;
                 for (queued, result) in batch.into_iter().zip(results) {
                     // A caller that went away has its outcome stored under its key all the same.
                     let _ = queued.reply.send(result);
@@ -164,9 +166,26 @@ impl Bookings {
                     if let Ok(Outcome::Executed(booking)) = &result {
                         self.feed.changed(booking.flight_id).await;
                     }
+                    self.note_refused(std::slice::from_ref(&queued), std::slice::from_ref(&result)).await;
                     let _ = queued.reply.send(result);
                 }
             }
+        }
+    }
+
+    /// Tells a closed sold-out gate the keys whose refusals just committed, before their callers hear of
+    /// them: a retry of one must be looked up, not refused from memory.
+    async fn note_refused(&self, batch: &[QueuedHold], results: &[Placed]) {
+        let refused: Vec<KeyDigest> = batch
+            .iter()
+            .zip(results)
+            .filter(|(_, result)| matches!(result, Err(AppError::Refused(_))))
+            .map(|(queued, _)| key_digest(queued.keyed.caller_id, &queued.keyed.key))
+            .collect();
+        if let Some(queued) = batch.first()
+            && !refused.is_empty()
+        {
+            self.feed.refused_keys(queued.hold.flight_id, queued.hold.cabin, &refused).await;
         }
     }
 
@@ -241,7 +260,8 @@ impl Bookings {
                 _ => None,
             })
             .collect();
-        self.idempotency.record_batch(&txn, &outcomes, now).await?;
+        let scope = idempotency::hold_scope(flight_id, cabin);
+        self.idempotency.record_batch(&txn, &outcomes, Some(&scope), now).await?;
         txn.commit().await.map_err(StoreError::from)?;
         self.idempotency.remember_batch(outcomes, now);
         Ok(decisions.into_iter().map(Decision::into_result).collect())

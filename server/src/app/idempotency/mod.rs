@@ -196,19 +196,20 @@ impl Idempotency {
     }
 
     /// Records the outcomes of calls that executed in `txn` under their (distinct, free when looked up)
-    /// keys, in one statement. Fails when a concurrent call took one of the keys meanwhile: then `txn` must
+    /// keys, in one statement, in `scope` (see [`idempotency::hold_scope`]). Fails when a concurrent call took one of the keys meanwhile: then `txn` must
     /// roll back. Once `txn` commits, [`Self::remember_batch`] keeps the outcomes for replays.
     pub async fn record_batch(
         &self,
         txn: &DatabaseTransaction,
         outcomes: &[(&KeyedRequest, Replay)],
+        scope: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
         let mut calls = Vec::with_capacity(outcomes.len());
         for (request, outcome) in outcomes {
             calls.push((request.call(), stored(outcome)?));
         }
-        match idempotency::insert_completed(txn, &calls, now, now + KEY_RETENTION).await {
+        match idempotency::insert_completed(txn, &calls, scope, now, now + KEY_RETENTION).await {
             Ok(true) => Ok(()),
             // A key taken meanwhile, or still held by a call that outlasted the wait: as for `claim`.
             Ok(false) | Err(StoreError::LockTimeout(_)) => Err(AppError::KeyInProgress),

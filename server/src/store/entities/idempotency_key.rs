@@ -13,6 +13,8 @@ pub struct Model {
     pub stored: Option<Vec<u8>>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// What a hold's key was for (its flight and cabin), so a cabin's keys can be read; `None` otherwise.
+    pub scope: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
