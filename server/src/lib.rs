@@ -30,6 +30,8 @@ mod app;
 mod cli;
 mod config;
 mod domain;
+#[doc(hidden)]
+pub mod fuzzing;
 mod infra;
 mod jobs;
 mod layers;

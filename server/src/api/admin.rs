@@ -80,7 +80,9 @@ impl AdminService for AdminApi {
     }
 }
 
-fn list_query(request: &pb::ListJobsRequest) -> Result<(JobFilter, Option<uuid::Uuid>, u32), ValidationError> {
+pub(super) fn list_query(
+    request: &pb::ListJobsRequest,
+) -> Result<(JobFilter, Option<uuid::Uuid>, u32), ValidationError> {
     let mut v = Violations::new();
     let state = v.check("state", optional_job_state(request.state));
     let kind = v.check("kind", job_kind(&request.kind));
@@ -89,7 +91,7 @@ fn list_query(request: &pb::ListJobsRequest) -> Result<(JobFilter, Option<uuid::
     v.finish_with(|| Some((JobFilter { state: state?, kind: kind? }, after?, size?)))
 }
 
-fn bulk_query(request: &pb::RetryJobsRequest) -> Result<(JobState, Option<String>), ValidationError> {
+pub(super) fn bulk_query(request: &pb::RetryJobsRequest) -> Result<(JobState, Option<String>), ValidationError> {
     let mut v = Violations::new();
     let state = v.check("state", bulk_retry_state(request.state));
     let kind = v.check("kind", job_kind(&request.kind));

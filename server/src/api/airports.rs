@@ -58,7 +58,7 @@ impl AirportService for AirportApi {
     }
 }
 
-fn list_query(
+pub(super) fn list_query(
     request: &pb::ListAirportsRequest,
 ) -> Result<(Option<String>, Option<AirportCode>, u32), ValidationError> {
     let mut v = Violations::new();
@@ -68,7 +68,7 @@ fn list_query(
     v.finish_with(|| Some((query?, after?, size?)))
 }
 
-fn new_airport(request: &pb::UpsertAirportRequest) -> Result<Airport, ValidationError> {
+pub(super) fn new_airport(request: &pb::UpsertAirportRequest) -> Result<Airport, ValidationError> {
     let airport = request.airport.as_ref().ok_or_else(|| ValidationError::single("airport", "is required"))?;
     let fields = AirportFields {
         code: &airport.code,

@@ -79,7 +79,7 @@ fn not_blank(text: &str, max: usize) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-fn refresh_token_field(token: &str) -> Result<String, crate::domain::validation::ValidationError> {
+pub(super) fn refresh_token_field(token: &str) -> Result<String, crate::domain::validation::ValidationError> {
     not_blank(token, 256).map_err(|e| crate::domain::validation::ValidationError::single("refresh_token", e))
 }
 

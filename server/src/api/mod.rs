@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bookings;
 pub mod convert;
 pub mod flights;
+pub mod fuzzing;
 pub mod metrics;
 pub mod payments;
 pub mod waiting_rooms;

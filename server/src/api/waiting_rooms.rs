@@ -85,7 +85,7 @@ impl WaitingRoomService for WaitingRoomApi {
     }
 }
 
-fn room_settings(
+pub(super) fn room_settings(
     request: &pb::ConfigureWaitingRoomRequest,
     now: DateTime<Utc>,
 ) -> Result<(uuid::Uuid, RoomSettings), ValidationError> {

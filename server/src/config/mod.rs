@@ -18,6 +18,7 @@ mod read;
 mod source;
 mod values;
 
+pub(crate) use self::source::parse_file;
 pub use self::{
     mail::MailConfig,
     payments::{PaymentConfig, PaymentMode},

@@ -172,8 +172,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// A TOML file of `KEY = value` pairs; a key the server does not read is an error (the file is the
 /// operator's own, so a typo fails the start rather than warning).
 pub fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::File { path: path.to_owned(), reason: e.to_string() })?;
+    parse_file(&text, path)
+}
+
+/// The pairs of a config file's `text`; errors name `path`.
+pub fn parse_file(text: &str, path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
     let fail = |reason: String| ConfigError::File { path: path.to_owned(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.to_string()))?;
     table
         .into_iter()
