@@ -174,7 +174,13 @@ async fn spans_are_exported_whatever_the_log_level() {
         password: "Quiet-Password-123".into(),
         full_name: "Quiet Caller".into(),
     };
-    AuthServiceClient::new(server.channel().await).register(traced(register, "quiet-logs")).await.expect("register");
+    let mut auth = AuthServiceClient::new(server.channel().await);
+    let tokens = auth.register(traced(register, "quiet-logs")).await.expect("register").into_inner();
+    // A reused refresh token is logged as a warning: at this level no span of the call is on, the line
+    // still names the call.
+    let refresh = || pb::RefreshTokenRequest { refresh_token: tokens.refresh_token.clone() };
+    auth.refresh_token(traced(refresh(), "first-refresh")).await.expect("rotated");
+    auth.refresh_token(traced(refresh(), "reused-refresh")).await.expect_err("reused");
     let spans = receiver
         .spans_until(|spans| {
             let names = names(spans);
@@ -188,6 +194,12 @@ async fn spans_are_exported_whatever_the_log_level() {
         !logs.iter().any(|line| line.contains("\"level\":\"INFO\"") && line.contains("call answered")),
         "no info lines"
     );
+    let reused = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["level"] == "WARN" && line["message"].as_str().is_some_and(|m| m.contains("reused")))
+        .expect("the reuse warning");
+    assert_eq!(reused["correlation_id"], "reused-refresh");
 }
 
 /// No password, token or signing key sent to or by the server reaches a trace: every exported span of a

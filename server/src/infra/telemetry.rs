@@ -32,8 +32,10 @@ use tonic::transport::{Certificate, ClientTlsConfig};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     EnvFilter, Layer as _,
-    filter::FilterExt as _,
-    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
+    fmt::{
+        FmtContext, FormatEvent, FormatFields, FormattedFields,
+        format::{Format, Writer},
+    },
     layer::SubscriberExt as _,
     registry::LookupSpan,
     util::SubscriberInitExt as _,
@@ -76,11 +78,11 @@ impl Telemetry {
     }
 }
 
-/// Installs the global subscriber, propagator and meter provider. Must run inside the tokio runtime (the
-/// exporters run on it) and before the first metric instrument is created.
 /// The target of every call's server span (opened by the correlation layer).
 pub const SERVER_SPAN_TARGET: &str = "aerobook_server::call";
 
+/// Installs the global subscriber, propagator and meter provider. Must run inside the tokio runtime (the
+/// exporters run on it) and before the first metric instrument is created.
 pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let resource = resource();
@@ -141,16 +143,14 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     }
 
     // One filter per layer: `RUST_LOG` chooses the log lines, `AEROBOOK_TRACE_FILTER` the exported spans, so
-    // a quiet log level does not silence tracing (a global filter would disable the spans for both).
-    // `RUST_LOG` chooses the events; each call's server span is still seen by the log layer, so a warning
-    // logged during a call carries its correlation id at any log level. Only that span: letting every info
-    // span through (use cases, queries) cost a third of the ping rate at RUST_LOG=warn with nothing exported.
-    let log_filter = EnvFilter::try_new(&config.log_filter)?.or(tracing_subscriber::filter::filter_fn(|metadata| {
-        metadata.is_span() && metadata.target() == SERVER_SPAN_TARGET
-    }));
+    // a quiet log level does not silence tracing (a global filter would disable the spans for both). Below
+    // info nothing keeps the call's server span for the log lines: a line written during a call then
+    // carries its correlation id from [`in_call`]. (Keeping the span on at `RUST_LOG=warn` for that cost 40 %
+    // of the ping rate with nothing exported: every call built it and entered it at every poll.)
+    let log_filter = EnvFilter::try_new(&config.log_filter)?;
     let trace_filter = EnvFilter::try_new(&telemetry.trace_filter)?;
     let fmt = match config.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().event_format(TextLines(Format::default())).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(JsonLines)
@@ -313,6 +313,38 @@ impl Injector for HeaderCarrier<'_> {
 /// (innermost wins), and the OpenTelemetry `trace_id`/`span_id` when traces are exported.
 struct JsonLines;
 
+/// The default text line, led by the call's correlation id when none of the call's spans is on.
+struct TextLines(Format);
+
+impl<S, N> FormatEvent<S, N> for TextLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        if ctx.event_scope().is_none()
+            && let Some(correlation_id) = call_correlation_id()
+        {
+            write!(writer, "correlation_id={correlation_id} ")?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+tokio::task_local! {
+    /// The correlation id of the call the task serves.
+    static CALL_CORRELATION_ID: String;
+}
+
+/// Runs `call` as the call `correlation_id` names, so its log lines carry the id whatever spans are on.
+pub async fn in_call<F: Future>(correlation_id: String, call: F) -> F::Output {
+    CALL_CORRELATION_ID.scope(correlation_id, call).await
+}
+
+fn call_correlation_id() -> Option<String> {
+    CALL_CORRELATION_ID.try_with(Clone::clone).ok()
+}
+
 impl<S, N> FormatEvent<S, N> for JsonLines
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -334,6 +366,11 @@ where
                 }
                 innermost = Some(span.id());
             }
+        }
+        if innermost.is_none()
+            && let Some(correlation_id) = call_correlation_id()
+        {
+            line.insert("correlation_id".into(), correlation_id.into());
         }
         event.record(&mut JsonVisitor(&mut line));
         if let Some(id) = innermost

@@ -1,6 +1,6 @@
 //! Correlation ids and call observation: the id is accepted from the caller when well-formed, generated
-//! otherwise, attached to the call's server span (so every log line and span of the call carries it) and
-//! returned in the response metadata. The same layer names the span after the RPC, continues the caller's
+//! otherwise, attached to the call's server span and to the task serving it (so every span and log line of
+//! the call carries it, whatever the log level) and returned in the response metadata. The same layer names the span after the RPC, continues the caller's
 //! trace, and records the call's status, duration and error code once the response has ended.
 
 use std::{fmt, time::Instant};
@@ -73,7 +73,7 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
     let _ = span.set_parent(telemetry::incoming_context(request.headers(), id.as_str()));
     request.extensions_mut().insert(id.clone());
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = telemetry::in_call(id.as_str().to_owned(), next.run(request).instrument(span.clone())).await;
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(CORRELATION_ID_HEADER, value);
     }
@@ -110,7 +110,7 @@ impl CallName {
     }
 
     /// The server span, named as OpenTelemetry's RPC conventions name it (`package.Service/Method`); its
-    /// target is [`telemetry::SERVER_SPAN_TARGET`], which the log layer always lets through.
+    /// target is [`telemetry::SERVER_SPAN_TARGET`].
     fn span(&self, id: &CorrelationId) -> tracing::Span {
         match self {
             Self::Grpc { service, method } => tracing::info_span!(
