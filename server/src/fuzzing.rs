@@ -1,7 +1,8 @@
 //! Entry points for the fuzz targets (`server/fuzz/`, run by `scripts/fuzz`) and for the suite's replay
 //! of their corpus (`server/tests/fuzz_corpus.rs`). Each takes arbitrary bytes, as an attacker would send
 //! them, and must return whatever they are: every parser answers with a value or an error, never a panic.
-//! Secrets and clocks are fixed, so a crash found once reproduces.
+//! Secrets and clocks are fixed, so a crash found once reproduces; the one exception is a webhook signed
+//! by the target, which must carry the current time to pass the provider's tolerance.
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
