@@ -343,6 +343,25 @@ mail_tests! {
         assert_eq!((job.state(), job.attempts), (pb::JobState::Done, 3));
         assert_eq!(smtp.messages().len(), 1);
     }
+
+    async fn draining_waits_for_a_job_queued_after_it_read_the_clock(
+        app: TestApp, smtp: SmtpServer, _switch: TcpSwitch
+    ) {
+        // Draining the queue waits for a job queued with a time a little ahead of the drain's reading of
+        // the clock, as a job written by another job is when the drain waited for a connection meanwhile.
+        confirmed_booking(&app).await;
+        app.run_jobs().await;
+        let job = the_email_job(&app).await;
+        let db = app.database().await;
+        let sql = "UPDATE outbox_jobs SET state = 'queued', done_at = NULL, available_at = $1 WHERE id = $2";
+        let ahead = app.clock.now() + chrono::TimeDelta::milliseconds(300);
+        let values = vec![ahead.into(), uuid::Uuid::parse_str(&job.id).expect("uuid").into()];
+        assert_eq!(db.execute_raw(statement(&db, sql, values)).await.expect("update").rows_affected(), 1);
+        app.run_jobs().await;
+        let job = the_email_job(&app).await;
+        assert_eq!((job.state(), job.attempts), (pb::JobState::Done, 2));
+        assert_eq!(smtp.messages().len(), 1, "the rerun finds the email sent");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

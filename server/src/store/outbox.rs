@@ -336,14 +336,14 @@ pub async fn counts(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Que
     })
 }
 
-/// Jobs a worker could claim now or is running (not dead, not done); for callers waiting for the queue
-/// to drain.
+/// Jobs queued or running, and failed ones due for their retry at `now`; for callers waiting for the
+/// queue to drain. A queued job counts whatever its time: one written by a job that started after `now`
+/// was taken (while this call waited for a connection) is due all the same, and must be waited for.
 // Polled by background loops: traced only at debug level, so idle polling exports nothing.
 #[tracing::instrument(level = "debug", name = "db outbox.unfinished_due", skip_all, fields(otel.kind = "client"))]
 pub async fn unfinished_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(outbox_job::Entity::find()
-        .filter(outbox_job::Column::State.is_in(UNFINISHED.map(JobState::as_str)))
-        .filter(outbox_job::Column::AvailableAt.lte(now))
-        .count(db)
-        .await?)
+    let stored = |state: JobState| outbox_job::Column::State.eq(state.as_str());
+    let retry_due = Condition::all().add(stored(JobState::Failed)).add(outbox_job::Column::AvailableAt.lte(now));
+    let unfinished = Condition::any().add(stored(JobState::Queued)).add(stored(JobState::Running)).add(retry_due);
+    Ok(outbox_job::Entity::find().filter(unfinished).count(db).await?)
 }
