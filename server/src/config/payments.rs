@@ -26,6 +26,9 @@ pub struct PaymentConfig {
     /// call deadline, so the client hears `PROVIDER_TIMEOUT` (retry with the same key) rather than a bare
     /// deadline.
     pub provider_timeout: Duration,
+    /// The part of a call's deadline a provider call leaves for the work after it and the answer: a call
+    /// that reaches the provider late gives up this long before its deadline.
+    pub answer_reserve: Duration,
     /// How long the simulated provider waits before reporting an outcome.
     pub simulated_delay: Duration,
     /// How often reconciliation compares recent provider objects with Aerobook's payments.
@@ -99,6 +102,7 @@ pub(super) fn payment_config<'a>(
         webhook_secrets,
         stripe_api_base,
         provider_timeout,
+        answer_reserve: request_timeout - longest_provider_call,
         simulated_delay: Duration::from_millis(parse_in(
             get,
             "AEROBOOK_SIMULATED_PAYMENT_DELAY_MS",

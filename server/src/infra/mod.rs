@@ -4,6 +4,7 @@
 pub mod availability;
 pub mod cache;
 pub mod clock;
+pub mod deadline;
 pub mod digest;
 pub mod mail;
 pub mod metrics;

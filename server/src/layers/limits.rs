@@ -22,6 +22,7 @@ use axum::{
 use tokio::sync::Semaphore;
 
 use super::{correlation::CorrelationId, errors::ApiError, reject};
+use crate::infra::deadline;
 
 #[derive(Clone)]
 pub struct CallLimits {
@@ -90,7 +91,8 @@ pub async fn limit_calls(State(limits): State<CallLimits>, request: Request, nex
         drop(waiting);
         next.run(request).await
     };
-    match tokio::time::timeout(limits.deadline, call).await {
+    let deadline = tokio::time::Instant::now() + limits.deadline;
+    match tokio::time::timeout_at(deadline, deadline::within(deadline, call)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(deadline_ms = limits.deadline.as_millis() as u64, "call exceeded the server deadline");

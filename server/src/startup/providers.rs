@@ -43,7 +43,12 @@ pub(super) struct PaymentSetup {
 pub(super) fn payment_provider(config: &Config, clock: &Clock) -> Result<PaymentSetup, StartupError> {
     let payments = &config.payments;
     if let PaymentMode::Stripe(key) = &payments.mode {
-        let stripe = StripeProvider::new(key.expose(), payments.stripe_api_base.as_deref(), payments.provider_timeout)?;
+        let stripe = StripeProvider::new(
+            key.expose(),
+            payments.stripe_api_base.as_deref(),
+            payments.provider_timeout,
+            payments.answer_reserve,
+        )?;
         tracing::info!("payments: Stripe");
         return Ok(PaymentSetup {
             provider: PaymentProvider::Stripe(Arc::new(stripe)),

@@ -15,24 +15,47 @@ use stripe_types::{Currency, RangeQueryTs};
 use uuid::Uuid;
 
 use super::{IntentRecord, ProviderError, RECONCILE_MAX_OBJECTS, RefundRecord};
-use crate::{domain::payment::Payment, infra::telemetry};
+use crate::{
+    domain::payment::Payment,
+    infra::{deadline, telemetry},
+};
 
 /// Objects per list page (Stripe's maximum).
 const PAGE_SIZE: i64 = 100;
 
 pub struct StripeProvider {
     client: Client,
+    /// Kept from a call's deadline for what follows the provider call (see [`Self::in_time`]).
+    answer_reserve: Duration,
 }
 
 impl StripeProvider {
     /// `api_base` overrides Stripe's URL (tests point it at their Stripe test server).
-    pub fn new(secret_key: &str, api_base: Option<&str>, timeout: Duration) -> Result<Self, ProviderError> {
+    pub fn new(
+        secret_key: &str,
+        api_base: Option<&str>,
+        timeout: Duration,
+        answer_reserve: Duration,
+    ) -> Result<Self, ProviderError> {
         let mut builder = ClientBuilder::new(secret_key).timeout(timeout).request_strategy(RequestStrategy::Once);
         if let Some(base) = api_base {
             // async-stripe joins paths onto the base and expects it to end with a slash.
             builder = builder.url(format!("{}/", base.trim_end_matches('/')));
         }
-        Ok(Self { client: builder.build().map_err(provider_error)? })
+        Ok(Self { client: builder.build().map_err(provider_error)?, answer_reserve })
+    }
+
+    /// Sends a create within the client's timeout and, during a call, within what the call's deadline
+    /// leaves after [`Self::answer_reserve`]: work before it may have taken longer than usual, and the
+    /// client must still hear `PROVIDER_TIMEOUT` (retry with the same key) rather than a bare deadline.
+    async fn in_time<T>(&self, create: impl Future<Output = Result<T, StripeError>>) -> Result<T, ProviderError> {
+        let sent = match deadline::remaining() {
+            Some(left) => tokio::time::timeout(left.saturating_sub(self.answer_reserve), create)
+                .await
+                .unwrap_or(Err(StripeError::Timeout)),
+            None => create.await,
+        };
+        sent.map_err(provider_error)
     }
 
     #[tracing::instrument(name = "stripe create_payment_intent", skip_all, fields(otel.kind = "client", peer.service = "stripe"))]
@@ -47,10 +70,8 @@ impl StripeProvider {
             .description(description)
             .metadata(metadata)
             .customize()
-            .request_strategy(idempotent(payment.intent_key())?)
-            .send(&self.client)
-            .await
-            .map_err(provider_error)?;
+            .request_strategy(idempotent(payment.intent_key())?);
+        let intent = self.in_time(intent.send(&self.client)).await?;
         Ok(intent_record(intent))
     }
 
@@ -66,10 +87,8 @@ impl StripeProvider {
             .amount(payment.refundable_minor())
             .metadata(metadata)
             .customize()
-            .request_strategy(idempotent(payment.refund_key())?)
-            .send(&self.client)
-            .await
-            .map_err(provider_error)?;
+            .request_strategy(idempotent(payment.refund_key())?);
+        let refund = self.in_time(refund.send(&self.client)).await?;
         Ok(refund_record(refund))
     }
 
