@@ -12,6 +12,7 @@ use aerobook_tests::{
     stripe_tests,
 };
 use http::StatusCode;
+use sea_orm::{ConnectionTrait as _, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait as _};
 use serde_json::json;
 
 use crate::{
@@ -199,5 +200,34 @@ stripe_tests! {
         let retried = pay(&app, &customer, &booking, &key).await.expect("the retry succeeds").into_inner();
         assert_eq!(stripe.intents_created(), 1);
         assert_eq!(stripe.intent(&retried.provider_reference)["id"], retried.provider_reference.as_str());
+    }
+
+    /// The work before the provider call slower than usual (the payments table held for 600 ms): the
+    /// provider call gets only what the call's deadline leaves, and the client still hears PROVIDER_TIMEOUT
+    /// in time. With the provider's own 1,050 ms, the call would pass its 1,500 ms deadline.
+    async fn a_provider_call_that_starts_late_still_times_out_within_the_deadline(
+        app: TestApp,
+        stripe: StripeTestServer,
+        settings = [("AEROBOOK_REQUEST_TIMEOUT_MS", "1500")]
+    ) {
+        let flight = flight_with_economy(&app, 2, "AB").await;
+        let customer = Customer::new(&app);
+        let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
+        stripe.misbehave_next(Misbehaviour::SlowAnswer(Duration::from_secs(3)));
+        let db = app.database().await;
+        let held = db.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        }).await.expect("a transaction");
+        if held.get_database_backend() == DbBackend::Postgres {
+            held.execute_unprepared("LOCK TABLE payments IN ACCESS EXCLUSIVE MODE").await.expect("locked");
+        }
+        let key = idempotency_key();
+        let (paid, ()) = tokio::join!(pay(&app, &customer, &booking, &key), async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            held.rollback().await.expect("released");
+        });
+        let timeout = ContractError::from_status(&paid.unwrap_err());
+        assert_eq!((timeout.code, timeout.reason.as_str(), timeout.retryable), (tonic::Code::Unavailable, "PROVIDER_TIMEOUT", true));
     }
 }
