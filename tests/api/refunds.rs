@@ -35,6 +35,23 @@ async fn paid(app: &TestApp, stripe: &StripeTestServer) -> (Customer, pb::Flight
     (customer, flight, booking, intent_id)
 }
 
+/// A hold of one seat, and the Stripe test server's next answer 3 s late.
+async fn held_with_stripe_slow(app: &TestApp, stripe: &StripeTestServer) -> (Customer, pb::Booking) {
+    let flight = flight_with_economy(app, 2, "AB").await;
+    let customer = Customer::new(app);
+    let booking = customer.book(app, hold(&flight, vec![adult("Sara")], &[])).await.expect("held");
+    stripe.misbehave_next(Misbehaviour::SlowAnswer(Duration::from_secs(3)));
+    (customer, booking)
+}
+
+fn assert_provider_timeout(paid: Result<tonic::Response<pb::Payment>, tonic::Status>) {
+    let timeout = ContractError::from_status(&paid.expect_err("the provider timed out"));
+    assert_eq!(
+        (timeout.code, timeout.reason.as_str(), timeout.retryable),
+        (tonic::Code::Unavailable, "PROVIDER_TIMEOUT", true)
+    );
+}
+
 stripe_tests! {
     /// A refund smaller than what was received (made in Stripe's dashboard) is recorded, shown on the
     /// payment and noted on the booking, which stays confirmed with its seat; only refunds adding up to
@@ -190,13 +207,9 @@ stripe_tests! {
         stripe: StripeTestServer,
         settings = [("AEROBOOK_REQUEST_TIMEOUT_MS", "1500")]
     ) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let customer = Customer::new(&app);
-        let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
-        stripe.misbehave_next(Misbehaviour::SlowAnswer(Duration::from_secs(3)));
+        let (customer, booking) = held_with_stripe_slow(&app, &stripe).await;
         let key = idempotency_key();
-        let timeout = ContractError::from_status(&pay(&app, &customer, &booking, &key).await.unwrap_err());
-        assert_eq!((timeout.code, timeout.reason.as_str(), timeout.retryable), (tonic::Code::Unavailable, "PROVIDER_TIMEOUT", true));
+        assert_provider_timeout(pay(&app, &customer, &booking, &key).await);
         let retried = pay(&app, &customer, &booking, &key).await.expect("the retry succeeds").into_inner();
         assert_eq!(stripe.intents_created(), 1);
         assert_eq!(stripe.intent(&retried.provider_reference)["id"], retried.provider_reference.as_str());
@@ -210,10 +223,7 @@ stripe_tests! {
         stripe: StripeTestServer,
         settings = [("AEROBOOK_REQUEST_TIMEOUT_MS", "1500")]
     ) {
-        let flight = flight_with_economy(&app, 2, "AB").await;
-        let customer = Customer::new(&app);
-        let booking = customer.book(&app, hold(&flight, vec![adult("Sara")], &[])).await.unwrap();
-        stripe.misbehave_next(Misbehaviour::SlowAnswer(Duration::from_secs(3)));
+        let (customer, booking) = held_with_stripe_slow(&app, &stripe).await;
         let db = app.database().await;
         let held = db.begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -227,7 +237,6 @@ stripe_tests! {
             tokio::time::sleep(Duration::from_millis(600)).await;
             held.rollback().await.expect("released");
         });
-        let timeout = ContractError::from_status(&paid.unwrap_err());
-        assert_eq!((timeout.code, timeout.reason.as_str(), timeout.retryable), (tonic::Code::Unavailable, "PROVIDER_TIMEOUT", true));
+        assert_provider_timeout(paid);
     }
 }
