@@ -60,15 +60,26 @@ impl FromValue for ReadReply {
 /// The flight's generation counter and its known counts per cabin, then the cabin's key filter and late
 /// keys.
 pub(super) fn keys(redis: &Redis, flight_id: Uuid, cabin: CabinClass) -> Vec<String> {
+    let mut keys = flight_wide_keys(redis, flight_id);
+    keys.extend(cabin_keys(redis, flight_id, cabin));
+    keys
+}
+
+/// The keys BUMP takes: the flight's generation and known counts, then every cabin's filter and late keys.
+pub(super) fn flight_keys(redis: &Redis, flight_id: Uuid) -> Vec<String> {
+    let mut keys = flight_wide_keys(redis, flight_id);
+    keys.extend(CabinClass::ALL.iter().flat_map(|cabin| cabin_keys(redis, flight_id, *cabin)));
+    keys
+}
+
+fn flight_wide_keys(redis: &Redis, flight_id: Uuid) -> Vec<String> {
+    vec![redis.key(&format!("sold-out:{flight_id}:generation")), redis.key(&format!("sold-out:{flight_id}:known"))]
+}
+
+fn cabin_keys(redis: &Redis, flight_id: Uuid, cabin: CabinClass) -> [String; 2] {
     let cabin = cabin.as_str();
-    [
-        format!("sold-out:{flight_id}:generation"),
-        format!("sold-out:{flight_id}:known"),
-        format!("sold-out:{flight_id}:filter:{cabin}"),
-        format!("sold-out:{flight_id}:late:{cabin}"),
-    ]
-    .map(|suffix| redis.key(&suffix))
-    .into()
+    [format!("sold-out:{flight_id}:filter:{cabin}"), format!("sold-out:{flight_id}:late:{cabin}")]
+        .map(|suffix| redis.key(&suffix))
 }
 
 /// KEYS: generation, known, filter, late. ARGV: cabin, the closing whose filter the instance holds (or

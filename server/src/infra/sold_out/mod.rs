@@ -43,7 +43,7 @@ use fred::types::Value;
 use uuid::Uuid;
 
 use self::{
-    in_redis::{ReadReply, Scripts, keys},
+    in_redis::{ReadReply, Scripts, flight_keys, keys},
     known_keys::{KeyDigest, KeyFilter, KnownKeys},
 };
 use super::redis::Redis;
@@ -396,11 +396,7 @@ impl SoldOutGate {
             }
             Backing::Redis { redis, scripts, .. } => {
                 let Some(client) = redis.available() else { return };
-                let mut flight_keys = keys(redis, flight_id, CabinClass::ALL[0]);
-                flight_keys.truncate(2);
-                for cabin in CabinClass::ALL {
-                    flight_keys.extend(keys(redis, flight_id, *cabin).into_iter().skip(2));
-                }
+                let flight_keys = flight_keys(redis, flight_id);
                 let args = vec![GENERATION_KEPT.as_secs().to_string()];
                 if let Err(error) = scripts.bump.evalsha_with_reload::<(), _, _>(client, flight_keys, args).await {
                     tracing::warn!(%error, %flight_id, "sold-out gate not reopened; it reopens within a minute");
