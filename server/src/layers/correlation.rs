@@ -1,7 +1,8 @@
 //! Correlation ids and call observation: the id is accepted from the caller when well-formed, generated
-//! otherwise, attached to the call's server span and to the task serving it (so every span and log line of
-//! the call carries it, whatever the log level) and returned in the response metadata. The same layer names the span after the RPC, continues the caller's
-//! trace, and records the call's status, duration and error code once the response has ended.
+//! otherwise, attached to the call's server span and to the task serving it (so every span and log line
+//! of the call carries it, whatever the log level) and returned in the response metadata. The same layer
+//! names the span after the RPC, continues the caller's trace, and records the call's status, duration and
+//! error code once the response has ended.
 
 use std::{fmt, time::Instant};
 

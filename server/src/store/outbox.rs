@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _, ExprTrait as _, PaginatorTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _,
-    sea_query::{Expr, LockBehavior, LockType},
+    sea_query::{Expr, LockBehavior, LockType, SimpleExpr},
 };
 use uuid::Uuid;
 
@@ -95,9 +95,13 @@ fn claimable(now: DateTime<Utc>) -> Condition {
         .add(outbox_job::Column::LockedUntil.is_null().or(outbox_job::Column::LockedUntil.lte(now)))
 }
 
+/// Jobs stored as `state`, whatever their times say.
+fn stored(state: JobState) -> SimpleExpr {
+    outbox_job::Column::State.eq(state.as_str())
+}
+
 /// Jobs reading as `state` at `now` (a running job whose lease passed reads as queued).
 fn in_state(state: JobState, now: DateTime<Utc>) -> Condition {
-    let stored = |state: JobState| outbox_job::Column::State.eq(state.as_str());
     let lapsed = Condition::all().add(stored(JobState::Running)).add(outbox_job::Column::LockedUntil.lte(now));
     match state {
         JobState::Queued => Condition::any().add(stored(JobState::Queued)).add(lapsed),
@@ -342,7 +346,6 @@ pub async fn counts(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Que
 // Polled by background loops: traced only at debug level, so idle polling exports nothing.
 #[tracing::instrument(level = "debug", name = "db outbox.unfinished_due", skip_all, fields(otel.kind = "client"))]
 pub async fn unfinished_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let stored = |state: JobState| outbox_job::Column::State.eq(state.as_str());
     let retry_due = Condition::all().add(stored(JobState::Failed)).add(outbox_job::Column::AvailableAt.lte(now));
     let unfinished = Condition::any().add(stored(JobState::Queued)).add(stored(JobState::Running)).add(retry_due);
     Ok(outbox_job::Entity::find().filter(unfinished).count(db).await?)
