@@ -1,13 +1,15 @@
 //! Placing a hold: the request as the caller sends it, the rules on it as a whole, and the rules that need
 //! the flight, decided once here so the api only converts and the use case only stores.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{
     auth::Email,
-    booking::{Passenger, check_ages, fare},
-    flight::{CabinAvailability, CabinClass, Flight, SeatNumber},
+    booking::{Passenger, Refusal, check_ages, choose_seats, fare},
+    flight::{CabinAvailability, CabinClass, CabinLayout, Flight, SeatNumber},
     money::Money,
     validation::{ValidationError, Violations},
 };
@@ -82,6 +84,74 @@ impl<'f> Hold<'f> {
         violations.finish()?;
         check_ages(&request.passengers, flight.departure_date)?;
         Ok(Self { cabin, total_price: fare(cabin.price, &request.passengers), expires_at: now + ttl })
+    }
+}
+
+/// A cabin as a write transaction reads it under the cabin's lock: its free count, the seats held or sold,
+/// and each caller's live holds on the flight. Holds are decided against it one by one in arrival order,
+/// each placed hold changing it as its commit would, so a batch decided here gets the answers the same holds
+/// would get in transactions of their own, one after another.
+#[derive(Debug, Clone)]
+pub struct LockedCabin<'c> {
+    layout: &'c CabinLayout,
+    seats_available: i32,
+    left: i32,
+    taken: BTreeSet<SeatNumber>,
+    live_holds: HashMap<Uuid, u64>,
+    max_holds_per_user: u32,
+}
+
+/// The cabin's count says seats are free that its seat assignments do not have: stored data is corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the cabin's count and its seat assignments disagree")]
+pub struct CountDisagrees;
+
+impl<'c> LockedCabin<'c> {
+    pub fn new(
+        layout: &'c CabinLayout,
+        seats_available: i32,
+        taken: BTreeSet<SeatNumber>,
+        live_holds: HashMap<Uuid, u64>,
+        max_holds_per_user: u32,
+    ) -> Self {
+        Self { layout, seats_available, left: seats_available, taken, live_holds, max_holds_per_user }
+    }
+
+    /// The seats `user`'s hold of `passengers` gets (the listed `seats`, or the server's choice when none
+    /// are listed), or its refusal: the user's live holds at the limit, too few seats free, or a listed
+    /// seat taken. A placed hold takes its seats and counts as one more live hold of its user.
+    pub fn decide(
+        &mut self,
+        user: Uuid,
+        passengers: usize,
+        seats: &[SeatNumber],
+    ) -> Result<Result<Vec<SeatNumber>, Refusal>, CountDisagrees> {
+        let user_holds = self.live_holds.entry(user).or_default();
+        if *user_holds >= u64::from(self.max_holds_per_user) {
+            return Ok(Err(Refusal::MaxPerUserExceeded { limit: self.max_holds_per_user }));
+        }
+        if passengers > usize::try_from(self.left).unwrap_or(0) {
+            return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken: Vec::new() }));
+        }
+        let chosen = if seats.is_empty() {
+            choose_seats(self.layout, &self.taken, passengers).ok_or(CountDisagrees)?
+        } else {
+            let conflicting: BTreeSet<SeatNumber> = seats.iter().filter(|s| self.taken.contains(s)).copied().collect();
+            if !conflicting.is_empty() {
+                let taken = conflicting.into_iter().collect();
+                return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken }));
+            }
+            seats.to_vec()
+        };
+        *user_holds += 1;
+        self.left -= chosen.len() as i32;
+        self.taken.extend(chosen.iter().copied());
+        Ok(Ok(chosen))
+    }
+
+    /// The seats the holds placed so far take off the cabin's count.
+    pub fn seats_placed(&self) -> i32 {
+        self.seats_available - self.left
     }
 }
 

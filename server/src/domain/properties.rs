@@ -1,13 +1,14 @@
 //! Property tests of the pure rules: whatever the inputs, the promises hold (`proptest`; each property
 //! runs 256 cases by default, `PROPTEST_CASES=100000 cargo test -p aerobook-server properties` runs more).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use proptest::prelude::*;
 
 use super::{
     booking::{BookingAction, BookingStatus, choose_seats},
     flight::{CabinLayout, SeatNumber},
+    hold::LockedCabin,
     money::{CurrencyCode, MAX_SEAT_PRICE_MINOR, Money},
     payment::{Payment, PaymentStatus, RefundProgress},
     waiting_room::Admission,
@@ -102,6 +103,67 @@ proptest! {
                 }
             }
         }
+    }
+
+    /// A batch of holds decided against one locked cabin gets, hold for hold, the answers the same holds
+    /// get one by one in arrival order, each in a transaction of its own that reads what the ones before
+    /// committed; and the batch never places a seat twice, nor one taken before it, nor more than were free.
+    #[test]
+    fn a_batch_decides_each_hold_as_it_would_be_decided_alone(
+        rows in 1..6_i32,
+        letters in prop::sample::subsequence(vec!['A', 'B', 'C', 'D', 'E', 'F'], 1..=6),
+        taken_bits in prop::collection::vec(any::<bool>(), 36),
+        earlier_holds in prop::collection::vec(0..4_u64, 4),
+        limit in 1..4_u32,
+        holds in prop::collection::vec((0..4_usize, 1..=9_usize, any::<bool>(), any::<prop::sample::Index>()), 1..=64),
+    ) {
+        let letters: String = letters.into_iter().collect();
+        let layout = CabinLayout::new(1, rows, &letters).expect("a valid layout");
+        let all_seats: Vec<SeatNumber> = layout.seats().collect();
+        let taken: BTreeSet<SeatNumber> = all_seats.iter().zip(&taken_bits).filter(|(_, t)| **t).map(|(s, _)| *s).collect();
+        let free = (all_seats.len() - taken.len()) as i32;
+        let users: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::now_v7()).collect();
+        let live_holds: HashMap<uuid::Uuid, u64> = users.iter().copied().zip(earlier_holds).collect();
+        // A listed hold names `party` consecutive seats of the cabin, from anywhere in it (taken or not).
+        let requests: Vec<(uuid::Uuid, usize, Vec<SeatNumber>)> = holds
+            .into_iter()
+            .map(|(user, party, listed, start)| {
+                let party = party.min(all_seats.len());
+                let seats = if listed {
+                    let first = start.index(all_seats.len() - party + 1);
+                    all_seats[first..first + party].to_vec()
+                } else {
+                    Vec::new()
+                };
+                (users[user], party, seats)
+            })
+            .collect();
+
+        let mut batch = LockedCabin::new(&layout, free, taken.clone(), live_holds.clone(), limit);
+        let batched: Vec<_> = requests.iter().map(|(user, party, seats)| batch.decide(*user, *party, seats)).collect();
+
+        // One by one: each hold locks the cabin as the holds committed before it left it.
+        let (mut committed_taken, mut committed_free, mut committed_holds) = (taken.clone(), free, live_holds);
+        let mut alone = Vec::new();
+        for (user, party, seats) in &requests {
+            let mut cabin = LockedCabin::new(&layout, committed_free, committed_taken.clone(), committed_holds.clone(), limit);
+            let decided = cabin.decide(*user, *party, seats);
+            if let Ok(Ok(placed)) = &decided {
+                committed_taken.extend(placed.iter().copied());
+                committed_free -= placed.len() as i32;
+                *committed_holds.entry(*user).or_default() += 1;
+            }
+            alone.push(decided);
+        }
+        prop_assert_eq!(&batched, &alone);
+        prop_assert!(batched.iter().all(Result::is_ok), "a consistent cabin's count disagreed with its seats");
+
+        let placed: Vec<SeatNumber> = batched.iter().filter_map(|d| d.as_ref().ok()?.as_ref().ok()).flatten().copied().collect();
+        let distinct: BTreeSet<SeatNumber> = placed.iter().copied().collect();
+        prop_assert_eq!(distinct.len(), placed.len(), "a seat placed twice");
+        prop_assert!(distinct.is_disjoint(&taken), "a seat placed that was taken before the batch");
+        prop_assert!(placed.len() as i32 <= free);
+        prop_assert_eq!(batch.seats_placed(), placed.len() as i32);
     }
 
     /// Admission: never more passes than the rate allows for the time that passed (plus the credit carried

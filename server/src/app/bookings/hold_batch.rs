@@ -19,7 +19,7 @@
 //! fails (a key another instance still holds then answers `IDEMPOTENCY_IN_PROGRESS`, as any duplicate
 //! that waited too long).
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
@@ -33,9 +33,9 @@ use crate::{
         idempotency::{KeyedRequest, Outcome, Replay},
     },
     domain::{
-        booking::{Booking, BookingReference, BookingStatus, Refusal, choose_seats},
-        flight::{CabinAvailability, CabinClass, Flight, SeatNumber},
-        hold::{Hold, HoldRequest},
+        booking::{Booking, BookingReference, BookingStatus, Refusal},
+        flight::{CabinClass, Flight, SeatNumber},
+        hold::{Hold, HoldRequest, LockedCabin},
         money::Money,
     },
     infra::sold_out::known_keys::{KeyDigest, key_digest},
@@ -326,73 +326,43 @@ impl Bookings {
         }
         let users: Vec<Uuid> = undecided.iter().map(|&(i, ..)| batch[i].actor.caller.user_id).collect();
         bookings::serialize_holds_of(txn, &users, flight.id).await?;
-        let mut live_holds = bookings::live_holds_of(txn, &users, flight.id, now).await?;
+        let live_holds = bookings::live_holds_of(txn, &users, flight.id, now).await?;
         let seats_available = seats::lock_cabin(txn, flight.id, cabin_class).await?;
-        let mut taken = seats::taken_seats(txn, flight.id, Some(cabin_class)).await?;
-        let limit = self.config.max_holds_per_user;
-        let mut left = seats_available;
+        let taken = seats::taken_seats(txn, flight.id, Some(cabin_class)).await?;
+        let mut locked =
+            LockedCabin::new(&cabin.layout, seats_available, taken, live_holds, self.config.max_holds_per_user);
         for (i, total_price, expires_at) in undecided {
             let queued = &batch[i];
-            let user_holds = live_holds.entry(queued.actor.caller.user_id).or_default();
-            decisions[i] = if *user_holds >= u64::from(limit) {
-                Decision::Refused(Refusal::MaxPerUserExceeded { limit })
-            } else {
-                match seats_for(&queued.hold, cabin, &taken, left)? {
-                    Err(refusal) => Decision::Refused(refusal),
-                    Ok(seats) => {
-                        *user_holds += 1;
-                        left -= seats.len() as i32;
-                        taken.extend(seats.iter().copied());
-                        Decision::Placed(Booking {
-                            id: Uuid::now_v7(),
-                            reference: BookingReference::random(&mut rand::rng()),
-                            user_id: queued.actor.caller.user_id,
-                            flight_id: flight.id,
-                            cabin: cabin_class,
-                            status: BookingStatus::Held,
-                            total_price,
-                            passengers: queued.hold.passengers.clone(),
-                            seats,
-                            contact_email: queued.hold.contact_email.as_str().to_owned(),
-                            hold_expires_at: Some(expires_at),
-                            created_at: now,
-                            updated_at: now,
-                            version: 1,
-                        })
-                    }
-                }
+            let user_id = queued.actor.caller.user_id;
+            let decided = locked
+                .decide(user_id, queued.hold.passengers.len(), &queued.hold.seats)
+                .map_err(|disagree| StoreError::Corrupt(disagree.to_string()))?;
+            decisions[i] = match decided {
+                Err(refusal) => Decision::Refused(refusal),
+                Ok(seats) => Decision::Placed(Booking {
+                    id: Uuid::now_v7(),
+                    reference: BookingReference::random(&mut rand::rng()),
+                    user_id,
+                    flight_id: flight.id,
+                    cabin: cabin_class,
+                    status: BookingStatus::Held,
+                    total_price,
+                    passengers: queued.hold.passengers.clone(),
+                    seats,
+                    contact_email: queued.hold.contact_email.as_str().to_owned(),
+                    hold_expires_at: Some(expires_at),
+                    created_at: now,
+                    updated_at: now,
+                    version: 1,
+                }),
             };
         }
-        let placed = seats_available - left;
+        let placed = locked.seats_placed();
         if placed > 0 && !seats::take_seats(txn, flight.id, cabin_class, placed).await? {
             return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()).into());
         }
         Ok(placed as u64)
     }
-}
-
-/// The seats a hold gets with `left` seats free and `taken` held or sold, or its refusal.
-fn seats_for(
-    hold: &HoldRequest,
-    cabin: &CabinAvailability,
-    taken: &BTreeSet<SeatNumber>,
-    left: i32,
-) -> Result<Result<Vec<SeatNumber>, Refusal>, AppError> {
-    let party = hold.passengers.len();
-    if party > usize::try_from(left).unwrap_or(0) {
-        return Ok(Err(Refusal::SeatsUnavailable { seats_available: left, taken: Vec::new() }));
-    }
-    if hold.seats.is_empty() {
-        return choose_seats(&cabin.layout, taken, party)
-            .map(Ok)
-            .ok_or_else(|| StoreError::Corrupt("the cabin's count and its seat assignments disagree".into()).into());
-    }
-    let mut conflicting: Vec<SeatNumber> = hold.seats.iter().filter(|seat| taken.contains(seat)).copied().collect();
-    if conflicting.is_empty() {
-        return Ok(Ok(hold.seats.clone()));
-    }
-    conflicting.sort();
-    Ok(Err(Refusal::SeatsUnavailable { seats_available: left, taken: conflicting }))
 }
 
 /// Inserts the new bookings, drawing other references for those whose reference was in use.
