@@ -26,6 +26,7 @@ use tonic_types::StatusExt;
 use crate::{
     Error,
     args::Args,
+    cpu::{self, CpuMeter},
     invariants::{self, ApiChecks, DatabaseChecks, SaleFlight},
     rss::RssSampler,
     stats::{Answer, Recorder, Summary},
@@ -66,6 +67,10 @@ pub struct SaleReport {
     /// Buyers with a booking on one tap and `SEATS_UNAVAILABLE` on the other (the gate refused the second
     /// tap before seeing the first's answer): reported, not a violation, as neither tap took a second seat.
     pub split_answers: u64,
+    /// The server's CPU time over the sale per buyer's answer (`null` when embedded: it would include
+    /// the buyers'), and PostgreSQL's per hold (`null` with no PostgreSQL on this machine).
+    pub server_cpu_us_per_decision: Option<f64>,
+    pub postgres_cpu_us_per_hold: Option<f64>,
     /// Peak resident set of the server while the sale ran (this process's when embedded), MiB.
     pub peak_rss_mb: Option<f64>,
     pub invariants: Invariants,
@@ -131,6 +136,7 @@ pub async fn run(
         false => None,
     };
     let rss = target.pid.map(RssSampler::start);
+    let cpu = CpuMeter::start(target.external_pid());
 
     let started = Instant::now();
     let recorder = Arc::new(Recorder::new(started));
@@ -165,6 +171,7 @@ pub async fn run(
         decisions.extend(worker_decisions);
         sold_out_calls.extend(worker_sold_out);
     }
+    let cpu = cpu.stop();
     progress.finish_and_clear();
     let ended = decisions.iter().map(|d| d.at).max().unwrap_or(started);
     let peak_rss_mb = match rss {
@@ -246,6 +253,8 @@ pub async fn run(
         sold_out_s: sold_out_phase.as_secs_f64(),
         oversold,
         split_answers,
+        server_cpu_us_per_decision: cpu::per(cpu.server_us, decisions.len() as u64),
+        postgres_cpu_us_per_hold: cpu::per(cpu.postgres_us, holds),
         peak_rss_mb,
         invariants: Invariants { api, database },
         violations,

@@ -20,13 +20,14 @@
 //!   - `journey.rs`: one waiter: joins, watches its ticket, books with its pass.
 //!   - `tally.rs`: the waiters' outcomes summed up; admissions per second, the sold-out notice.
 //!   - `report.rs`: its part of `report.json`.
-//! - `rss`: the server's memory.
+//! - `rss`: the server's memory; `cpu`: the CPU time the server and PostgreSQL spend per call.
 //! - `report`: `report.json`; `report/table.rs` the ratio table; `report/svg.rs` the chart, `report.svg`.
 //!
 //! The run fails (exit 1) on a broken invariant or an unexpected error, never on a missed target; exit 2 is
 //! a run that could not be carried out.
 
 mod args;
+mod cpu;
 mod flash_sale;
 mod invariants;
 mod report;
@@ -102,11 +103,13 @@ async fn run(args: Args) -> Result<bool, Error> {
             let warmup = Bounds { duration: Duration::from_secs_f64(args.warmup), ..bounds };
             runner::run(&format!("{scenario} (warm-up)"), &target.channels, &call, mode, warmup).await;
         }
+        let meter = cpu::CpuMeter::start(target.external_pid());
         let run = runner::run(scenario.name(), &target.channels, &call, mode, bounds).await;
+        let cost = meter.stop().per_call(run.summary.calls);
         println!("{}", one_line(&format!("{scenario} ({mode_name})"), &run.summary, run.dropped));
         scenarios.push(
             scenario.name(),
-            ScenarioReport::Calls(Box::new(report::CallsReport { mode: mode_name, run, open_loop: None })),
+            ScenarioReport::Calls(Box::new(report::CallsReport { mode: mode_name, run, cost, open_loop: None })),
         );
     }
 

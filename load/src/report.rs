@@ -2,8 +2,9 @@
 //! also printed: `report/table.rs`) and the chart (`report/svg.rs`).
 //!
 //! Keys that other tools read: `ceilings.{ping_rps, pgbench_hold_hot_tps, pgbench_hold_spread_tps}`;
-//! `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`; for `flash-sale` also `holds_per_s`,
-//! `sold_out_per_s`, `decisions_per_s`, `oversold`; for `flash-sale-waiting-room` (its calls are the
+//! `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`, for the call-per-call scenarios
+//! also `server_cpu_us_per_call` and `postgres_cpu_us_per_call`; for `flash-sale` also `holds_per_s`,
+//! `sold_out_per_s`, `decisions_per_s`, `oversold`, `server_cpu_us_per_decision`, `postgres_cpu_us_per_hold`; for `flash-sale-waiting-room` (its calls are the
 //! admitted waiters' holds) also `admitted_per_s.{target, mean, min, max, steady}`, `join_p99_ms`,
 //! `sold_out_notice_ms`, `waiters`, `admitted`, `told_sold_out`, `holds`, `oversold`, `passless_holds`,
 //! `double_admissions`;
@@ -17,7 +18,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::{
-    Error, args::Args, flash_sale::SaleReport, runner::Run, waiting_room::WaitingRoomReport, watch::WatchReport,
+    Error, args::Args, cpu::CpuCost, flash_sale::SaleReport, runner::Run, waiting_room::WaitingRoomReport,
+    watch::WatchReport,
 };
 
 #[derive(Debug, Serialize)]
@@ -139,6 +141,9 @@ pub struct CallsReport {
     pub mode: &'static str,
     #[serde(flatten)]
     pub run: Run,
+    /// The main run's CPU time per call.
+    #[serde(flatten)]
+    pub cost: CpuCost,
     pub open_loop: Option<OpenLoop>,
 }
 

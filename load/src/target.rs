@@ -92,6 +92,11 @@ impl Target {
         })
     }
 
+    /// The server's process when it runs apart from this one: its CPU time is the server's alone.
+    pub fn external_pid(&self) -> Option<u32> {
+        self.pid.filter(|_| !self.embedded)
+    }
+
     /// Minting tokens needs the server's signing key.
     pub fn tokens(&self) -> Result<Tokens, Error> {
         self.tokens.clone().ok_or_else(|| "this scenario mints tokens: --jwt-secret is required with --addr".into())

@@ -74,9 +74,25 @@ impl Report {
             "hold-spread calls/s to pgbench spread tps",
             calls_per_s("hold-spread"),
             self.ceilings.pgbench_hold_spread_tps,
-            None,
+            Some(0.5),
         );
         ratio("mixed calls/s to ping", calls_per_s("mixed"), ping, None);
+        // What a booking costs, whatever the machine's other load: CPU microseconds per call.
+        let cost = |target: String, value: Option<f64>| TargetCheck {
+            target,
+            value,
+            ratio: None,
+            required: "(for information)".into(),
+            pass: None,
+        };
+        if let Some(spread) = self.calls("hold-spread") {
+            checks.push(cost("hold-spread server CPU us per call".into(), spread.cost.server_cpu_us_per_call));
+            checks.push(cost("hold-spread PostgreSQL CPU us per call".into(), spread.cost.postgres_cpu_us_per_call));
+        }
+        if let Some(sale) = sale {
+            checks.push(cost("flash-sale server CPU us per decision".into(), sale.server_cpu_us_per_decision));
+            checks.push(cost("flash-sale PostgreSQL CPU us per hold".into(), sale.postgres_cpu_us_per_hold));
+        }
         for (name, scenario) in self.scenarios.iter() {
             if let ScenarioReport::Calls(calls) = scenario
                 && let Some(open) = &calls.open_loop
