@@ -115,12 +115,13 @@ pub async fn look_up_many(
     let rows = if db.get_database_backend() == DbBackend::Postgres {
         // One statement of one shape for any number of keys (they travel as one JSON parameter): for 256
         // keys among 60,000, an OR of (caller, key) pairs took about 7 ms to plan and run, this about 2 ms.
+        // Each key is read by the primary key whatever the table's statistics say: a plain join, planned
+        // (and its generic plan cached) while the table was small, hashed the whole table at every call.
         let wanted: serde_json::Value =
             calls.iter().map(|call| serde_json::json!({ "caller_id": call.caller_id, "key": call.key })).collect();
-        let sql = "SELECT k.* FROM idempotency_keys k \
-                   JOIN jsonb_to_recordset($1::jsonb) AS wanted(caller_id uuid, key text) \
-                   ON k.caller_id = wanted.caller_id AND k.key = wanted.key \
-                   WHERE k.expires_at > $2";
+        let sql = "SELECT k.* FROM jsonb_to_recordset($1::jsonb) AS wanted(caller_id uuid, key text) \
+                   CROSS JOIN LATERAL (SELECT * FROM idempotency_keys i \
+                   WHERE i.caller_id = wanted.caller_id AND i.key = wanted.key AND i.expires_at > $2 LIMIT 1) k";
         let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, [wanted.into(), now.into()]);
         idempotency_key::Entity::find().from_raw_sql(statement).all(db).await?
     } else {
