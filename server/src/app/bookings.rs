@@ -43,7 +43,7 @@ use crate::{
         Store, StoreError,
         bookings::{self, ListFilter},
         flights,
-        history::{self, Change},
+        history::{self, Change, Recorded},
         idempotency, payments, seats,
     },
 };
@@ -422,6 +422,15 @@ pub(crate) async fn apply_change(
 /// roll back together. The caller wakes the outbox worker ([`OutboxSignal::wake`]) after its commit.
 pub(crate) async fn record_history(txn: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), AppError> {
     let recorded = history::record_changes(txn, changes, telemetry::current_traceparent().as_deref()).await?;
+    enqueue_emails(txn, changes, &recorded).await
+}
+
+/// Queues the email of each recorded change whose event the customer is told of.
+pub(crate) async fn enqueue_emails(
+    txn: &impl ConnectionTrait,
+    changes: &[Change<'_>],
+    recorded: &[Recorded],
+) -> Result<(), AppError> {
     for (change, recorded) in changes.iter().zip(recorded) {
         if recorded.event.is_some_and(BookingEvent::is_emailed) {
             job::enqueue(txn, &Job::SendEmail { event_id: recorded.id }, change.correlation_id, change.at).await?;

@@ -36,13 +36,10 @@ pub async fn record_changes(
     changes: &[Change<'_>],
     trace_parent: Option<&str>,
 ) -> Result<Vec<Recorded>, StoreError> {
-    let recorded: Vec<Recorded> = changes
-        .iter()
-        .map(|change| Recorded {
-            id: Uuid::now_v7(),
-            event: BookingEvent::of_change(change.from, change.to, change.cause),
-        })
-        .collect();
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let recorded: Vec<Recorded> = changes.iter().map(classify).collect();
     let rows = changes.iter().zip(&recorded).map(|(change, recorded)| booking_history::ActiveModel {
         id: Set(recorded.id),
         booking_id: Set(change.booking_id),
@@ -58,6 +55,11 @@ pub async fn record_changes(
     });
     booking_history::Entity::insert_many(rows).exec_without_returning(db).await?;
     Ok(recorded)
+}
+
+/// The id a change's row gets, and the event it records.
+pub fn classify(change: &Change) -> Recorded {
+    Recorded { id: Uuid::now_v7(), event: BookingEvent::of_change(change.from, change.to, change.cause) }
 }
 
 /// One entry of a booking's history that records an event.

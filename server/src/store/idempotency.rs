@@ -42,7 +42,7 @@ pub enum StoredOutcome {
 
 impl StoredOutcome {
     /// The record's `outcome` column and its bytes.
-    fn parts(&self) -> (&'static str, &[u8]) {
+    pub(super) fn parts(&self) -> (&'static str, &[u8]) {
         match self {
             Self::Response(bytes) => (RESPONSE, bytes),
             Self::Refusal(bytes) => (REFUSAL, bytes),
@@ -77,7 +77,7 @@ pub async fn claim(
 }
 
 /// Runs `statement` with waits for rows other transactions hold bounded by [`CLAIM_WAIT_MS`] (PostgreSQL).
-async fn bounded_wait<T>(
+pub(super) async fn bounded_wait<T>(
     db: &impl ConnectionTrait,
     statement: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {

@@ -9,6 +9,7 @@ pub mod bookings;
 pub mod entities;
 pub mod flights;
 pub mod history;
+pub mod hold_writes;
 pub mod idempotency;
 pub mod invariants;
 pub mod mail;

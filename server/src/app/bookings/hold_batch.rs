@@ -30,20 +30,24 @@ use super::{Actor, Bookings, REFERENCE_ATTEMPTS};
 use crate::{
     app::{
         AppError,
-        idempotency::{KeyedRequest, Outcome, Replay},
+        idempotency::{KEY_RETENTION, KeyedRequest, Outcome, Replay, stored},
     },
     domain::{
         booking::{Booking, BookingReference, BookingStatus, Refusal},
-        flight::{CabinClass, Flight, SeatNumber},
+        flight::{CabinClass, Flight},
         hold::{Hold, HoldRequest, LockedCabin},
         money::Money,
     },
-    infra::sold_out::known_keys::{KeyDigest, key_digest},
+    infra::{
+        sold_out::known_keys::{KeyDigest, key_digest},
+        telemetry,
+    },
     store::{
         StoreError,
         bookings::{self, HOLD_PLACED},
         flights,
         history::Change,
+        hold_writes::{self, HoldWrite, KeyedOutcome, Written},
         idempotency, seats,
     },
 };
@@ -213,58 +217,77 @@ impl Bookings {
             })
             .collect();
 
-        let placed_seats = self.take_seats_for(&txn, &flight, batch, &mut decisions, now).await?;
-        let mut new_bookings: Vec<&mut Booking> = decisions
-            .iter_mut()
-            .filter_map(|decision| match decision {
-                Decision::Placed(booking) => Some(booking),
-                _ => None,
-            })
-            .collect();
-        insert_with_free_references(&txn, &mut new_bookings).await?;
-        let placed: Vec<(&QueuedHold, &Booking)> = batch
-            .iter()
-            .zip(&decisions)
-            .filter_map(|(queued, decision)| match decision {
-                Decision::Placed(booking) => Some((queued, booking)),
-                _ => None,
-            })
-            .collect();
-        let seats: Vec<(Uuid, &[SeatNumber])> = placed.iter().map(|(_, b)| (b.id, b.seats.as_slice())).collect();
-        if seats::assign_free_seats(&txn, flight.id, cabin, &seats).await? != placed_seats {
-            return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()).into());
-        }
-        let changes: Vec<Change> = placed
-            .iter()
-            .map(|(queued, booking)| Change {
-                booking_id: booking.id,
-                from: None,
-                to: BookingStatus::Held,
-                cause: HOLD_PLACED,
-                correlation_id: &queued.actor.correlation_id,
-                actor_id: Some(booking.user_id),
-                note: None,
-                at: now,
-            })
-            .collect();
-        if !changes.is_empty() {
-            super::record_history(&txn, &changes).await?;
-        }
-
-        let outcomes: Vec<(&KeyedRequest, Replay)> = batch
-            .iter()
-            .zip(&decisions)
-            .filter_map(|(queued, decision)| match decision {
-                Decision::Placed(booking) => Some((&queued.keyed, Ok((queued.encode)(booking)))),
-                Decision::Refused(refusal) => Some((&queued.keyed, Err(refusal.clone()))),
-                _ => None,
-            })
-            .collect();
+        let mut seats = self.take_seats_for(&txn, &flight, batch, &mut decisions, now).await?;
+        // Every placed or refused hold is written; a booking whose reference was in use is written again
+        // with another (its seats already counted), until none is refused.
+        let mut pending: Vec<usize> = (0..batch.len()).filter(|&i| decisions[i].is_written()).collect();
+        let mut replays: Vec<Option<Replay>> = vec![None; batch.len()];
         let scope = idempotency::hold_scope(flight_id, cabin);
-        self.idempotency.record_batch(&txn, &outcomes, Some(&scope), now).await?;
-        txn.commit().await.map_err(StoreError::from)?;
-        self.idempotency.remember_batch(outcomes, now);
-        Ok(decisions.into_iter().map(Decision::into_result).collect())
+        let trace_parent = telemetry::current_traceparent();
+        for _ in 0..REFERENCE_ATTEMPTS {
+            let refused = {
+                let mut bookings = Vec::new();
+                let mut changes = Vec::new();
+                let mut keys = Vec::with_capacity(pending.len());
+                for &i in &pending {
+                    let queued = &batch[i];
+                    let (replay, booking_id) = match &decisions[i] {
+                        Decision::Placed(booking) => {
+                            bookings.push(booking);
+                            changes.push(Change {
+                                booking_id: booking.id,
+                                from: None,
+                                to: BookingStatus::Held,
+                                cause: HOLD_PLACED,
+                                correlation_id: &queued.actor.correlation_id,
+                                actor_id: Some(booking.user_id),
+                                note: None,
+                                at: now,
+                            });
+                            (Ok((queued.encode)(booking)), Some(booking.id))
+                        }
+                        Decision::Refused(refusal) => (Err(refusal.clone()), None),
+                        _ => continue,
+                    };
+                    keys.push(KeyedOutcome { call: queued.keyed.call(), outcome: stored(&replay)?, booking_id });
+                    replays[i] = Some(replay);
+                }
+                let write = HoldWrite {
+                    flight_id,
+                    cabin,
+                    seats,
+                    bookings: &bookings,
+                    changes: &changes,
+                    trace_parent: trace_parent.as_deref(),
+                    keys: &keys,
+                    scope: &scope,
+                    now,
+                    keys_expire_at: now + KEY_RETENTION,
+                };
+                match hold_writes::write(&txn, &write).await? {
+                    Written::KeyTaken => return Err(AppError::KeyInProgress),
+                    Written::Rows { refused, recorded } => {
+                        changes.retain(|change| !refused.contains(&change.booking_id));
+                        super::enqueue_emails(&txn, &changes, &recorded).await?;
+                        refused
+                    }
+                }
+            };
+            if refused.is_empty() {
+                txn.commit().await.map_err(StoreError::from)?;
+                let outcomes = batch.iter().zip(replays).filter_map(|(queued, replay)| Some((&queued.keyed, replay?)));
+                self.idempotency.remember_batch(outcomes.collect(), now);
+                return Ok(decisions.into_iter().map(Decision::into_result).collect());
+            }
+            seats = 0;
+            pending.retain(|&i| matches!(&decisions[i], Decision::Placed(b) if refused.contains(&b.id)));
+            for &i in &pending {
+                if let Decision::Placed(booking) = &mut decisions[i] {
+                    booking.reference = BookingReference::random(&mut rand::rng());
+                }
+            }
+        }
+        Err(StoreError::Corrupt("no free booking reference found".into()).into())
     }
 }
 
@@ -285,6 +308,11 @@ enum Decision {
 }
 
 impl Decision {
+    /// Placed and refused holds are written (a refusal is stored under its key).
+    fn is_written(&self) -> bool {
+        matches!(self, Self::Placed(_) | Self::Refused(_))
+    }
+
     fn into_result(self) -> Placed {
         match self {
             Self::Replay(replay) => Ok(Outcome::Replayed(replay)),
@@ -298,8 +326,7 @@ impl Decision {
 
 impl Bookings {
     /// Decides the batch's undecided holds in order against the cabin, locked for the rest of the
-    /// transaction, and takes their seats off its count in one conditional update. Returns how many seats
-    /// the placed holds take.
+    /// transaction. Returns how many seats the placed holds take off its count.
     async fn take_seats_for(
         &self,
         txn: &DatabaseTransaction,
@@ -307,7 +334,7 @@ impl Bookings {
         batch: &[QueuedHold],
         decisions: &mut [Decision],
         now: DateTime<Utc>,
-    ) -> Result<u64, AppError> {
+    ) -> Result<i32, AppError> {
         let cabin_class = batch[0].hold.cabin;
         let Some(cabin) = flight.cabins.iter().find(|c| c.cabin == cabin_class) else {
             // Hold::place refused every hold of the batch already.
@@ -357,28 +384,8 @@ impl Bookings {
                 }),
             };
         }
-        let placed = locked.seats_placed();
-        if placed > 0 && !seats::take_seats(txn, flight.id, cabin_class, placed).await? {
-            return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()).into());
-        }
-        Ok(placed as u64)
+        Ok(locked.seats_placed())
     }
-}
-
-/// Inserts the new bookings, drawing other references for those whose reference was in use.
-async fn insert_with_free_references(txn: &DatabaseTransaction, new: &mut [&mut Booking]) -> Result<(), AppError> {
-    let mut refused: HashSet<Uuid> = new.iter().map(|b| b.id).collect();
-    for _ in 0..REFERENCE_ATTEMPTS {
-        let attempt: Vec<&Booking> = new.iter().filter(|b| refused.contains(&b.id)).map(|b| &**b).collect();
-        refused = bookings::insert_many(txn, &attempt).await?.into_iter().collect();
-        if refused.is_empty() {
-            return Ok(());
-        }
-        for booking in new.iter_mut().filter(|b| refused.contains(&b.id)) {
-            booking.reference = BookingReference::random(&mut rand::rng());
-        }
-    }
-    Err(StoreError::Corrupt("no free booking reference found".into()).into())
 }
 
 /// The next batch from a cabin's waiting holds, in arrival order: at most [`MAX_BATCH`], and never two

@@ -26,7 +26,7 @@
 //! Group-committed holds (`super::hold_batch`) run many keyed calls in one transaction without a claim or
 //! a savepoint each: [`Idempotency::look_up_batch`] reads what the keys name (completed calls are answered
 //! from their stored outcome and left out), the batch decides the rest in memory, and
-//! [`Idempotency::record_batch`] writes every key with its outcome in one insert just before the commit.
+//! `store::hold_writes` writes every key with its outcome, with the batch's rows, just before the commit.
 //! A key a concurrent call took in between makes that insert wait for it, then come up short (or give up
 //! after the claim's bound): the batch rolls back and each of its calls is decided again alone, where the
 //! other's committed outcome replays and a key still held answers `KeyInProgress`. So a batch never
@@ -77,7 +77,7 @@ impl KeyedRequest {
         Self { caller_id, key, method, fingerprint }
     }
 
-    fn call(&self) -> KeyedCall<'_> {
+    pub(crate) fn call(&self) -> KeyedCall<'_> {
         KeyedCall { caller_id: self.caller_id, key: &self.key, method: self.method, fingerprint: &self.fingerprint }
     }
 }
@@ -195,29 +195,7 @@ impl Idempotency {
         Ok(requests.iter().zip(claims).map(|(request, claim)| claim.map(|claim| replay(request, claim))).collect())
     }
 
-    /// Records the outcomes of calls that executed in `txn` under their (distinct, free when looked up)
-    /// keys, in one statement, in `scope` (see [`idempotency::hold_scope`]). Fails when a concurrent call took one of the keys meanwhile: then `txn` must
-    /// roll back. Once `txn` commits, [`Self::remember_batch`] keeps the outcomes for replays.
-    pub async fn record_batch(
-        &self,
-        txn: &DatabaseTransaction,
-        outcomes: &[(&KeyedRequest, Replay)],
-        scope: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), AppError> {
-        let mut calls = Vec::with_capacity(outcomes.len());
-        for (request, outcome) in outcomes {
-            calls.push((request.call(), stored(outcome)?));
-        }
-        match idempotency::insert_completed(txn, &calls, scope, now, now + KEY_RETENTION).await {
-            Ok(true) => Ok(()),
-            // A key taken meanwhile, or still held by a call that outlasted the wait: as for `claim`.
-            Ok(false) | Err(StoreError::LockTimeout(_)) => Err(AppError::KeyInProgress),
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Keeps the outcomes [`Self::record_batch`] recorded at `now`, once their transaction committed.
+    /// Keeps the outcomes a batch recorded at `now` (`store::hold_writes`), once its transaction committed.
     pub fn remember_batch(&self, outcomes: Vec<(&KeyedRequest, Replay)>, now: DateTime<Utc>) {
         for (request, outcome) in outcomes {
             self.completed.remember(request, outcome, now + KEY_RETENTION);
@@ -269,7 +247,8 @@ async fn claim(
 pub type Replay = Result<Vec<u8>, Refusal>;
 
 /// The stored form of a completed call's outcome.
-fn stored(outcome: &Replay) -> Result<StoredOutcome, AppError> {
+/// How an outcome is stored under its key.
+pub(crate) fn stored(outcome: &Replay) -> Result<StoredOutcome, AppError> {
     Ok(match outcome {
         Ok(bytes) => StoredOutcome::Response(bytes.clone()),
         Err(refusal) => StoredOutcome::Refusal(
