@@ -1,7 +1,7 @@
 //! Booking queries: inserting holds with their passengers, status changes, reading and listing, and the
 //! sweeper's claim on due holds. Seats are `super::seats`, the history `super::history`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -51,16 +51,18 @@ pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], fligh
     Ok(())
 }
 
-/// Live holds at `now` on the flight of each of `users` (users without any are absent).
-#[tracing::instrument(name = "db bookings.live_holds_of", skip_all, fields(otel.kind = "client"))]
-pub async fn live_holds_of(
+/// What a batch of holds reads under its cabin's lock (and its users' advisory locks): each of `users`'
+/// live holds at `now` on the flight (users without any are absent), and the cabin's seats held or sold.
+#[tracing::instrument(name = "db bookings.holds_and_taken_seats", skip_all, fields(otel.kind = "client"))]
+pub async fn holds_and_taken_seats(
     db: &impl ConnectionTrait,
     users: &[Uuid],
     flight_id: Uuid,
+    cabin: CabinClass,
     now: DateTime<Utc>,
-) -> Result<HashMap<Uuid, u64>, StoreError> {
+) -> Result<(HashMap<Uuid, u64>, BTreeSet<SeatNumber>), StoreError> {
     if db.get_database_backend() == DbBackend::Postgres {
-        return live_holds_by_user_index(db, users, flight_id, now).await;
+        return holds_and_taken_seats_at_once(db, users, flight_id, cabin, now).await;
     }
     let counts: Vec<(Uuid, i64)> = booking::Entity::find()
         .select_only()
@@ -74,32 +76,43 @@ pub async fn live_holds_of(
         .into_tuple()
         .all(db)
         .await?;
-    Ok(counts.into_iter().map(|(user_id, holds)| (user_id, u64::try_from(holds).unwrap_or(0))).collect())
+    let live_holds = counts.into_iter().map(|(user_id, holds)| (user_id, u64::try_from(holds).unwrap_or(0))).collect();
+    Ok((live_holds, super::seats::taken_seats(db, flight_id, Some(cabin)).await?))
 }
 
-/// [`live_holds_of`] on PostgreSQL: each user's holds counted through the (user, flight, status) index,
-/// whatever the statistics say. Left to the planner, a table not yet analyzed had it scan every live hold
-/// of every flight (the status and expiry index) at each call.
-async fn live_holds_by_user_index(
+/// [`holds_and_taken_seats`] on PostgreSQL, in one round trip. Each user's holds are counted through the
+/// (user, flight, status) index whatever the statistics say: left to the planner, a table not yet analyzed
+/// had it scan every live hold of every flight (the status and expiry index) at each batch.
+async fn holds_and_taken_seats_at_once(
     db: &impl ConnectionTrait,
     users: &[Uuid],
     flight_id: Uuid,
+    cabin: CabinClass,
     now: DateTime<Utc>,
-) -> Result<HashMap<Uuid, u64>, StoreError> {
+) -> Result<(HashMap<Uuid, u64>, BTreeSet<SeatNumber>), StoreError> {
     // A uuid[] literal: uuids hold only hex digits and dashes.
     let users = format!("{{{}}}", users.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
-    let sql = "SELECT wanted.user_id, held.holds FROM unnest($1::uuid[]) AS wanted(user_id) \
-               CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b WHERE b.user_id = wanted.user_id \
-               AND b.flight_id = $2 AND b.status = $3 AND b.hold_expires_at > $4) held WHERE held.holds > 0";
-    let values: [sea_orm::Value; 4] = [users.into(), flight_id.into(), BookingStatus::Held.as_str().into(), now.into()];
-    let rows = db.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
-    rows.iter()
-        .map(|row| {
-            let user_id: Uuid = row.try_get("", "user_id")?;
-            let holds: i64 = row.try_get("", "holds")?;
-            Ok((user_id, u64::try_from(holds).unwrap_or(0)))
-        })
-        .collect()
+    let sql = "SELECT (SELECT coalesce(jsonb_object_agg(wanted.user_id, held.holds), '{}'::jsonb) \
+                       FROM unnest($1::uuid[]) AS wanted(user_id) \
+                       CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b \
+                           WHERE b.user_id = wanted.user_id AND b.flight_id = $2 AND b.status = $3 \
+                           AND b.hold_expires_at > $4) held \
+                       WHERE held.holds > 0) AS live_holds, \
+                      (SELECT coalesce(jsonb_agg(s.seat_number), '[]'::jsonb) FROM seat_assignments s \
+                       WHERE s.flight_id = $2 AND s.cabin = $5) AS taken";
+    let values: [sea_orm::Value; 5] =
+        [users.into(), flight_id.into(), BookingStatus::Held.as_str().into(), now.into(), cabin.as_str().into()];
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the read of a locked cabin returned nothing".into()))?;
+    let json = |column: &str| -> Result<serde_json::Value, StoreError> { Ok(row.try_get("", column)?) };
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a locked cabin's read: {e}"));
+    let live_holds: HashMap<Uuid, u64> = serde_json::from_value(json("live_holds")?).map_err(corrupt)?;
+    let taken: Vec<String> = serde_json::from_value(json("taken")?).map_err(corrupt)?;
+    let taken =
+        taken.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect::<Result<_, _>>()?;
+    Ok((live_holds, taken))
 }
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings

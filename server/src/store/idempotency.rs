@@ -77,7 +77,7 @@ pub async fn claim(
 }
 
 /// Runs `statement` with waits for rows other transactions hold bounded by [`CLAIM_WAIT_MS`] (PostgreSQL).
-pub(super) async fn bounded_wait<T>(
+async fn bounded_wait<T>(
     db: &impl ConnectionTrait,
     statement: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {

@@ -353,9 +353,8 @@ impl Bookings {
         }
         let users: Vec<Uuid> = undecided.iter().map(|&(i, ..)| batch[i].actor.caller.user_id).collect();
         bookings::serialize_holds_of(txn, &users, flight.id).await?;
-        let live_holds = bookings::live_holds_of(txn, &users, flight.id, now).await?;
         let seats_available = seats::lock_cabin(txn, flight.id, cabin_class).await?;
-        let taken = seats::taken_seats(txn, flight.id, Some(cabin_class)).await?;
+        let (live_holds, taken) = bookings::holds_and_taken_seats(txn, &users, flight.id, cabin_class, now).await?;
         let mut locked =
             LockedCabin::new(&cabin.layout, seats_available, taken, live_holds, self.config.max_holds_per_user);
         for (i, total_price, expires_at) in undecided {
