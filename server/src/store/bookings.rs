@@ -53,6 +53,10 @@ pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], fligh
 
 /// What a batch of holds reads under its cabin's lock (and its users' advisory locks): each of `users`'
 /// live holds at `now` on the flight (users without any are absent), and the cabin's seats held or sold.
+///
+/// On PostgreSQL in one round trip, each user's holds counted through the (user, flight, status) index
+/// whatever the statistics say: left to the planner, a table not yet analyzed had it scan every live hold
+/// of every flight (the status and expiry index) at each batch.
 #[tracing::instrument(name = "db bookings.holds_and_taken_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn holds_and_taken_seats(
     db: &impl ConnectionTrait,
@@ -62,7 +66,21 @@ pub async fn holds_and_taken_seats(
     now: DateTime<Utc>,
 ) -> Result<(HashMap<Uuid, u64>, BTreeSet<SeatNumber>), StoreError> {
     if db.get_database_backend() == DbBackend::Postgres {
-        return holds_and_taken_seats_at_once(db, users, flight_id, cabin, now).await;
+        // A uuid[] literal: uuids hold only hex digits and dashes.
+        let users = format!("{{{}}}", users.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
+        let values: [sea_orm::Value; 5] =
+            [users.into(), flight_id.into(), BookingStatus::Held.as_str().into(), now.into(), cabin.as_str().into()];
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, HOLDS_AND_TAKEN_SEATS, values))
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the read of a locked cabin returned nothing".into()))?;
+        let json = |column: &str| -> Result<serde_json::Value, StoreError> { Ok(row.try_get("", column)?) };
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a locked cabin's read: {e}"));
+        let live_holds: HashMap<Uuid, u64> = serde_json::from_value(json("live_holds")?).map_err(corrupt)?;
+        let taken: Vec<String> = serde_json::from_value(json("taken")?).map_err(corrupt)?;
+        let taken =
+            taken.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect::<Result<_, _>>()?;
+        return Ok((live_holds, taken));
     }
     let counts: Vec<(Uuid, i64)> = booking::Entity::find()
         .select_only()
@@ -80,40 +98,14 @@ pub async fn holds_and_taken_seats(
     Ok((live_holds, super::seats::taken_seats(db, flight_id, Some(cabin)).await?))
 }
 
-/// [`holds_and_taken_seats`] on PostgreSQL, in one round trip. Each user's holds are counted through the
-/// (user, flight, status) index whatever the statistics say: left to the planner, a table not yet analyzed
-/// had it scan every live hold of every flight (the status and expiry index) at each batch.
-async fn holds_and_taken_seats_at_once(
-    db: &impl ConnectionTrait,
-    users: &[Uuid],
-    flight_id: Uuid,
-    cabin: CabinClass,
-    now: DateTime<Utc>,
-) -> Result<(HashMap<Uuid, u64>, BTreeSet<SeatNumber>), StoreError> {
-    // A uuid[] literal: uuids hold only hex digits and dashes.
-    let users = format!("{{{}}}", users.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
-    let sql = "SELECT (SELECT coalesce(jsonb_object_agg(wanted.user_id, held.holds), '{}'::jsonb) \
-                       FROM unnest($1::uuid[]) AS wanted(user_id) \
-                       CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b \
-                           WHERE b.user_id = wanted.user_id AND b.flight_id = $2 AND b.status = $3 \
-                           AND b.hold_expires_at > $4) held \
-                       WHERE held.holds > 0) AS live_holds, \
-                      (SELECT coalesce(jsonb_agg(s.seat_number), '[]'::jsonb) FROM seat_assignments s \
-                       WHERE s.flight_id = $2 AND s.cabin = $5) AS taken";
-    let values: [sea_orm::Value; 5] =
-        [users.into(), flight_id.into(), BookingStatus::Held.as_str().into(), now.into(), cabin.as_str().into()];
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("the read of a locked cabin returned nothing".into()))?;
-    let json = |column: &str| -> Result<serde_json::Value, StoreError> { Ok(row.try_get("", column)?) };
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a locked cabin's read: {e}"));
-    let live_holds: HashMap<Uuid, u64> = serde_json::from_value(json("live_holds")?).map_err(corrupt)?;
-    let taken: Vec<String> = serde_json::from_value(json("taken")?).map_err(corrupt)?;
-    let taken =
-        taken.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect::<Result<_, _>>()?;
-    Ok((live_holds, taken))
-}
+const HOLDS_AND_TAKEN_SEATS: &str = "\
+SELECT (SELECT coalesce(jsonb_object_agg(wanted.user_id, held.holds), '{}'::jsonb)
+        FROM unnest($1::uuid[]) AS wanted(user_id)
+        CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b WHERE b.user_id = wanted.user_id
+                            AND b.flight_id = $2 AND b.status = $3 AND b.hold_expires_at > $4) held
+        WHERE held.holds > 0) AS live_holds,
+       (SELECT coalesce(jsonb_agg(s.seat_number), '[]'::jsonb) FROM seat_assignments s
+        WHERE s.flight_id = $2 AND s.cabin = $5) AS taken";
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
 /// whose reference was in use already: those were not written (draw others and insert them again).
