@@ -73,8 +73,9 @@ pub struct Args {
     /// opening their stream at once.
     #[arg(long, default_value_t = 512)]
     pub sale_concurrency: usize,
-    /// watch: `WatchAvailability` streams open on the sale's flights while it sells, one customer each.
-    #[arg(long, default_value_t = 1000)]
+    /// watch: `WatchAvailability` streams open on the sale's flights while it sells, one customer each (the
+    /// server's memory target is for 10,000).
+    #[arg(long, default_value_t = 10_000)]
     pub watchers: usize,
     /// flash-sale: sell through each flight's waiting room instead (reported as `flash-sale-waiting-room`):
     /// `--waiters` customers join, watch their place and book one seat with the pass they are given.

@@ -109,7 +109,13 @@ async fn run(args: Args) -> Result<bool, Error> {
         println!("{}", one_line(&format!("{scenario} ({mode_name})"), &run.summary, run.dropped));
         scenarios.push(
             scenario.name(),
-            ScenarioReport::Calls(Box::new(report::CallsReport { mode: mode_name, run, cost, open_loop: None })),
+            ScenarioReport::Calls(Box::new(report::CallsReport {
+                mode: mode_name,
+                run,
+                cost,
+                to_pgbench_spread: None,
+                open_loop: None,
+            })),
         );
     }
 

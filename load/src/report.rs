@@ -3,7 +3,7 @@
 //!
 //! Keys that other tools read: `ceilings.{ping_rps, pgbench_hold_hot_tps, pgbench_hold_spread_tps}`;
 //! `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`, for the call-per-call scenarios
-//! also `server_cpu_us_per_call` and `postgres_cpu_us_per_call`; for `flash-sale` also `holds_per_s`,
+//! also `server_cpu_us_per_call` and `postgres_cpu_us_per_call`, for `hold-spread` also `to_pgbench_spread`; for `flash-sale` also `holds_per_s`,
 //! `sold_out_per_s`, `decisions_per_s`, `oversold`, `server_cpu_us_per_decision`, `postgres_cpu_us_per_hold`; for `flash-sale-waiting-room` (its calls are the
 //! admitted waiters' holds) also `admitted_per_s.{target, mean, min, max, steady}`, `join_p99_ms`,
 //! `sold_out_notice_ms`, `waiters`, `admitted`, `told_sold_out`, `holds`, `oversold`, `passless_holds`,
@@ -144,6 +144,9 @@ pub struct CallsReport {
     /// The main run's CPU time per call.
     #[serde(flatten)]
     pub cost: CpuCost,
+    /// hold-spread only: calls/s over pgbench's spread ceiling of the same run (`null` without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_pgbench_spread: Option<Option<f64>>,
     pub open_loop: Option<OpenLoop>,
 }
 
@@ -183,6 +186,10 @@ pub struct TargetCheck {
 impl Report {
     /// Fills in the targets and whether the run passed.
     pub fn conclude(&mut self) {
+        let spread_ceiling = self.ceilings.pgbench_hold_spread_tps.filter(|tps| *tps > 0.0);
+        if let Some(ScenarioReport::Calls(spread)) = self.scenarios.get_mut("hold-spread") {
+            spread.to_pgbench_spread = Some(spread_ceiling.map(|tps| spread.run.summary.calls_per_s / tps));
+        }
         self.targets = self.target_checks();
         for (name, scenario) in self.scenarios.iter() {
             let errors = match scenario {
