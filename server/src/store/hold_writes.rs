@@ -65,28 +65,40 @@ pub async fn write(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Result<W
 }
 
 async fn table_by_table(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Result<Written, StoreError> {
-    if write.seats > 0 && !seats::take_seats(db, write.flight_id, write.cabin, write.seats).await? {
-        return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()));
-    }
+    let counted = write.seats == 0 || seats::take_seats(db, write.flight_id, write.cabin, write.seats).await?;
     let refused = bookings::insert_many(db, write.bookings).await?;
     let written: Vec<&Booking> = write.bookings.iter().filter(|b| !refused.contains(&b.id)).copied().collect();
     let seats: Vec<(Uuid, &[_])> = written.iter().map(|b| (b.id, b.seats.as_slice())).collect();
-    let expected: usize = written.iter().map(|b| b.seats.len()).sum();
-    if seats::assign_free_seats(db, write.flight_id, write.cabin, &seats).await? != expected as u64 {
-        return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()));
-    }
+    let assigned = seats::assign_free_seats(db, write.flight_id, write.cabin, &seats).await?;
+    write.check_seats(&refused, counted, assigned)?;
     let changes: Vec<Change> = write.changes.iter().filter(|c| !refused.contains(&c.booking_id)).cloned().collect();
     let recorded = history::record_changes(db, &changes, write.trace_parent).await?;
-    let keys: Vec<(KeyedCall, StoredOutcome)> = write
-        .keys
-        .iter()
-        .filter(|key| key.booking_id.is_none_or(|id| !refused.contains(&id)))
-        .map(|key| (key.call.clone(), key.outcome.clone()))
-        .collect();
+    let keys: Vec<(KeyedCall, StoredOutcome)> =
+        write.keys_kept(&refused).map(|key| (key.call.clone(), key.outcome.clone())).collect();
     match idempotency::insert_completed(db, &keys, Some(write.scope), write.now, write.keys_expire_at).await {
         Ok(true) => Ok(Written::Rows { refused, recorded }),
         Ok(false) | Err(StoreError::LockTimeout(_)) => Ok(Written::KeyTaken),
         Err(error) => Err(error),
+    }
+}
+
+impl HoldWrite<'_> {
+    /// The count moved (when the write took seats off it), and every seat of the bookings written was
+    /// assigned: anything else means the cabin's lock did not hold, and the transaction must not commit.
+    fn check_seats(&self, refused: &[Uuid], counted: bool, assigned: u64) -> Result<(), StoreError> {
+        if !counted {
+            return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()));
+        }
+        let expected: usize = self.bookings.iter().filter(|b| !refused.contains(&b.id)).map(|b| b.seats.len()).sum();
+        if assigned != expected as u64 {
+            return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()));
+        }
+        Ok(())
+    }
+
+    /// The keys to record: a refusal's, and those of the bookings written.
+    fn keys_kept<'k>(&'k self, refused: &'k [Uuid]) -> impl Iterator<Item = &'k KeyedOutcome<'k>> {
+        self.keys.iter().filter(|key| key.booking_id.is_none_or(|id| !refused.contains(&id)))
     }
 }
 
@@ -174,24 +186,17 @@ async fn in_one_statement(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> R
         let ids: Value = row.try_get("", column)?;
         serde_json::from_value(ids).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
     };
-    let count = |column: &str| -> Result<usize, StoreError> {
+    let count = |column: &str| -> Result<u64, StoreError> {
         let count: i64 = row.try_get("", column)?;
-        Ok(usize::try_from(count).unwrap_or(0))
+        Ok(u64::try_from(count).unwrap_or(0))
     };
     let written = ids("written")?;
-    if write.seats > 0 && count("counted")? != 1 {
-        return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()));
-    }
-    let expected: usize = write.bookings.iter().filter(|b| written.contains(&b.id)).map(|b| b.seats.len()).sum();
-    if count("seats")? != expected {
-        return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()));
-    }
-    let expected_keys = write.keys.iter().filter(|k| k.booking_id.is_none_or(|id| written.contains(&id))).count();
-    if count("keys")? != expected_keys {
+    let refused: Vec<Uuid> = write.bookings.iter().map(|b| b.id).filter(|id| !written.contains(id)).collect();
+    write.check_seats(&refused, write.seats == 0 || count("counted")? == 1, count("seats")?)?;
+    if count("keys")? != write.keys_kept(&refused).count() as u64 {
         return Ok(Written::KeyTaken);
     }
     let history = ids("history")?;
-    let refused = write.bookings.iter().map(|b| b.id).filter(|id| !written.contains(id)).collect();
     let recorded = recorded.into_iter().filter(|r| history.contains(&r.id)).collect();
     Ok(Written::Rows { refused, recorded })
 }

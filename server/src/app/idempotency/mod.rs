@@ -247,7 +247,6 @@ async fn claim(
 pub type Replay = Result<Vec<u8>, Refusal>;
 
 /// The stored form of a completed call's outcome.
-/// How an outcome is stored under its key.
 pub(crate) fn stored(outcome: &Replay) -> Result<StoredOutcome, AppError> {
     Ok(match outcome {
         Ok(bytes) => StoredOutcome::Response(bytes.clone()),
