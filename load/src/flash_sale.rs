@@ -136,7 +136,7 @@ pub async fn run(
         false => None,
     };
     let rss = target.pid.map(RssSampler::start);
-    let cpu = CpuMeter::start(target.external_pid());
+    let meter = CpuMeter::start(target.external_pid());
 
     let started = Instant::now();
     let recorder = Arc::new(Recorder::new(started));
@@ -171,7 +171,7 @@ pub async fn run(
         decisions.extend(worker_decisions);
         sold_out_calls.extend(worker_sold_out);
     }
-    let cpu = cpu.stop();
+    let spent = meter.stop();
     progress.finish_and_clear();
     let ended = decisions.iter().map(|d| d.at).max().unwrap_or(started);
     let peak_rss_mb = match rss {
@@ -253,8 +253,8 @@ pub async fn run(
         sold_out_s: sold_out_phase.as_secs_f64(),
         oversold,
         split_answers,
-        server_cpu_us_per_decision: cpu::per(cpu.server_us, decisions.len() as u64),
-        postgres_cpu_us_per_hold: cpu::per(cpu.postgres_us, holds),
+        server_cpu_us_per_decision: cpu::per(spent.server_us, decisions.len() as u64),
+        postgres_cpu_us_per_hold: cpu::per(spent.postgres_us, holds),
         peak_rss_mb,
         invariants: Invariants { api, database },
         violations,
