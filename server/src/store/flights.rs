@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, FromQueryResult, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait as _, FromQueryResult, IdenStatic as _, Iterable as _,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, Select,
     sea_query::{Expr, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -74,12 +74,45 @@ pub async fn search(
     Ok(FlightPage { flights, next_page_token })
 }
 
+/// One statement: the flight with its airports' time zones, a row per cabin (every flight has one at least).
 #[tracing::instrument(skip(db))]
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Flight>, StoreError> {
-    let Some(row) = with_zones().filter(flight::Column::Id.eq(id)).into_model::<FlightRow>().one(db).await? else {
-        return Ok(None);
-    };
-    Ok(with_cabins(db, vec![row]).await?.pop())
+    let cabin_of_flight = flight_cabin::Entity::belongs_to(flight::Entity)
+        .from(flight_cabin::Column::FlightId)
+        .to(flight::Column::Id)
+        .into();
+    let query = flight_cabin::Column::iter().fold(
+        with_zones().filter(flight::Column::Id.eq(id)).join_rev(JoinType::InnerJoin, cabin_of_flight),
+        |query, column| {
+            query.column_as(Expr::col((flight_cabin::Entity, column)), format!("{CABIN_PREFIX}{}", column.as_str()))
+        },
+    );
+    let (mut flight, mut cabins) = (None, Vec::new());
+    for row in query.into_model::<FlightCabinRow>().all(db).await? {
+        cabins.push(cabin_availability(row.cabin)?);
+        flight.get_or_insert(row.flight);
+    }
+    let Some(flight) = flight else { return Ok(None) };
+    cabins.sort_by_key(|c| c.cabin);
+    to_flight(flight, cabins).map(Some)
+}
+
+/// How [`get`] names the cabin's columns beside the flight's.
+const CABIN_PREFIX: &str = "cabin_";
+
+/// A flight row joined to one of its cabins.
+struct FlightCabinRow {
+    flight: FlightRow,
+    cabin: flight_cabin::Model,
+}
+
+impl FromQueryResult for FlightCabinRow {
+    fn from_query_result(row: &sea_orm::QueryResult, prefix: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            flight: FlightRow::from_query_result(row, prefix)?,
+            cabin: flight_cabin::Model::from_query_result(row, &format!("{prefix}{CABIN_PREFIX}"))?,
+        })
+    }
 }
 
 /// A flight row with the time zones of its two airports.
