@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{
     StoreError,
     entities::{booking, booking_passenger},
+    idempotency::CLAIM_WAIT_MS,
 };
 use crate::domain::{
     booking::{Booking, BookingReference, BookingStatus, Passenger},
@@ -26,14 +27,23 @@ use crate::domain::{
 /// The cause recorded for the history row of a new hold (every later change records its action).
 pub const HOLD_PLACED: &str = "PLACE_HOLD";
 
-/// On PostgreSQL, serialises hold placement per (user, flight) until the transaction ends, for all of
-/// `users` in one statement, so the count of a user's live holds cannot be raced past the limit by parallel
-/// calls. The locks are taken in one order (by lock id) by every transaction, so two batches sharing users
-/// cannot deadlock. SQLite's single writer already serialises every write transaction.
-#[tracing::instrument(name = "db bookings.serialize_holds_of", skip_all, fields(otel.kind = "client"))]
-pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], flight_id: Uuid) -> Result<(), StoreError> {
-    if db.get_database_backend() != DbBackend::Postgres || users.is_empty() {
-        return Ok(());
+/// Locks the cabin for a batch of holds until the transaction ends and returns its free seats, as
+/// [`super::seats::lock_cabin`] does. On PostgreSQL it first serialises hold placement per (user, flight)
+/// for all of `users`, so the count of a user's live holds cannot be raced past the limit by parallel calls
+/// on other cabins, all in one statement. Every transaction takes these locks in one order (the advisory
+/// locks by lock id, then the cabin's row), so two batches sharing users cannot deadlock. The wait for
+/// them is as long as the call's deadline allows; once they are held, the same statement bounds the
+/// transaction's later lock waits (its keys' insert waiting for a key another call holds) as a claim's
+/// are, by [`CLAIM_WAIT_MS`]. SQLite's single writer already serialises every write transaction.
+#[tracing::instrument(name = "db bookings.lock_cabin_for_holds", skip_all, fields(otel.kind = "client"))]
+pub async fn lock_cabin_for_holds(
+    db: &impl ConnectionTrait,
+    users: &[Uuid],
+    flight_id: Uuid,
+    cabin: CabinClass,
+) -> Result<i32, StoreError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return super::seats::lock_cabin(db, flight_id, cabin).await;
     }
     let flight = flight_id.as_u64_pair();
     let mut lock_ids: Vec<i64> = users
@@ -45,11 +55,27 @@ pub async fn serialize_holds_of(db: &impl ConnectionTrait, users: &[Uuid], fligh
         .collect();
     lock_ids.sort_unstable();
     lock_ids.dedup();
-    // Target-list functions run left to right; the ids are integers this function computed.
-    let locks: Vec<String> = lock_ids.iter().map(|id| format!("pg_advisory_xact_lock({id})")).collect();
-    db.execute_unprepared(&format!("SELECT {}", locks.join(", "))).await?;
-    Ok(())
+    // A bigint[] literal of integers this function computed.
+    let lock_ids = format!("{{{}}}", lock_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+    let values: [sea_orm::Value; 4] =
+        [flight_id.into(), cabin.as_str().into(), lock_ids.into(), CLAIM_WAIT_MS.to_string().into()];
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, LOCK_CABIN_FOR_HOLDS, values))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())))?;
+    Ok(row.try_get("", "seats_available")?)
 }
+
+/// The advisory locks are an uncorrelated condition: PostgreSQL evaluates it once, before the scan below
+/// the row lock (`EXPLAIN` shows it as the scan's one-time filter), and `unnest` keeps the ids' order. The
+/// outer query's columns are computed from the rows the inner one has locked, so the timeout is set after
+/// the waits for the locks, not before.
+const LOCK_CABIN_FOR_HOLDS: &str = "\
+SELECT locked.seats_available, set_config('lock_timeout', $4, true) AS later_lock_timeout
+FROM (SELECT c.seats_available FROM flight_cabins c
+      WHERE c.flight_id = $1 AND c.cabin = $2
+        AND (SELECT count(pg_advisory_xact_lock(id)) FROM unnest($3::bigint[]) AS locks(id)) >= 0
+      FOR UPDATE OF c) AS locked";
 
 /// What a batch of holds reads under its cabin's lock (and its users' advisory locks): each of `users`'
 /// live holds at `now` on the flight (users without any are absent), and the cabin's seats held or sold.

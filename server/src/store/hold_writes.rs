@@ -53,8 +53,9 @@ pub enum Written {
     KeyTaken,
 }
 
-/// Writes `write` in the caller's transaction, whose lock on the cabin chose the seats; the transaction
-/// ends after its batch's writes (on PostgreSQL they bound its remaining lock waits, as a claim's are).
+/// Writes `write` in the caller's transaction, whose lock on the cabin chose the seats: on PostgreSQL
+/// [`super::bookings::lock_cabin_for_holds`], which also bounded the wait of the keys' insert for a key
+/// another call holds (then [`Written::KeyTaken`]).
 #[tracing::instrument(name = "db bookings.write_holds", skip_all, fields(otel.kind = "client"))]
 pub async fn write(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Result<Written, StoreError> {
     if db.get_database_backend() == DbBackend::Postgres {
@@ -172,9 +173,6 @@ async fn in_one_statement(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> R
         write.scope.into(),
         Value::from_iter(write.keys.iter().map(key_row)).into(),
     ];
-    // The keys' insert may wait for a key another call holds: bounded as a claim is. The batch's writes end
-    // its transaction, so the bound is set for the rest of it and not reset: a round trip less.
-    db.execute_unprepared(&format!("SET LOCAL lock_timeout = {}", idempotency::CLAIM_WAIT_MS)).await?;
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, WRITE_HOLDS, values);
     let row = match db.query_one_raw(statement).await.map_err(StoreError::from) {
         Ok(Some(row)) => row,

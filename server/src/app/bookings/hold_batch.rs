@@ -48,7 +48,7 @@ use crate::{
         flights,
         history::Change,
         hold_writes::{self, HoldWrite, KeyedOutcome, Written},
-        idempotency, seats,
+        idempotency,
     },
 };
 
@@ -352,8 +352,7 @@ impl Bookings {
             return Ok(0);
         }
         let users: Vec<Uuid> = undecided.iter().map(|&(i, ..)| batch[i].actor.caller.user_id).collect();
-        bookings::serialize_holds_of(txn, &users, flight.id).await?;
-        let seats_available = seats::lock_cabin(txn, flight.id, cabin_class).await?;
+        let seats_available = bookings::lock_cabin_for_holds(txn, &users, flight.id, cabin_class).await?;
         let (live_holds, taken) = bookings::holds_and_taken_seats(txn, &users, flight.id, cabin_class, now).await?;
         let mut locked =
             LockedCabin::new(&cabin.layout, seats_available, taken, live_holds, self.config.max_holds_per_user);
