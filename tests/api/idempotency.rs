@@ -42,6 +42,36 @@ backend_tests! {
         assert_eq!(mine.into_inner().bookings.len(), 1);
     }
 
+    async fn concurrent_calls_with_one_key_and_two_requests_execute_one_and_conflict_the_other(app: TestApp) {
+        // The calls that wait for the first with their key (in its batch, or answered in process once it
+        // ends) must still be checked against its request.
+        let flight = flight_with_economy(&app, 10, "ABCDE").await;
+        let sara = Customer::new(&app);
+        let key = idempotency_key();
+        let (one, two) = (hold(&flight, vec![adult("Sara")], &[]), hold(&flight, vec![adult("Sara"), adult("Omar")], &[]));
+        let calls = (0..40).map(|i| {
+            let mut client = app.bookings();
+            let message = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let request = sara.keyed(message.clone(), &key);
+            async move { (message, client.create_booking(request).await) }
+        });
+        let results = join_all(calls).await;
+        let executed: Vec<_> = results.iter().filter(|(_, r)| r.as_ref().is_ok_and(|r| !is_replayed(r))).collect();
+        assert_eq!(executed.len(), 1, "executed once");
+        let (winner, first) = (&executed[0].0, executed[0].1.as_ref().unwrap());
+        for (message, result) in &results {
+            match result {
+                Ok(answer) => {
+                    assert_eq!(message, winner, "only the executed request is answered with its booking");
+                    assert_eq!(answer.get_ref().encode_to_vec(), first.get_ref().encode_to_vec());
+                }
+                Err(status) if message == winner => assert_eq!(reason(status), "IDEMPOTENCY_IN_PROGRESS", "{status:?}"),
+                Err(status) => assert_eq!(reason(status), "IDEMPOTENCY_CONFLICT", "{status:?}"),
+            }
+        }
+        assert_eq!(economy_available(&app, &flight).await, 50 - winner.passengers.len() as i32);
+    }
+
     async fn a_key_reused_for_another_request_or_method_conflicts_and_changes_nothing(app: TestApp) {
         let flight = flight_with_economy(&app, 2, "AB").await;
         let sara = Customer::new(&app);

@@ -12,6 +12,11 @@
 //! answers its caller only, and neither changes the others' holds. No time is spent waiting to fill a
 //! batch: while one transaction runs, the next batch gathers.
 //!
+//! A second call with a key whose hold is queued or in a batch on this instance (a double tap) does not
+//! queue: it waits for the first to finish and gets its stored outcome from the completed-call memory, so
+//! duplicates cost the database nothing. Should the first end without storing one (an invalid request, a
+//! failure, its caller gone), the second is queued as a hold of its own.
+//!
 //! The database still arbitrates between instances (each batches its own callers; the row lock orders
 //! their batches), and SQLite's single writer runs batches one after another like any write. Should a
 //! batch fail as a whole (a key taken meanwhile by another instance, a lost connection, a bug), it rolls
@@ -72,22 +77,42 @@ pub struct QueuedHold {
 }
 
 type CabinKey = (Uuid, CabinClass);
+type CallKey = (Uuid, String);
 
-/// The waiting holds of each cabin with a drain task at work; a cabin is listed exactly while its task
-/// runs, so a hold queued here is always drained.
+/// The waiting holds of each cabin with a drain task at work (a cabin is listed exactly while its task
+/// runs, so a hold queued here is always drained), and the keys of the holds queued or in a batch, each
+/// with the calls that wait for it to finish.
 #[derive(Default)]
-pub struct HoldQueues {
-    cabins: std::sync::Mutex<HashMap<CabinKey, VecDeque<QueuedHold>>>,
+pub struct HoldQueues(std::sync::Mutex<Queues>);
+
+#[derive(Default)]
+struct Queues {
+    cabins: HashMap<CabinKey, VecDeque<QueuedHold>>,
+    keys_in_flight: HashMap<CallKey, Vec<oneshot::Sender<()>>>,
 }
 
 impl HoldQueues {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CabinKey, VecDeque<QueuedHold>>> {
-        self.cabins.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A key this call has in flight: unlisted when the call ends, however it ends, which wakes the calls
+/// that followed it.
+struct KeyInFlight<'q> {
+    queues: &'q HoldQueues,
+    key: CallKey,
+}
+
+impl Drop for KeyInFlight<'_> {
+    fn drop(&mut self) {
+        self.queues.lock().keys_in_flight.remove(&self.key);
     }
 }
 
 impl Bookings {
-    /// Queues a hold for its cabin's next batch and waits for its result.
+    /// Queues a hold for its cabin's next batch and waits for its result; or, while a call with the same
+    /// key is queued or in a batch here, waits for that call and replays its outcome.
     #[tracing::instrument(skip_all)]
     pub(super) async fn place_in_batch(
         &self,
@@ -96,11 +121,33 @@ impl Bookings {
         hold: HoldRequest,
         encode: Encoder,
     ) -> Placed {
+        let key: CallKey = (keyed.caller_id, keyed.key.clone());
+        let _in_flight = loop {
+            let first_done = {
+                let mut queues = self.queues.lock();
+                match queues.keys_in_flight.get_mut(&key) {
+                    Some(followers) => {
+                        let (done, first_done) = oneshot::channel();
+                        followers.push(done);
+                        first_done
+                    }
+                    None => {
+                        queues.keys_in_flight.insert(key.clone(), Vec::new());
+                        break KeyInFlight { queues: &self.queues, key };
+                    }
+                }
+            };
+            // Woken when the first call ends: its sender is dropped with its listing.
+            let _ = first_done.await;
+            if let Some(replay) = self.idempotency.replay_completed(&keyed, self.clock.now()) {
+                return replay.map(Outcome::Replayed);
+            }
+        };
         let cabin = (hold.flight_id, hold.cabin);
         let (reply, result) = oneshot::channel();
         let queued = QueuedHold { actor, keyed, hold, encode, reply };
         let start_draining = {
-            let mut cabins = self.queues.lock();
+            let cabins = &mut self.queues.lock().cabins;
             match cabins.get_mut(&cabin) {
                 Some(waiting) => {
                     waiting.push_back(queued);
@@ -124,7 +171,7 @@ impl Bookings {
         let _listed = Drainer { bookings: &self, cabin };
         loop {
             let batch = {
-                let mut cabins = self.queues.lock();
+                let cabins = &mut self.queues.lock().cabins;
                 let Some(waiting) = cabins.get_mut(&cabin) else { return };
                 let batch = next_batch(waiting);
                 if batch.is_empty() {
@@ -417,7 +464,7 @@ struct Drainer<'b> {
 impl Drop for Drainer<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.bookings.queues.lock().remove(&self.cabin);
+            self.bookings.queues.lock().cabins.remove(&self.cabin);
         }
     }
 }
