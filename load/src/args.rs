@@ -49,17 +49,29 @@ pub struct Args {
     #[arg(long, default_value_t = 2_000_000)]
     pub max_requests: u64,
     /// After the closed-loop runs, these scenarios run again in open loop at `--open-loop-fraction` of their
-    /// measured calls/s (`none` for no open-loop phase).
-    #[arg(long, value_delimiter = ',', default_value = "ping,search,get-flight,seat-map,hold-spread,replay,mixed")]
+    /// measured calls/s (`none` for no open-loop phase). For `flash-sale`: a second sale on new flights,
+    /// its buyers arriving at that fraction of the first sale's decisions/s.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ping,search,get-flight,seat-map,hold-spread,replay,mixed,flash-sale"
+    )]
     pub open_loop: Vec<String>,
     /// The open-loop phase's rate as a fraction of each scenario's closed-loop calls/s.
     #[arg(long, default_value_t = 0.7)]
     pub open_loop_fraction: f64,
 
-    /// hold-spread (and mixed): new flights per run, each with one 990-seat economy cabin; holds pick one at
-    /// random. A run must not fill them (refusals would be measured instead of holds): raise it for long runs.
+    /// hold-spread (and mixed, hold-spread-filling): new flights per run, each with one 990-seat economy
+    /// cabin; holds pick one at random. A run must not fill them (refusals would be measured instead of
+    /// holds): raise it for long runs.
     #[arg(long, default_value_t = 100)]
     pub spread_flights: usize,
+    /// hold-spread-filling: rounds of hold-spread on the same flights, one after another.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=20))]
+    pub fill_rounds: u32,
+    /// hold-spread-filling: measured seconds per round.
+    #[arg(long, default_value_t = 20.0)]
+    pub fill_seconds: f64,
     /// flash-sale: flights on sale, each with one economy cabin.
     #[arg(long, default_value_t = 10)]
     pub flights: usize,
@@ -69,29 +81,25 @@ pub struct Args {
     /// flash-sale: buyers per seat, each asking for one seat with a double tap.
     #[arg(long, default_value_t = 3)]
     pub buyers_per_seat: usize,
-    /// flash-sale: buyers in flight at once (each with two calls); with `--waiting-room`, waiters joining and
-    /// opening their stream at once.
+    /// flash-sale: buyers in flight at once (each with two calls); flash-sale-waiting-room: waiters joining
+    /// and opening their stream at once.
     #[arg(long, default_value_t = 512)]
     pub sale_concurrency: usize,
     /// watch: `WatchAvailability` streams open on the sale's flights while it sells, one customer each (the
     /// server's memory target is for 10,000).
     #[arg(long, default_value_t = 10_000)]
     pub watchers: usize,
-    /// flash-sale: sell through each flight's waiting room instead (reported as `flash-sale-waiting-room`):
-    /// `--waiters` customers join, watch their place and book one seat with the pass they are given.
-    #[arg(long)]
-    pub waiting_room: bool,
-    /// flash-sale --waiting-room: customers in the queues, spread over the flights (instead of
+    /// flash-sale-waiting-room: customers in the queues, spread over the flights (instead of
     /// `--buyers-per-seat`), each with its own `WatchWaitingRoom` stream.
     #[arg(long, default_value_t = 10_000)]
     pub waiters: usize,
-    /// flash-sale --waiting-room: each flight's admissions per minute (1..=60000).
+    /// flash-sale-waiting-room: each flight's admissions per minute (1..=60000).
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(i32).range(1..=60_000))]
     pub admit_per_minute: i32,
-    /// flash-sale --waiting-room: how long a pass stays valid, seconds (30..=3600).
+    /// flash-sale-waiting-room: how long a pass stays valid, seconds (30..=3600).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(30..=3600))]
     pub pass_ttl_seconds: i32,
-    /// flash-sale --waiting-room: a second instance of the `--addr` server (same database and Redis). Waiters
+    /// flash-sale-waiting-room: a second instance of the `--addr` server (same database and Redis). Waiters
     /// alternate between the two: each joins on both (the same ticket), watches its ticket on both (one
     /// admission) and books on its own. Only `--addr` is set up, probed and sampled.
     #[arg(long, requires = "addr")]
@@ -117,8 +125,20 @@ pub struct Args {
 
 impl Args {
     pub fn runs(&self, scenario: Scenario) -> bool {
-        // The watchers need a sale to watch, so asking for `watch` runs the flash sale too.
-        self.scenarios.contains(&scenario) || (scenario == Scenario::FlashSale && self.runs(Scenario::Watch))
+        // The watchers need a sale to watch, so asking for `watch` alone runs the flash sale too.
+        self.scenarios.contains(&scenario)
+            || (scenario == Scenario::FlashSale && self.watched_sale() == Some(Scenario::FlashSale))
+    }
+
+    /// The sale the `watch` streams are open during: the flash sale, or the waiting-room sale when that is
+    /// the only sale asked for.
+    pub fn watched_sale(&self) -> Option<Scenario> {
+        if !self.scenarios.contains(&Scenario::Watch) || self.watchers == 0 {
+            return None;
+        }
+        let room_only =
+            self.scenarios.contains(&Scenario::FlashSaleWaitingRoom) && !self.scenarios.contains(&Scenario::FlashSale);
+        Some(if room_only { Scenario::FlashSaleWaitingRoom } else { Scenario::FlashSale })
     }
 
     /// Scenarios of the open-loop phase, in run order; unknown names are an error.
@@ -129,8 +149,8 @@ impl Args {
         let mut chosen = Vec::new();
         for name in &self.open_loop {
             let scenario = Scenario::from_str(name, false).map_err(|e| format!("--open-loop: {e}"))?;
-            if !scenario.is_call_loop() {
-                return Err(format!("--open-loop: {name} is not a call-per-call scenario"));
+            if !(scenario.is_call_loop() || scenario == Scenario::FlashSale) {
+                return Err(format!("--open-loop: {name} has no open-loop run"));
             }
             chosen.push(scenario);
         }
@@ -154,15 +174,19 @@ pub enum Scenario {
     HoldSpread,
     /// 60 % search, 20 % get-flight, 10 % seat-map, 10 % hold-spread.
     Mixed,
-    /// Every seat of a few flights sold at once to more buyers than seats, each tapping twice; with
-    /// `--waiting-room`, through each flight's waiting room instead.
+    /// `hold-spread` in rounds on the same flights, as they and the database fill.
+    HoldSpreadFilling,
+    /// Every seat of a few flights sold at once to more buyers than seats, each tapping twice.
     FlashSale,
     /// Availability streams open during the flash sale.
     Watch,
+    /// The flash sale through each flight's waiting room: waiters join, watch their place and book one
+    /// seat with the pass they are given.
+    FlashSaleWaitingRoom,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 11] = [
         Self::Ping,
         Self::Search,
         Self::GetFlight,
@@ -170,8 +194,10 @@ impl Scenario {
         Self::Replay,
         Self::HoldSpread,
         Self::Mixed,
+        Self::HoldSpreadFilling,
         Self::FlashSale,
         Self::Watch,
+        Self::FlashSaleWaitingRoom,
     ];
 
     /// The report's key.
@@ -184,14 +210,16 @@ impl Scenario {
             Self::Replay => "replay",
             Self::HoldSpread => "hold-spread",
             Self::Mixed => "mixed",
+            Self::HoldSpreadFilling => "hold-spread-filling",
             Self::FlashSale => "flash-sale",
             Self::Watch => "watch",
+            Self::FlashSaleWaitingRoom => "flash-sale-waiting-room",
         }
     }
 
     /// Whether the scenario is a stream of independent calls that the closed and open loops can drive.
     pub fn is_call_loop(self) -> bool {
-        !matches!(self, Self::FlashSale | Self::Watch)
+        !matches!(self, Self::HoldSpreadFilling | Self::FlashSale | Self::Watch | Self::FlashSaleWaitingRoom)
     }
 }
 
@@ -221,16 +249,29 @@ mod tests {
             Args::parse_from(["aerobook-load", "--scenarios", "search,ping", "--open-loop", "search,mixed,ping"]);
         assert_eq!(args.open_loop_scenarios(), Ok(vec![Scenario::Ping, Scenario::Search]));
         let args = Args::parse_from(["aerobook-load", "--open-loop", "flash-sale"]);
-        assert!(args.open_loop_scenarios().is_err());
+        assert_eq!(args.open_loop_scenarios(), Ok(vec![Scenario::FlashSale]));
+        for no_open_loop in ["watch", "hold-spread-filling", "flash-sale-waiting-room"] {
+            assert!(Args::parse_from(["aerobook-load", "--open-loop", no_open_loop]).open_loop_scenarios().is_err());
+        }
     }
 
     #[test]
-    fn the_waiting_room_is_a_way_to_run_the_flash_sale() {
-        let args = Args::parse_from(["aerobook-load", "--scenarios", "flash-sale,watch", "--waiting-room"]);
-        assert!(args.waiting_room && args.runs(Scenario::FlashSale) && args.runs(Scenario::Watch));
-        assert_eq!((args.waiters, args.admit_per_minute, args.pass_ttl_seconds), (10_000, 3000, 300));
-        assert!(!Args::parse_from(["aerobook-load"]).waiting_room);
-        assert!(Args::try_parse_from(["aerobook-load", "--waiting-room", "--admit-per-minute", "60001"]).is_err());
-        assert!(Args::try_parse_from(["aerobook-load", "--waiting-room", "--pass-ttl-seconds", "29"]).is_err());
+    fn the_default_run_has_both_sales_and_the_watchers_watch_the_flash_sale() {
+        let args = Args::parse_from(["aerobook-load"]);
+        assert!(args.runs(Scenario::FlashSale) && args.runs(Scenario::FlashSaleWaitingRoom));
+        assert!(args.runs(Scenario::HoldSpreadFilling));
+        assert_eq!(args.watched_sale(), Some(Scenario::FlashSale));
+        assert_eq!(
+            (args.watchers, args.waiters, args.admit_per_minute, args.pass_ttl_seconds),
+            (10_000, 10_000, 3000, 300)
+        );
+        let room = Args::parse_from(["aerobook-load", "--scenarios", "flash-sale-waiting-room,watch"]);
+        assert!(!room.runs(Scenario::FlashSale) && room.watched_sale() == Some(Scenario::FlashSaleWaitingRoom));
+        let none =
+            Args::parse_from(["aerobook-load", "--scenarios", "flash-sale-waiting-room,watch", "--watchers", "0"]);
+        assert_eq!(none.watched_sale(), None);
+        assert!(Args::try_parse_from(["aerobook-load", "--admit-per-minute", "60001"]).is_err());
+        assert!(Args::try_parse_from(["aerobook-load", "--pass-ttl-seconds", "29"]).is_err());
+        assert!(Args::try_parse_from(["aerobook-load", "--fill-rounds", "1"]).is_err());
     }
 }

@@ -7,6 +7,10 @@
 //! then on, when the remaining buyers only hear `SEATS_UNAVAILABLE`). Then the invariants are checked
 //! through the API and, given the database, in the tables; while it runs, `--watchers` availability streams
 //! may be open on the flights (the `watch` scenario), and the server's memory is sampled.
+//!
+//! Paced (the open-loop phase), buyers arrive on a fixed schedule instead, at most `--max-in-flight` at once,
+//! and each tap's latency runs from when its buyer was due: a server that falls behind cannot slow the
+//! arrivals down and hide its queueing.
 
 use std::{
     sync::{
@@ -75,6 +79,11 @@ pub struct SaleReport {
     pub peak_rss_mb: Option<f64>,
     pub invariants: Invariants,
     pub violations: Vec<String>,
+    /// The open-loop sale only: buyers per second scheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// The open-loop phase's sale, on new flights (`null` when not run).
+    pub open_loop: Option<Box<SaleReport>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,10 +123,13 @@ enum Tap {
     Failed(String),
 }
 
+/// Runs a sale: as fast as `--sale-concurrency` buyers at a time go, or with buyers arriving at `pace` per
+/// second (the open-loop sale, without watchers).
 pub async fn run(
     target: &Target,
     args: &Args,
     db: Option<&DatabaseConnection>,
+    pace: Option<f64>,
 ) -> Result<(SaleReport, Option<WatchReport>), Error> {
     let tokens = target.tokens()?;
     let flight_ids = target.create_flights(args.flights.max(1), args.rows).await?;
@@ -128,10 +140,13 @@ pub async fn run(
         .map(|buyer| Buyer { flight: buyer % flight_ids.len(), bearer: tokens.customer(), key: target::new_key() })
         .collect();
     let requests: Arc<[_]> = flight_ids.iter().map(|id| target::hold_request(id)).collect();
-    let concurrency = args.sale_concurrency.max(1);
+    let concurrency = match pace {
+        None => args.sale_concurrency.max(1),
+        Some(_) => args.max_in_flight.clamp(1, buyer_count.max(1)),
+    };
     let channels =
         target::connect(&target.addr, (2 * concurrency).div_ceil(STREAMS_PER_CONNECTION).max(args.connections)).await?;
-    let watchers = match args.runs(crate::args::Scenario::Watch) && args.watchers > 0 {
+    let watchers = match pace.is_none() && args.watched_sale() == Some(crate::args::Scenario::FlashSale) {
         true => Some(Watchers::open(target, &tokens, &flight_ids, args.watchers).await?),
         false => None,
     };
@@ -158,7 +173,15 @@ pub async fn run(
                     let buyer = next.fetch_add(1, Ordering::Relaxed);
                     let Some(who) = buyers.get(buyer) else { break };
                     let request = &requests[who.flight];
-                    decisions.push(buy(buyer, who, request, &taps, &recorder, &mut sold_out_calls).await);
+                    let due = match pace {
+                        Some(rate) => {
+                            let due = started + Duration::from_secs_f64(buyer as f64 / rate);
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                        None => Instant::now(),
+                    };
+                    decisions.push(buy(buyer, who, request, due, &taps, &recorder, &mut sold_out_calls).await);
                     progress.inc(1);
                 }
                 (decisions, sold_out_calls)
@@ -258,15 +281,19 @@ pub async fn run(
         peak_rss_mb,
         invariants: Invariants { api, database },
         violations,
+        rate: pace,
+        open_loop: None,
     };
     Ok((report, watch))
 }
 
-/// One buyer's double tap, and retries while both taps are told the other is in progress.
+/// One buyer's double tap, due at `due` (the taps' latency runs from then), and retries while both taps
+/// are told the other is in progress.
 async fn buy(
     buyer: usize,
     who: &Buyer,
     request: &aerobook_proto::v1::CreateBookingRequest,
+    due: Instant,
     (first, second): &(Channel, Channel),
     recorder: &Recorder,
     sold_out_calls: &mut Vec<Instant>,
@@ -295,7 +322,8 @@ async fn buy(
         (answered, tap)
     };
     let (a, b) = tokio::join!(tap(first), tap(second));
-    let mut taps = vec![record(a), record(b)];
+    let since_due = |(sent, answered, result): (Instant, Instant, _)| (due.min(sent), answered, result);
+    let mut taps = vec![record(since_due(a)), record(since_due(b))];
     for _ in 0..MAX_RETRIES {
         let Some(delay) = taps
             .iter()

@@ -14,8 +14,10 @@
 //! - `scenarios`: what one call of each call-per-call scenario is, and its preparation.
 //! - `runner`: closed and open loops, bounded in time and count, with a progress bar.
 //! - `stats`: latency histograms, per-second series, answers by code.
-//! - `flash_sale` (with `watch` and `invariants`): the sale, the streams open during it, and its checks.
-//! - `waiting_room/`: the sale through waiting rooms (`flash-sale --waiting-room`), with the same checks;
+//! - `filling`: `hold-spread-filling`, hold-spread in rounds as the flights and the database fill.
+//! - `flash_sale` (with `watch` and `invariants`): the sale, the streams open during it, and its checks;
+//!   paced, the open-loop sale.
+//! - `waiting_room/`: the sale through waiting rooms (`flash-sale-waiting-room`), with the same checks;
 //!   `mod.rs` sets it up, runs it and checks it.
 //!   - `journey.rs`: one waiter: joins, watches its ticket, books with its pass.
 //!   - `tally.rs`: the waiters' outcomes summed up; admissions per second, the sold-out notice.
@@ -28,6 +30,7 @@
 
 mod args;
 mod cpu;
+mod filling;
 mod flash_sale;
 mod invariants;
 mod report;
@@ -119,6 +122,15 @@ async fn run(args: Args) -> Result<bool, Error> {
         );
     }
 
+    if args.runs(Scenario::HoldSpreadFilling) {
+        let filling = filling::run(&target, &args).await?;
+        for (round, figures) in filling.rounds.iter().enumerate() {
+            let label = format!("{} round {}", Scenario::HoldSpreadFilling, round + 1);
+            println!("{}", one_line(&label, &figures.run.summary, None));
+        }
+        scenarios.push(Scenario::HoldSpreadFilling.name(), ScenarioReport::Filling(Box::new(filling)));
+    }
+
     let mut server = Server {
         embedded: target.embedded,
         pid: target.pid,
@@ -126,69 +138,47 @@ async fn run(args: Args) -> Result<bool, Error> {
         lifetime_peak_rss_mb: None,
         watch_streams_open: None,
     };
+    let mut watched = None;
     if args.runs(Scenario::FlashSale) {
-        let watch = if args.waiting_room {
-            let (sale, watch) = waiting_room::run(&target, &args, db.as_ref()).await?;
-            let rate = &sale.admitted_per_s;
-            println!(
-                "{}: {} waiters, {} seats: join p99 {:.2} ms; {} admitted ({}/s, target {:.0}/s, {}), {} holds, {} told sold out (notice {} ms); oversold {}",
-                waiting_room::NAME,
-                sale.waiters,
-                sale.seats,
-                sale.join_p99_ms,
-                sale.admitted,
-                rate.mean.map_or("n/a".into(), |mean| format!("{mean:.0}")),
-                rate.target,
-                if rate.steady { "steady" } else { "not steady" },
-                sale.holds,
-                sale.told_sold_out,
-                sale.sold_out_notice_ms.map_or("n/a".into(), |ms| format!("{ms:.0}")),
-                sale.oversold
-            );
-            if let Some(double) = sale.double_admissions {
-                println!(
-                    "{}: {} instances: {double} double admissions, {} tickets split at the sell-out",
-                    waiting_room::NAME,
-                    sale.instances,
-                    sale.split_at_sell_out.unwrap_or(0)
-                );
-            }
-            server.peak_rss_mb = sale.peak_rss_mb;
-            scenarios.push(waiting_room::NAME, ScenarioReport::WaitingRoom(Box::new(sale)));
-            watch
-        } else {
-            let (sale, watch) = flash_sale::run(&target, &args, db.as_ref()).await?;
-            println!(
-                "flash-sale: {} buyers, {} seats: {} holds ({:.0}/s), {} sold out, {} failed; decisions {:.0}/s; oversold {}",
-                sale.buyers,
-                sale.seats,
-                sale.holds,
-                sale.holds_per_s,
-                sale.sold_out,
-                sale.failed,
-                sale.decisions_per_s,
-                sale.oversold
-            );
-            server.peak_rss_mb = sale.peak_rss_mb;
-            scenarios.push(Scenario::FlashSale.name(), ScenarioReport::FlashSale(Box::new(sale)));
-            watch
-        };
-        if let Some(watch) = watch {
-            println!(
-                "watch: {} of {} streams open, {} updates, {} refused",
-                watch.streams_open,
-                watch.watchers,
-                watch.updates_received,
-                watch.refused.values().sum::<u64>()
-            );
-            server.watch_streams_open = Some(watch.streams_open);
-            scenarios.push(Scenario::Watch.name(), ScenarioReport::Watch(watch));
-        }
+        let (sale, watch) = flash_sale::run(&target, &args, db.as_ref(), None).await?;
+        println!("{}", sale_line(Scenario::FlashSale.name(), &sale));
+        server.peak_rss_mb = sale.peak_rss_mb;
+        watched = watched.or(watch);
+        scenarios.push(Scenario::FlashSale.name(), ScenarioReport::FlashSale(Box::new(sale)));
+    }
+    if args.runs(Scenario::FlashSaleWaitingRoom) {
+        let (sale, watch) = waiting_room::run(&target, &args, db.as_ref()).await?;
+        print_waiting_room(&sale);
+        server.peak_rss_mb = larger(server.peak_rss_mb, sale.peak_rss_mb);
+        watched = watched.or(watch);
+        scenarios.push(Scenario::FlashSaleWaitingRoom.name(), ScenarioReport::WaitingRoom(Box::new(sale)));
+    }
+    if let Some(watch) = watched {
+        println!(
+            "watch: {} of {} streams open, {} updates, {} refused",
+            watch.streams_open,
+            watch.watchers,
+            watch.updates_received,
+            watch.refused.values().sum::<u64>()
+        );
+        server.watch_streams_open = Some(watch.streams_open);
+        scenarios.push(Scenario::Watch.name(), ScenarioReport::Watch(watch));
     }
 
     // The open-loop phase reruns scenarios at a fraction of the most they did in closed loop.
     if args.rate.is_none() {
         for scenario in open_loop {
+            if let Some(ScenarioReport::FlashSale(closed)) = scenarios.get(scenario.name()) {
+                let rate = closed.decisions_per_s * args.open_loop_fraction;
+                if rate > 0.0 {
+                    let (paced, _) = flash_sale::run(&target, &args, db.as_ref(), Some(rate)).await?;
+                    println!("{}", sale_line(&format!("{scenario} (open loop at {rate:.0} buyers/s)"), &paced));
+                    if let Some(ScenarioReport::FlashSale(closed)) = scenarios.get_mut(scenario.name()) {
+                        closed.open_loop = Some(Box::new(paced));
+                    }
+                }
+                continue;
+            }
             let Some(ScenarioReport::Calls(closed)) = scenarios.get(scenario.name()) else { continue };
             let rate = closed.run.summary.calls_per_s * args.open_loop_fraction;
             if rate <= 0.0 {
@@ -206,10 +196,7 @@ async fn run(args: Args) -> Result<bool, Error> {
 
     if let Some(pid) = target.pid {
         // The kernel updates the high-water mark lazily: it can lag the largest sample.
-        server.lifetime_peak_rss_mb = match (rss::high_water_mark_mb(pid), server.peak_rss_mb) {
-            (Some(mark), Some(sampled)) => Some(mark.max(sampled)),
-            (mark, sampled) => mark.or(sampled),
-        };
+        server.lifetime_peak_rss_mb = larger(rss::high_water_mark_mb(pid), server.peak_rss_mb);
     }
     let ping_rps = match scenarios.get(Scenario::Ping.name()) {
         Some(ScenarioReport::Calls(ping)) => Some(ping.run.summary.calls_per_s),
@@ -236,6 +223,55 @@ async fn run(args: Args) -> Result<bool, Error> {
     println!("\n{}", report.table());
     println!("report: {}, chart: {}, table: {}", args.report.display(), args.svg.display(), args.table.display());
     Ok(report.passed)
+}
+
+/// The larger of two figures, where either is known.
+fn larger(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn sale_line(label: &str, sale: &flash_sale::SaleReport) -> String {
+    format!(
+        "{label}: {} buyers, {} seats: {} holds ({:.0}/s), {} sold out, {} failed; decisions {:.0}/s, p99 {:.2} ms; oversold {}",
+        sale.buyers,
+        sale.seats,
+        sale.holds,
+        sale.holds_per_s,
+        sale.sold_out,
+        sale.failed,
+        sale.decisions_per_s,
+        sale.calls.p99_ms,
+        sale.oversold
+    )
+}
+
+fn print_waiting_room(sale: &waiting_room::WaitingRoomReport) {
+    let name = Scenario::FlashSaleWaitingRoom.name();
+    let rate = &sale.admitted_per_s;
+    println!(
+        "{name}: {} waiters, {} seats: join p99 {:.2} ms; {} admitted ({}/s, target {:.0}/s, {}), {} holds, {} told sold out (notice {} ms); oversold {}",
+        sale.waiters,
+        sale.seats,
+        sale.join_p99_ms,
+        sale.admitted,
+        rate.mean.map_or("n/a".into(), |mean| format!("{mean:.0}")),
+        rate.target,
+        if rate.steady { "steady" } else { "not steady" },
+        sale.holds,
+        sale.told_sold_out,
+        sale.sold_out_notice_ms.map_or("n/a".into(), |ms| format!("{ms:.0}")),
+        sale.oversold
+    );
+    if let Some(double) = sale.double_admissions {
+        println!(
+            "{name}: {} instances: {double} double admissions, {} tickets split at the sell-out",
+            sale.instances,
+            sale.split_at_sell_out.unwrap_or(0)
+        );
+    }
 }
 
 fn one_line(label: &str, summary: &stats::Summary, dropped: Option<u64>) -> String {

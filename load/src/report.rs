@@ -4,7 +4,10 @@
 //! Keys that other tools read: `ceilings.{ping_rps, pgbench_hold_hot_tps, pgbench_hold_spread_tps}`;
 //! `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`, for the call-per-call scenarios
 //! also `server_cpu_us_per_call` and `postgres_cpu_us_per_call`, for `hold-spread` also `to_pgbench_spread`; for `flash-sale` also `holds_per_s`,
-//! `sold_out_per_s`, `decisions_per_s`, `oversold`, `server_cpu_us_per_decision`, `postgres_cpu_us_per_hold`; for `flash-sale-waiting-room` (its calls are the
+//! `sold_out_per_s`, `decisions_per_s`, `oversold`, `server_cpu_us_per_decision`, `postgres_cpu_us_per_hold`,
+//! and `open_loop` (the paced sale: the same keys and its `rate` of buyers/s); for `hold-spread-filling`
+//! `rounds[].{calls_per_s, p50_ms, p99_ms, server_cpu_us_per_call, postgres_cpu_us_per_call, rss_mb}` and
+//! `last_to_first`; for `flash-sale-waiting-room` (its calls are the
 //! admitted waiters' holds) also `admitted_per_s.{target, mean, min, max, steady}`, `join_p99_ms`,
 //! `sold_out_notice_ms`, `waiters`, `admitted`, `told_sold_out`, `holds`, `oversold`, `passless_holds`,
 //! `double_admissions`;
@@ -18,8 +21,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::{
-    Error, args::Args, cpu::CpuCost, flash_sale::SaleReport, runner::Run, waiting_room::WaitingRoomReport,
-    watch::WatchReport,
+    Error, args::Args, cpu::CpuCost, filling::FillingReport, flash_sale::SaleReport, runner::Run,
+    waiting_room::WaitingRoomReport, watch::WatchReport,
 };
 
 #[derive(Debug, Serialize)]
@@ -50,12 +53,13 @@ pub struct Settings {
     pub max_requests: u64,
     pub open_loop_fraction: f64,
     pub spread_flights: usize,
+    pub fill_rounds: u32,
+    pub fill_seconds: f64,
     pub flights: usize,
     pub rows: i32,
     pub buyers_per_seat: usize,
     pub sale_concurrency: usize,
     pub watchers: usize,
-    pub waiting_room: bool,
     pub waiters: usize,
     pub admit_per_minute: i32,
     pub pass_ttl_seconds: i32,
@@ -74,12 +78,13 @@ impl Settings {
             max_requests: args.max_requests,
             open_loop_fraction: args.open_loop_fraction,
             spread_flights: args.spread_flights,
+            fill_rounds: args.fill_rounds,
+            fill_seconds: args.fill_seconds,
             flights: args.flights,
             rows: args.rows,
             buyers_per_seat: args.buyers_per_seat,
             sale_concurrency: args.sale_concurrency,
             watchers: args.watchers,
-            waiting_room: args.waiting_room,
             waiters: args.waiters,
             admit_per_minute: args.admit_per_minute,
             pass_ttl_seconds: args.pass_ttl_seconds,
@@ -129,6 +134,7 @@ impl Serialize for Scenarios {
 #[serde(untagged)]
 pub enum ScenarioReport {
     Calls(Box<CallsReport>),
+    Filling(Box<FillingReport>),
     FlashSale(Box<SaleReport>),
     WaitingRoom(Box<WaitingRoomReport>),
     Watch(WatchReport),
@@ -197,9 +203,15 @@ impl Report {
                     let open = calls.open_loop.iter().map(|open| &open.run.summary.errors);
                     std::iter::once(&calls.run.summary.errors).chain(open).flatten().collect::<Vec<_>>()
                 }
+                ScenarioReport::Filling(filling) => filling.rounds.iter().flat_map(|r| &r.run.summary.errors).collect(),
                 ScenarioReport::FlashSale(sale) => {
-                    self.failures.extend(sale.violations.iter().map(|v| format!("flash-sale: {v}")));
-                    sale.calls.errors.iter().collect()
+                    let sales = std::iter::once(sale.as_ref()).chain(sale.open_loop.as_deref());
+                    let mut errors = Vec::new();
+                    for (sale, run) in sales.zip(["", " (open loop)"]) {
+                        self.failures.extend(sale.violations.iter().map(|v| format!("{name}{run}: {v}")));
+                        errors.extend(&sale.calls.errors);
+                    }
+                    errors
                 }
                 ScenarioReport::WaitingRoom(sale) => {
                     self.failures.extend(sale.violations.iter().map(|v| format!("{name}: {v}")));
@@ -216,7 +228,7 @@ impl Report {
             for (code, count) in errors {
                 // Holds refused for want of seats mean the run filled the flights made for it.
                 let hint = match (name, code.as_str()) {
-                    ("hold-spread" | "mixed", "SEATS_UNAVAILABLE") => {
+                    ("hold-spread" | "mixed" | "hold-spread-filling", "SEATS_UNAVAILABLE") => {
                         " (the run filled its flights: raise --spread-flights)"
                     }
                     _ => "",
@@ -256,8 +268,18 @@ impl Report {
                         });
                     }
                 }
+                ScenarioReport::Filling(filling) => {
+                    for (round, figures) in filling.rounds.iter().enumerate() {
+                        let title = format!("{name} (round {})", round + 1);
+                        panels.push(svg::Panel { title, series: &figures.run.summary.series });
+                    }
+                }
                 ScenarioReport::FlashSale(sale) => {
                     panels.push(svg::Panel { title: format!("{name} (every tap)"), series: &sale.calls.series });
+                    if let Some(open) = &sale.open_loop {
+                        let title = format!("{name} (open loop, {:.0} buyers/s)", open.rate.unwrap_or(0.0));
+                        panels.push(svg::Panel { title, series: &open.calls.series });
+                    }
                 }
                 ScenarioReport::WaitingRoom(sale) => {
                     panels

@@ -48,6 +48,11 @@ impl RssSampler {
     }
 }
 
+/// The process's resident set now, in MiB.
+pub fn current_mb(pid: u32) -> Option<f64> {
+    status_kb(pid, "VmRSS").map(mib)
+}
+
 /// The process's peak resident set since it started (`VmHWM`), in MiB.
 pub fn high_water_mark_mb(pid: u32) -> Option<f64> {
     status_kb(pid, "VmHWM").map(mib)
@@ -73,5 +78,6 @@ mod tests {
         let rss = status_kb(pid, "VmRSS").expect("Linux /proc");
         let peak = status_kb(pid, "VmHWM").expect("Linux /proc");
         assert!(rss > 0 && peak >= rss, "{rss} {peak}");
+        assert!(current_mb(pid).is_some_and(|mb| mb > 0.0));
     }
 }

@@ -85,7 +85,7 @@ pub async fn prepare(
             };
             Arc::new(move |channel, index| mix[(spread(index) % 10) as usize](channel, index))
         }
-        Scenario::FlashSale | Scenario::Watch => {
+        Scenario::HoldSpreadFilling | Scenario::FlashSale | Scenario::Watch | Scenario::FlashSaleWaitingRoom => {
             return Err(format!("{scenario} is not a call-per-call scenario").into());
         }
     })
@@ -204,7 +204,13 @@ fn spread(index: u64) -> u64 {
 pub fn needs_tokens(scenario: Scenario) -> bool {
     matches!(
         scenario,
-        Scenario::Replay | Scenario::HoldSpread | Scenario::Mixed | Scenario::FlashSale | Scenario::Watch
+        Scenario::Replay
+            | Scenario::HoldSpread
+            | Scenario::HoldSpreadFilling
+            | Scenario::Mixed
+            | Scenario::FlashSale
+            | Scenario::Watch
+            | Scenario::FlashSaleWaitingRoom
     )
 }
 

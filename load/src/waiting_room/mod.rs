@@ -1,4 +1,4 @@
-//! The flash sale through waiting rooms (`flash-sale --waiting-room`, reported as `flash-sale-waiting-room`):
+//! The flash sale through waiting rooms (`flash-sale-waiting-room`):
 //! `--flights` new flights of one `--rows` x 10 cabin, each with its waiting room enabled (admitting
 //! `--admit-per-minute`, opening a few seconds after configuration so that the first joiners are placed in
 //! random order), and `--waiters` new customers spread over them. Each waiter joins its flight's queue,
@@ -9,8 +9,9 @@
 //! second is within 10 % of it); how long after each flight sold out its last waiter heard so. Checked as in
 //! `flash_sale` (nothing oversold, through the API and, given the database, in the tables), plus that
 //! nothing is booked without a pass: a probe without one must be told `WAITING_ROOM_REQUIRED`, and every
-//! live booking in the tables must belong to a waiter given a pass. `--watchers` availability streams may be
-//! open on the flights meanwhile (the `watch` scenario), and the server's memory is sampled.
+//! live booking in the tables must belong to a waiter given a pass. When it is the run's only sale,
+//! `--watchers` availability streams may be open on the flights meanwhile (the `watch` scenario); the
+//! server's memory is sampled.
 //!
 //! With `--addr-b`, a second instance sharing the first one's database and Redis, waiters alternate between
 //! the two. Each joins on both (joining again must give the same ticket), watches its ticket on both (one
@@ -56,9 +57,6 @@ use crate::{
     watch::{WatchReport, Watchers},
 };
 
-/// The report's key.
-pub const NAME: &str = "flash-sale-waiting-room";
-
 const WAITING_ROOM_REQUIRED: &str = "WAITING_ROOM_REQUIRED";
 /// From configuring the rooms to their opening: the first waiters join before it and are drawn at random.
 const OPENS_AFTER: Duration = Duration::from_secs(2);
@@ -91,7 +89,7 @@ pub async fn run(
         target::wait_until_serving(addr_b).await?;
         instances.push(target::connect(addr_b, connections).await?);
     }
-    let watchers = match args.runs(Scenario::Watch) && args.watchers > 0 {
+    let watchers = match args.watched_sale() == Some(Scenario::FlashSaleWaitingRoom) {
         true => Some(Watchers::open(target, &tokens, &flight_ids, args.watchers).await?),
         false => None,
     };
@@ -118,7 +116,7 @@ pub async fn run(
         ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} waiters {elapsed}")
             .expect("a valid template"),
     );
-    progress.set_prefix(NAME);
+    progress.set_prefix(Scenario::FlashSaleWaitingRoom.name());
     let tasks: Vec<_> = (0..waiter_count)
         .map(|waiter| {
             let (waiters, flights, shared, opening, progress) =
