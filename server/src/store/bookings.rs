@@ -101,12 +101,17 @@ pub async fn holds_and_taken_seats(
             .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, HOLDS_AND_TAKEN_SEATS, values))
             .await?
             .ok_or_else(|| StoreError::Corrupt("the read of a locked cabin returned nothing".into()))?;
-        let json = |column: &str| -> Result<serde_json::Value, StoreError> { Ok(row.try_get("", column)?) };
-        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a locked cabin's read: {e}"));
-        let live_holds: HashMap<Uuid, u64> = serde_json::from_value(json("live_holds")?).map_err(corrupt)?;
-        let taken: Vec<String> = serde_json::from_value(json("taken")?).map_err(corrupt)?;
-        let taken =
-            taken.iter().map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt)).collect::<Result<_, _>>()?;
+        let live_holds: serde_json::Value = row.try_get("", "live_holds")?;
+        let live_holds: HashMap<Uuid, u64> = serde_json::from_value(live_holds)
+            .map_err(|e| StoreError::Corrupt(format!("a locked cabin's live holds: {e}")))?;
+        // One text rather than a JSON array: half the database's time on a full cabin, and no JSON to parse
+        // here. Seat numbers (a row and a letter) never hold a comma.
+        let taken: String = row.try_get("", "taken")?;
+        let taken = taken
+            .split(',')
+            .filter(|seat| !seat.is_empty())
+            .map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt))
+            .collect::<Result<_, _>>()?;
         return Ok((live_holds, taken));
     }
     let counts: Vec<(Uuid, i64)> = booking::Entity::find()
@@ -131,7 +136,7 @@ SELECT (SELECT coalesce(jsonb_object_agg(wanted.user_id, held.holds), '{}'::json
         CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b WHERE b.user_id = wanted.user_id
                             AND b.flight_id = $2 AND coalesce(b.status = $3 AND b.hold_expires_at > $4, false)) held
         WHERE held.holds > 0) AS live_holds,
-       (SELECT coalesce(jsonb_agg(s.seat_number), '[]'::jsonb) FROM seat_assignments s
+       (SELECT coalesce(string_agg(s.seat_number, ','), '') FROM seat_assignments s
         WHERE s.flight_id = $2 AND s.cabin = $5) AS taken";
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
