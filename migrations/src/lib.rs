@@ -16,6 +16,7 @@ mod m20261201_000008_job_trace_context;
 mod m20261201_000009_booking_events_and_jobs;
 mod m20261206_000010_refresh_session_deadline;
 mod m20261206_000011_idempotency_key_scope;
+mod m20261206_000012_cabin_taken_seats;
 
 pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_booking_events_and_jobs::Migration),
             Box::new(m20261206_000010_refresh_session_deadline::Migration),
             Box::new(m20261206_000011_idempotency_key_scope::Migration),
+            Box::new(m20261206_000012_cabin_taken_seats::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@
 use aerobook_server::{Cli, Command, run_admin};
 use aerobook_tests::{ContractError, TestApp, backend_tests, idempotency_key};
 use clap::Parser as _;
-use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+use sea_orm::{ConnectionTrait as _, Statement, TransactionTrait as _};
 use tonic::Response;
 
 use std::{collections::BTreeSet, time::Duration};
@@ -217,11 +217,18 @@ backend_tests! {
                      AND seats_available > 0 AND flight_id IN (SELECT flight_id FROM seat_assignments)";
         db.execute_unprepared(cabin).await.expect("cabin count changed");
         db.execute_unprepared("UPDATE bookings SET status = 'CANCELLED', hold_expires_at = NULL").await.expect("booking cancelled by hand");
+        let unmark = Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE flight_cabins SET taken_seats = $1",
+            [Vec::<u8>::new().into()],
+        );
+        db.execute_raw(unmark).await.expect("the cabin's taken seats cleared by hand");
         let report = app.invariants().await;
         let failed: Vec<&str> = report.checks.iter().filter(|c| c.violations > 0).map(|c| c.name).collect();
-        assert_eq!(failed, ["seats_add_up", "released_seats_are_free"], "{report}");
+        assert_eq!(failed, ["seats_add_up", "taken_seats_match_assignments", "released_seats_are_free"], "{report}");
         assert!(report.to_string().contains(&format!("flight {}", flight.id)), "{report}");
+        assert!(report.to_string().contains(r#"assigned, not marked: ["10A"]"#), "{report}");
         let refused = admin_check(&app).await.expect_err("violations fail the command").to_string();
-        assert!(refused.contains("FAIL seats_add_up") && refused.contains("2 violations"), "{refused}");
+        assert!(refused.contains("FAIL seats_add_up") && refused.contains("3 violations"), "{refused}");
     }
 }

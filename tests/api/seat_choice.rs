@@ -1,6 +1,6 @@
 //! Seat choice under concurrency, on PostgreSQL (SQLite's single writer serialises every write, so these
 //! interleavings cannot happen there): seat changes take the cabin's lock as holds do, a seat the server
-//! chose that a concurrent change took is chosen again, and a hold queueing on a busy cabin is not cut
+//! chose that a concurrent change took behind the cabin's back is chosen again, and a hold queueing on a busy cabin is not cut
 //! short by the idempotency key's claim timeout.
 
 use std::time::Duration;
@@ -48,8 +48,9 @@ async fn a_seat_the_server_chose_is_chosen_again_when_taken_meanwhile() {
     let Some(app) = TestApp::on_postgres(&[]).await else { return };
     let flight = flight_with_economy(&app, 2, "AB").await;
     let first = Customer::new(&app).book(&app, hold(&flight, vec![adult("Sara")], &["11B"])).await.expect("held");
-    // A seat change that does not serialise on the cabin (as ChangeSeats once did), still uncommitted:
-    // the new hold chooses 10A, then finds it taken when the change commits.
+    // A seat change that neither serialises on the cabin nor marks the cabin's taken seats (as ChangeSeats
+    // once did, or an instance of a version before the cabin kept them), still uncommitted: the new hold
+    // chooses 10A, then finds it taken when the change commits, and the cabin's marks are rebuilt.
     let db = app.database().await;
     let change = db.begin().await.unwrap();
     change
@@ -67,6 +68,7 @@ async fn a_seat_the_server_chose_is_chosen_again_when_taken_meanwhile() {
     let held = held.expect("a free seat is chosen instead of refusing");
     assert_eq!(held.seat_numbers, ["10B"]);
     assert_eq!(customer.get(&app, &held).await.unwrap().seat_numbers, ["10B"], "stored with the seat it holds");
+    app.assert_invariants().await;
 }
 
 /// The key's claim gives up after 2 s; the hold's own statements wait as long as the call's deadline.

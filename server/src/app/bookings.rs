@@ -21,7 +21,7 @@ use crate::{
     config::BookingConfig,
     domain::{
         auth::{Caller, Role},
-        booking::{Booking, BookingAction, BookingStatus, MAX_PASSENGERS, Refusal, status_as_of},
+        booking::{Booking, BookingAction, BookingStatus, Refusal, status_as_of},
         flight::{CabinClass, SeatNumber},
         hold::{HoldRequest, check_seat_change, check_seats_in_cabin},
         notification::BookingEvent,
@@ -268,8 +268,7 @@ impl Bookings {
                 if !bookings::set_status(&txn, hold.id, hold.version, to, now).await? {
                     continue;
                 }
-                let seats = seats::unassign_seats(&txn, hold.id).await?;
-                seats::return_seats(&txn, hold.flight_id, hold.cabin, seat_count(seats)?).await?;
+                seats::lock_cabin(&txn, hold.flight_id, hold.cabin).await?.release(&txn, hold.id).await?;
                 changes.push(Change {
                     booking_id: hold.id,
                     from: Some(BookingStatus::Held),
@@ -369,14 +368,13 @@ impl Bookings {
         violations.finish()?;
         // Seat choice in a cabin is serialised by the cabin's row, as holds take it: a hold choosing seats
         // never sees them taken by a change that was not there when it looked.
-        seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
+        let mut cabin_seats = seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
+        let seats_available = cabin_seats.seats_available;
         if !bookings::set_status(txn, id, booking.version, status, now).await? {
             return Err(AppError::Conflict);
         }
-        seats::unassign_seats(txn, id).await?;
-        let taken = seats::assign_seats(txn, id, booking.flight_id, booking.cabin, &seats).await?;
-        if !taken.is_empty() {
-            let seats_available = seats::seats_available(txn, booking.flight_id, booking.cabin).await?;
+        cabin_seats.release(txn, id).await?;
+        if let Err(taken) = cabin_seats.claim(txn, id, &seats).await? {
             return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
         }
         bookings::set_passenger_seats(txn, id, &seats).await?;
@@ -411,8 +409,7 @@ pub(crate) async fn apply_change(
         return Err(AppError::Conflict);
     }
     if change.to.releases_seats() {
-        let seats = seats::unassign_seats(txn, booking.id).await?;
-        seats::return_seats(txn, booking.flight_id, booking.cabin, seat_count(seats)?).await?;
+        seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?.release(txn, booking.id).await?;
     }
     record_history(txn, &[change]).await
 }
@@ -437,12 +434,4 @@ pub(crate) async fn enqueue_emails(
         }
     }
     Ok(())
-}
-
-/// A seat count as the cabin's column type; never more than a booking's passengers.
-pub(crate) fn seat_count(seats: u64) -> Result<i32, AppError> {
-    i32::try_from(seats)
-        .ok()
-        .filter(|&n| n as usize <= MAX_PASSENGERS)
-        .ok_or_else(|| StoreError::Corrupt(format!("a booking with {seats} seats")).into())
 }

@@ -85,6 +85,14 @@ pub async fn check_invariants(store: &Store, now: DateTime<Utc>) -> Result<Invar
             )
         },
     ));
+    let (marked_cabins, mismatched) = q::cabins_marked_off_their_assignments(&txn).await?;
+    checks.push(check(
+        "taken_seats_match_assignments",
+        "per cabin, the seats its row marks taken are the seats assigned",
+        marked_cabins,
+        mismatched,
+        |(flight, cabin, differs)| format!("flight {flight} {cabin}: {differs}"),
+    ));
     let released = q::seats_of_released_bookings(&txn).await?;
     checks.push(check(
         "released_seats_are_free",

@@ -1,7 +1,5 @@
-//! Bookings: the life cycle as a pure state machine, passengers and their fares, seat choice, booking
+//! Bookings: the life cycle as a pure state machine, passengers and their fares, booking
 //! references, and the business refusals a booking call can end in.
-
-use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use rand::Rng;
@@ -9,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    flight::{CabinClass, CabinLayout, SeatNumber},
+    flight::{CabinClass, SeatNumber},
     money::Money,
     validation::{ValidationError, Violations},
 };
@@ -210,30 +208,6 @@ pub fn fare(seat_price: Money, passengers: &[Passenger]) -> Money {
         })
         .sum();
     Money { currency: seat_price.currency, amount_minor }
-}
-
-/// Seats for a party the server places: the first row with enough free seats side by side (letters in
-/// order), otherwise the first free seats front to back. `None` when the cabin has too few free seats.
-pub fn choose_seats(layout: &CabinLayout, taken: &BTreeSet<SeatNumber>, count: usize) -> Option<Vec<SeatNumber>> {
-    let letters: Vec<char> = layout.letters.chars().collect();
-    if count <= letters.len() {
-        for row in layout.first_row..=layout.last_row() {
-            let mut run = Vec::with_capacity(count);
-            for &letter in &letters {
-                let seat = SeatNumber { row, letter };
-                if taken.contains(&seat) {
-                    run.clear();
-                } else {
-                    run.push(seat);
-                    if run.len() == count {
-                        return Some(run);
-                    }
-                }
-            }
-        }
-    }
-    let free: Vec<SeatNumber> = layout.seats().filter(|seat| !taken.contains(seat)).take(count).collect();
-    (free.len() == count).then_some(free)
 }
 
 /// Six characters from an alphabet without look-alikes (no 0/O, 1/I): about 10^9 references.
@@ -441,23 +415,6 @@ mod tests {
         // 45001 + 2 x round(33750.75)
         assert_eq!(fare(price, &party).amount_minor, 45_001 + 2 * 33_751);
         assert_eq!(fare(price, &party).currency, price.currency);
-    }
-
-    #[test]
-    fn parties_sit_together_when_a_row_allows() {
-        let layout = CabinLayout::new(1, 3, "ABC").unwrap();
-        let seat = |s: &str| SeatNumber::parse(s).unwrap();
-        let names =
-            |seats: Option<Vec<SeatNumber>>| seats.map(|s| s.iter().map(ToString::to_string).collect::<Vec<_>>());
-        assert_eq!(names(choose_seats(&layout, &BTreeSet::new(), 2)), Some(vec!["1A".into(), "1B".into()]));
-        let taken: BTreeSet<_> = ["1B", "2A"].map(seat).into();
-        assert_eq!(names(choose_seats(&layout, &taken, 2)), Some(vec!["2B".into(), "2C".into()]));
-        assert_eq!(
-            names(choose_seats(&layout, &taken, 4)),
-            Some(vec!["1A".into(), "1C".into(), "2B".into(), "2C".into()])
-        );
-        assert_eq!(choose_seats(&layout, &taken, 8), None);
-        assert_eq!(choose_seats(&layout, &taken, 7).map(|s| s.len()), Some(7));
     }
 
     #[test]

@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use super::{
     auth::Email,
-    booking::{Passenger, Refusal, check_ages, choose_seats, fare},
-    flight::{CabinAvailability, CabinClass, CabinLayout, Flight, SeatNumber},
+    booking::{Passenger, Refusal, check_ages, fare},
+    flight::{CabinAvailability, CabinClass, Flight, SeatNumber},
     money::Money,
+    taken_seats::{TakenSeats, choose_seats},
     validation::{ValidationError, Violations},
 };
 
@@ -92,11 +93,10 @@ impl<'f> Hold<'f> {
 /// each placed hold changing it as its commit would, so a batch decided here gets the answers the same holds
 /// would get in transactions of their own, one after another.
 #[derive(Debug, Clone)]
-pub struct LockedCabin<'c> {
-    layout: &'c CabinLayout,
+pub struct LockedCabin {
     seats_available: i32,
     left: i32,
-    taken: BTreeSet<SeatNumber>,
+    taken: TakenSeats,
     live_holds: HashMap<Uuid, u64>,
     max_holds_per_user: u32,
 }
@@ -106,15 +106,14 @@ pub struct LockedCabin<'c> {
 #[error("the cabin's count and its seat assignments disagree")]
 pub struct CountDisagrees;
 
-impl<'c> LockedCabin<'c> {
+impl LockedCabin {
     pub fn new(
-        layout: &'c CabinLayout,
         seats_available: i32,
-        taken: BTreeSet<SeatNumber>,
+        taken: TakenSeats,
         live_holds: HashMap<Uuid, u64>,
         max_holds_per_user: u32,
     ) -> Self {
-        Self { layout, seats_available, left: seats_available, taken, live_holds, max_holds_per_user }
+        Self { seats_available, left: seats_available, taken, live_holds, max_holds_per_user }
     }
 
     /// The seats `user`'s hold of `passengers` gets (the listed `seats`, or the server's choice when none
@@ -134,24 +133,33 @@ impl<'c> LockedCabin<'c> {
             return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken: Vec::new() }));
         }
         let chosen = if seats.is_empty() {
-            choose_seats(self.layout, &self.taken, passengers).ok_or(CountDisagrees)?
+            choose_seats(&self.taken, passengers).ok_or(CountDisagrees)?
         } else {
-            let conflicting: BTreeSet<SeatNumber> = seats.iter().filter(|s| self.taken.contains(s)).copied().collect();
+            let conflicting: BTreeSet<SeatNumber> =
+                seats.iter().filter(|&&s| self.taken.contains(s)).copied().collect();
             if !conflicting.is_empty() {
                 let taken = conflicting.into_iter().collect();
                 return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken }));
             }
             seats.to_vec()
         };
+        if !chosen.iter().all(|&seat| self.taken.take(seat)) {
+            // A listed seat outside the cabin: `Hold::place` refuses those before any hold is decided.
+            return Err(CountDisagrees);
+        }
         *user_holds += 1;
         self.left -= chosen.len() as i32;
-        self.taken.extend(chosen.iter().copied());
         Ok(Ok(chosen))
     }
 
     /// The seats the holds placed so far take off the cabin's count.
     pub fn seats_placed(&self) -> i32 {
         self.seats_available - self.left
+    }
+
+    /// The cabin's taken seats with those of the holds placed so far.
+    pub fn taken(&self) -> &TakenSeats {
+        &self.taken
     }
 }
 

@@ -42,6 +42,7 @@ pub mod notification;
 pub mod pagination;
 pub mod payment;
 pub mod search;
+pub mod taken_seats;
 pub mod validation;
 pub mod waiting_room;
 

@@ -6,11 +6,12 @@ use std::collections::{BTreeSet, HashMap};
 use proptest::prelude::*;
 
 use super::{
-    booking::{BookingAction, BookingStatus, choose_seats},
+    booking::{BookingAction, BookingStatus},
     flight::{CabinLayout, SeatNumber},
     hold::LockedCabin,
     money::{CurrencyCode, MAX_SEAT_PRICE_MINOR, Money},
     payment::{Payment, PaymentStatus, RefundProgress},
+    taken_seats::{TakenSeats, choose_seats},
     waiting_room::Admission,
 };
 
@@ -83,7 +84,8 @@ proptest! {
         let seats: Vec<SeatNumber> = layout.seats().collect();
         let taken: BTreeSet<SeatNumber> = seats.iter().zip(&taken_bits).filter(|(_, t)| **t).map(|(s, _)| *s).collect();
         let free = seats.len() - taken.len();
-        match choose_seats(&layout, &taken, count) {
+        let stored = TakenSeats::from_seats(layout.clone(), taken.iter().copied()).expect("seats of the cabin");
+        match choose_seats(&stored, count) {
             None => prop_assert!(free < count, "{free} free seats, none chosen for {count}"),
             Some(chosen) => {
                 prop_assert_eq!(chosen.len(), count);
@@ -139,14 +141,15 @@ proptest! {
             })
             .collect();
 
-        let mut batch = LockedCabin::new(&layout, free, taken.clone(), live_holds.clone(), limit);
+        let stored = |seats: &BTreeSet<SeatNumber>| TakenSeats::from_seats(layout.clone(), seats.iter().copied()).expect("seats of the cabin");
+        let mut batch = LockedCabin::new(free, stored(&taken), live_holds.clone(), limit);
         let batched: Vec<_> = requests.iter().map(|(user, party, seats)| batch.decide(*user, *party, seats)).collect();
 
         // One by one: each hold locks the cabin as the holds committed before it left it.
         let (mut committed_taken, mut committed_free, mut committed_holds) = (taken.clone(), free, live_holds);
         let mut alone = Vec::new();
         for (user, party, seats) in &requests {
-            let mut cabin = LockedCabin::new(&layout, committed_free, committed_taken.clone(), committed_holds.clone(), limit);
+            let mut cabin = LockedCabin::new(committed_free, stored(&committed_taken), committed_holds.clone(), limit);
             let decided = cabin.decide(*user, *party, seats);
             if let Ok(Ok(placed)) = &decided {
                 committed_taken.extend(placed.iter().copied());
@@ -164,6 +167,7 @@ proptest! {
         prop_assert!(distinct.is_disjoint(&taken), "a seat placed that was taken before the batch");
         prop_assert!(placed.len() as i32 <= free);
         prop_assert_eq!(batch.seats_placed(), placed.len() as i32);
+        prop_assert_eq!(batch.taken(), &stored(&taken.union(&distinct).copied().collect()), "the seats to store");
     }
 
     /// Admission: never more passes than the rate allows for the time that passed (plus the credit carried

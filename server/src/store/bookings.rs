@@ -1,7 +1,7 @@
 //! Booking queries: inserting holds with their passengers, status changes, reading and listing, and the
 //! sweeper's claim on due holds. Seats are `super::seats`, the history `super::history`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -16,6 +16,7 @@ use super::{
     StoreError,
     entities::{booking, booking_passenger},
     idempotency::CLAIM_WAIT_MS,
+    seats::{LOCKED_COLUMNS, LockedSeats},
 };
 use crate::domain::{
     booking::{Booking, BookingReference, BookingStatus, Passenger},
@@ -27,7 +28,7 @@ use crate::domain::{
 /// The cause recorded for the history row of a new hold (every later change records its action).
 pub const HOLD_PLACED: &str = "PLACE_HOLD";
 
-/// Locks the cabin for a batch of holds until the transaction ends and returns its free seats, as
+/// Locks the cabin for a batch of holds until the transaction ends and reads its seats, as
 /// [`super::seats::lock_cabin`] does. On PostgreSQL it first serialises hold placement per (user, flight)
 /// for all of `users`, so the count of a user's live holds cannot be raced past the limit by parallel calls
 /// on other cabins, all in one statement. Every transaction takes these locks in one order (the advisory
@@ -41,7 +42,7 @@ pub async fn lock_cabin_for_holds(
     users: &[Uuid],
     flight_id: Uuid,
     cabin: CabinClass,
-) -> Result<i32, StoreError> {
+) -> Result<LockedSeats, StoreError> {
     if db.get_database_backend() != DbBackend::Postgres {
         return super::seats::lock_cabin(db, flight_id, cabin).await;
     }
@@ -59,60 +60,54 @@ pub async fn lock_cabin_for_holds(
     let lock_ids = format!("{{{}}}", lock_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
     let values: [sea_orm::Value; 4] =
         [flight_id.into(), cabin.as_str().into(), lock_ids.into(), CLAIM_WAIT_MS.to_string().into()];
+    let statement = format!(
+        "SELECT locked.*, set_config('lock_timeout', $4, true) AS later_lock_timeout \
+         FROM (SELECT {LOCKED_COLUMNS} FROM flight_cabins c {CABIN_LOCKED_FOR_HOLDS}) AS locked"
+    );
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, LOCK_CABIN_FOR_HOLDS, values))
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, statement, values))
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("no cabin {} on flight {flight_id}", cabin.as_str())))?;
-    Ok(row.try_get("", "seats_available")?)
+    LockedSeats::from_row(&row, flight_id, cabin)
 }
 
 /// The advisory locks are an uncorrelated condition: PostgreSQL evaluates it once, before the scan below
 /// the row lock (`EXPLAIN` shows it as the scan's one-time filter), and `unnest` keeps the ids' order. The
-/// outer query's columns are computed from the rows the inner one has locked, so the timeout is set after
-/// the waits for the locks, not before.
-const LOCK_CABIN_FOR_HOLDS: &str = "\
-SELECT locked.seats_available, set_config('lock_timeout', $4, true) AS later_lock_timeout
-FROM (SELECT c.seats_available FROM flight_cabins c
-      WHERE c.flight_id = $1 AND c.cabin = $2
-        AND (SELECT count(pg_advisory_xact_lock(id)) FROM unnest($3::bigint[]) AS locks(id)) >= 0
-      FOR UPDATE OF c) AS locked";
+/// outer query's columns are computed from the row the inner one has locked (its latest version, read
+/// once the lock is held), so the timeout is set after the waits for the locks, not before. This is the
+/// inner query's condition and lock.
+const CABIN_LOCKED_FOR_HOLDS: &str = "\
+WHERE c.flight_id = $1 AND c.cabin = $2
+  AND (SELECT count(pg_advisory_xact_lock(id)) FROM unnest($3::bigint[]) AS locks(id)) >= 0
+FOR UPDATE OF c";
 
 /// What a batch of holds reads under its cabin's lock (and its users' advisory locks): each of `users`'
-/// live holds at `now` on the flight (users without any are absent), and the cabin's seats held or sold.
+/// live holds at `now` on the flight (users without any are absent).
 ///
-/// On PostgreSQL in one round trip, each user's holds counted through the (user, flight, status) index
+/// On PostgreSQL each user's holds are counted through the (user, flight, status) index
 /// whatever the statistics say: left to the planner, a table not yet analyzed had it scan every live hold
 /// of every flight (the status and expiry index) at each batch, so the status and the expiry are tested
 /// inside an expression no index can serve (`tests::the_live_holds_are_counted_through_the_user_index`).
-#[tracing::instrument(name = "db bookings.holds_and_taken_seats", skip_all, fields(otel.kind = "client"))]
-pub async fn holds_and_taken_seats(
+#[tracing::instrument(name = "db bookings.live_holds", skip_all, fields(otel.kind = "client"))]
+pub async fn live_holds(
     db: &impl ConnectionTrait,
     users: &[Uuid],
     flight_id: Uuid,
-    cabin: CabinClass,
     now: DateTime<Utc>,
-) -> Result<(HashMap<Uuid, u64>, BTreeSet<SeatNumber>), StoreError> {
+) -> Result<HashMap<Uuid, u64>, StoreError> {
     if db.get_database_backend() == DbBackend::Postgres {
         // A uuid[] literal: uuids hold only hex digits and dashes.
         let users = format!("{{{}}}", users.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","));
-        let values: [sea_orm::Value; 5] =
-            [users.into(), flight_id.into(), BookingStatus::Held.as_str().into(), now.into(), cabin.as_str().into()];
+        let values: [sea_orm::Value; 4] =
+            [users.into(), flight_id.into(), BookingStatus::Held.as_str().into(), now.into()];
         let row = db
-            .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, HOLDS_AND_TAKEN_SEATS, values))
+            .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, LIVE_HOLDS, values))
             .await?
             .ok_or_else(|| StoreError::Corrupt("the read of a locked cabin returned nothing".into()))?;
         let live_holds: serde_json::Value = row.try_get("", "live_holds")?;
         let live_holds: HashMap<Uuid, u64> = serde_json::from_value(live_holds)
             .map_err(|e| StoreError::Corrupt(format!("a locked cabin's live holds: {e}")))?;
-        // One text rather than a JSON array: half the database's time on a full cabin, and no JSON to parse
-        // here. Seat numbers (a row and a letter) never hold a comma.
-        let taken: String = row.try_get("", "taken")?;
-        let taken = taken
-            .split(',')
-            .filter(|seat| !seat.is_empty())
-            .map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt))
-            .collect::<Result<_, _>>()?;
-        return Ok((live_holds, taken));
+        return Ok(live_holds);
     }
     let counts: Vec<(Uuid, i64)> = booking::Entity::find()
         .select_only()
@@ -126,18 +121,15 @@ pub async fn holds_and_taken_seats(
         .into_tuple()
         .all(db)
         .await?;
-    let live_holds = counts.into_iter().map(|(user_id, holds)| (user_id, u64::try_from(holds).unwrap_or(0))).collect();
-    Ok((live_holds, super::seats::taken_seats(db, flight_id, Some(cabin)).await?))
+    Ok(counts.into_iter().map(|(user_id, holds)| (user_id, u64::try_from(holds).unwrap_or(0))).collect())
 }
 
-const HOLDS_AND_TAKEN_SEATS: &str = "\
+const LIVE_HOLDS: &str = "\
 SELECT (SELECT coalesce(jsonb_object_agg(wanted.user_id, held.holds), '{}'::jsonb)
         FROM unnest($1::uuid[]) AS wanted(user_id)
         CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b WHERE b.user_id = wanted.user_id
                             AND b.flight_id = $2 AND coalesce(b.status = $3 AND b.hold_expires_at > $4, false)) held
-        WHERE held.holds > 0) AS live_holds,
-       (SELECT coalesce(string_agg(s.seat_number, ','), '') FROM seat_assignments s
-        WHERE s.flight_id = $2 AND s.cabin = $5) AS taken";
+        WHERE held.holds > 0) AS live_holds";
 
 /// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
 /// whose reference was in use already: those were not written (draw others and insert them again).
@@ -410,10 +402,10 @@ mod tests {
         let store = Store::connect(&config).await.expect("connected");
         let txn = store.conn().begin().await.expect("a transaction");
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.expect("set");
-        let prepare = format!("PREPARE live_holds(text, uuid, text, timestamptz, text) AS {HOLDS_AND_TAKEN_SEATS}");
+        let prepare = format!("PREPARE live_holds(text, uuid, text, timestamptz) AS {LIVE_HOLDS}");
         txn.execute_unprepared(&prepare).await.expect("prepared");
         let explain = "EXPLAIN EXECUTE live_holds('{00000000-0000-0000-0000-000000000001}', \
-                       '00000000-0000-0000-0000-000000000002', 'HELD', now(), 'ECONOMY')";
+                       '00000000-0000-0000-0000-000000000002', 'HELD', now())";
         let plan: Vec<String> = txn
             .query_all_raw(Statement::from_string(DbBackend::Postgres, explain))
             .await

@@ -18,7 +18,7 @@ use super::{
     idempotency::{self, KeyedCall, StoredOutcome},
     seats,
 };
-use crate::domain::{booking::Booking, flight::CabinClass};
+use crate::domain::{booking::Booking, flight::CabinClass, taken_seats::TakenSeats};
 
 /// One key to record, with the booking its outcome names (`None`: a refusal, which names none).
 pub struct KeyedOutcome<'a> {
@@ -31,8 +31,8 @@ pub struct KeyedOutcome<'a> {
 pub struct HoldWrite<'a> {
     pub flight_id: Uuid,
     pub cabin: CabinClass,
-    /// Seats to take off the cabin's count (all the bookings' seats on a first write; 0 on a rewrite).
-    pub seats: i32,
+    /// What the holds take off the cabin: on a first write with holds placed, not on a rewrite.
+    pub seats: Option<SeatsTaken<'a>>,
     pub bookings: &'a [&'a Booking],
     /// One history row per booking.
     pub changes: &'a [Change<'a>],
@@ -42,6 +42,13 @@ pub struct HoldWrite<'a> {
     pub scope: &'a str,
     pub now: DateTime<Utc>,
     pub keys_expire_at: DateTime<Utc>,
+}
+
+/// The seats a batch's holds take: off the cabin's count, and marked in its taken seats.
+pub struct SeatsTaken<'a> {
+    pub count: i32,
+    /// The cabin's taken seats with the holds' seats.
+    pub taken: &'a TakenSeats,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -66,7 +73,12 @@ pub async fn write(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Result<W
 }
 
 async fn table_by_table(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Result<Written, StoreError> {
-    let counted = write.seats == 0 || seats::take_seats(db, write.flight_id, write.cabin, write.seats).await?;
+    let counted = match &write.seats {
+        Some(SeatsTaken { count, taken }) if *count > 0 => {
+            seats::store_taken(db, write.flight_id, write.cabin, -count, taken).await?
+        }
+        _ => true,
+    };
     let refused = bookings::insert_many(db, write.bookings).await?;
     let written: Vec<&Booking> = write.bookings.iter().filter(|b| !refused.contains(&b.id)).copied().collect();
     let seats: Vec<(Uuid, &[_])> = written.iter().map(|b| (b.id, b.seats.as_slice())).collect();
@@ -84,6 +96,10 @@ async fn table_by_table(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Res
 }
 
 impl HoldWrite<'_> {
+    fn seats_counted(&self) -> i32 {
+        self.seats.as_ref().map_or(0, |seats| seats.count)
+    }
+
     /// The count moved (when the write took seats off it), and every seat of the bookings written was
     /// assigned: anything else means the cabin's lock did not hold, and the transaction must not commit.
     fn check_seats(&self, refused: &[Uuid], counted: bool, assigned: u64) -> Result<(), StoreError> {
@@ -129,7 +145,7 @@ WITH new_bookings AS (
     ON CONFLICT (flight_id, seat_number) DO NOTHING
     RETURNING 1
 ), taken AS (
-    UPDATE flight_cabins SET seats_available = seats_available - $5
+    UPDATE flight_cabins SET seats_available = seats_available - $5, taken_seats = $11
     WHERE $5 > 0 AND flight_id = $3 AND cabin = $4 AND seats_available >= $5
     RETURNING 1
 ), new_history AS (
@@ -165,13 +181,14 @@ async fn in_one_statement(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> R
         Value::from_iter(write.bookings.iter().flat_map(|b| passenger_rows(b))).into(),
         write.flight_id.into(),
         write.cabin.as_str().into(),
-        write.seats.into(),
+        write.seats_counted().into(),
         Value::from_iter(write.changes.iter().zip(&recorded).map(|(c, r)| history_row(c, r, write.trace_parent)))
             .into(),
         write.now.into(),
         write.keys_expire_at.into(),
         write.scope.into(),
         Value::from_iter(write.keys.iter().map(key_row)).into(),
+        write.seats.as_ref().map_or_else(Vec::new, |seats| seats.taken.bits().to_vec()).into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, WRITE_HOLDS, values);
     let row = match db.query_one_raw(statement).await.map_err(StoreError::from) {
@@ -190,7 +207,7 @@ async fn in_one_statement(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> R
     };
     let written = ids("written")?;
     let refused: Vec<Uuid> = write.bookings.iter().map(|b| b.id).filter(|id| !written.contains(id)).collect();
-    write.check_seats(&refused, write.seats == 0 || count("counted")? == 1, count("seats")?)?;
+    write.check_seats(&refused, write.seats_counted() == 0 || count("counted")? == 1, count("seats")?)?;
     if count("keys")? != write.keys_kept(&refused).count() as u64 {
         return Ok(Written::KeyTaken);
     }
@@ -268,66 +285,19 @@ fn key_row(key: &KeyedOutcome) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeDelta};
-    use sea_orm::{ConnectionTrait as _, Database, EntityTrait as _};
+    use chrono::TimeDelta;
+    use sea_orm::EntityTrait as _;
 
     use super::*;
     use crate::{
-        config::{DatabaseConfig, Secret},
-        domain::{
-            booking::{BookingReference, BookingStatus, Passenger, PassengerType},
-            flight::SeatNumber,
-            money::Money,
-        },
+        domain::{booking::BookingReference, booking::BookingStatus, flight::SeatNumber},
         store::{
             Store,
             entities::{booking, flight_cabin, idempotency_key},
             seed,
+            test_support::{databases, drop_database, hold},
         },
     };
-
-    /// A fresh SQLite file, and PostgreSQL in a schema of its own when `DATABASE_URL` is set.
-    async fn databases(dir: &tempfile::TempDir) -> Vec<DatabaseConfig> {
-        let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("holds.db").display());
-        let mut configs =
-            vec![DatabaseConfig { url: Secret::new(sqlite), schema: None, max_connections: 2, is_sqlite: true }];
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            let schema = format!("hold_writes_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(url.as_str()).await.expect("PostgreSQL");
-            admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("a schema");
-            configs.push(DatabaseConfig {
-                url: Secret::new(url),
-                schema: Some(schema),
-                max_connections: 2,
-                is_sqlite: false,
-            });
-        }
-        configs
-    }
-
-    fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumber, now: DateTime<Utc>) -> Booking {
-        Booking {
-            id: Uuid::now_v7(),
-            reference: BookingReference::from_stored(reference.to_owned()),
-            user_id: Uuid::now_v7(),
-            flight_id,
-            cabin,
-            status: BookingStatus::Held,
-            total_price: Money::seat_price("SAR", 40_000).expect("a price"),
-            passengers: vec![Passenger {
-                given_name: "Sara".into(),
-                family_name: "O'Neil".into(),
-                date_of_birth: NaiveDate::from_ymd_opt(1990, 1, 1).expect("a date"),
-                passenger_type: PassengerType::Adult,
-            }],
-            seats: vec![seat],
-            contact_email: "sara@example.com".into(),
-            hold_expires_at: Some(now + TimeDelta::minutes(10)),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        }
-    }
 
     fn key_of<'a>(booking: Option<&Booking>, caller_id: Uuid, key: &'a str) -> KeyedOutcome<'a> {
         KeyedOutcome {
@@ -363,10 +333,15 @@ mod tests {
                     at: self.now,
                 })
                 .collect();
+            let txn = self.store.begin_write().await.expect("a transaction");
+            let mut locked = seats::lock_cabin(&txn, self.flight_id, self.cabin).await.expect("locked");
+            for booking in bookings {
+                booking.seats.iter().for_each(|&seat| assert!(locked.taken.take(seat) || seats == 0, "{seat} free"));
+            }
             let write = HoldWrite {
                 flight_id: self.flight_id,
                 cabin: self.cabin,
-                seats,
+                seats: (seats > 0).then_some(SeatsTaken { count: seats, taken: &locked.taken }),
                 bookings,
                 changes: &changes,
                 trace_parent: None,
@@ -375,7 +350,6 @@ mod tests {
                 now: self.now,
                 keys_expire_at: self.now + TimeDelta::hours(1),
             };
-            let txn = self.store.begin_write().await.expect("a transaction");
             let written = super::write(&txn, &write).await.expect("written");
             match written {
                 Written::KeyTaken => txn.rollback().await.expect("rolled back"),
@@ -430,19 +404,22 @@ mod tests {
             );
             assert!(key("k2").await.expect("read").is_some());
             assert_eq!(seats::taken_seats(store.conn(), flight_id, Some(cabin)).await.expect("read").len(), 2);
-            let available = seats::seats_available(store.conn(), flight_id, cabin).await.expect("read");
-            assert_eq!(available, cabin_row.seats_available - 2, "each seat counted once");
+            let stored = seats::lock_cabin(store.conn(), flight_id, cabin).await.expect("read");
+            assert_eq!(stored.seats_available, cabin_row.seats_available - 2, "each seat counted once");
+            assert_eq!(stored.taken.iter().collect::<Vec<_>>(), [free(0), free(1)], "and marked taken once");
 
             let third = hold(flight_id, cabin, "CCCCCC", free(2), now);
             let written = on.write(&[&third], &[key_of(Some(&third), caller, "k1")], 1).await;
             assert_eq!(written, Written::KeyTaken, "{}", config.is_sqlite);
-            let available = seats::seats_available(store.conn(), flight_id, cabin).await.expect("read");
-            assert_eq!(available, cabin_row.seats_available - 2, "nothing of a write with a taken key stays");
+            let stored = seats::lock_cabin(store.conn(), flight_id, cabin).await.expect("read");
+            assert_eq!(
+                stored.seats_available,
+                cabin_row.seats_available - 2,
+                "nothing of a write with a taken key stays"
+            );
+            assert_eq!(stored.taken.iter().count(), 2);
             store.close().await.expect("closed");
-            if let Some(schema) = &config.schema {
-                let admin = Database::connect(config.url.expose()).await.expect("PostgreSQL");
-                admin.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.expect("dropped");
-            }
+            drop_database(&config).await;
         }
     }
 }

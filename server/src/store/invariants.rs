@@ -2,13 +2,17 @@
 //! database, and returns the rows that break it (none on a healthy database). Read-only, portable SQL; ids
 //! are read as typed columns and described by the caller, since the two backends store them differently.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::domain::{
+    flight::{CabinLayout, SeatNumber},
+    taken_seats::TakenSeats,
+};
 
 /// Booking statuses whose seats are given back.
 const RELEASED: &str = "('CANCELLED', 'EXPIRED', 'REFUNDED')";
@@ -53,6 +57,47 @@ pub async fn cabin_counts(db: &impl ConnectionTrait) -> Result<(u64, Vec<CabinMi
         }
     }
     Ok((cabins, broken))
+}
+
+/// Cabins whose taken seats (the marks in their row) are not their assigned seats: (flight, cabin, what
+/// differs). Returns the number of cabins read too.
+pub async fn cabins_marked_off_their_assignments(
+    db: &impl ConnectionTrait,
+) -> Result<(u64, Vec<(Uuid, String, String)>), StoreError> {
+    let cabins =
+        query(db, "SELECT flight_id, cabin, first_row, row_count, seat_letters, taken_seats FROM flight_cabins", [])
+            .await?;
+    let mut assigned: HashMap<(Uuid, String), Vec<SeatNumber>> = HashMap::new();
+    for row in query(db, "SELECT flight_id, cabin, seat_number FROM seat_assignments", []).await? {
+        let seat = SeatNumber::parse(&get::<String>(&row, "seat_number")?).map_err(StoreError::Corrupt)?;
+        assigned.entry((get(&row, "flight_id")?, get(&row, "cabin")?)).or_default().push(seat);
+    }
+    let mut broken = Vec::new();
+    for row in &cabins {
+        let (flight_id, cabin): (Uuid, String) = (get(row, "flight_id")?, get(row, "cabin")?);
+        let letters: String = get(row, "seat_letters")?;
+        let layout = CabinLayout::new(get(row, "first_row")?, get(row, "row_count")?, &letters)
+            .map_err(|(field, e)| StoreError::Corrupt(format!("cabin {field}: {e}")))?;
+        let seats = assigned.remove(&(flight_id, cabin.clone())).unwrap_or_default();
+        let marked = TakenSeats::from_bits(layout.clone(), &get::<Vec<u8>>(row, "taken_seats")?);
+        let should = TakenSeats::from_seats(layout, seats);
+        let differs = match (marked, should) {
+            (Ok(marked), Ok(should)) if marked == should => continue,
+            (Ok(marked), Ok(should)) => {
+                let only = |a: &TakenSeats, b: &TakenSeats| {
+                    a.iter().filter(|&seat| !b.contains(seat)).map(|seat| seat.to_string()).collect::<Vec<_>>()
+                };
+                format!(
+                    "marked, not assigned: {:?}; assigned, not marked: {:?}",
+                    only(&marked, &should),
+                    only(&should, &marked)
+                )
+            }
+            (Err(error), _) | (_, Err(error)) => error,
+        };
+        broken.push((flight_id, cabin, differs));
+    }
+    Ok((cabins.len() as u64, broken))
 }
 
 /// Seats assigned to a booking that gave its seats back (or no longer exists): (flight, seat, status).

@@ -19,6 +19,8 @@ pub mod retention;
 pub mod seats;
 pub mod seed;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 pub mod waiting_rooms;
 
 use std::time::Duration;

@@ -52,8 +52,8 @@ use crate::{
         bookings::{self, HOLD_PLACED},
         flights,
         history::Change,
-        hold_writes::{self, HoldWrite, KeyedOutcome, Written},
-        idempotency,
+        hold_writes::{self, HoldWrite, KeyedOutcome, SeatsTaken, Written},
+        idempotency, seats,
     },
 };
 
@@ -208,6 +208,9 @@ impl Bookings {
             }
             Err(error) => {
                 tracing::warn!(%error, holds = batch.len(), "a batch of holds failed as a whole; placing each alone");
+                if matches!(error, AppError::Store(StoreError::Corrupt(_))) {
+                    self.rebuild_taken_seats(flight_id, batch[0].hold.cabin).await;
+                }
                 for queued in batch {
                     // A batch of one: whatever fails now is this hold's own failure.
                     let result = match self.decide_batch(std::slice::from_ref(&queued), self.clock.now()).await {
@@ -221,6 +224,25 @@ impl Bookings {
                     let _ = queued.reply.send(result);
                 }
             }
+        }
+    }
+
+    /// Makes the cabin's taken seats its seat assignments again when a batch found them disagreeing (a
+    /// seat chosen as free was assigned, or too few free for the count): written by a version before the
+    /// cabin kept them, or by hand. Each hold is then decided again against the truth.
+    async fn rebuild_taken_seats(&self, flight_id: Uuid, cabin: CabinClass) {
+        let rebuilt = async {
+            let txn = self.store.begin_write().await?;
+            let changed = seats::rebuild_taken(&txn, flight_id, cabin).await?;
+            txn.commit().await?;
+            Ok::<_, StoreError>(changed)
+        };
+        match rebuilt.await {
+            Ok(true) => {
+                tracing::warn!(%flight_id, cabin = cabin.as_str(), "the cabin's taken seats disagreed with its seat assignments; rebuilt")
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, %flight_id, "the cabin's taken seats could not be rebuilt"),
         }
     }
 
@@ -264,7 +286,7 @@ impl Bookings {
             })
             .collect();
 
-        let mut seats = self.take_seats_for(&txn, &flight, batch, &mut decisions, now).await?;
+        let mut locked = self.take_seats_for(&txn, &flight, batch, &mut decisions, now).await?;
         // Every placed or refused hold is written; a booking whose reference was in use is written again
         // with another (its seats already counted), until none is refused.
         let mut pending: Vec<usize> = (0..batch.len()).filter(|&i| decisions[i].is_written()).collect();
@@ -302,7 +324,9 @@ impl Bookings {
                 let write = HoldWrite {
                     flight_id,
                     cabin,
-                    seats,
+                    seats: locked
+                        .as_ref()
+                        .map(|locked| SeatsTaken { count: locked.seats_placed(), taken: locked.taken() }),
                     bookings: &bookings,
                     changes: &changes,
                     trace_parent: trace_parent.as_deref(),
@@ -326,7 +350,7 @@ impl Bookings {
                 self.idempotency.remember_batch(outcomes.collect(), now);
                 return Ok(decisions.into_iter().map(Decision::into_result).collect());
             }
-            seats = 0;
+            locked = None;
             pending.retain(|&i| matches!(&decisions[i], Decision::Placed(b) if refused.contains(&b.id)));
             for &i in &pending {
                 if let Decision::Placed(booking) = &mut decisions[i] {
@@ -373,7 +397,7 @@ impl Decision {
 
 impl Bookings {
     /// Decides the batch's undecided holds in order against the cabin, locked for the rest of the
-    /// transaction. Returns how many seats the placed holds take off its count.
+    /// transaction. Returns the cabin as the placed holds leave it (`None` when there was none to decide).
     async fn take_seats_for(
         &self,
         txn: &DatabaseTransaction,
@@ -381,12 +405,12 @@ impl Bookings {
         batch: &[QueuedHold],
         decisions: &mut [Decision],
         now: DateTime<Utc>,
-    ) -> Result<i32, AppError> {
+    ) -> Result<Option<LockedCabin>, AppError> {
         let cabin_class = batch[0].hold.cabin;
-        let Some(cabin) = flight.cabins.iter().find(|c| c.cabin == cabin_class) else {
+        if !flight.cabins.iter().any(|c| c.cabin == cabin_class) {
             // Hold::place refused every hold of the batch already.
-            return Ok(0);
-        };
+            return Ok(None);
+        }
         let undecided: Vec<(usize, Money, DateTime<Utc>)> = decisions
             .iter()
             .enumerate()
@@ -396,13 +420,13 @@ impl Bookings {
             })
             .collect();
         if undecided.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let users: Vec<Uuid> = undecided.iter().map(|&(i, ..)| batch[i].actor.caller.user_id).collect();
-        let seats_available = bookings::lock_cabin_for_holds(txn, &users, flight.id, cabin_class).await?;
-        let (live_holds, taken) = bookings::holds_and_taken_seats(txn, &users, flight.id, cabin_class, now).await?;
+        let seats = bookings::lock_cabin_for_holds(txn, &users, flight.id, cabin_class).await?;
+        let live_holds = bookings::live_holds(txn, &users, flight.id, now).await?;
         let mut locked =
-            LockedCabin::new(&cabin.layout, seats_available, taken, live_holds, self.config.max_holds_per_user);
+            LockedCabin::new(seats.seats_available, seats.taken, live_holds, self.config.max_holds_per_user);
         for (i, total_price, expires_at) in undecided {
             let queued = &batch[i];
             let user_id = queued.actor.caller.user_id;
@@ -429,7 +453,7 @@ impl Bookings {
                 }),
             };
         }
-        Ok(locked.seats_placed())
+        Ok(Some(locked))
     }
 }
 

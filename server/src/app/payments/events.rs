@@ -218,17 +218,10 @@ impl Applied {
     const NOTHING: Self = Self { changed: false, moved: None };
 }
 
-/// Takes an expired booking's seats again, all or none (in a savepoint), through the same conditional
-/// count and seat keys as a new hold.
+/// Takes an expired booking's seats again, all or none, under the cabin's lock as a new hold takes seats.
 async fn retake_seats(txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
-    let savepoint = txn.begin().await.map_err(StoreError::from)?;
-    let count = seat_count(booking.seats.len() as u64)?;
-    let taken = seats::take_seats(&savepoint, booking.flight_id, booking.cabin, count).await?
-        && seats::assign_seats(&savepoint, booking.id, booking.flight_id, booking.cabin, &booking.seats)
-            .await?
-            .is_empty();
-    if taken { savepoint.commit().await } else { savepoint.rollback().await }.map_err(StoreError::from)?;
-    Ok(taken)
+    let mut cabin_seats = seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
+    Ok(cabin_seats.claim(txn, booking.id, &booking.seats).await?.is_ok())
 }
 
 /// Counts an outcome the provider reported that moves a payment (the payments metric).

@@ -18,12 +18,12 @@ pub use reconcile::ReconciliationReport;
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait as _};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::{
     AppError,
-    bookings::{Actor, apply_change, record_history, seat_count},
+    bookings::{Actor, apply_change, record_history},
     idempotency::{Idempotency, KeyedRequest, Outcome, Reserved},
     job::{self, Job, OutboxSignal},
 };

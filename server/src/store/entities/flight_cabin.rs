@@ -1,5 +1,8 @@
 use sea_orm::entity::prelude::*;
 
+/// A flight's cabin. Its row also keeps its seats held or sold (`taken_seats`, one bit per seat), which
+/// only `store::seats` reads and writes, under the cabin's lock: the flight and search reads that load this
+/// model never carry it.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "flight_cabins")]
 pub struct Model {
