@@ -17,6 +17,7 @@ mod m20261201_000009_booking_events_and_jobs;
 mod m20261206_000010_refresh_session_deadline;
 mod m20261206_000011_idempotency_key_scope;
 mod m20261206_000012_cabin_taken_seats;
+mod m20261207_000013_booking_segments;
 
 pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_refresh_session_deadline::Migration),
             Box::new(m20261206_000011_idempotency_key_scope::Migration),
             Box::new(m20261206_000012_cabin_taken_seats::Migration),
+            Box::new(m20261207_000013_booking_segments::Migration),
         ]
     }
 }

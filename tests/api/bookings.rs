@@ -102,6 +102,7 @@ impl Customer {
         let change = pb::ChangeSeatsRequest {
             booking_id: booking.id.clone(),
             seat_numbers: seats.iter().map(|s| (*s).to_owned()).collect(),
+            flight_id: String::new(),
         };
         app.bookings().change_seats(self.keyed(change, &idempotency_key())).await.map(Response::into_inner)
     }
@@ -166,6 +167,18 @@ backend_tests! {
         assert_eq!(booking.total_price, Some(pb::Money { currency_code: "SAR".into(), amount_minor: 110_000 }));
         let expires = booking.hold_expires_at.unwrap().seconds - before.timestamp();
         assert!((599..=601).contains(&expires), "held for ten minutes, got {expires} s");
+        let one_flight = pb::Segment {
+            flight_id: flight.id.clone(),
+            cabin: pb::CabinClass::Economy.into(),
+            seat_numbers: booking.seat_numbers.clone(),
+            price: booking.total_price.clone(),
+            origin: flight.origin.clone(),
+            destination: flight.destination.clone(),
+            departs_at: flight.departs_at,
+            arrives_at: flight.arrives_at,
+        };
+        assert_eq!(booking.segments, [one_flight], "a single flight is the booking's one segment");
+        assert_eq!(sara.get(&app, &booking).await.expect("read").segments, booking.segments, "as stored");
 
         assert_eq!(economy_available(&app, &flight).await, 6);
         assert_eq!(taken_seats(&app, &flight).await, ["10A", "10B", "10C"].map(String::from).into());
@@ -386,6 +399,8 @@ backend_tests! {
         let moved = sara.change_seats(&app, &booking, &["12B", "10A"]).await.unwrap();
         assert_eq!((moved.seat_numbers.clone(), moved.version, moved.status()), (vec!["12B".to_owned(), "10A".to_owned()], 2, pb::BookingStatus::Held));
         assert_eq!(moved.hold_expires_at, booking.hold_expires_at, "the hold keeps its expiry");
+        let stored = sara.get(&app, &booking).await.unwrap();
+        assert_eq!(stored.segments[0].seat_numbers, ["12B", "10A"], "the segment's seats moved with the booking's");
         assert_eq!(taken_seats(&app, &flight).await, ["10A", "12B", "13C"].map(String::from).into());
 
         let status = sara.change_seats(&app, &booking, &["12B", "13C"]).await.unwrap_err();
@@ -395,7 +410,17 @@ backend_tests! {
         ContractError::from_status(&status).assert_validation(&["seat_numbers"]);
         let status = sara.change_seats(&app, &booking, &["11A", "1A"]).await.unwrap_err();
         ContractError::from_status(&status).assert_validation(&["seat_numbers[1]"]);
+        let on = |flight_id: &str| pb::ChangeSeatsRequest {
+            booking_id: booking.id.clone(),
+            seat_numbers: vec!["11A".into(), "11B".into()],
+            flight_id: flight_id.to_owned(),
+        };
+        let other_flight = uuid::Uuid::now_v7().to_string();
+        let status = app.bookings().change_seats(sara.keyed(on(&other_flight), &idempotency_key())).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["flight_id"]);
         assert_eq!(sara.get(&app, &booking).await.unwrap(), moved, "refused changes changed nothing");
+        let named = app.bookings().change_seats(sara.keyed(on(&flight.id), &idempotency_key())).await.unwrap();
+        assert_eq!(named.into_inner().segments[0].seat_numbers, ["11A", "11B"], "the segment named by its flight");
         assert_eq!(economy_available(&app, &flight).await, 9);
     }
 

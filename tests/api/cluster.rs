@@ -92,7 +92,7 @@ cluster_tests! {
         // Each moves, at once and through any instance, into the next one's seat or a free one.
         let moves = holders.iter().enumerate().map(|(i, (client, booking))| {
             let wanted = seats[(i + 1) % seats.len()].clone();
-            let request = pb::ChangeSeatsRequest { booking_id: booking.id.clone(), seat_numbers: vec![wanted] };
+            let request = pb::ChangeSeatsRequest { booking_id: booking.id.clone(), seat_numbers: vec![wanted], ..Default::default() };
             async move { client.booking().change_seats(request).await.map(|r| r.into_inner()) }
         });
         let results = join_all(moves).await;

@@ -82,7 +82,12 @@ async fn baselines(app: &TestApp, customer: &Customer) -> BTreeMap<&'static str,
         ),
         (
             "ChangeSeats",
-            pb::ChangeSeatsRequest { booking_id: booking_id.clone(), seat_numbers: vec!["12A".into()] }.encode_to_vec(),
+            pb::ChangeSeatsRequest {
+                booking_id: booking_id.clone(),
+                seat_numbers: vec!["12A".into()],
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
         (
             "ConfirmBooking",

@@ -103,8 +103,13 @@ impl BookingService for BookingApi {
             v.add("seat_numbers", "must list one seat per passenger, in passenger order");
         }
         let seats = convert::seat_numbers(&message.seat_numbers, &mut v);
-        let (id, seats) = v.finish_with(|| Some((id?, seats?))).map_err(|e| call.fail(e))?;
-        let outcome = self.bookings.change_seats(&actor, &keyed, id, seats, encode).await;
+        let flight_id = if message.flight_id.is_empty() {
+            Some(None)
+        } else {
+            v.check("flight_id", convert::uuid(&message.flight_id).map(Some))
+        };
+        let (id, seats, flight_id) = v.finish_with(|| Some((id?, seats?, flight_id?))).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.change_seats(&actor, &keyed, id, flight_id, seats, encode).await;
         call.keyed_response(outcome, convert::booking_to_proto)
     }
 

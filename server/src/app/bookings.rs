@@ -44,7 +44,7 @@ use crate::{
         bookings::{self, ListFilter},
         flights,
         history::{self, Change, Recorded},
-        idempotency, payments, seats,
+        idempotency, payments, seats, segments,
     },
 };
 
@@ -229,24 +229,26 @@ impl Bookings {
         Ok(outcome)
     }
 
-    /// Moves a hold's passengers to other seats of the same cabin, one seat each in passenger order.
+    /// Moves a hold's passengers to other seats of the same cabin on one of its flights (`flight_id`; `None`
+    /// for a booking of one), one seat each in passenger order.
     #[tracing::instrument(skip_all, fields(booking_id = %id))]
     pub async fn change_seats(
         &self,
         actor: &Actor,
         keyed: &KeyedRequest,
         id: Uuid,
+        flight_id: Option<Uuid>,
         seats: Vec<SeatNumber>,
         encode: impl FnOnce(&Booking) -> Vec<u8>,
     ) -> Result<Outcome<Booking>, AppError> {
         let now = self.clock.now();
         let outcome = self
             .idempotency
-            .run(keyed, now, encode, async |txn| self.move_passengers(txn, actor, id, seats, now).await)
+            .run(keyed, now, encode, async |txn| self.move_passengers(txn, actor, id, flight_id, seats, now).await)
             .await?;
         // The cabin's counts stay, but its seat map changed (watchers see no update: their counts are equal).
         if let Outcome::Executed(booking) = &outcome {
-            self.feed.changed(booking.flight_id).await;
+            self.feed.changed(flight_id.unwrap_or(booking.flight_id)).await;
         }
         Ok(outcome)
     }
@@ -268,7 +270,6 @@ impl Bookings {
                 if !bookings::set_status(&txn, hold.id, hold.version, to, now).await? {
                     continue;
                 }
-                seats::lock_cabin(&txn, hold.flight_id, hold.cabin).await?.release(&txn, hold.id).await?;
                 changes.push(Change {
                     booking_id: hold.id,
                     from: Some(BookingStatus::Held),
@@ -280,15 +281,14 @@ impl Bookings {
                     at: now,
                 });
             }
+            let expiring: Vec<Uuid> = changes.iter().map(|change| change.booking_id).collect();
+            let flights = seats::release_bookings(&txn, &expiring).await?;
             if !changes.is_empty() {
                 record_history(&txn, &changes).await?;
             }
             txn.commit().await.map_err(StoreError::from)?;
             expired += changes.len();
             metrics().holds_expired.add(changes.len() as u64, &[]);
-            let mut flights: Vec<Uuid> = due.iter().map(|hold| hold.flight_id).collect();
-            flights.sort();
-            flights.dedup();
             for flight_id in flights {
                 self.feed.changed(flight_id).await;
             }
@@ -350,17 +350,20 @@ impl Bookings {
         txn: &impl ConnectionTrait,
         actor: &Actor,
         id: Uuid,
+        flight_id: Option<Uuid>,
         seats: Vec<SeatNumber>,
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
         let mut booking = self.load(txn, actor, id).await?;
         let status = status_as_of(booking.status, booking.hold_expires_at, now);
         status.apply(BookingAction::ChangeSeats).map_err(Refusal::from)?;
-        let flight = flights::get(txn, booking.flight_id).await?.ok_or(AppError::NotFound("flight"))?;
+        let position = booking.segment_on(flight_id)?;
+        let (flight_id, cabin_class) = (booking.segments[position].flight_id, booking.segments[position].cabin);
+        let flight = flights::get(txn, flight_id).await?.ok_or(AppError::NotFound("flight"))?;
         let cabin = flight
             .cabins
             .iter()
-            .find(|c| c.cabin == booking.cabin)
+            .find(|c| c.cabin == cabin_class)
             .ok_or_else(|| StoreError::Corrupt("a booking's cabin is missing from its flight".into()))?;
         let mut violations = Violations::new();
         violations.check("seat_numbers", check_seat_change(booking.passengers.len(), seats.len()));
@@ -368,7 +371,7 @@ impl Bookings {
         violations.finish()?;
         // Seat choice in a cabin is serialised by the cabin's row, as holds take it: a hold choosing seats
         // never sees them taken by a change that was not there when it looked.
-        let mut cabin_seats = seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
+        let mut cabin_seats = seats::lock_cabin(txn, flight_id, cabin_class).await?;
         let seats_available = cabin_seats.seats_available;
         if !bookings::set_status(txn, id, booking.version, status, now).await? {
             return Err(AppError::Conflict);
@@ -377,7 +380,11 @@ impl Bookings {
         if let Err(taken) = cabin_seats.claim(txn, id, &seats).await? {
             return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
         }
-        bookings::set_passenger_seats(txn, id, &seats).await?;
+        if position == 0 {
+            // The passengers' own seat column is the first segment's.
+            bookings::set_passenger_seats(txn, id, &seats).await?;
+        }
+        segments::set_seats(txn, id, flight_id, &seats).await?;
         record_history(
             txn,
             &[Change {
@@ -392,7 +399,7 @@ impl Bookings {
             }],
         )
         .await?;
-        booking.seats = seats;
+        booking.segments[position].seats = seats;
         booking.changed(status, now);
         Ok(booking)
     }
@@ -409,7 +416,7 @@ pub(crate) async fn apply_change(
         return Err(AppError::Conflict);
     }
     if change.to.releases_seats() {
-        seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?.release(txn, booking.id).await?;
+        seats::release_bookings(txn, &[booking.id]).await?;
     }
     record_history(txn, &[change]).await
 }

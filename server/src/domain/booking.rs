@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    flight::{CabinClass, SeatNumber},
+    flight::{AirportCode, CabinClass, Flight, SeatNumber},
     money::Money,
     validation::{ValidationError, Violations},
 };
@@ -233,17 +233,21 @@ impl BookingReference {
     }
 }
 
-/// A booking as stored, with its passengers (in order) and their seats.
+/// A booking as stored, with its passengers (in order) and its flights (its segments, in travel order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Booking {
     pub id: Uuid,
     pub reference: BookingReference,
     pub user_id: Uuid,
+    /// The first segment's flight and cabin: the contract's single-flight fields, and what listings by
+    /// flight and the per-flight indexes go by.
     pub flight_id: Uuid,
     pub cabin: CabinClass,
     pub status: BookingStatus,
     pub passengers: Vec<Passenger>,
-    pub seats: Vec<SeatNumber>,
+    /// One at least.
+    pub segments: Vec<Segment>,
+    /// The segments' prices summed.
     pub total_price: Money,
     pub contact_email: String,
     /// Set while HELD.
@@ -253,7 +257,59 @@ pub struct Booking {
     pub version: i64,
 }
 
+/// One flight of a booking: the party's seats on it (one per passenger, in passenger order) and its price
+/// for the whole party, with the flight's route and times as the booking was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub flight_id: Uuid,
+    pub cabin: CabinClass,
+    pub seats: Vec<SeatNumber>,
+    pub price: Money,
+    pub origin: AirportCode,
+    pub destination: AirportCode,
+    pub departs_at: DateTime<Utc>,
+    pub arrives_at: DateTime<Utc>,
+}
+
+impl Segment {
+    /// The party's `seats` in `cabin` of `flight`, at `price`.
+    pub fn on(flight: &Flight, cabin: CabinClass, seats: Vec<SeatNumber>, price: Money) -> Self {
+        Self {
+            flight_id: flight.id,
+            cabin,
+            seats,
+            price,
+            origin: flight.origin,
+            destination: flight.destination,
+            departs_at: flight.departs_at,
+            arrives_at: flight.arrives_at,
+        }
+    }
+}
+
 impl Booking {
+    /// The first segment's seats: the contract's single-flight `seat_numbers`.
+    pub fn first_seats(&self) -> &[SeatNumber] {
+        self.segments.first().map_or(&[], |segment| segment.seats.as_slice())
+    }
+
+    /// The position of the segment on `flight_id`; `None` names the only segment of a single-flight
+    /// booking. Errors name the request's `flight_id`.
+    pub fn segment_on(&self, flight_id: Option<Uuid>) -> Result<usize, ValidationError> {
+        match flight_id {
+            None if self.segments.len() == 1 => Ok(0),
+            None => Err(ValidationError::single(
+                "flight_id",
+                format!("required: the booking has {} flights", self.segments.len()),
+            )),
+            Some(flight_id) => self
+                .segments
+                .iter()
+                .position(|segment| segment.flight_id == flight_id)
+                .ok_or_else(|| ValidationError::single("flight_id", "not a flight of this booking")),
+        }
+    }
+
     /// Records a change to `to` at `now`, as the store writes it: one version up, and no hold expiry
     /// outside HELD.
     pub fn changed(&mut self, to: BookingStatus, now: DateTime<Utc>) {
@@ -415,6 +471,46 @@ mod tests {
         // 45001 + 2 x round(33750.75)
         assert_eq!(fare(price, &party).amount_minor, 45_001 + 2 * 33_751);
         assert_eq!(fare(price, &party).currency, price.currency);
+    }
+
+    #[test]
+    fn a_segment_is_named_by_its_flight_unless_it_is_the_only_one() {
+        let now = Utc::now();
+        let price = Money::seat_price("SAR", 40_000).unwrap();
+        let segment = |flight_id| Segment {
+            flight_id,
+            cabin: CabinClass::Economy,
+            seats: Vec::new(),
+            price,
+            origin: AirportCode::parse("RUH").unwrap(),
+            destination: AirportCode::parse("JED").unwrap(),
+            departs_at: now,
+            arrives_at: now,
+        };
+        let (out, back) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut booking = Booking {
+            id: Uuid::now_v7(),
+            reference: BookingReference::from_stored("AAAAAA".into()),
+            user_id: Uuid::now_v7(),
+            flight_id: out,
+            cabin: CabinClass::Economy,
+            status: BookingStatus::Held,
+            passengers: Vec::new(),
+            segments: vec![segment(out)],
+            total_price: price,
+            contact_email: "sara@example.com".into(),
+            hold_expires_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let field = |result: Result<usize, ValidationError>| result.unwrap_err().violations[0].field.clone();
+        assert_eq!((booking.segment_on(None).unwrap(), booking.segment_on(Some(out)).unwrap()), (0, 0));
+        assert_eq!(field(booking.segment_on(Some(back))), "flight_id");
+        booking.segments.push(segment(back));
+        assert_eq!(booking.segment_on(Some(back)).unwrap(), 1);
+        let required = booking.segment_on(None).unwrap_err();
+        assert!(required.violations[0].description.contains("2 flights"), "{required:?}");
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub fn email_for(
     let travellers: Vec<String> = booking
         .passengers
         .iter()
-        .zip(&booking.seats)
+        .zip(booking.first_seats())
         .map(|(passenger, seat)| format!("{} {}, seat {seat}", passenger.given_name, passenger.family_name))
         .collect();
     let when = at.format("%Y-%m-%d %H:%M UTC");

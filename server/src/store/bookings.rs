@@ -6,20 +6,20 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Statement,
+    ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, JoinType, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, Statement,
     sea_query::{Expr, LockBehavior, LockType, OnConflict},
 };
 use uuid::Uuid;
 
 use super::{
     StoreError,
-    entities::{booking, booking_passenger},
+    entities::{booking, booking_passenger, booking_segment},
     idempotency::CLAIM_WAIT_MS,
     seats::{LOCKED_COLUMNS, LockedSeats},
 };
 use crate::domain::{
-    booking::{Booking, BookingReference, BookingStatus, Passenger},
+    booking::{Booking, BookingReference, BookingStatus, Passenger, Segment},
     flight::{CabinClass, SeatNumber},
     money::{CurrencyCode, Money},
     pagination::Cursor,
@@ -84,10 +84,11 @@ FOR UPDATE OF c";
 /// What a batch of holds reads under its cabin's lock (and its users' advisory locks): each of `users`'
 /// live holds at `now` on the flight (users without any are absent).
 ///
-/// On PostgreSQL each user's holds are counted through the (user, flight, status) index
-/// whatever the statistics say: left to the planner, a table not yet analyzed had it scan every live hold
-/// of every flight (the status and expiry index) at each batch, so the status and the expiry are tested
-/// inside an expression no index can serve (`tests::the_live_holds_are_counted_through_the_user_index`).
+/// A booking counts on every flight it has a segment on, so the count goes through the segments' (user,
+/// flight) index and each one's booking by its key. On PostgreSQL whatever the statistics say: left to the
+/// planner, a table not yet analyzed had it scan every live hold of every flight (the status and expiry
+/// index) at each batch, so the status and the expiry are tested inside an expression no index can serve
+/// (`tests::the_live_holds_are_counted_through_the_user_index`).
 #[tracing::instrument(name = "db bookings.live_holds", skip_all, fields(otel.kind = "client"))]
 pub async fn live_holds(
     db: &impl ConnectionTrait,
@@ -109,15 +110,19 @@ pub async fn live_holds(
             .map_err(|e| StoreError::Corrupt(format!("a locked cabin's live holds: {e}")))?;
         return Ok(live_holds);
     }
-    let counts: Vec<(Uuid, i64)> = booking::Entity::find()
+    let booking_of_segment = booking_segment::Entity::belongs_to(booking::Entity)
+        .from(booking_segment::Column::BookingId)
+        .to(booking::Column::Id);
+    let counts: Vec<(Uuid, i64)> = booking_segment::Entity::find()
         .select_only()
-        .column(booking::Column::UserId)
-        .column_as(Expr::col(booking::Column::Id).count(), "holds")
-        .filter(booking::Column::UserId.is_in(users.iter().copied()))
-        .filter(booking::Column::FlightId.eq(flight_id))
+        .column(booking_segment::Column::UserId)
+        .column_as(Expr::col(booking_segment::Column::BookingId).count(), "holds")
+        .join(JoinType::InnerJoin, booking_of_segment.into())
+        .filter(booking_segment::Column::UserId.is_in(users.iter().copied()))
+        .filter(booking_segment::Column::FlightId.eq(flight_id))
         .filter(booking::Column::Status.eq(BookingStatus::Held.as_str()))
         .filter(booking::Column::HoldExpiresAt.gt(now))
-        .group_by(booking::Column::UserId)
+        .group_by(booking_segment::Column::UserId)
         .into_tuple()
         .all(db)
         .await?;
@@ -127,11 +132,12 @@ pub async fn live_holds(
 const LIVE_HOLDS: &str = "\
 SELECT (SELECT coalesce(jsonb_object_agg(wanted.user_id, held.holds), '{}'::jsonb)
         FROM unnest($1::uuid[]) AS wanted(user_id)
-        CROSS JOIN LATERAL (SELECT count(*) AS holds FROM bookings b WHERE b.user_id = wanted.user_id
-                            AND b.flight_id = $2 AND coalesce(b.status = $3 AND b.hold_expires_at > $4, false)) held
+        CROSS JOIN LATERAL (SELECT count(*) AS holds FROM booking_segments s JOIN bookings b ON b.id = s.booking_id
+                            WHERE s.user_id = wanted.user_id AND s.flight_id = $2
+                              AND coalesce(b.status = $3 AND b.hold_expires_at > $4, false)) held
         WHERE held.holds > 0) AS live_holds";
 
-/// Inserts new bookings with their passengers, two statements in all. Returns the ids of the bookings
+/// Inserts new bookings with their passengers and segments, three statements in all. Returns the ids of the bookings
 /// whose reference was in use already: those were not written (draw others and insert them again).
 #[tracing::instrument(name = "db bookings.insert_many", skip_all, fields(otel.kind = "client"))]
 pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Result<Vec<Uuid>, StoreError> {
@@ -169,8 +175,9 @@ pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Re
             .await?;
         bookings.iter().map(|b| b.id).filter(|id| !written.contains(id)).collect()
     };
-    let passengers = bookings.iter().filter(|booking| !refused.contains(&booking.id)).flat_map(|booking| {
-        booking.passengers.iter().zip(&booking.seats).enumerate().map(|(position, (p, seat))| {
+    let written: Vec<&Booking> = bookings.iter().filter(|booking| !refused.contains(&booking.id)).copied().collect();
+    let passengers = written.iter().flat_map(|booking| {
+        booking.passengers.iter().zip(booking.first_seats()).enumerate().map(|(position, (p, seat))| {
             booking_passenger::ActiveModel {
                 booking_id: Set(booking.id),
                 position: Set(position as i16),
@@ -183,6 +190,7 @@ pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Re
         })
     });
     booking_passenger::Entity::insert_many(passengers).exec_without_returning(db).await?;
+    super::segments::insert_many(db, &written).await?;
     Ok(refused)
 }
 
@@ -285,8 +293,6 @@ pub async fn list(
 #[derive(Debug, Clone)]
 pub struct DueHold {
     pub id: Uuid,
-    pub flight_id: Uuid,
-    pub cabin: CabinClass,
     pub version: i64,
 }
 
@@ -299,9 +305,9 @@ pub async fn claim_due_holds(
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<DueHold>, StoreError> {
-    let rows: Vec<(Uuid, Uuid, String, i64)> = booking::Entity::find()
+    let rows: Vec<(Uuid, i64)> = booking::Entity::find()
         .select_only()
-        .columns([booking::Column::Id, booking::Column::FlightId, booking::Column::Cabin, booking::Column::Version])
+        .columns([booking::Column::Id, booking::Column::Version])
         .filter(booking::Column::Status.eq(BookingStatus::Held.as_str()))
         .filter(booking::Column::HoldExpiresAt.lte(now))
         .order_by_asc(booking::Column::HoldExpiresAt)
@@ -310,14 +316,11 @@ pub async fn claim_due_holds(
         .into_tuple()
         .all(db)
         .await?;
-    rows.into_iter()
-        .map(|(id, flight_id, cabin, version)| {
-            Ok(DueHold { id, flight_id, cabin: cabin.parse().map_err(StoreError::Corrupt)?, version })
-        })
-        .collect()
+    Ok(rows.into_iter().map(|(id, version)| DueHold { id, version }).collect())
 }
 
-/// Loads the passengers of `rows` in one query and assembles domain bookings in the same order.
+/// Loads the passengers and the segments of `rows` (a query each) and assembles domain bookings in the same
+/// order.
 async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -> Result<Vec<Booking>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -331,20 +334,27 @@ async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -
     for passenger in passengers {
         by_booking.entry(passenger.booking_id).or_default().push(passenger);
     }
+    let mut segments = super::segments::of_bookings(db, rows.iter().map(|r| r.id)).await?;
     rows.into_iter()
         .map(|row| {
             let passengers = by_booking.remove(&row.id).unwrap_or_default();
-            to_booking(row, passengers)
+            let segments = segments.remove(&row.id).unwrap_or_default();
+            to_booking(row, passengers, segments)
         })
         .collect()
 }
 
-fn to_booking(row: booking::Model, passengers: Vec<booking_passenger::Model>) -> Result<Booking, StoreError> {
+fn to_booking(
+    row: booking::Model,
+    passengers: Vec<booking_passenger::Model>,
+    segments: Vec<Segment>,
+) -> Result<Booking, StoreError> {
     let corrupt = StoreError::Corrupt;
+    if segments.first().is_none_or(|first| first.flight_id != row.flight_id) {
+        return Err(StoreError::Corrupt(format!("booking {} without its first segment", row.id)));
+    }
     let mut people = Vec::with_capacity(passengers.len());
-    let mut seats = Vec::with_capacity(passengers.len());
     for p in passengers {
-        seats.push(SeatNumber::parse(&p.seat_number).map_err(corrupt)?);
         people.push(Passenger {
             given_name: p.given_name,
             family_name: p.family_name,
@@ -360,7 +370,7 @@ fn to_booking(row: booking::Model, passengers: Vec<booking_passenger::Model>) ->
         cabin: row.cabin.parse().map_err(corrupt)?,
         status: row.status.parse().map_err(corrupt)?,
         passengers: people,
-        seats,
+        segments,
         total_price: Money {
             currency: CurrencyCode::parse(&row.currency_code).map_err(corrupt)?,
             amount_minor: row.total_amount_minor,
@@ -375,17 +385,23 @@ fn to_booking(row: booking::Model, passengers: Vec<booking_passenger::Model>) ->
 
 #[cfg(test)]
 mod tests {
+    use aerobook_migrations::{Migrator, MigratorTrait as _};
     use sea_orm::{ConnectionTrait as _, Database, TransactionTrait as _};
 
     use super::*;
     use crate::{
         config::{DatabaseConfig, Secret},
-        store::Store,
+        store::{
+            Store,
+            entities::flight_cabin,
+            seed,
+            test_support::{databases, drop_database, hold, insert_without_segments},
+        },
     };
 
     /// On a fresh PostgreSQL schema (no statistics yet) with the plan PostgreSQL settles on for a prepared
-    /// statement run many times (the generic plan), a batch's read of the live holds goes through the index
-    /// on (user, flight, status), not through every live hold of every flight.
+    /// statement run many times (the generic plan), a batch's read of the live holds goes through the
+    /// segments' (user, flight) index, not through every live hold of every flight.
     #[tokio::test]
     async fn the_live_holds_are_counted_through_the_user_index() {
         let Ok(url) = std::env::var("DATABASE_URL") else { return };
@@ -417,7 +433,41 @@ mod tests {
         txn.execute_unprepared("DEALLOCATE live_holds").await.expect("deallocated");
         txn.rollback().await.expect("rolled back");
         admin.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.expect("dropped");
-        assert!(plan.contains("ix_bookings_user_flight_status"), "{plan}");
+        assert!(plan.contains("ix_booking_segments_user_flight"), "{plan}");
         assert!(!plan.contains("ix_bookings_status_expiry"), "{plan}");
+    }
+
+    /// Bookings written before segments existed get one each: their flight, cabin and total, and their
+    /// passengers' seats in passenger order.
+    #[tokio::test]
+    async fn the_migration_gives_every_earlier_booking_its_one_segment() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for config in databases(&dir).await {
+            let store = Store::connect(&config).await.expect("connected");
+            Migrator::up(store.conn(), Some(12)).await.expect("migrated to the version before");
+            let now = Utc::now();
+            seed::seed_demo_data(&store, now, 2).await.expect("seeded");
+            let cabin = flight_cabin::Entity::find()
+                .filter(flight_cabin::Column::Cabin.eq(CabinClass::Economy.as_str()))
+                .one(store.conn())
+                .await
+                .expect("read")
+                .expect("an economy cabin");
+            let first = SeatNumber { row: cabin.first_row, letter: 'B' };
+            let mut earlier = hold(cabin.flight_id, CabinClass::Economy, "AAAAAA", first, now);
+            earlier.passengers.push(earlier.passengers[0].clone());
+            earlier.segments[0].seats.push(SeatNumber { row: cabin.first_row, letter: 'A' });
+            insert_without_segments(store.conn(), &earlier).await;
+
+            Migrator::up(store.conn(), None).await.expect("migrated");
+            let read = get(store.conn(), earlier.id).await.expect("read").expect("the booking");
+            let segment = &read.segments[..];
+            assert_eq!(segment.len(), 1);
+            assert_eq!((segment[0].flight_id, segment[0].cabin), (cabin.flight_id, CabinClass::Economy));
+            assert_eq!(segment[0].seats, earlier.segments[0].seats, "in passenger order");
+            assert_eq!(segment[0].price, earlier.total_price);
+            store.close().await.expect("closed");
+            drop_database(&config).await;
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Everything a batch of holds writes once its holds are decided: the seats off the cabin's count, the
-//! bookings with their passengers, seat assignments and history rows, and the callers' keys with their
+//! bookings with their passengers, segments, seat assignments and history rows, and the callers' keys with their
 //! outcomes. On PostgreSQL that is one statement of one shape whatever the batch's size (the rows travel as
 //! JSON parameters), where it was eight round trips; elsewhere, one statement per table.
 //!
@@ -14,9 +14,10 @@ use uuid::Uuid;
 
 use super::{
     StoreError, bookings,
+    entities::booking_segment,
     history::{self, Change, Recorded},
     idempotency::{self, KeyedCall, StoredOutcome},
-    seats,
+    seats, segments,
 };
 use crate::domain::{booking::Booking, flight::CabinClass, taken_seats::TakenSeats};
 
@@ -81,7 +82,7 @@ async fn table_by_table(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> Res
     };
     let refused = bookings::insert_many(db, write.bookings).await?;
     let written: Vec<&Booking> = write.bookings.iter().filter(|b| !refused.contains(&b.id)).copied().collect();
-    let seats: Vec<(Uuid, &[_])> = written.iter().map(|b| (b.id, b.seats.as_slice())).collect();
+    let seats: Vec<(Uuid, &[_])> = written.iter().map(|b| (b.id, b.first_seats())).collect();
     let assigned = seats::assign_free_seats(db, write.flight_id, write.cabin, &seats).await?;
     write.check_seats(&refused, counted, assigned)?;
     let changes: Vec<Change> = write.changes.iter().filter(|c| !refused.contains(&c.booking_id)).cloned().collect();
@@ -106,7 +107,8 @@ impl HoldWrite<'_> {
         if !counted {
             return Err(StoreError::Corrupt("the cabin's count moved while it was locked".into()));
         }
-        let expected: usize = self.bookings.iter().filter(|b| !refused.contains(&b.id)).map(|b| b.seats.len()).sum();
+        let expected: usize =
+            self.bookings.iter().filter(|b| !refused.contains(&b.id)).map(|b| b.first_seats().len()).sum();
         if assigned != expected as u64 {
             return Err(StoreError::Corrupt("a seat chosen under the cabin's lock was taken".into()));
         }
@@ -138,6 +140,13 @@ WITH new_bookings AS (
     INSERT INTO booking_passengers (booking_id, position, given_name, family_name, date_of_birth, passenger_type,
                                     seat_number)
     SELECT * FROM wanted_passengers
+    RETURNING 1
+), new_segments AS (
+    INSERT INTO booking_segments (booking_id, position, user_id, flight_id, cabin, seat_numbers, currency_code,
+                                  price_amount_minor)
+    SELECT s.* FROM jsonb_to_recordset($12::jsonb) AS s(booking_id uuid, position smallint, user_id uuid,
+        flight_id uuid, cabin text, seat_numbers text, currency_code text, price_amount_minor bigint)
+    WHERE s.booking_id IN (SELECT id FROM new_bookings)
     RETURNING 1
 ), new_seats AS (
     INSERT INTO seat_assignments (flight_id, seat_number, cabin, booking_id)
@@ -189,6 +198,7 @@ async fn in_one_statement(db: &impl ConnectionTrait, write: &HoldWrite<'_>) -> R
         write.scope.into(),
         Value::from_iter(write.keys.iter().map(key_row)).into(),
         write.seats.as_ref().map_or_else(Vec::new, |seats| seats.taken.bits().to_vec()).into(),
+        Value::from_iter(write.bookings.iter().flat_map(|b| segments::rows(b)).map(segment_row)).into(),
     ];
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, WRITE_HOLDS, values);
     let row = match db.query_one_raw(statement).await.map_err(StoreError::from) {
@@ -240,7 +250,7 @@ fn booking_row(booking: &Booking) -> Value {
 }
 
 fn passenger_rows(booking: &Booking) -> impl Iterator<Item = Value> + '_ {
-    booking.passengers.iter().zip(&booking.seats).enumerate().map(|(position, (passenger, seat))| {
+    booking.passengers.iter().zip(booking.first_seats()).enumerate().map(|(position, (passenger, seat))| {
         json!({
             "booking_id": booking.id,
             "position": position,
@@ -250,6 +260,19 @@ fn passenger_rows(booking: &Booking) -> impl Iterator<Item = Value> + '_ {
             "passenger_type": passenger.passenger_type.as_str(),
             "seat_number": seat.to_string(),
         })
+    })
+}
+
+fn segment_row(row: booking_segment::Model) -> Value {
+    json!({
+        "booking_id": row.booking_id,
+        "position": row.position,
+        "user_id": row.user_id,
+        "flight_id": row.flight_id,
+        "cabin": row.cabin,
+        "seat_numbers": row.seat_numbers,
+        "currency_code": row.currency_code,
+        "price_amount_minor": row.price_amount_minor,
     })
 }
 
@@ -336,7 +359,10 @@ mod tests {
             let txn = self.store.begin_write().await.expect("a transaction");
             let mut locked = seats::lock_cabin(&txn, self.flight_id, self.cabin).await.expect("locked");
             for booking in bookings {
-                booking.seats.iter().for_each(|&seat| assert!(locked.taken.take(seat) || seats == 0, "{seat} free"));
+                booking
+                    .first_seats()
+                    .iter()
+                    .for_each(|&seat| assert!(locked.taken.take(seat) || seats == 0, "{seat} free"));
             }
             let write = HoldWrite {
                 flight_id: self.flight_id,

@@ -18,6 +18,7 @@ pub mod payments;
 pub mod retention;
 pub mod seats;
 pub mod seed;
+pub mod segments;
 pub mod stats;
 #[cfg(test)]
 mod test_support;

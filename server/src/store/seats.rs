@@ -3,15 +3,18 @@
 //! decremented only where enough seats remain, and a seat is assigned only where no live booking holds it
 //! (the primary key of `seat_assignments`, the truth the cabin's taken seats are kept in step with).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, QueryFilter as _, QueryResult,
-    QuerySelect as _, Statement, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _, ExprTrait as _, QueryFilter as _,
+    QueryResult, QuerySelect as _, Statement, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
-use super::{StoreError, entities::seat_assignment};
+use super::{
+    StoreError,
+    entities::{booking_segment, seat_assignment},
+};
 use crate::domain::{
     flight::{CabinClass, CabinLayout, SeatNumber},
     taken_seats::TakenSeats,
@@ -58,24 +61,27 @@ impl LockedSeats {
         Ok(Self { flight_id, cabin, seats_available: row.try_get("", "seats_available")?, taken })
     }
 
-    /// Frees the booking's seats and gives them back to the cabin's count; returns how many it held.
+    /// Frees the booking's seats of this cabin and gives them back to its count; returns how many it held.
     #[tracing::instrument(name = "db bookings.release_seats", skip_all, fields(otel.kind = "client"))]
     pub async fn release(&mut self, db: &impl ConnectionTrait, booking_id: Uuid) -> Result<u64, StoreError> {
+        let of_booking = || {
+            seat_assignment::Column::BookingId
+                .eq(booking_id)
+                .and(seat_assignment::Column::FlightId.eq(self.flight_id))
+                .and(seat_assignment::Column::Cabin.eq(self.cabin.as_str()))
+        };
         // Read, then deleted: the cabin's lock keeps them as read (SQLite's DELETE has no RETURNING here).
         let freed: Vec<String> = seat_assignment::Entity::find()
             .select_only()
             .column(seat_assignment::Column::SeatNumber)
-            .filter(seat_assignment::Column::BookingId.eq(booking_id))
+            .filter(of_booking())
             .into_tuple()
             .all(db)
             .await?;
         if freed.is_empty() {
             return Ok(0);
         }
-        seat_assignment::Entity::delete_many()
-            .filter(seat_assignment::Column::BookingId.eq(booking_id))
-            .exec(db)
-            .await?;
+        seat_assignment::Entity::delete_many().filter(of_booking()).exec(db).await?;
         let mut taken = self.taken.clone();
         for seat in &freed {
             // A seat assigned but not marked (written by a version before the cabin kept its taken seats)
@@ -137,6 +143,43 @@ impl LockedSeats {
         self.taken = taken;
         Ok(())
     }
+}
+
+/// Frees every seat of the bookings, on each of their segments' cabins, each cabin locked once and in
+/// (flight, cabin) order, as every transaction taking several cabins locks them. Returns the flights whose
+/// seats were given back.
+#[tracing::instrument(name = "db bookings.release_bookings", skip_all, fields(otel.kind = "client"))]
+pub async fn release_bookings(db: &impl ConnectionTrait, booking_ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+    if booking_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let segments: Vec<(Uuid, String, Uuid)> = booking_segment::Entity::find()
+        .select_only()
+        .columns([
+            booking_segment::Column::FlightId,
+            booking_segment::Column::Cabin,
+            booking_segment::Column::BookingId,
+        ])
+        .filter(booking_segment::Column::BookingId.is_in(booking_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_cabin: BTreeMap<(Uuid, String), Vec<Uuid>> = BTreeMap::new();
+    for (flight_id, cabin, booking_id) in segments {
+        by_cabin.entry((flight_id, cabin)).or_default().push(booking_id);
+    }
+    let mut released = Vec::new();
+    for ((flight_id, cabin), bookings) in by_cabin {
+        let mut locked = lock_cabin(db, flight_id, cabin.parse().map_err(StoreError::Corrupt)?).await?;
+        let mut freed = 0;
+        for booking_id in bookings {
+            freed += locked.release(db, booking_id).await?;
+        }
+        if freed > 0 && released.last() != Some(&flight_id) {
+            released.push(flight_id);
+        }
+    }
+    Ok(released)
 }
 
 /// Moves the cabin's count by `change` (negative: seats taken) where it stays at 0 or above (the CHECK
@@ -231,7 +274,7 @@ mod tests {
         Store, bookings,
         entities::flight_cabin,
         invariants, seed,
-        test_support::{databases, drop_database, hold},
+        test_support::{databases, drop_database, hold, insert_without_segments},
     };
 
     /// The seeded economy cabin of some flight: two rows of three seats at least.
@@ -260,7 +303,7 @@ mod tests {
             let (flight_id, cabin, first_row) = economy(&store).await;
             let seats = [SeatNumber { row: first_row + 1, letter: 'B' }, SeatNumber { row: first_row, letter: 'C' }];
             let booking = hold(flight_id, cabin, "AAAAAA", seats[0], now);
-            bookings::insert_many(store.conn(), &[&booking]).await.expect("a booking");
+            insert_without_segments(store.conn(), &booking).await;
             assign_free_seats(store.conn(), flight_id, cabin, &[(booking.id, &seats)]).await.expect("assigned");
 
             Migrator::up(store.conn(), None).await.expect("migrated");

@@ -1,14 +1,15 @@
 //! What the store's own tests share: the databases they run on, and a hold to write.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use sea_orm::{ConnectionTrait as _, Database};
+use sea_orm::{ActiveModelTrait as _, ConnectionTrait, Database};
 use uuid::Uuid;
 
+use super::entities::{booking, booking_passenger};
 use crate::{
     config::{DatabaseConfig, Secret},
     domain::{
-        booking::{Booking, BookingReference, BookingStatus, Passenger, PassengerType},
-        flight::{CabinClass, SeatNumber},
+        booking::{Booking, BookingReference, BookingStatus, Passenger, PassengerType, Segment},
+        flight::{AirportCode, CabinClass, SeatNumber},
         money::Money,
     },
 };
@@ -42,6 +43,7 @@ pub async fn drop_database(config: &DatabaseConfig) {
 
 /// A hold of one adult on `seat`, for a caller of its own.
 pub fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumber, now: DateTime<Utc>) -> Booking {
+    let price = Money::seat_price("SAR", 40_000).expect("a price");
     Booking {
         id: Uuid::now_v7(),
         reference: BookingReference::from_stored(reference.to_owned()),
@@ -49,18 +51,60 @@ pub fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumbe
         flight_id,
         cabin,
         status: BookingStatus::Held,
-        total_price: Money::seat_price("SAR", 40_000).expect("a price"),
+        total_price: price,
         passengers: vec![Passenger {
             given_name: "Sara".into(),
             family_name: "O'Neil".into(),
             date_of_birth: NaiveDate::from_ymd_opt(1990, 1, 1).expect("a date"),
             passenger_type: PassengerType::Adult,
         }],
-        seats: vec![seat],
+        segments: vec![Segment {
+            flight_id,
+            cabin,
+            seats: vec![seat],
+            price,
+            origin: AirportCode::parse("RUH").expect("a code"),
+            destination: AirportCode::parse("JED").expect("a code"),
+            departs_at: now,
+            arrives_at: now,
+        }],
         contact_email: "sara@example.com".into(),
         hold_expires_at: Some(now + TimeDelta::minutes(10)),
         created_at: now,
         updated_at: now,
         version: 1,
+    }
+}
+
+/// Writes `booking` and its passengers as a version before segments did (the first segment's seats on the
+/// passengers), for the tests of the migrations since.
+pub async fn insert_without_segments(db: &impl ConnectionTrait, booking: &Booking) {
+    let row = booking::Model {
+        id: booking.id,
+        reference: booking.reference.as_str().to_owned(),
+        user_id: booking.user_id,
+        flight_id: booking.flight_id,
+        cabin: booking.cabin.as_str().to_owned(),
+        status: booking.status.as_str().to_owned(),
+        contact_email: booking.contact_email.clone(),
+        currency_code: booking.total_price.currency.as_str().to_owned(),
+        total_amount_minor: booking.total_price.amount_minor,
+        hold_expires_at: booking.hold_expires_at,
+        created_at: booking.created_at,
+        updated_at: booking.updated_at,
+        version: booking.version,
+    };
+    booking::ActiveModel::from(row).insert(db).await.expect("a booking");
+    for (position, (passenger, seat)) in booking.passengers.iter().zip(booking.first_seats()).enumerate() {
+        let row = booking_passenger::Model {
+            booking_id: booking.id,
+            position: position as i16,
+            given_name: passenger.given_name.clone(),
+            family_name: passenger.family_name.clone(),
+            date_of_birth: passenger.date_of_birth,
+            passenger_type: passenger.passenger_type.as_str().to_owned(),
+            seat_number: seat.to_string(),
+        };
+        booking_passenger::ActiveModel::from(row).insert(db).await.expect("a passenger");
     }
 }

@@ -117,12 +117,26 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
                 r#type: passenger_type_to_proto(p.passenger_type).into(),
             })
             .collect(),
-        seat_numbers: booking.seats.iter().map(ToString::to_string).collect(),
+        seat_numbers: booking.first_seats().iter().map(ToString::to_string).collect(),
         total_price: Some(money_to_proto(booking.total_price)),
         hold_expires_at: booking.hold_expires_at.map(timestamp),
         created_at: Some(timestamp(booking.created_at)),
         updated_at: Some(timestamp(booking.updated_at)),
         version: booking.version,
+        segments: booking.segments.iter().map(segment_to_proto).collect(),
+    }
+}
+
+fn segment_to_proto(segment: &Segment) -> pb::Segment {
+    pb::Segment {
+        flight_id: segment.flight_id.to_string(),
+        cabin: cabin_to_proto(segment.cabin).into(),
+        seat_numbers: segment.seats.iter().map(ToString::to_string).collect(),
+        price: Some(money_to_proto(segment.price)),
+        origin: segment.origin.to_string(),
+        destination: segment.destination.to_string(),
+        departs_at: Some(timestamp(segment.departs_at)),
+        arrives_at: Some(timestamp(segment.arrives_at)),
     }
 }
 

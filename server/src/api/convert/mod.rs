@@ -23,7 +23,7 @@ use crate::{
     domain::{
         auth::Email,
         booking::{
-            Booking, BookingStatus, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, check_party,
+            Booking, BookingStatus, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, Segment, check_party,
             check_party_size, date_of_birth, person_name,
         },
         flight::{

@@ -6,7 +6,7 @@
 //! waiting when it looks (at most [`MAX_BATCH`], first come first served) go into one write transaction
 //! that reads the callers' keys once, locks the cabin's row once, decides every hold in memory against the
 //! count and the taken seats read under that lock, then writes the batch with one conditional update of
-//! the count and one multi-row insert each for bookings, passengers, seats, history rows and keys. Each
+//! the count and one multi-row insert each for bookings, passengers, segments, seats, history rows and keys. Each
 //! caller still gets its own result and its own stored outcome: a refusal (sold out, seats taken, too many
 //! holds) is stored under its caller's key, an invalid request (or one whose key names another call)
 //! answers its caller only, and neither changes the others' holds. No time is spent waiting to fill a
@@ -38,7 +38,7 @@ use crate::{
         idempotency::{KEY_RETENTION, KeyedRequest, Outcome, Replay, stored},
     },
     domain::{
-        booking::{Booking, BookingReference, BookingStatus, Refusal},
+        booking::{Booking, BookingReference, BookingStatus, Refusal, Segment},
         flight::{CabinClass, Flight},
         hold::{Hold, HoldRequest, LockedCabin},
         money::Money,
@@ -444,7 +444,7 @@ impl Bookings {
                     status: BookingStatus::Held,
                     total_price,
                     passengers: queued.hold.passengers.clone(),
-                    seats,
+                    segments: vec![Segment::on(flight, cabin_class, seats, total_price)],
                     contact_email: queued.hold.contact_email.as_str().to_owned(),
                     hold_expires_at: Some(expires_at),
                     created_at: now,

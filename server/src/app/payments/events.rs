@@ -218,10 +218,22 @@ impl Applied {
     const NOTHING: Self = Self { changed: false, moved: None };
 }
 
-/// Takes an expired booking's seats again, all or none, under the cabin's lock as a new hold takes seats.
+/// Takes an expired booking's seats again on every segment, all or none (in a savepoint), under each
+/// cabin's lock as a new hold takes seats; the cabins in (flight, cabin) order, as every transaction
+/// taking several cabins locks them.
 async fn retake_seats(txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
-    let mut cabin_seats = seats::lock_cabin(txn, booking.flight_id, booking.cabin).await?;
-    Ok(cabin_seats.claim(txn, booking.id, &booking.seats).await?.is_ok())
+    let mut segments: Vec<_> = booking.segments.iter().collect();
+    segments.sort_by_key(|segment| (segment.flight_id, segment.cabin.as_str()));
+    let savepoint = txn.begin().await.map_err(StoreError::from)?;
+    for segment in segments {
+        let mut cabin_seats = seats::lock_cabin(&savepoint, segment.flight_id, segment.cabin).await?;
+        if cabin_seats.claim(&savepoint, booking.id, &segment.seats).await?.is_err() {
+            savepoint.rollback().await.map_err(StoreError::from)?;
+            return Ok(false);
+        }
+    }
+    savepoint.commit().await.map_err(StoreError::from)?;
+    Ok(true)
 }
 
 /// Counts an outcome the provider reported that moves a payment (the payments metric).

@@ -18,7 +18,7 @@ pub use reconcile::ReconciliationReport;
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use uuid::Uuid;
 
 use super::{

@@ -4,6 +4,7 @@ pub mod airport;
 pub mod booking;
 pub mod booking_history;
 pub mod booking_passenger;
+pub mod booking_segment;
 pub mod flight;
 pub mod flight_cabin;
 pub mod idempotency_key;

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/booking.proto.
  */
 export const file_aerobook_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIsUBChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkioAMKB0Jvb2tpbmcSCgoCaWQYASABKAkSEQoJcmVmZXJlbmNlGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCRImCgVjYWJpbhgEIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSKgoGc3RhdHVzGAUgASgOMhouYWVyb2Jvb2sudjEuQm9va2luZ1N0YXR1cxIqCgpwYXNzZW5nZXJzGAYgAygLMhYuYWVyb2Jvb2sudjEuUGFzc2VuZ2VyEhQKDHNlYXRfbnVtYmVycxgHIAMoCRInCgt0b3RhbF9wcmljZRgIIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5EjMKD2hvbGRfZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgMIAEoAyInChFHZXRCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KE0xpc3RCb29raW5nc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJZmxpZ2h0X2lkGAMgASgJIlcKFExpc3RCb29raW5nc1Jlc3BvbnNlEiYKCGJvb2tpbmdzGAEgAygLMhQuYWVyb2Jvb2sudjEuQm9va2luZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgoUQ2FuY2VsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiPgoSQ2hhbmdlU2VhdHNSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSFAoMc2VhdF9udW1iZXJzGAIgAygJIjkKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEgwKBG5vdGUYAiABKAkq4AEKDUJvb2tpbmdTdGF0dXMSHgoaQk9PS0lOR19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNCT09LSU5HX1NUQVRVU19IRUxEEAESHAoYQk9PS0lOR19TVEFUVVNfQ09ORklSTUVEEAISHAoYQk9PS0lOR19TVEFUVVNfQ0FOQ0VMTEVEEAMSGgoWQk9PS0lOR19TVEFUVVNfRVhQSVJFRBAEEiEKHUJPT0tJTkdfU1RBVFVTX1JFRlVORF9QRU5ESU5HEAUSGwoXQk9PS0lOR19TVEFUVVNfUkVGVU5ERUQQBjKjBAoOQm9va2luZ1NlcnZpY2USUgoNQ3JlYXRlQm9va2luZxIhLmFlcm9ib29rLnYxLkNyZWF0ZUJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIIirUYBBgBIAQSUgoKR2V0Qm9va2luZxIeLmFlcm9ib29rLnYxLkdldEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIOkAIBirUYBxIDAQIDIAMSYwoMTGlzdEJvb2tpbmdzEiAuYWVyb2Jvb2sudjEuTGlzdEJvb2tpbmdzUmVxdWVzdBohLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1Jlc3BvbnNlIg6QAgGKtRgHEgMBAgMgAxJWCg1DYW5jZWxCb29raW5nEiEuYWVyb2Jvb2sudjEuQ2FuY2VsQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSUgoLQ2hhbmdlU2VhdHMSHy5hZXJvYm9vay52MS5DaGFuZ2VTZWF0c1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSWAoOQ29uZmlybUJvb2tpbmcSIi5hZXJvYm9vay52MS5Db25maXJtQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgICAxgBIARiBnByb3RvMw", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIsUBChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkiyAMKB0Jvb2tpbmcSCgoCaWQYASABKAkSEQoJcmVmZXJlbmNlGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCRImCgVjYWJpbhgEIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSKgoGc3RhdHVzGAUgASgOMhouYWVyb2Jvb2sudjEuQm9va2luZ1N0YXR1cxIqCgpwYXNzZW5nZXJzGAYgAygLMhYuYWVyb2Jvb2sudjEuUGFzc2VuZ2VyEhQKDHNlYXRfbnVtYmVycxgHIAMoCRInCgt0b3RhbF9wcmljZRgIIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5EjMKD2hvbGRfZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgMIAEoAxImCghzZWdtZW50cxgNIAMoCzIULmFlcm9ib29rLnYxLlNlZ21lbnQiggIKB1NlZ21lbnQSEQoJZmxpZ2h0X2lkGAEgASgJEiYKBWNhYmluGAIgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIUCgxzZWF0X251bWJlcnMYAyADKAkSIQoFcHJpY2UYBCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIOCgZvcmlnaW4YBSABKAkSEwoLZGVzdGluYXRpb24YBiABKAkSLgoKZGVwYXJ0c19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoRR2V0Qm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJPChNMaXN0Qm9va2luZ3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCSJXChRMaXN0Qm9va2luZ3NSZXNwb25zZRImCghib29raW5ncxgBIAMoCzIULmFlcm9ib29rLnYxLkJvb2tpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlEKEkNoYW5nZVNlYXRzUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEhQKDHNlYXRfbnVtYmVycxgCIAMoCRIRCglmbGlnaHRfaWQYAyABKAkiOQoVQ29uZmlybUJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDAoEbm90ZRgCIAEoCSrgAQoNQm9va2luZ1N0YXR1cxIeChpCT09LSU5HX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0JPT0tJTkdfU1RBVFVTX0hFTEQQARIcChhCT09LSU5HX1NUQVRVU19DT05GSVJNRUQQAhIcChhCT09LSU5HX1NUQVRVU19DQU5DRUxMRUQQAxIaChZCT09LSU5HX1NUQVRVU19FWFBJUkVEEAQSIQodQk9PS0lOR19TVEFUVVNfUkVGVU5EX1BFTkRJTkcQBRIbChdCT09LSU5HX1NUQVRVU19SRUZVTkRFRBAGMqMECg5Cb29raW5nU2VydmljZRJSCg1DcmVhdGVCb29raW5nEiEuYWVyb2Jvb2sudjEuQ3JlYXRlQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgiKtRgEGAEgBBJSCgpHZXRCb29raW5nEh4uYWVyb2Jvb2sudjEuR2V0Qm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIg6QAgGKtRgHEgMBAgMgAxJjCgxMaXN0Qm9va2luZ3MSIC5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXF1ZXN0GiEuYWVyb2Jvb2sudjEuTGlzdEJvb2tpbmdzUmVzcG9uc2UiDpACAYq1GAcSAwECAyADElYKDUNhbmNlbEJvb2tpbmcSIS5hZXJvYm9vay52MS5DYW5jZWxCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJSCgtDaGFuZ2VTZWF0cxIfLmFlcm9ib29rLnYxLkNoYW5nZVNlYXRzUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJYCg5Db25maXJtQm9va2luZxIiLmFlcm9ib29rLnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgIDGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * A traveller. Every passenger has a seat of their own. A party has at least one adult and no more infants
@@ -132,6 +132,8 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
   reference: string;
 
   /**
+   * The first segment's flight and cabin.
+   *
    * @generated from field: string flight_id = 3;
    */
   flightId: string;
@@ -152,13 +154,15 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
   passengers: Passenger[];
 
   /**
-   * One per passenger, in passenger order.
+   * The first segment's seats: one per passenger, in passenger order.
    *
    * @generated from field: repeated string seat_numbers = 7;
    */
   seatNumbers: string[];
 
   /**
+   * The sum of the segments' prices.
+   *
    * @generated from field: aerobook.v1.Money total_price = 8;
    */
   totalPrice?: Money | undefined;
@@ -186,6 +190,13 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
    * @generated from field: int64 version = 12;
    */
   version: bigint;
+
+  /**
+   * The booking's flights in travel order: one for a single-flight booking.
+   *
+   * @generated from field: repeated aerobook.v1.Segment segments = 13;
+   */
+  segments: Segment[];
 };
 
 /**
@@ -194,6 +205,68 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
  */
 export const BookingSchema: GenMessage<Booking> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_booking, 2);
+
+/**
+ * One flight of a booking.
+ *
+ * @generated from message aerobook.v1.Segment
+ */
+export type Segment = Message<"aerobook.v1.Segment"> & {
+  /**
+   * UUID.
+   *
+   * @generated from field: string flight_id = 1;
+   */
+  flightId: string;
+
+  /**
+   * @generated from field: aerobook.v1.CabinClass cabin = 2;
+   */
+  cabin: CabinClass;
+
+  /**
+   * One per passenger, in passenger order, e.g. "12A".
+   *
+   * @generated from field: repeated string seat_numbers = 3;
+   */
+  seatNumbers: string[];
+
+  /**
+   * For the whole party on this flight.
+   *
+   * @generated from field: aerobook.v1.Money price = 4;
+   */
+  price?: Money | undefined;
+
+  /**
+   * IATA codes of the flight's airports.
+   *
+   * @generated from field: string origin = 5;
+   */
+  origin: string;
+
+  /**
+   * @generated from field: string destination = 6;
+   */
+  destination: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp departs_at = 7;
+   */
+  departsAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp arrives_at = 8;
+   */
+  arrivesAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message aerobook.v1.Segment.
+ * Use `create(SegmentSchema)` to create a new message.
+ */
+export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 3);
 
 /**
  * @generated from message aerobook.v1.GetBookingRequest
@@ -210,7 +283,7 @@ export type GetBookingRequest = Message<"aerobook.v1.GetBookingRequest"> & {
  * Use `create(GetBookingRequestSchema)` to create a new message.
  */
 export const GetBookingRequestSchema: GenMessage<GetBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 3);
+  messageDesc(file_aerobook_v1_booking, 4);
 
 /**
  * @generated from message aerobook.v1.ListBookingsRequest
@@ -241,7 +314,7 @@ export type ListBookingsRequest = Message<"aerobook.v1.ListBookingsRequest"> & {
  * Use `create(ListBookingsRequestSchema)` to create a new message.
  */
 export const ListBookingsRequestSchema: GenMessage<ListBookingsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 4);
+  messageDesc(file_aerobook_v1_booking, 5);
 
 /**
  * @generated from message aerobook.v1.ListBookingsResponse
@@ -265,7 +338,7 @@ export type ListBookingsResponse = Message<"aerobook.v1.ListBookingsResponse"> &
  * Use `create(ListBookingsResponseSchema)` to create a new message.
  */
 export const ListBookingsResponseSchema: GenMessage<ListBookingsResponse> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 5);
+  messageDesc(file_aerobook_v1_booking, 6);
 
 /**
  * @generated from message aerobook.v1.CancelBookingRequest
@@ -289,7 +362,7 @@ export type CancelBookingRequest = Message<"aerobook.v1.CancelBookingRequest"> &
  * Use `create(CancelBookingRequestSchema)` to create a new message.
  */
 export const CancelBookingRequestSchema: GenMessage<CancelBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 6);
+  messageDesc(file_aerobook_v1_booking, 7);
 
 /**
  * @generated from message aerobook.v1.ChangeSeatsRequest
@@ -306,6 +379,14 @@ export type ChangeSeatsRequest = Message<"aerobook.v1.ChangeSeatsRequest"> & {
    * @generated from field: repeated string seat_numbers = 2;
    */
   seatNumbers: string[];
+
+  /**
+   * The segment whose seats change: one of the booking's flights. Empty: the booking's only segment
+   * (required when it has several).
+   *
+   * @generated from field: string flight_id = 3;
+   */
+  flightId: string;
 };
 
 /**
@@ -313,7 +394,7 @@ export type ChangeSeatsRequest = Message<"aerobook.v1.ChangeSeatsRequest"> & {
  * Use `create(ChangeSeatsRequestSchema)` to create a new message.
  */
 export const ChangeSeatsRequestSchema: GenMessage<ChangeSeatsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 7);
+  messageDesc(file_aerobook_v1_booking, 8);
 
 /**
  * @generated from message aerobook.v1.ConfirmBookingRequest
@@ -337,7 +418,7 @@ export type ConfirmBookingRequest = Message<"aerobook.v1.ConfirmBookingRequest">
  * Use `create(ConfirmBookingRequestSchema)` to create a new message.
  */
 export const ConfirmBookingRequestSchema: GenMessage<ConfirmBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 8);
+  messageDesc(file_aerobook_v1_booking, 9);
 
 /**
  * Where a booking is in its life cycle.
@@ -442,7 +523,8 @@ export const BookingService: GenService<{
     output: typeof BookingSchema;
   },
   /**
-   * Moves the passengers of a held booking to other seats of the same cabin; the hold keeps its expiry.
+   * Moves the passengers of a held booking to other seats of the same cabin on one of its flights
+   * (`flight_id`); the hold keeps its expiry.
    *
    * @generated from rpc aerobook.v1.BookingService.ChangeSeats
    */
