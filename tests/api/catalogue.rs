@@ -146,4 +146,37 @@ backend_tests! {
             assert!((1..=120).contains(&ttl), "route entries expire within 120 s, got {ttl}");
         }
     }
+
+    /// A return trip is searched in one call: each leg gets what SearchFlights gives it, in leg order;
+    /// bad legs are named by their place in the request.
+    async fn a_trip_search_answers_every_leg_as_searched_alone(app: TestApp) {
+        let leg = |origin: &str, destination: &str, days: i64| pb::TripLeg {
+            origin: origin.into(),
+            destination: destination.into(),
+            departure_date: riyadh_date(days),
+        };
+        let trip = pb::SearchTripsRequest {
+            legs: vec![leg("RUH", "JED", 1), leg("JED", "RUH", 2)],
+            passengers: 1,
+            cabin: CabinClass::Economy.into(),
+        };
+        let legs = app.flights().search_trips(trip.clone()).await.expect("searched").into_inner().legs;
+        assert_eq!(legs.len(), 2);
+        for (found, (origin, destination, days)) in legs.iter().zip([("RUH", "JED", 1), ("JED", "RUH", 2)]) {
+            let alone = app.flights().search_flights(search_request(origin, destination, &riyadh_date(days))).await.unwrap();
+            assert!(!found.flights.is_empty(), "the seeded schedule flies {origin}-{destination}");
+            assert_eq!(found.flights, alone.into_inner().flights, "{origin}-{destination} as searched alone");
+        }
+
+        let mut bad = trip.clone();
+        bad.legs[1].departure_date = "2026-13-01".into();
+        bad.legs.push(leg("DXB", "DXB", 3));
+        bad.passengers = 0;
+        let status = app.flights().search_trips(bad).await.unwrap_err();
+        ContractError::from_status(&status).assert_validation(&["passengers", "legs[1].departure_date", "legs[2].destination"]);
+        let none = pb::SearchTripsRequest { legs: Vec::new(), ..trip.clone() };
+        ContractError::from_status(&app.flights().search_trips(none).await.unwrap_err()).assert_validation(&["legs"]);
+        let seven = pb::SearchTripsRequest { legs: vec![leg("RUH", "JED", 1); 7], ..trip };
+        ContractError::from_status(&app.flights().search_trips(seven).await.unwrap_err()).assert_validation(&["legs"]);
+    }
 }

@@ -95,6 +95,19 @@ async fn baselines(app: &TestApp, customer: &Customer) -> BTreeMap<&'static str,
                 .encode_to_vec(),
         ),
         ("SearchFlights", search_request("RUH", "JED", &aerobook_tests::riyadh_date(2)).encode_to_vec()),
+        (
+            "SearchTrips",
+            pb::SearchTripsRequest {
+                legs: vec![pb::TripLeg {
+                    origin: "RUH".into(),
+                    destination: "JED".into(),
+                    departure_date: aerobook_tests::riyadh_date(2),
+                }],
+                passengers: 1,
+                cabin: pb::CabinClass::Economy.into(),
+            }
+            .encode_to_vec(),
+        ),
         ("GetFlight", pb::GetFlightRequest { flight_id: flight_id.clone() }.encode_to_vec()),
         (
             "GetSeatMap",

@@ -35,6 +35,20 @@ impl FlightService for FlightApi {
         Ok(Response::new(convert::flight_page_to_proto(&page)))
     }
 
+    async fn search_trips(
+        &self,
+        request: Request<pb::SearchTripsRequest>,
+    ) -> Result<Response<pb::SearchTripsResponse>, Status> {
+        let call = CallContext::of(&request);
+        let legs =
+            convert::trip_search(request.into_inner(), self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
+        let pages = self.catalog.search_trip(legs).await.map_err(|e| call.fail(e))?;
+        let legs = pages
+            .iter()
+            .map(|page| pb::LegFlights { flights: page.flights.iter().map(convert::flight_to_proto).collect() });
+        Ok(Response::new(pb::SearchTripsResponse { legs: legs.collect() }))
+    }
+
     async fn get_flight(&self, request: Request<pb::GetFlightRequest>) -> Result<Response<pb::Flight>, Status> {
         let call = CallContext::of(&request);
         let id = convert::parse_id("flight_id", &request.get_ref().flight_id).map_err(|e| call.fail(e))?;

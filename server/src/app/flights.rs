@@ -63,6 +63,12 @@ impl FlightCatalog {
         Ok(Arc::new(page))
     }
 
+    /// Each leg's search, as [`Self::search`] answers it, in leg order; the legs run at once.
+    #[tracing::instrument(skip_all, fields(legs = legs.len()))]
+    pub async fn search_trip(&self, legs: Vec<FlightSearch>) -> Result<Vec<Arc<FlightPage>>, AppError> {
+        futures::future::try_join_all(legs.into_iter().map(|leg| self.search(leg))).await
+    }
+
     #[tracing::instrument(skip(self))]
     pub async fn get_flight(&self, id: Uuid) -> Result<Arc<Flight>, AppError> {
         flight_snapshot(&self.feed, &self.store, id).await?.ok_or(AppError::NotFound("flight"))

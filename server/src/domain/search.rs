@@ -9,6 +9,8 @@ use super::{
 
 /// Largest party on one booking (and so in one search).
 pub const MAX_PASSENGERS: u8 = 9;
+/// Legs of one trip search (`SearchTrips`), as a booking has segments at most.
+pub const MAX_TRIP_LEGS: usize = 6;
 /// How far ahead flights can be searched.
 pub const MAX_DAYS_AHEAD: u64 = 366;
 

@@ -72,28 +72,75 @@ pub fn seat_map_to_proto(flight: &Flight, seats: &[SeatState]) -> pb::SeatMap {
 /// `today` is the server's current UTC date, against which the departure date is bounded.
 pub fn flight_search(request: pb::SearchFlightsRequest, today: NaiveDate) -> Result<FlightSearch, ValidationError> {
     let mut v = Violations::new();
-    let origin = v.check("origin", AirportCode::parse(&request.origin));
-    let destination = v.check("destination", AirportCode::parse(&request.destination));
-    if let (Some(o), Some(d)) = (origin, destination)
-        && o == d
-    {
-        v.add("destination", "must differ from origin");
-    }
-    let departure_date = v.check("departure_date", search::departure_date(&request.departure_date, today));
+    let leg = route_and_date(&mut v, "", (&request.origin, &request.destination, &request.departure_date), today);
     let passengers = v.check("passengers", search::passengers(request.passengers));
     let cabin = v.check("cabin", optional_cabin(request.cabin));
     let page_size = v.check("page_size", page_size(request.page_size));
     let after = v.check("page_token", Cursor::decode(&request.page_token));
     v.finish_with(|| {
+        let (route, departure_date) = leg?;
         Some(FlightSearch {
-            route: Route { origin: origin?, destination: destination? },
-            departure_date: departure_date?,
+            route,
+            departure_date,
             passengers: passengers?,
             cabin: cabin?,
             page_size: page_size?,
             after: after?,
         })
     })
+}
+
+/// `SearchTripsRequest`: a search per leg, each for the first page, with the trip's party and cabin.
+pub fn trip_search(request: pb::SearchTripsRequest, today: NaiveDate) -> Result<Vec<FlightSearch>, ValidationError> {
+    let mut v = Violations::new();
+    if !(1..=MAX_TRIP_LEGS).contains(&request.legs.len()) {
+        v.add("legs", format!("must list 1 to {MAX_TRIP_LEGS} legs"));
+    }
+    let passengers = v.check("passengers", search::passengers(request.passengers));
+    let cabin = v.check("cabin", optional_cabin(request.cabin));
+    // Over the limit, no leg is read: the request is refused anyway.
+    let listed = if request.legs.len() > MAX_TRIP_LEGS { &[][..] } else { &request.legs[..] };
+    let legs: Vec<_> = listed
+        .iter()
+        .enumerate()
+        .map(|(i, leg)| {
+            let fields = (leg.origin.as_str(), leg.destination.as_str(), leg.departure_date.as_str());
+            route_and_date(&mut v, &format!("legs[{i}]."), fields, today)
+        })
+        .collect();
+    v.finish_with(|| {
+        legs.into_iter()
+            .map(|leg| {
+                let (route, departure_date) = leg?;
+                Some(FlightSearch {
+                    route,
+                    departure_date,
+                    passengers: passengers?,
+                    cabin: cabin?,
+                    page_size: DEFAULT_PAGE_SIZE,
+                    after: None,
+                })
+            })
+            .collect()
+    })
+}
+
+/// A search's route and date, its violations named with `prefix` (`""`, or `legs[i].`).
+fn route_and_date(
+    v: &mut Violations,
+    prefix: &str,
+    (origin, destination, departure_date): (&str, &str, &str),
+    today: NaiveDate,
+) -> Option<(Route, NaiveDate)> {
+    let origin = v.check(format!("{prefix}origin"), AirportCode::parse(origin));
+    let destination = v.check(format!("{prefix}destination"), AirportCode::parse(destination));
+    if let (Some(o), Some(d)) = (origin, destination)
+        && o == d
+    {
+        v.add(format!("{prefix}destination"), "must differ from origin");
+    }
+    let departure_date = v.check(format!("{prefix}departure_date"), search::departure_date(departure_date, today));
+    Some((Route { origin: origin?, destination: destination? }, departure_date?))
 }
 
 pub fn new_flight(request: pb::CreateFlightRequest, now: DateTime<Utc>) -> Result<NewFlight, ValidationError> {

@@ -10,7 +10,7 @@ mod payments;
 pub use bookings::{booking_to_proto, hold_request, list_bookings_query, seat_numbers};
 pub use flights::{
     cabins_to_proto, flight_page_to_proto, flight_search, flight_to_proto, new_flight, seat_map_query,
-    seat_map_to_proto,
+    seat_map_to_proto, trip_search,
 };
 pub use payments::{payment_to_proto, reconciliation_to_proto};
 
@@ -32,9 +32,9 @@ use crate::{
         },
         hold::{HoldRequest, check_hold_seats},
         money::Money,
-        pagination::{Cursor, page_size},
+        pagination::{Cursor, DEFAULT_PAGE_SIZE, page_size},
         payment::{Payment, PaymentStatus},
-        search::{self, FlightPage, FlightSearch, Route},
+        search::{self, FlightPage, FlightSearch, MAX_TRIP_LEGS, Route},
         validation::{ValidationError, Violations},
         waiting_room::check_pass_shape,
     },

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/flight.proto.
  */
 export const file_aerobook_v1_flight: GenFile = /*@__PURE__*/
-  fileDesc("ChhhZXJvYm9vay92MS9mbGlnaHQucHJvdG8SC2Flcm9ib29rLnYxIsQCCgZGbGlnaHQSCgoCaWQYASABKAkSFQoNZmxpZ2h0X251bWJlchgCIAEoCRIOCgZvcmlnaW4YAyABKAkSEwoLZGVzdGluYXRpb24YBCABKAkSLgoKZGVwYXJ0c19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGc3RhdHVzGAcgASgOMhkuYWVyb2Jvb2sudjEuRmxpZ2h0U3RhdHVzEi4KBmNhYmlucxgIIAMoCzIeLmFlcm9ib29rLnYxLkNhYmluQXZhaWxhYmlsaXR5EhgKEG9yaWdpbl90aW1lX3pvbmUYCSABKAkSHQoVZGVzdGluYXRpb25fdGltZV96b25lGAogASgJIowBChFDYWJpbkF2YWlsYWJpbGl0eRImCgVjYWJpbhgBIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSEwoLc2VhdHNfdG90YWwYAiABKAUSFwoPc2VhdHNfYXZhaWxhYmxlGAMgASgFEiEKBXByaWNlGAQgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkitgEKFFNlYXJjaEZsaWdodHNSZXF1ZXN0Eg4KBm9yaWdpbhgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIWCg5kZXBhcnR1cmVfZGF0ZRgDIAEoCRISCgpwYXNzZW5nZXJzGAQgASgFEiYKBWNhYmluGAUgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJWChVTZWFyY2hGbGlnaHRzUmVzcG9uc2USJAoHZmxpZ2h0cxgBIAMoCzITLmFlcm9ib29rLnYxLkZsaWdodBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJQoQR2V0RmxpZ2h0UmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkiTgoRR2V0U2VhdE1hcFJlcXVlc3QSEQoJZmxpZ2h0X2lkGAEgASgJEiYKBWNhYmluGAIgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcyI+CgdTZWF0TWFwEhEKCWZsaWdodF9pZBgBIAEoCRIgCgVzZWF0cxgCIAMoCzIRLmFlcm9ib29rLnYxLlNlYXQiVgoEU2VhdBITCgtzZWF0X251bWJlchgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSEQoJYXZhaWxhYmxlGAMgASgIIi0KGFdhdGNoQXZhaWxhYmlsaXR5UmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkiVwoSQXZhaWxhYmlsaXR5VXBkYXRlEhEKCWZsaWdodF9pZBgBIAEoCRIuCgZjYWJpbnMYAiADKAsyHi5hZXJvYm9vay52MS5DYWJpbkF2YWlsYWJpbGl0eSLbAQoTQ3JlYXRlRmxpZ2h0UmVxdWVzdBIVCg1mbGlnaHRfbnVtYmVyGAEgASgJEg4KBm9yaWdpbhgCIAEoCRITCgtkZXN0aW5hdGlvbhgDIAEoCRIuCgpkZXBhcnRzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgphcnJpdmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgZjYWJpbnMYBiADKAsyGC5hZXJvYm9vay52MS5DYWJpbkNvbmZpZyKPAQoLQ2FiaW5Db25maWcSJgoFY2FiaW4YASABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEhEKCWZpcnN0X3JvdxgCIAEoBRIMCgRyb3dzGAMgASgFEhQKDHNlYXRfbGV0dGVycxgEIAEoCRIhCgVwcmljZRgFIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5KrkBCgxGbGlnaHRTdGF0dXMSHQoZRkxJR0hUX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0ZMSUdIVF9TVEFUVVNfU0NIRURVTEVEEAESGQoVRkxJR0hUX1NUQVRVU19ERUxBWUVEEAISGwoXRkxJR0hUX1NUQVRVU19DQU5DRUxMRUQQAxIaChZGTElHSFRfU1RBVFVTX0RFUEFSVEVEEAQSGQoVRkxJR0hUX1NUQVRVU19BUlJJVkVEEAUy0wMKDUZsaWdodFNlcnZpY2USYwoNU2VhcmNoRmxpZ2h0cxIhLmFlcm9ib29rLnYxLlNlYXJjaEZsaWdodHNSZXF1ZXN0GiIuYWVyb2Jvb2sudjEuU2VhcmNoRmxpZ2h0c1Jlc3BvbnNlIguQAgGKtRgECAEgAhJMCglHZXRGbGlnaHQSHS5hZXJvYm9vay52MS5HZXRGbGlnaHRSZXF1ZXN0GhMuYWVyb2Jvb2sudjEuRmxpZ2h0IguQAgGKtRgECAEgAhJPCgpHZXRTZWF0TWFwEh4uYWVyb2Jvb2sudjEuR2V0U2VhdE1hcFJlcXVlc3QaFC5hZXJvYm9vay52MS5TZWF0TWFwIguQAgGKtRgECAEgAhJqChFXYXRjaEF2YWlsYWJpbGl0eRIlLmFlcm9ib29rLnYxLldhdGNoQXZhaWxhYmlsaXR5UmVxdWVzdBofLmFlcm9ib29rLnYxLkF2YWlsYWJpbGl0eVVwZGF0ZSILkAIBirUYBAgBIAIwARJSCgxDcmVhdGVGbGlnaHQSIC5hZXJvYm9vay52MS5DcmVhdGVGbGlnaHRSZXF1ZXN0GhMuYWVyb2Jvb2sudjEuRmxpZ2h0IguKtRgHEgECGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("ChhhZXJvYm9vay92MS9mbGlnaHQucHJvdG8SC2Flcm9ib29rLnYxIsQCCgZGbGlnaHQSCgoCaWQYASABKAkSFQoNZmxpZ2h0X251bWJlchgCIAEoCRIOCgZvcmlnaW4YAyABKAkSEwoLZGVzdGluYXRpb24YBCABKAkSLgoKZGVwYXJ0c19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGc3RhdHVzGAcgASgOMhkuYWVyb2Jvb2sudjEuRmxpZ2h0U3RhdHVzEi4KBmNhYmlucxgIIAMoCzIeLmFlcm9ib29rLnYxLkNhYmluQXZhaWxhYmlsaXR5EhgKEG9yaWdpbl90aW1lX3pvbmUYCSABKAkSHQoVZGVzdGluYXRpb25fdGltZV96b25lGAogASgJIowBChFDYWJpbkF2YWlsYWJpbGl0eRImCgVjYWJpbhgBIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSEwoLc2VhdHNfdG90YWwYAiABKAUSFwoPc2VhdHNfYXZhaWxhYmxlGAMgASgFEiEKBXByaWNlGAQgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkitgEKFFNlYXJjaEZsaWdodHNSZXF1ZXN0Eg4KBm9yaWdpbhgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIWCg5kZXBhcnR1cmVfZGF0ZRgDIAEoCRISCgpwYXNzZW5nZXJzGAQgASgFEiYKBWNhYmluGAUgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIRCglwYWdlX3NpemUYBiABKAUSEgoKcGFnZV90b2tlbhgHIAEoCSJWChVTZWFyY2hGbGlnaHRzUmVzcG9uc2USJAoHZmxpZ2h0cxgBIAMoCzITLmFlcm9ib29rLnYxLkZsaWdodBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiRgoHVHJpcExlZxIOCgZvcmlnaW4YASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkSFgoOZGVwYXJ0dXJlX2RhdGUYAyABKAkidAoSU2VhcmNoVHJpcHNSZXF1ZXN0EiIKBGxlZ3MYASADKAsyFC5hZXJvYm9vay52MS5UcmlwTGVnEhIKCnBhc3NlbmdlcnMYAiABKAUSJgoFY2FiaW4YAyABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzIjwKE1NlYXJjaFRyaXBzUmVzcG9uc2USJQoEbGVncxgBIAMoCzIXLmFlcm9ib29rLnYxLkxlZ0ZsaWdodHMiMgoKTGVnRmxpZ2h0cxIkCgdmbGlnaHRzGAEgAygLMhMuYWVyb2Jvb2sudjEuRmxpZ2h0IiUKEEdldEZsaWdodFJlcXVlc3QSEQoJZmxpZ2h0X2lkGAEgASgJIk4KEUdldFNlYXRNYXBSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MiPgoHU2VhdE1hcBIRCglmbGlnaHRfaWQYASABKAkSIAoFc2VhdHMYAiADKAsyES5hZXJvYm9vay52MS5TZWF0IlYKBFNlYXQSEwoLc2VhdF9udW1iZXIYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEhEKCWF2YWlsYWJsZRgDIAEoCCItChhXYXRjaEF2YWlsYWJpbGl0eVJlcXVlc3QSEQoJZmxpZ2h0X2lkGAEgASgJIlcKEkF2YWlsYWJpbGl0eVVwZGF0ZRIRCglmbGlnaHRfaWQYASABKAkSLgoGY2FiaW5zGAIgAygLMh4uYWVyb2Jvb2sudjEuQ2FiaW5BdmFpbGFiaWxpdHki2wEKE0NyZWF0ZUZsaWdodFJlcXVlc3QSFQoNZmxpZ2h0X251bWJlchgBIAEoCRIOCgZvcmlnaW4YAiABKAkSEwoLZGVzdGluYXRpb24YAyABKAkSLgoKZGVwYXJ0c19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoGY2FiaW5zGAYgAygLMhguYWVyb2Jvb2sudjEuQ2FiaW5Db25maWcijwEKC0NhYmluQ29uZmlnEiYKBWNhYmluGAEgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIRCglmaXJzdF9yb3cYAiABKAUSDAoEcm93cxgDIAEoBRIUCgxzZWF0X2xldHRlcnMYBCABKAkSIQoFcHJpY2UYBSABKAsyEi5hZXJvYm9vay52MS5Nb25leSq5AQoMRmxpZ2h0U3RhdHVzEh0KGUZMSUdIVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdGTElHSFRfU1RBVFVTX1NDSEVEVUxFRBABEhkKFUZMSUdIVF9TVEFUVVNfREVMQVlFRBACEhsKF0ZMSUdIVF9TVEFUVVNfQ0FOQ0VMTEVEEAMSGgoWRkxJR0hUX1NUQVRVU19ERVBBUlRFRBAEEhkKFUZMSUdIVF9TVEFUVVNfQVJSSVZFRBAFMrIECg1GbGlnaHRTZXJ2aWNlEmMKDVNlYXJjaEZsaWdodHMSIS5hZXJvYm9vay52MS5TZWFyY2hGbGlnaHRzUmVxdWVzdBoiLmFlcm9ib29rLnYxLlNlYXJjaEZsaWdodHNSZXNwb25zZSILkAIBirUYBAgBIAISXQoLU2VhcmNoVHJpcHMSHy5hZXJvYm9vay52MS5TZWFyY2hUcmlwc1JlcXVlc3QaIC5hZXJvYm9vay52MS5TZWFyY2hUcmlwc1Jlc3BvbnNlIguQAgGKtRgECAEgAhJMCglHZXRGbGlnaHQSHS5hZXJvYm9vay52MS5HZXRGbGlnaHRSZXF1ZXN0GhMuYWVyb2Jvb2sudjEuRmxpZ2h0IguQAgGKtRgECAEgAhJPCgpHZXRTZWF0TWFwEh4uYWVyb2Jvb2sudjEuR2V0U2VhdE1hcFJlcXVlc3QaFC5hZXJvYm9vay52MS5TZWF0TWFwIguQAgGKtRgECAEgAhJqChFXYXRjaEF2YWlsYWJpbGl0eRIlLmFlcm9ib29rLnYxLldhdGNoQXZhaWxhYmlsaXR5UmVxdWVzdBofLmFlcm9ib29rLnYxLkF2YWlsYWJpbGl0eVVwZGF0ZSILkAIBirUYBAgBIAIwARJSCgxDcmVhdGVGbGlnaHQSIC5hZXJvYm9vay52MS5DcmVhdGVGbGlnaHRSZXF1ZXN0GhMuYWVyb2Jvb2sudjEuRmxpZ2h0IguKtRgHEgECGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * A scheduled flight.
@@ -222,6 +222,112 @@ export const SearchFlightsResponseSchema: GenMessage<SearchFlightsResponse> = /*
   messageDesc(file_aerobook_v1_flight, 3);
 
 /**
+ * One leg of a trip search.
+ *
+ * @generated from message aerobook.v1.TripLeg
+ */
+export type TripLeg = Message<"aerobook.v1.TripLeg"> & {
+  /**
+   * IATA code, three letters.
+   *
+   * @generated from field: string origin = 1;
+   */
+  origin: string;
+
+  /**
+   * IATA code, three letters, different from origin.
+   *
+   * @generated from field: string destination = 2;
+   */
+  destination: string;
+
+  /**
+   * YYYY-MM-DD in the origin airport's local time.
+   *
+   * @generated from field: string departure_date = 3;
+   */
+  departureDate: string;
+};
+
+/**
+ * Describes the message aerobook.v1.TripLeg.
+ * Use `create(TripLegSchema)` to create a new message.
+ */
+export const TripLegSchema: GenMessage<TripLeg> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_flight, 4);
+
+/**
+ * @generated from message aerobook.v1.SearchTripsRequest
+ */
+export type SearchTripsRequest = Message<"aerobook.v1.SearchTripsRequest"> & {
+  /**
+   * 1..=6 legs, searched each on its own (in any order of dates).
+   *
+   * @generated from field: repeated aerobook.v1.TripLeg legs = 1;
+   */
+  legs: TripLeg[];
+
+  /**
+   * Party size, 1..=9, the same on every leg.
+   *
+   * @generated from field: int32 passengers = 2;
+   */
+  passengers: number;
+
+  /**
+   * As in SearchFlightsRequest: unspecified means any cabin.
+   *
+   * @generated from field: aerobook.v1.CabinClass cabin = 3;
+   */
+  cabin: CabinClass;
+};
+
+/**
+ * Describes the message aerobook.v1.SearchTripsRequest.
+ * Use `create(SearchTripsRequestSchema)` to create a new message.
+ */
+export const SearchTripsRequestSchema: GenMessage<SearchTripsRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_flight, 5);
+
+/**
+ * @generated from message aerobook.v1.SearchTripsResponse
+ */
+export type SearchTripsResponse = Message<"aerobook.v1.SearchTripsResponse"> & {
+  /**
+   * One per requested leg, in the same order.
+   *
+   * @generated from field: repeated aerobook.v1.LegFlights legs = 1;
+   */
+  legs: LegFlights[];
+};
+
+/**
+ * Describes the message aerobook.v1.SearchTripsResponse.
+ * Use `create(SearchTripsResponseSchema)` to create a new message.
+ */
+export const SearchTripsResponseSchema: GenMessage<SearchTripsResponse> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_flight, 6);
+
+/**
+ * A leg's flights: SearchFlights' first page (20 flights) for the leg; further pages come from SearchFlights.
+ *
+ * @generated from message aerobook.v1.LegFlights
+ */
+export type LegFlights = Message<"aerobook.v1.LegFlights"> & {
+  /**
+   * @generated from field: repeated aerobook.v1.Flight flights = 1;
+   */
+  flights: Flight[];
+};
+
+/**
+ * Describes the message aerobook.v1.LegFlights.
+ * Use `create(LegFlightsSchema)` to create a new message.
+ */
+export const LegFlightsSchema: GenMessage<LegFlights> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_flight, 7);
+
+/**
  * @generated from message aerobook.v1.GetFlightRequest
  */
 export type GetFlightRequest = Message<"aerobook.v1.GetFlightRequest"> & {
@@ -238,7 +344,7 @@ export type GetFlightRequest = Message<"aerobook.v1.GetFlightRequest"> & {
  * Use `create(GetFlightRequestSchema)` to create a new message.
  */
 export const GetFlightRequestSchema: GenMessage<GetFlightRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 4);
+  messageDesc(file_aerobook_v1_flight, 8);
 
 /**
  * @generated from message aerobook.v1.GetSeatMapRequest
@@ -264,7 +370,7 @@ export type GetSeatMapRequest = Message<"aerobook.v1.GetSeatMapRequest"> & {
  * Use `create(GetSeatMapRequestSchema)` to create a new message.
  */
 export const GetSeatMapRequestSchema: GenMessage<GetSeatMapRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 5);
+  messageDesc(file_aerobook_v1_flight, 9);
 
 /**
  * The seats of a flight, front to back.
@@ -288,7 +394,7 @@ export type SeatMap = Message<"aerobook.v1.SeatMap"> & {
  * Use `create(SeatMapSchema)` to create a new message.
  */
 export const SeatMapSchema: GenMessage<SeatMap> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 6);
+  messageDesc(file_aerobook_v1_flight, 10);
 
 /**
  * @generated from message aerobook.v1.Seat
@@ -317,7 +423,7 @@ export type Seat = Message<"aerobook.v1.Seat"> & {
  * Use `create(SeatSchema)` to create a new message.
  */
 export const SeatSchema: GenMessage<Seat> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 7);
+  messageDesc(file_aerobook_v1_flight, 11);
 
 /**
  * @generated from message aerobook.v1.WatchAvailabilityRequest
@@ -336,7 +442,7 @@ export type WatchAvailabilityRequest = Message<"aerobook.v1.WatchAvailabilityReq
  * Use `create(WatchAvailabilityRequestSchema)` to create a new message.
  */
 export const WatchAvailabilityRequestSchema: GenMessage<WatchAvailabilityRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 8);
+  messageDesc(file_aerobook_v1_flight, 12);
 
 /**
  * @generated from message aerobook.v1.AvailabilityUpdate
@@ -358,7 +464,7 @@ export type AvailabilityUpdate = Message<"aerobook.v1.AvailabilityUpdate"> & {
  * Use `create(AvailabilityUpdateSchema)` to create a new message.
  */
 export const AvailabilityUpdateSchema: GenMessage<AvailabilityUpdate> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 9);
+  messageDesc(file_aerobook_v1_flight, 13);
 
 /**
  * A new flight. Seat numbers are rows x letters of each cabin; cabins' row ranges must not overlap.
@@ -414,7 +520,7 @@ export type CreateFlightRequest = Message<"aerobook.v1.CreateFlightRequest"> & {
  * Use `create(CreateFlightRequestSchema)` to create a new message.
  */
 export const CreateFlightRequestSchema: GenMessage<CreateFlightRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 10);
+  messageDesc(file_aerobook_v1_flight, 14);
 
 /**
  * Layout and price of one cabin.
@@ -461,7 +567,7 @@ export type CabinConfig = Message<"aerobook.v1.CabinConfig"> & {
  * Use `create(CabinConfigSchema)` to create a new message.
  */
 export const CabinConfigSchema: GenMessage<CabinConfig> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_flight, 11);
+  messageDesc(file_aerobook_v1_flight, 15);
 
 /**
  * Operational status of a flight.
@@ -523,6 +629,18 @@ export const FlightService: GenService<{
     methodKind: "unary";
     input: typeof SearchFlightsRequestSchema;
     output: typeof SearchFlightsResponseSchema;
+  },
+  /**
+   * The flights of every leg of a trip in one call (an outbound and a return, or a multi-city journey): per
+   * leg, in leg order, the first page SearchFlights answers for that leg with the trip's party and cabin
+   * (same ranking, same cache). One call counts once against the search rate limit.
+   *
+   * @generated from rpc aerobook.v1.FlightService.SearchTrips
+   */
+  searchTrips: {
+    methodKind: "unary";
+    input: typeof SearchTripsRequestSchema;
+    output: typeof SearchTripsResponseSchema;
   },
   /**
    * One flight with its current availability. Changes made through the instance that answers show at once;
