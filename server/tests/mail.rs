@@ -108,7 +108,7 @@ async fn the_cancellation_email_arrives_over(mode: &str, url: impl Fn(u16) -> St
                 passengers: vec![passenger],
                 seat_numbers: vec![],
                 contact_email: "mona@example.com".into(),
-                waiting_room_pass: String::new(),
+                ..Default::default()
             },
         ))
         .await

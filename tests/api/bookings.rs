@@ -23,10 +23,22 @@ pub(crate) const PAST_HOLD_TTL: Duration = Duration::from_secs(601);
 
 /// A new flight whose economy cabin has `rows` x `letters` seats (rows from 10), priced 400.00 SAR.
 pub(crate) async fn flight_with_economy(app: &TestApp, rows: i32, letters: &str) -> pb::Flight {
+    flight_between(app, ("RUH", "JED"), 2, rows, letters).await
+}
+
+/// A new flight on `route` departing in `days_ahead` days, whose economy cabin has `rows` x `letters` seats
+/// (rows from 10), priced 400.00 SAR.
+pub(crate) async fn flight_between(
+    app: &TestApp,
+    (origin, destination): (&str, &str),
+    days_ahead: i64,
+    rows: i32,
+    letters: &str,
+) -> pb::Flight {
     // Distinct numbers: flights created within one minute depart at the same time.
     static NEXT_NUMBER: AtomicU32 = AtomicU32::new(1000);
     let number = format!("XY{}", NEXT_NUMBER.fetch_add(1, Ordering::Relaxed));
-    let mut flight = create_flight_request(&number, "RUH", "JED", 2);
+    let mut flight = create_flight_request(&number, origin, destination, days_ahead);
     flight.cabins[1].rows = rows;
     flight.cabins[1].seat_letters = letters.into();
     let operator = app.bearer(Role::Operator);
@@ -57,7 +69,7 @@ pub(crate) fn hold(flight: &pb::Flight, passengers: Vec<pb::Passenger>, seats: &
         passengers,
         seat_numbers: seats.iter().map(|s| (*s).to_owned()).collect(),
         contact_email: "sara@example.com".into(),
-        waiting_room_pass: String::new(),
+        ..Default::default()
     }
 }
 

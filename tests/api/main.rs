@@ -22,4 +22,5 @@ mod platform;
 mod refunds;
 mod sdk;
 mod seat_choice;
+mod trips;
 mod waiting_room;

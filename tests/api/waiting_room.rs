@@ -19,9 +19,9 @@ use crate::bookings::{Customer, adult, flight_with_economy, hold};
 /// How long a test waits for a stream message before failing (a guard, not a synchronisation).
 const PATIENCE: Duration = Duration::from_secs(20);
 /// The fastest admission: a waiter is admitted within milliseconds.
-const AT_ONCE: i32 = 60_000;
+pub(crate) const AT_ONCE: i32 = 60_000;
 
-async fn configure(
+pub(crate) async fn configure(
     app: &TestApp,
     flight: &pb::Flight,
     admit_per_minute: i32,
@@ -73,7 +73,7 @@ async fn last_status(mut stream: Streaming<pb::WaitingRoomStatus>) -> pb::Waitin
 }
 
 /// Joins and waits for the pass.
-async fn pass_for(app: &TestApp, customer: &Customer, flight: &pb::Flight) -> String {
+pub(crate) async fn pass_for(app: &TestApp, customer: &Customer, flight: &pb::Flight) -> String {
     let ticket = join(app, customer, flight).await.unwrap();
     let status = last_status(watch(app, customer, &ticket).await.unwrap()).await;
     assert!(!status.pass.is_empty(), "admitted with a pass: {status:?}");

@@ -54,11 +54,20 @@ impl BookingService for BookingApi {
     ) -> Result<Response<pb::Booking>, Status> {
         let call = CallContext::of(&request);
         let mut message = request.into_inner();
-        // The pass is a credential, like the access token: a retry with a fresher pass is the same request.
+        // Passes are credentials, like the access token: a retry with fresher passes is the same request.
         let pass = std::mem::take(&mut message.waiting_room_pass);
+        let passes = std::mem::take(&mut message.waiting_room_passes);
         let (actor, keyed) = (call.actor()?, call.keyed(&message)?);
-        let hold = convert::hold_request(message, &pass, self.clock.now().date_naive()).map_err(|e| call.fail(e))?;
-        let outcome = self.bookings.place_hold(&actor, &keyed, hold, &pass, encode).await;
+        let today = self.clock.now().date_naive();
+        let (request, passes) = convert::booking_request(message, (&pass, &passes), today).map_err(|e| call.fail(e))?;
+        let outcome = match request {
+            convert::BookingRequest::Flight(hold) => {
+                self.bookings.place_hold(&actor, &keyed, hold, &passes, encode).await
+            }
+            convert::BookingRequest::Trip(trip) => {
+                self.bookings.place_trip(&actor, &keyed, trip, &passes, encode).await
+            }
+        };
         call.keyed_response(outcome, convert::booking_to_proto)
     }
 
@@ -102,7 +111,7 @@ impl BookingService for BookingApi {
         if message.seat_numbers.is_empty() {
             v.add("seat_numbers", "must list one seat per passenger, in passenger order");
         }
-        let seats = convert::seat_numbers(&message.seat_numbers, &mut v);
+        let seats = convert::seat_numbers("seat_numbers", &message.seat_numbers, &mut v);
         let flight_id = if message.flight_id.is_empty() {
             Some(None)
         } else {

@@ -19,7 +19,8 @@ pub fn convert_request(bytes: &[u8]) {
     match pick % 10 {
         0 => convert_as(body, |mut request: pb::CreateBookingRequest| {
             let pass = std::mem::take(&mut request.waiting_room_pass);
-            convert::hold_request(request, &pass, today).is_ok()
+            let passes = std::mem::take(&mut request.waiting_room_passes);
+            convert::booking_request(request, (&pass, &passes), today).is_ok()
         }),
         1 => convert_as(body, |request: pb::ListBookingsRequest| convert::list_bookings_query(&request).is_ok()),
         2 => convert_as(body, |request: pb::GetSeatMapRequest| convert::seat_map_query(&request).is_ok()),

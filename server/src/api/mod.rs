@@ -151,14 +151,19 @@ impl From<AppError> for ApiError {
                 metadata: HashMap::from([("declineCode".to_owned(), decline_code)]),
                 ..ApiError::new(ErrorCode::PaymentFailed, format!("the payment was declined: {message}"))
             },
-            AppError::WaitingRoomRequired(why) => ApiError::new(
-                ErrorCode::WaitingRoomRequired,
-                match why {
-                    PassError::Missing => "this flight's waiting room is on: join it, and book with the pass it gives",
-                    PassError::Expired => "the waiting-room pass expired: join the waiting room again",
-                    PassError::Invalid => "the waiting-room pass is not valid for this caller and flight",
-                },
-            ),
+            AppError::WaitingRoomRequired { flight_id, why } => ApiError {
+                metadata: HashMap::from([("flightId".to_owned(), flight_id.to_string())]),
+                ..ApiError::new(
+                    ErrorCode::WaitingRoomRequired,
+                    match why {
+                        PassError::Missing => {
+                            "this flight's waiting room is on: join it, and book with the pass it gives"
+                        }
+                        PassError::Expired => "the waiting-room pass expired: join the waiting room again",
+                        PassError::Invalid => "the waiting-room pass is not valid for this caller and flight",
+                    },
+                )
+            },
             AppError::Unavailable(what) => {
                 tracing::warn!(what, "dependency unavailable");
                 ApiError::unavailable()
@@ -190,22 +195,24 @@ impl From<Refusal> for ApiError {
             ..error
         };
         match refusal {
-            Refusal::SeatsUnavailable { seats_available, taken } if taken.is_empty() => with(
-                ApiError::new(
-                    ErrorCode::SeatsUnavailable,
-                    format!("not enough seats left: {seats_available} available"),
-                ),
-                "seatsAvailable",
-                seats_available.to_string(),
-            ),
-            Refusal::SeatsUnavailable { seats_available, taken } => {
+            Refusal::SeatsUnavailable { seats_available, taken, flight_id } => {
                 let taken: Vec<String> = taken.iter().map(ToString::to_string).collect();
+                let message = if taken.is_empty() {
+                    format!("not enough seats left: {seats_available} available")
+                } else {
+                    format!("seats already taken: {}", taken.join(", "))
+                };
                 let mut error = with(
-                    ApiError::new(ErrorCode::SeatsUnavailable, format!("seats already taken: {}", taken.join(", "))),
+                    ApiError::new(ErrorCode::SeatsUnavailable, message),
                     "seatsAvailable",
                     seats_available.to_string(),
                 );
-                error.metadata.insert("takenSeats".to_owned(), taken.join(","));
+                if !taken.is_empty() {
+                    error.metadata.insert("takenSeats".to_owned(), taken.join(","));
+                }
+                if let Some(flight_id) = flight_id {
+                    error.metadata.insert("flightId".to_owned(), flight_id.to_string());
+                }
                 error
             }
             Refusal::MaxPerUserExceeded { limit } => with(

@@ -3,6 +3,7 @@
 //! database, in the transaction that writes the booking.
 
 mod hold_batch;
+mod trips;
 
 use std::sync::Arc;
 
@@ -101,29 +102,23 @@ impl Bookings {
     }
 
     /// Places a hold: takes the seats, prices the booking, and starts the hold's clock. Holds for one cabin
-    /// are decided in batches ([`hold_batch`]). On a flight whose waiting room is on, `waiting_room_pass`
-    /// must admit the caller; a refusal for want of a pass is not stored under the key, so the call can
-    /// be made again with a pass.
+    /// are decided in batches ([`hold_batch`]). On a flight whose waiting room is on, one of
+    /// `waiting_room_passes` must admit the caller; a refusal for want of a pass is not stored under the
+    /// key, so the call can be made again with a pass.
     #[tracing::instrument(skip_all, fields(flight_id = %hold.flight_id))]
     pub async fn place_hold(
         &self,
         actor: &Actor,
         keyed: &KeyedRequest,
         hold: HoldRequest,
-        waiting_room_pass: &str,
+        waiting_room_passes: &[String],
         encode: Encoder,
     ) -> Result<Outcome<Booking>, AppError> {
         if let Some(replay) = self.idempotency.replay_completed(keyed, self.clock.now()) {
             return Ok(Outcome::Replayed(replay?));
         }
-        if let Err(refused) = self.rooms.check_pass(&actor.caller, hold.flight_id, waiting_room_pass).await {
-            let AppError::WaitingRoomRequired(_) = refused else { return Err(refused) };
-            // A retry of a call that completed (on another instance, or before a restart) still gets its
-            // answer, though its pass has expired since.
-            return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
-                Some(replay) => Ok(Outcome::Replayed(replay?)),
-                None => Err(refused),
-            };
+        if let Some(answer) = self.admit(actor, keyed, &[hold.flight_id], waiting_room_passes).await {
+            return answer;
         }
         let (flight_id, cabin, party) = (hold.flight_id, hold.cabin, hold.passengers.len());
         let gate = self.feed.sold_out_gate();
@@ -137,7 +132,11 @@ impl Bookings {
             // any instance, gets that call's answer (a stored hold, not "sold out"), and one whose key a call
             // still holds is told so. Only a key the closed gate may know of is looked up, so its answers
             // stay cheap.
-            let refused = Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new() };
+            let refused = Refusal::SeatsUnavailable {
+                seats_available: seats_left,
+                taken: Vec::new(),
+                flight_id: Some(flight_id),
+            };
             if !reading.may_hold_key(&key_digest(keyed.caller_id, &keyed.key)) {
                 return Err(refused.into());
             }
@@ -155,6 +154,28 @@ impl Bookings {
             self.read_keys_for(flight_id, cabin, reading, closure).await;
         }
         outcome
+    }
+
+    /// Checks the passes for each of `flights` whose waiting room is on: `None` when they admit the caller.
+    /// Otherwise the answer: a retry of a call that completed (on another instance, or before a restart)
+    /// still gets its stored outcome, though its pass has expired since; any other call, the refusal.
+    async fn admit(
+        &self,
+        actor: &Actor,
+        keyed: &KeyedRequest,
+        flights: &[Uuid],
+        passes: &[String],
+    ) -> Option<Result<Outcome<Booking>, AppError>> {
+        for &flight_id in flights {
+            let Err(refused) = self.rooms.check_passes(&actor.caller, flight_id, passes).await else { continue };
+            let AppError::WaitingRoomRequired { .. } = refused else { return Some(Err(refused)) };
+            return Some(match self.idempotency.replay_stored(keyed, self.clock.now()).await {
+                Ok(Some(replay)) => replay.map(Outcome::Replayed),
+                Ok(None) => Err(refused),
+                Err(error) => Err(error),
+            });
+        }
+        None
     }
 
     /// Gives the gate's closing the keys recorded for the cabin's holds. This refusal committed before
@@ -223,7 +244,9 @@ impl Bookings {
             // Cancelled and confirmed bookings are both emailed.
             self.signal.wake();
             if booking.status.releases_seats() {
-                self.feed.changed(booking.flight_id).await;
+                for flight_id in booking.flight_ids() {
+                    self.feed.changed(flight_id).await;
+                }
             }
         }
         Ok(outcome)
@@ -378,7 +401,7 @@ impl Bookings {
         }
         cabin_seats.release(txn, id).await?;
         if let Err(taken) = cabin_seats.claim(txn, id, &seats).await? {
-            return Err(Refusal::SeatsUnavailable { seats_available, taken }.into());
+            return Err(Refusal::SeatsUnavailable { seats_available, taken, flight_id: Some(flight_id) }.into());
         }
         if position == 0 {
             // The passengers' own seat column is the first segment's.

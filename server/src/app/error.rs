@@ -41,8 +41,8 @@ pub enum AppError {
     #[error("interrupted: {0}")]
     Interrupted(&'static str),
     /// The flight's waiting room is on and the call carried no pass that admits its caller.
-    #[error(transparent)]
-    WaitingRoomRequired(#[from] PassError),
+    #[error("{why}")]
+    WaitingRoomRequired { flight_id: uuid::Uuid, why: PassError },
     /// A shared dependency other than the database (the waiting-room queue in Redis) is unreachable.
     #[error("unavailable: {0}")]
     Unavailable(&'static str),

@@ -104,11 +104,11 @@ pub async fn check_invariants(store: &Store, now: DateTime<Utc>) -> Result<Invar
     let (live, unseated) = q::live_bookings_without_their_seats(&txn).await?;
     checks.push(check(
         "live_bookings_hold_their_seats",
-        "every held or sold booking has exactly its passengers' seats",
+        "every held or sold booking has exactly its passengers' seats on each of its flights",
         live,
         unseated,
-        |(booking, seated, assigned)| {
-            format!("booking {booking}: {seated} passengers seated, {assigned} seats assigned")
+        |(booking, flight, seated, assigned)| {
+            format!("booking {booking} on flight {flight}: {seated} seats listed, {assigned} seats assigned")
         },
     ));
     let doubled = q::seats_in_two_live_bookings(&txn).await?;

@@ -293,6 +293,11 @@ impl Booking {
         self.segments.first().map_or(&[], |segment| segment.seats.as_slice())
     }
 
+    /// The booking's flights, in travel order.
+    pub fn flight_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.segments.iter().map(|segment| segment.flight_id)
+    }
+
     /// The position of the segment on `flight_id`; `None` names the only segment of a single-flight
     /// booking. Errors name the request's `flight_id`.
     pub fn segment_on(&self, flight_id: Option<Uuid>) -> Result<usize, ValidationError> {
@@ -335,9 +340,15 @@ impl Booking {
 /// call's result: the idempotency store keeps and replays them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Refusal {
-    /// Too few free seats in the cabin, or some of the requested seats are taken (listed in `taken`).
+    /// Too few free seats in the cabin of `flight_id`, or some of the requested seats are taken (listed in
+    /// `taken`). The flight is unnamed only in refusals stored before they named it.
     #[error("seats unavailable: {seats_available} free")]
-    SeatsUnavailable { seats_available: i32, taken: Vec<SeatNumber> },
+    SeatsUnavailable {
+        seats_available: i32,
+        taken: Vec<SeatNumber>,
+        #[serde(default)]
+        flight_id: Option<Uuid>,
+    },
     #[error("at most {limit} live holds per flight")]
     MaxPerUserExceeded { limit: u32 },
     #[error(transparent)]
@@ -351,6 +362,18 @@ pub enum Refusal {
     /// An operator asked to discard a background job that is running, done or discarded already.
     #[error("a {0:?} job cannot be discarded")]
     JobNotDiscardable(crate::domain::job::JobState),
+}
+
+impl Refusal {
+    /// The refusal as said of `flight_id`'s cabin (a seat refusal names its flight).
+    pub fn on_flight(self, flight_id: Uuid) -> Self {
+        match self {
+            Self::SeatsUnavailable { seats_available, taken, .. } => {
+                Self::SeatsUnavailable { seats_available, taken, flight_id: Some(flight_id) }
+            }
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -130,7 +130,11 @@ impl LockedCabin {
             return Ok(Err(Refusal::MaxPerUserExceeded { limit: self.max_holds_per_user }));
         }
         if passengers > usize::try_from(self.left).unwrap_or(0) {
-            return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken: Vec::new() }));
+            return Ok(Err(Refusal::SeatsUnavailable {
+                seats_available: self.left,
+                taken: Vec::new(),
+                flight_id: None,
+            }));
         }
         let chosen = if seats.is_empty() {
             choose_seats(&self.taken, passengers).ok_or(CountDisagrees)?
@@ -139,7 +143,7 @@ impl LockedCabin {
                 seats.iter().filter(|&&s| self.taken.contains(s)).copied().collect();
             if !conflicting.is_empty() {
                 let taken = conflicting.into_iter().collect();
-                return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken }));
+                return Ok(Err(Refusal::SeatsUnavailable { seats_available: self.left, taken, flight_id: None }));
             }
             seats.to_vec()
         };

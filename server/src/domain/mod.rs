@@ -43,6 +43,7 @@ pub mod pagination;
 pub mod payment;
 pub mod search;
 pub mod taken_seats;
+pub mod trip;
 pub mod validation;
 pub mod waiting_room;
 

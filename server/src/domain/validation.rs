@@ -65,6 +65,11 @@ impl Violations {
         }
     }
 
+    /// Whether a violation of `field` is recorded already.
+    pub fn names(&self, field: &str) -> bool {
+        self.0.iter().any(|violation| violation.field == field)
+    }
+
     /// Keeps the value of a successful parse, records the failure of another under `field`.
     pub fn check<T>(&mut self, field: impl Into<String>, parsed: Result<T, String>) -> Option<T> {
         parsed.map_err(|description| self.add(field, description)).ok()

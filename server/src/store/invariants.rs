@@ -112,39 +112,59 @@ pub async fn seats_of_released_bookings(
     rows.iter().map(|row| Ok((get(row, "flight_id")?, get(row, "seat_number")?, get(row, "status")?))).collect()
 }
 
-/// Live bookings whose passengers' seats and the seats assigned to them differ in number: (booking,
-/// passengers with a seat, seats assigned). Returns the number of live bookings read too.
-pub async fn live_bookings_without_their_seats(
-    db: &impl ConnectionTrait,
-) -> Result<(u64, Vec<(Uuid, i64, i64)>), StoreError> {
+/// Segments of live bookings, each with its listed seats and the number of seats assigned to its
+/// booking on its flight.
+async fn live_segments(db: &impl ConnectionTrait) -> Result<Vec<LiveSegment>, StoreError> {
     let sql = format!(
-        "SELECT b.id, \
-         (SELECT COUNT(*) FROM booking_passengers p WHERE p.booking_id = b.id AND p.seat_number <> '') AS seated, \
-         (SELECT COUNT(*) FROM seat_assignments s WHERE s.booking_id = b.id) AS assigned \
-         FROM bookings b WHERE b.status NOT IN {RELEASED}"
+        "SELECT s.booking_id, s.flight_id, s.seat_numbers, \
+         (SELECT COUNT(*) FROM seat_assignments a WHERE a.booking_id = s.booking_id AND a.flight_id = s.flight_id) \
+           AS assigned \
+         FROM booking_segments s JOIN bookings b ON b.id = s.booking_id WHERE b.status NOT IN {RELEASED}"
     );
     let rows = query(db, &sql, []).await?;
-    let live = rows.len() as u64;
-    let mut broken = Vec::new();
-    for row in rows {
-        let (seated, assigned): (i64, i64) = (get(&row, "seated")?, get(&row, "assigned")?);
-        if seated != assigned {
-            broken.push((get(&row, "id")?, seated, assigned));
-        }
-    }
-    Ok((live, broken))
+    rows.iter()
+        .map(|row| {
+            Ok(LiveSegment {
+                booking_id: get(row, "booking_id")?,
+                flight_id: get(row, "flight_id")?,
+                seats: super::segments::parse_seat_list(&get::<String>(row, "seat_numbers")?)?,
+                assigned: get(row, "assigned")?,
+            })
+        })
+        .collect()
 }
 
-/// A seat number held by passengers of two or more live bookings of one flight: (flight, seat, how many).
+struct LiveSegment {
+    booking_id: Uuid,
+    flight_id: Uuid,
+    seats: Vec<SeatNumber>,
+    assigned: i64,
+}
+
+/// Segments of live bookings whose listed seats and the seats assigned to the booking on the segment's
+/// flight differ in number: (booking, flight, seats listed, seats assigned). Returns the number of live
+/// segments read too.
+pub async fn live_bookings_without_their_seats(
+    db: &impl ConnectionTrait,
+) -> Result<(u64, Vec<(Uuid, Uuid, usize, i64)>), StoreError> {
+    let segments = live_segments(db).await?;
+    let broken = segments
+        .iter()
+        .filter(|segment| segment.seats.len() as i64 != segment.assigned)
+        .map(|segment| (segment.booking_id, segment.flight_id, segment.seats.len(), segment.assigned))
+        .collect();
+    Ok((segments.len() as u64, broken))
+}
+
+/// A seat of a flight listed by two or more live bookings' segments: (flight, seat, how many).
 pub async fn seats_in_two_live_bookings(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, String, i64)>, StoreError> {
-    let sql = format!(
-        "SELECT b.flight_id, p.seat_number, COUNT(*) AS holders FROM booking_passengers p \
-         JOIN bookings b ON b.id = p.booking_id \
-         WHERE b.status NOT IN {RELEASED} AND p.seat_number <> '' \
-         GROUP BY b.flight_id, p.seat_number HAVING COUNT(*) > 1"
-    );
-    let rows = query(db, &sql, []).await?;
-    rows.iter().map(|row| Ok((get(row, "flight_id")?, get(row, "seat_number")?, get(row, "holders")?))).collect()
+    let mut holders: HashMap<(Uuid, SeatNumber), i64> = HashMap::new();
+    for segment in live_segments(db).await? {
+        for seat in segment.seats {
+            *holders.entry((segment.flight_id, seat)).or_default() += 1;
+        }
+    }
+    Ok(holders.into_iter().filter(|&(_, n)| n > 1).map(|((flight, seat), n)| (flight, seat.to_string(), n)).collect())
 }
 
 /// Per caller, bookings created since the caller's oldest live `CreateBooking` key that answered with a

@@ -136,7 +136,7 @@ pub(super) fn seat_list(seats: &[SeatNumber]) -> String {
     seats.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
-fn parse_seat_list(text: &str) -> Result<Vec<SeatNumber>, StoreError> {
+pub(super) fn parse_seat_list(text: &str) -> Result<Vec<SeatNumber>, StoreError> {
     text.split(',')
         .filter(|seat| !seat.is_empty())
         .map(|seat| SeatNumber::parse(seat).map_err(StoreError::Corrupt))

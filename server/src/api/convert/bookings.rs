@@ -2,68 +2,148 @@
 
 use super::*;
 
-/// `CreateBookingRequest`, checked field by field and, through the domain's rules, as a whole. Rules that
-/// need the flight are the domain's [`Hold::place`](crate::domain::hold::Hold::place), run by the use case.
-/// The waiting-room pass (taken out of the request, as a credential) is checked for its shape only.
-pub fn hold_request(
+/// What a `CreateBookingRequest` asks for: a hold on one flight, or a trip.
+#[derive(Debug)]
+pub enum BookingRequest {
+    Flight(HoldRequest),
+    Trip(TripRequest),
+}
+
+/// `CreateBookingRequest` (without its waiting-room passes, taken out as credentials), checked field by
+/// field and, through the domain's rules, as a whole. Rules that need the flights are the domain's
+/// ([`Hold::place`](crate::domain::hold::Hold::place), [`price_trip`](crate::domain::trip::price_trip)),
+/// run by the use case. The passes come back as one list, the single one first, empty ones left out.
+pub fn booking_request(
     request: pb::CreateBookingRequest,
-    pass: &str,
+    (pass, passes): (&str, &[String]),
     today: NaiveDate,
-) -> Result<HoldRequest, ValidationError> {
+) -> Result<(BookingRequest, Vec<String>), ValidationError> {
     let mut v = Violations::new();
-    v.check("waiting_room_pass", check_pass_shape(pass));
-    let flight_id = v.check("flight_id", uuid(&request.flight_id));
-    let cabin = v.check("cabin", cabin(request.cabin));
-    let contact_email = v.check("contact_email", Email::parse(&request.contact_email));
-    let mut passengers = Vec::with_capacity(request.passengers.len().min(MAX_PASSENGERS));
-    if request.passengers.len() > MAX_PASSENGERS {
-        // Too many to read: said without reading them.
-        v.check("passengers", check_party_size(request.passengers.len()));
+    let passes = waiting_room_passes(pass, passes, &mut v);
+    let single = request.segments.is_empty();
+    let (flight_id, cabin) = if single {
+        (v.check("flight_id", uuid(&request.flight_id)), v.check("cabin", cabin(request.cabin)))
     } else {
-        for (i, passenger) in request.passengers.iter().enumerate() {
-            let given_name = v.check(format!("passengers[{i}].given_name"), person_name(&passenger.given_name));
-            let family_name = v.check(format!("passengers[{i}].family_name"), person_name(&passenger.family_name));
-            let born =
-                v.check(format!("passengers[{i}].date_of_birth"), date_of_birth(&passenger.date_of_birth, today));
-            let kind = v.check(format!("passengers[{i}].type"), passenger_type(passenger.r#type));
-            if let (Some(given_name), Some(family_name), Some(date_of_birth), Some(passenger_type)) =
-                (given_name, family_name, born, kind)
-            {
-                passengers.push(Passenger { given_name, family_name, date_of_birth, passenger_type });
+        let listed_twice = "must be empty when segments are listed: a trip names its flights in segments";
+        for (field, set) in [
+            ("flight_id", !request.flight_id.is_empty()),
+            ("cabin", request.cabin != 0),
+            ("seat_numbers", !request.seat_numbers.is_empty()),
+        ] {
+            if set {
+                v.add(field, listed_twice);
             }
         }
-    }
-    if passengers.len() == request.passengers.len() {
-        check_party(&passengers, &mut v);
-    }
-    let seats = if request.seat_numbers.is_empty() {
-        Some(Vec::new())
-    } else {
-        v.check("seat_numbers", check_hold_seats(request.passengers.len(), request.seat_numbers.len()));
-        seat_numbers(&request.seat_numbers, &mut v)
+        (None, None)
     };
+    let contact_email = v.check("contact_email", Email::parse(&request.contact_email));
+    let passengers = party(&request.passengers, today, &mut v);
+    if single {
+        let seats = hold_seats("seat_numbers", &request.seat_numbers, request.passengers.len(), &mut v);
+        return v.finish_with(|| {
+            let hold = HoldRequest {
+                flight_id: flight_id?,
+                cabin: cabin?,
+                passengers: passengers?,
+                seats: seats?,
+                contact_email: contact_email?,
+            };
+            Some((BookingRequest::Flight(hold), passes))
+        });
+    }
+    let segments = trip_segments(&request.segments, request.passengers.len(), &mut v);
     v.finish_with(|| {
-        Some(HoldRequest {
-            flight_id: flight_id?,
-            cabin: cabin?,
-            passengers,
-            seats: seats?,
-            contact_email: contact_email?,
-        })
+        let trip = TripRequest { segments: segments?, passengers: passengers?, contact_email: contact_email? };
+        Some((BookingRequest::Trip(trip), passes))
     })
 }
 
-/// Seat numbers of `seat_numbers`, each valid and none twice; at most one per possible passenger.
-pub fn seat_numbers(texts: &[String], v: &mut Violations) -> Option<Vec<SeatNumber>> {
+/// A booking's waiting-room passes (the single one and a trip's), checked for their shape only.
+fn waiting_room_passes(pass: &str, passes: &[String], v: &mut Violations) -> Vec<String> {
+    v.check("waiting_room_pass", check_pass_shape(pass));
+    if passes.len() > MAX_TRIP_SEGMENTS {
+        v.add("waiting_room_passes", format!("must list at most {MAX_TRIP_SEGMENTS} passes, one per flight"));
+        return Vec::new();
+    }
+    for (i, pass) in passes.iter().enumerate() {
+        v.check(format!("waiting_room_passes[{i}]"), check_pass_shape(pass));
+    }
+    std::iter::once(pass)
+        .chain(passes.iter().map(String::as_str))
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A trip's segments, each checked as a single flight's fields are, under `segments[i]`; no flight twice.
+fn trip_segments(listed: &[pb::SegmentRequest], party: usize, v: &mut Violations) -> Option<Vec<SegmentRequest>> {
+    if let Err(count) = check_segment_count(listed.len()) {
+        v.add("segments", count);
+        return None;
+    }
+    let mut segments = Vec::with_capacity(listed.len());
+    for (i, segment) in listed.iter().enumerate() {
+        let flight_id = v.check(format!("segments[{i}].flight_id"), uuid(&segment.flight_id));
+        if let Some(flight_id) = flight_id
+            && segments.iter().any(|s: &SegmentRequest| s.flight_id == flight_id)
+        {
+            v.add(format!("segments[{i}].flight_id"), "is listed twice: a trip takes each flight once");
+        }
+        let cabin = v.check(format!("segments[{i}].cabin"), cabin(segment.cabin));
+        let seats = hold_seats(&format!("segments[{i}].seat_numbers"), &segment.seat_numbers, party, v);
+        if let (Some(flight_id), Some(cabin), Some(seats)) = (flight_id, cabin, seats) {
+            segments.push(SegmentRequest { flight_id, cabin, seats });
+        }
+    }
+    (segments.len() == listed.len()).then_some(segments)
+}
+
+/// The passengers, each field checked, and the party as a whole.
+fn party(listed: &[pb::Passenger], today: NaiveDate, v: &mut Violations) -> Option<Vec<Passenger>> {
+    if listed.len() > MAX_PASSENGERS {
+        // Too many to read: said without reading them.
+        v.check("passengers", check_party_size(listed.len()));
+        return None;
+    }
+    let mut passengers = Vec::with_capacity(listed.len());
+    for (i, passenger) in listed.iter().enumerate() {
+        let given_name = v.check(format!("passengers[{i}].given_name"), person_name(&passenger.given_name));
+        let family_name = v.check(format!("passengers[{i}].family_name"), person_name(&passenger.family_name));
+        let born = v.check(format!("passengers[{i}].date_of_birth"), date_of_birth(&passenger.date_of_birth, today));
+        let kind = v.check(format!("passengers[{i}].type"), passenger_type(passenger.r#type));
+        if let (Some(given_name), Some(family_name), Some(date_of_birth), Some(passenger_type)) =
+            (given_name, family_name, born, kind)
+        {
+            passengers.push(Passenger { given_name, family_name, date_of_birth, passenger_type });
+        }
+    }
+    if passengers.len() != listed.len() {
+        return None;
+    }
+    check_party(&passengers, v);
+    Some(passengers)
+}
+
+/// A hold's seats under `field`: none (the server places the party) or one valid seat per passenger.
+fn hold_seats(field: &str, texts: &[String], party: usize, v: &mut Violations) -> Option<Vec<SeatNumber>> {
+    if texts.is_empty() {
+        return Some(Vec::new());
+    }
+    v.check(field, check_hold_seats(party, texts.len()));
+    seat_numbers(field, texts, v)
+}
+
+/// Seat numbers listed under `field`, each valid and none twice; at most one per possible passenger.
+pub fn seat_numbers(field: &str, texts: &[String], v: &mut Violations) -> Option<Vec<SeatNumber>> {
     if texts.len() > MAX_PASSENGERS {
-        v.add("seat_numbers", format!("must list at most {MAX_PASSENGERS} seats"));
+        v.add(field, format!("must list at most {MAX_PASSENGERS} seats"));
         return None;
     }
     let mut seats = Vec::with_capacity(texts.len());
     for (i, text) in texts.iter().enumerate() {
-        if let Some(seat) = v.check(format!("seat_numbers[{i}]"), SeatNumber::parse(text)) {
+        if let Some(seat) = v.check(format!("{field}[{i}]"), SeatNumber::parse(text)) {
             if seats.contains(&seat) {
-                v.add(format!("seat_numbers[{i}]"), format!("{seat} is listed twice"));
+                v.add(format!("{field}[{i}]"), format!("{seat} is listed twice"));
             }
             seats.push(seat);
         }

@@ -7,7 +7,7 @@ mod bookings;
 mod flights;
 mod payments;
 
-pub use bookings::{booking_to_proto, hold_request, list_bookings_query, seat_numbers};
+pub use bookings::{BookingRequest, booking_request, booking_to_proto, list_bookings_query, seat_numbers};
 pub use flights::{
     cabins_to_proto, flight_page_to_proto, flight_search, flight_to_proto, new_flight, seat_map_query,
     seat_map_to_proto, trip_search,
@@ -35,6 +35,7 @@ use crate::{
         pagination::{Cursor, DEFAULT_PAGE_SIZE, page_size},
         payment::{Payment, PaymentStatus},
         search::{self, FlightPage, FlightSearch, MAX_TRIP_LEGS, Route},
+        trip::{MAX_TRIP_SEGMENTS, SegmentRequest, TripRequest, check_segment_count},
         validation::{ValidationError, Violations},
         waiting_room::check_pass_shape,
     },

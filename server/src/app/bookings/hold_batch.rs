@@ -434,7 +434,7 @@ impl Bookings {
                 .decide(user_id, queued.hold.passengers.len(), &queued.hold.seats)
                 .map_err(|disagree| StoreError::Corrupt(disagree.to_string()))?;
             decisions[i] = match decided {
-                Err(refusal) => Decision::Refused(refusal),
+                Err(refusal) => Decision::Refused(refusal.on_flight(flight.id)),
                 Ok(seats) => Decision::Placed(Booking {
                     id: Uuid::now_v7(),
                     reference: BookingReference::random(&mut rand::rng()),

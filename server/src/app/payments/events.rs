@@ -68,7 +68,7 @@ impl Payments {
             let booking = booking_of(txn, &payment).await?;
             tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
             history.note(txn, &booking, DISPUTE_OPENED, &format!("dispute opened: {reason}")).await?;
-            return Ok(Applied { changed: true, moved: None });
+            return Ok(Applied { changed: true, moved: Vec::new() });
         }
         let Some(next) = event.next_status(payment.status) else { return Ok(Applied::NOTHING) };
         count_outcome(event);
@@ -77,7 +77,7 @@ impl Payments {
             return self.apply_refund(txn, payment, refund_id.as_deref(), *amount_refunded_minor, &history).await;
         }
         payment.status = next;
-        let mut moved = None;
+        let mut moved = Vec::new();
         match event {
             ProviderEvent::Processing { .. }
             | ProviderEvent::Canceled { .. }
@@ -142,7 +142,7 @@ impl Payments {
         }
         let progress = payment.record_refunded(total);
         let booking = booking_of(txn, &payment).await?;
-        let mut moved = None;
+        let mut moved = Vec::new();
         match progress {
             RefundProgress::Unchanged => return Ok(Applied::NOTHING),
             RefundProgress::Partial => {
@@ -159,7 +159,7 @@ impl Payments {
                     .is_ok()
                 {
                     history.change(txn, &booking, BookingStatus::Refunded, BookingAction::CompleteRefund, None).await?;
-                    moved = Some(booking.flight_id);
+                    moved = booking.flight_ids().collect();
                 }
             }
         }
@@ -176,19 +176,19 @@ impl Payments {
         booking: &Booking,
         payment: &mut Payment,
         history: &History<'_>,
-    ) -> Result<Option<Uuid>, AppError> {
+    ) -> Result<Vec<Uuid>, AppError> {
         let paid = BookingAction::PaymentSucceeded;
         let refund_reason = match booking.status.apply(paid) {
             // The state machine decides; an expired hold must get its seats back first.
             Ok(confirmed) if booking.status == BookingStatus::Held => {
                 history.change(txn, booking, confirmed, paid, None).await?;
-                return Ok(None);
+                return Ok(Vec::new());
             }
             Ok(confirmed) => {
                 if retake_seats(txn, booking).await? {
                     let note = "paid after the hold expired; the same seats were free and are taken again";
                     history.change(txn, booking, confirmed, paid, Some(note)).await?;
-                    return Ok(Some(booking.flight_id));
+                    return Ok(booking.flight_ids().collect());
                 }
                 "paid after the hold expired and its seats were taken by others: refunded automatically"
             }
@@ -201,21 +201,21 @@ impl Payments {
         payment.start_refund();
         history.note(txn, booking, AUTO_REFUND, refund_reason).await?;
         job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, history.correlation_id, history.now).await?;
-        Ok(None)
+        Ok(Vec::new())
     }
 }
 
 /// What applying a provider outcome did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Applied {
     /// Something was written (false for a stale or repeated outcome).
     pub(super) changed: bool,
-    /// The flight whose seat counts changed.
-    pub(super) moved: Option<Uuid>,
+    /// The flights whose seat counts changed.
+    pub(super) moved: Vec<Uuid>,
 }
 
 impl Applied {
-    const NOTHING: Self = Self { changed: false, moved: None };
+    const NOTHING: Self = Self { changed: false, moved: Vec::new() };
 }
 
 /// Takes an expired booking's seats again on every segment, all or none (in a savepoint), under each

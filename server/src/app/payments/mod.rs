@@ -76,8 +76,8 @@ impl Payments {
         Self { idempotency, store, clock, feed, provider, signal, key_lease }
     }
 
-    async fn after_commit(&self, moved: Option<Uuid>) {
-        if let Some(flight_id) = moved {
+    async fn after_commit(&self, moved: Vec<Uuid>) {
+        for flight_id in moved {
             self.feed.changed(flight_id).await;
         }
         self.signal.wake();

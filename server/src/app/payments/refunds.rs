@@ -104,9 +104,9 @@ impl Payments {
                     payment.refund_reference = Some(pending_refund_id);
                     payments::update(&txn, &payment, now).await?;
                 }
-                None
+                Vec::new()
             }
-            None => None,
+            None => Vec::new(),
         };
         if outbox_store::complete(&txn, job_id, attempts, now).await? {
             txn.commit().await.map_err(StoreError::from)?;

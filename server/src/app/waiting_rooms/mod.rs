@@ -44,7 +44,7 @@ use crate::{
     infra::{
         availability::AvailabilityFeed,
         clock::Clock,
-        passes::{PassSigner, TicketClaims},
+        passes::{PassError, PassSigner, TicketClaims},
         waiting_room::{Pace, QueueError, QueueState, Queues, TicketId, TicketRecord},
     },
     store::{Store, flights, waiting_rooms},
@@ -238,13 +238,24 @@ impl WaitingRooms {
         }))
     }
 
-    /// Whether `pass` lets `caller` place a hold on the flight: always on a flight without an enabled room.
-    /// Needs no I/O but the room's settings, which come from the flight's snapshot.
+    /// Whether one of `passes` lets `caller` place a hold on the flight: always on a flight without an
+    /// enabled room. Needs no I/O but the room's settings, which come from the flight's snapshot. Refused,
+    /// the answer says why of the pass closest to admitting: expired rather than not this flight's.
     #[tracing::instrument(skip_all)]
-    pub async fn check_pass(&self, caller: &Caller, flight_id: Uuid, pass: &str) -> Result<(), AppError> {
+    pub async fn check_passes(&self, caller: &Caller, flight_id: Uuid, passes: &[String]) -> Result<(), AppError> {
         match self.settings(flight_id).await? {
             Some(room) if room.enabled => {
-                Ok(self.inner.signer.verify(pass, flight_id, caller.user_id, self.inner.clock.now())?)
+                let now = self.inner.clock.now();
+                let mut why = PassError::Missing;
+                for pass in passes {
+                    match self.inner.signer.verify(pass, flight_id, caller.user_id, now) {
+                        Ok(()) => return Ok(()),
+                        Err(PassError::Expired) => why = PassError::Expired,
+                        Err(refused) if why == PassError::Missing => why = refused,
+                        Err(_) => {}
+                    }
+                }
+                Err(AppError::WaitingRoomRequired { flight_id, why })
             }
             _ => Ok(()),
         }

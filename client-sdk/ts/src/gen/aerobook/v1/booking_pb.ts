@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/booking.proto.
  */
 export const file_aerobook_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIsUBChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkiyAMKB0Jvb2tpbmcSCgoCaWQYASABKAkSEQoJcmVmZXJlbmNlGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCRImCgVjYWJpbhgEIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSKgoGc3RhdHVzGAUgASgOMhouYWVyb2Jvb2sudjEuQm9va2luZ1N0YXR1cxIqCgpwYXNzZW5nZXJzGAYgAygLMhYuYWVyb2Jvb2sudjEuUGFzc2VuZ2VyEhQKDHNlYXRfbnVtYmVycxgHIAMoCRInCgt0b3RhbF9wcmljZRgIIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5EjMKD2hvbGRfZXhwaXJlc19hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY3JlYXRlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgMIAEoAxImCghzZWdtZW50cxgNIAMoCzIULmFlcm9ib29rLnYxLlNlZ21lbnQiggIKB1NlZ21lbnQSEQoJZmxpZ2h0X2lkGAEgASgJEiYKBWNhYmluGAIgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIUCgxzZWF0X251bWJlcnMYAyADKAkSIQoFcHJpY2UYBCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIOCgZvcmlnaW4YBSABKAkSEwoLZGVzdGluYXRpb24YBiABKAkSLgoKZGVwYXJ0c19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoRR2V0Qm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJPChNMaXN0Qm9va2luZ3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCSJXChRMaXN0Qm9va2luZ3NSZXNwb25zZRImCghib29raW5ncxgBIAMoCzIULmFlcm9ib29rLnYxLkJvb2tpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlEKEkNoYW5nZVNlYXRzUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEhQKDHNlYXRfbnVtYmVycxgCIAMoCRIRCglmbGlnaHRfaWQYAyABKAkiOQoVQ29uZmlybUJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDAoEbm90ZRgCIAEoCSrgAQoNQm9va2luZ1N0YXR1cxIeChpCT09LSU5HX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0JPT0tJTkdfU1RBVFVTX0hFTEQQARIcChhCT09LSU5HX1NUQVRVU19DT05GSVJNRUQQAhIcChhCT09LSU5HX1NUQVRVU19DQU5DRUxMRUQQAxIaChZCT09LSU5HX1NUQVRVU19FWFBJUkVEEAQSIQodQk9PS0lOR19TVEFUVVNfUkVGVU5EX1BFTkRJTkcQBRIbChdCT09LSU5HX1NUQVRVU19SRUZVTkRFRBAGMqMECg5Cb29raW5nU2VydmljZRJSCg1DcmVhdGVCb29raW5nEiEuYWVyb2Jvb2sudjEuQ3JlYXRlQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgiKtRgEGAEgBBJSCgpHZXRCb29raW5nEh4uYWVyb2Jvb2sudjEuR2V0Qm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIg6QAgGKtRgHEgMBAgMgAxJjCgxMaXN0Qm9va2luZ3MSIC5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXF1ZXN0GiEuYWVyb2Jvb2sudjEuTGlzdEJvb2tpbmdzUmVzcG9uc2UiDpACAYq1GAcSAwECAyADElYKDUNhbmNlbEJvb2tpbmcSIS5hZXJvYm9vay52MS5DYW5jZWxCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJSCgtDaGFuZ2VTZWF0cxIfLmFlcm9ib29rLnYxLkNoYW5nZVNlYXRzUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJYCg5Db25maXJtQm9va2luZxIiLmFlcm9ib29rLnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgIDGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIpECChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkSLQoIc2VnbWVudHMYByADKAsyGy5hZXJvYm9vay52MS5TZWdtZW50UmVxdWVzdBIbChN3YWl0aW5nX3Jvb21fcGFzc2VzGAggAygJImEKDlNlZ21lbnRSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJIsgDCgdCb29raW5nEgoKAmlkGAEgASgJEhEKCXJlZmVyZW5jZRgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkSJgoFY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKBnN0YXR1cxgFIAEoDjIaLmFlcm9ib29rLnYxLkJvb2tpbmdTdGF0dXMSKgoKcGFzc2VuZ2VycxgGIAMoCzIWLmFlcm9ib29rLnYxLlBhc3NlbmdlchIUCgxzZWF0X251bWJlcnMYByADKAkSJwoLdG90YWxfcHJpY2UYCCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIzCg9ob2xkX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YDCABKAMSJgoIc2VnbWVudHMYDSADKAsyFC5hZXJvYm9vay52MS5TZWdtZW50IoICCgdTZWdtZW50EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJEiEKBXByaWNlGAQgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSDgoGb3JpZ2luGAUgASgJEhMKC2Rlc3RpbmF0aW9uGAYgASgJEi4KCmRlcGFydHNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmFycml2ZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIicKEUdldEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTwoTTGlzdEJvb2tpbmdzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkiVwoUTGlzdEJvb2tpbmdzUmVzcG9uc2USJgoIYm9va2luZ3MYASADKAsyFC5hZXJvYm9vay52MS5Cb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI6ChRDYW5jZWxCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJRChJDaGFuZ2VTZWF0c1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIUCgxzZWF0X251bWJlcnMYAiADKAkSEQoJZmxpZ2h0X2lkGAMgASgJIjkKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEgwKBG5vdGUYAiABKAkq4AEKDUJvb2tpbmdTdGF0dXMSHgoaQk9PS0lOR19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNCT09LSU5HX1NUQVRVU19IRUxEEAESHAoYQk9PS0lOR19TVEFUVVNfQ09ORklSTUVEEAISHAoYQk9PS0lOR19TVEFUVVNfQ0FOQ0VMTEVEEAMSGgoWQk9PS0lOR19TVEFUVVNfRVhQSVJFRBAEEiEKHUJPT0tJTkdfU1RBVFVTX1JFRlVORF9QRU5ESU5HEAUSGwoXQk9PS0lOR19TVEFUVVNfUkVGVU5ERUQQBjKjBAoOQm9va2luZ1NlcnZpY2USUgoNQ3JlYXRlQm9va2luZxIhLmFlcm9ib29rLnYxLkNyZWF0ZUJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIIirUYBBgBIAQSUgoKR2V0Qm9va2luZxIeLmFlcm9ib29rLnYxLkdldEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIOkAIBirUYBxIDAQIDIAMSYwoMTGlzdEJvb2tpbmdzEiAuYWVyb2Jvb2sudjEuTGlzdEJvb2tpbmdzUmVxdWVzdBohLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1Jlc3BvbnNlIg6QAgGKtRgHEgMBAgMgAxJWCg1DYW5jZWxCb29raW5nEiEuYWVyb2Jvb2sudjEuQ2FuY2VsQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSUgoLQ2hhbmdlU2VhdHMSHy5hZXJvYm9vay52MS5DaGFuZ2VTZWF0c1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSWAoOQ29uZmlybUJvb2tpbmcSIi5hZXJvYm9vay52MS5Db25maXJtQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgICAxgBIARiBnByb3RvMw", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * A traveller. Every passenger has a seat of their own. A party has at least one adult and no more infants
@@ -65,7 +65,8 @@ export const PassengerSchema: GenMessage<Passenger> = /*@__PURE__*/
  */
 export type CreateBookingRequest = Message<"aerobook.v1.CreateBookingRequest"> & {
   /**
-   * UUID.
+   * UUID. A single-flight booking names its flight, cabin and seats here; a trip leaves them empty and lists
+   * `segments` instead (both at once: VALIDATION_ERROR).
    *
    * @generated from field: string flight_id = 1;
    */
@@ -104,6 +105,22 @@ export type CreateBookingRequest = Message<"aerobook.v1.CreateBookingRequest"> &
    * @generated from field: string waiting_room_pass = 6;
    */
   waitingRoomPass: string;
+
+  /**
+   * A trip: 2..=6 flights in travel order, each departing at least 60 minutes after the previous one
+   * arrives, no flight twice, all priced in one currency. The passengers travel on every segment.
+   *
+   * @generated from field: repeated aerobook.v1.SegmentRequest segments = 7;
+   */
+  segments: SegmentRequest[];
+
+  /**
+   * A trip's passes: one for each of its flights whose waiting room is enabled (at most one per segment),
+   * in any order. Passes for flights without a room are ignored.
+   *
+   * @generated from field: repeated string waiting_room_passes = 8;
+   */
+  waitingRoomPasses: string[];
 };
 
 /**
@@ -112,6 +129,39 @@ export type CreateBookingRequest = Message<"aerobook.v1.CreateBookingRequest"> &
  */
 export const CreateBookingRequestSchema: GenMessage<CreateBookingRequest> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_booking, 1);
+
+/**
+ * One flight of a trip being booked.
+ *
+ * @generated from message aerobook.v1.SegmentRequest
+ */
+export type SegmentRequest = Message<"aerobook.v1.SegmentRequest"> & {
+  /**
+   * UUID.
+   *
+   * @generated from field: string flight_id = 1;
+   */
+  flightId: string;
+
+  /**
+   * @generated from field: aerobook.v1.CabinClass cabin = 2;
+   */
+  cabin: CabinClass;
+
+  /**
+   * Empty (seats assigned by the server) or one seat of the cabin per passenger, in passenger order.
+   *
+   * @generated from field: repeated string seat_numbers = 3;
+   */
+  seatNumbers: string[];
+};
+
+/**
+ * Describes the message aerobook.v1.SegmentRequest.
+ * Use `create(SegmentRequestSchema)` to create a new message.
+ */
+export const SegmentRequestSchema: GenMessage<SegmentRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 2);
 
 /**
  * @generated from message aerobook.v1.Booking
@@ -204,7 +254,7 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
  * Use `create(BookingSchema)` to create a new message.
  */
 export const BookingSchema: GenMessage<Booking> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 2);
+  messageDesc(file_aerobook_v1_booking, 3);
 
 /**
  * One flight of a booking.
@@ -266,7 +316,7 @@ export type Segment = Message<"aerobook.v1.Segment"> & {
  * Use `create(SegmentSchema)` to create a new message.
  */
 export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 3);
+  messageDesc(file_aerobook_v1_booking, 4);
 
 /**
  * @generated from message aerobook.v1.GetBookingRequest
@@ -283,7 +333,7 @@ export type GetBookingRequest = Message<"aerobook.v1.GetBookingRequest"> & {
  * Use `create(GetBookingRequestSchema)` to create a new message.
  */
 export const GetBookingRequestSchema: GenMessage<GetBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 4);
+  messageDesc(file_aerobook_v1_booking, 5);
 
 /**
  * @generated from message aerobook.v1.ListBookingsRequest
@@ -314,7 +364,7 @@ export type ListBookingsRequest = Message<"aerobook.v1.ListBookingsRequest"> & {
  * Use `create(ListBookingsRequestSchema)` to create a new message.
  */
 export const ListBookingsRequestSchema: GenMessage<ListBookingsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 5);
+  messageDesc(file_aerobook_v1_booking, 6);
 
 /**
  * @generated from message aerobook.v1.ListBookingsResponse
@@ -338,7 +388,7 @@ export type ListBookingsResponse = Message<"aerobook.v1.ListBookingsResponse"> &
  * Use `create(ListBookingsResponseSchema)` to create a new message.
  */
 export const ListBookingsResponseSchema: GenMessage<ListBookingsResponse> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 6);
+  messageDesc(file_aerobook_v1_booking, 7);
 
 /**
  * @generated from message aerobook.v1.CancelBookingRequest
@@ -362,7 +412,7 @@ export type CancelBookingRequest = Message<"aerobook.v1.CancelBookingRequest"> &
  * Use `create(CancelBookingRequestSchema)` to create a new message.
  */
 export const CancelBookingRequestSchema: GenMessage<CancelBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 7);
+  messageDesc(file_aerobook_v1_booking, 8);
 
 /**
  * @generated from message aerobook.v1.ChangeSeatsRequest
@@ -394,7 +444,7 @@ export type ChangeSeatsRequest = Message<"aerobook.v1.ChangeSeatsRequest"> & {
  * Use `create(ChangeSeatsRequestSchema)` to create a new message.
  */
 export const ChangeSeatsRequestSchema: GenMessage<ChangeSeatsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 8);
+  messageDesc(file_aerobook_v1_booking, 9);
 
 /**
  * @generated from message aerobook.v1.ConfirmBookingRequest
@@ -418,7 +468,7 @@ export type ConfirmBookingRequest = Message<"aerobook.v1.ConfirmBookingRequest">
  * Use `create(ConfirmBookingRequestSchema)` to create a new message.
  */
 export const ConfirmBookingRequestSchema: GenMessage<ConfirmBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 9);
+  messageDesc(file_aerobook_v1_booking, 10);
 
 /**
  * Where a booking is in its life cycle.
@@ -479,8 +529,10 @@ export const BookingStatusSchema: GenEnum<BookingStatus> = /*@__PURE__*/
 export const BookingService: GenService<{
   /**
    * Places a hold: the seats are taken until the hold expires, is paid, or is cancelled. The price is computed
-   * by the server. Fails with SEATS_UNAVAILABLE (metadata `seatsAvailable`, and `takenSeats` when requested
-   * seats are held by others) or MAX_PER_USER_EXCEEDED (live holds per user and flight; metadata `limit`).
+   * by the server. Fails with SEATS_UNAVAILABLE (metadata `flightId`, `seatsAvailable`, and `takenSeats` when
+   * requested seats are held by others) or MAX_PER_USER_EXCEEDED (live holds per user and flight; metadata
+   * `limit`). A trip (`segments`) is held whole or not at all: its SEATS_UNAVAILABLE names the first flight,
+   * in travel order, short of seats.
    * Both are stored under the idempotency key and replayed, except a SEATS_UNAVAILABLE answered by the
    * sold-out gate (the database refused the cabin moments before): that one executed nothing and is not
    * stored, so a retry with the same key after seats come back (expiry, cancellation) may succeed.
