@@ -122,6 +122,7 @@ impl Target {
                         rows,
                         seat_letters: SEAT_LETTERS.into(),
                         price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: 45_000 }),
+                        change_fee: None,
                     }],
                 }
             })

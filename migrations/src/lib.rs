@@ -18,6 +18,7 @@ mod m20261206_000010_refresh_session_deadline;
 mod m20261206_000011_idempotency_key_scope;
 mod m20261206_000012_cabin_taken_seats;
 mod m20261207_000013_booking_segments;
+mod m20261207_000014_flight_changes;
 
 pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_idempotency_key_scope::Migration),
             Box::new(m20261206_000012_cabin_taken_seats::Migration),
             Box::new(m20261207_000013_booking_segments::Migration),
+            Box::new(m20261207_000014_flight_changes::Migration),
         ]
     }
 }

@@ -31,6 +31,7 @@ use crate::bookings::{Customer, adult, flight_with_economy, hold};
 async fn baselines(app: &TestApp, customer: &Customer) -> BTreeMap<&'static str, Vec<u8>> {
     let flight = flight_with_economy(app, 30, "ABCDEF").await;
     let booking = customer.book(app, hold(&flight, vec![adult("Sara")], &[])).await.expect("held");
+    let other_flight = flight_with_economy(app, 30, "ABCDEF").await;
     let email = format!("hostile-{}@example.com", uuid::Uuid::new_v4().simple());
     let password = "correct horse battery staple".to_owned();
     let register =
@@ -88,6 +89,20 @@ async fn baselines(app: &TestApp, customer: &Customer) -> BTreeMap<&'static str,
                 ..Default::default()
             }
             .encode_to_vec(),
+        ),
+        (
+            "QuoteChange",
+            pb::QuoteChangeRequest {
+                booking_id: booking_id.clone(),
+                flight_id: flight_id.clone(),
+                new_flight_id: other_flight.id.clone(),
+                new_cabin: pb::CabinClass::Economy.into(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "ChangeFlight",
+            pb::ChangeFlightRequest { booking_id: booking_id.clone(), quote_id: some_id.clone() }.encode_to_vec(),
         ),
         (
             "ConfirmBooking",

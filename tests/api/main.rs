@@ -7,6 +7,7 @@ mod auth;
 mod availability;
 mod bookings;
 mod catalogue;
+mod changes;
 mod cluster;
 mod contract;
 mod create_flight;

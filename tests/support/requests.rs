@@ -58,6 +58,7 @@ pub fn create_flight_request(
                 rows: 2,
                 seat_letters: "AC".into(),
                 price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: 150_000 }),
+                change_fee: None,
             },
             pb::CabinConfig {
                 cabin: pb::CabinClass::Economy.into(),
@@ -65,6 +66,7 @@ pub fn create_flight_request(
                 rows: 3,
                 seat_letters: "ABC".into(),
                 price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: 40_000 }),
+                change_fee: None,
             },
         ],
     }

@@ -122,6 +122,38 @@ impl BookingService for BookingApi {
         call.keyed_response(outcome, convert::booking_to_proto)
     }
 
+    async fn quote_change(
+        &self,
+        request: Request<pb::QuoteChangeRequest>,
+    ) -> Result<Response<pb::ChangeQuote>, Status> {
+        let call = CallContext::of(&request);
+        let actor = call.actor()?;
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let booking_id = v.check("booking_id", convert::uuid(&message.booking_id));
+        let flight_id = v.check("flight_id", convert::uuid(&message.flight_id));
+        let new_flight_id = v.check("new_flight_id", convert::uuid(&message.new_flight_id));
+        let new_cabin = v.check("new_cabin", convert::cabin(message.new_cabin));
+        let (booking_id, flight_id, new_flight) = v
+            .finish_with(|| Some((booking_id?, flight_id?, (new_flight_id?, new_cabin?))))
+            .map_err(|e| call.fail(e))?;
+        let quote =
+            self.bookings.quote_change(&actor, booking_id, flight_id, new_flight).await.map_err(|e| call.fail(e))?;
+        Ok(Response::new(convert::change_quote_to_proto(&quote)))
+    }
+
+    async fn change_flight(&self, request: Request<pb::ChangeFlightRequest>) -> Result<Response<pb::Booking>, Status> {
+        let call = CallContext::of(&request);
+        let (actor, keyed) = (call.actor()?, call.keyed(request.get_ref())?);
+        let message = request.get_ref();
+        let mut v = Violations::new();
+        let booking_id = v.check("booking_id", convert::uuid(&message.booking_id));
+        let quote_id = v.check("quote_id", convert::uuid(&message.quote_id));
+        let (booking_id, quote_id) = v.finish_with(|| Some((booking_id?, quote_id?))).map_err(|e| call.fail(e))?;
+        let outcome = self.bookings.change_flight(&actor, &keyed, booking_id, quote_id, encode).await;
+        call.keyed_response(outcome, convert::booking_to_proto)
+    }
+
     async fn confirm_booking(
         &self,
         request: Request<pb::ConfirmBookingRequest>,

@@ -230,6 +230,15 @@ impl From<Refusal> for ApiError {
             Refusal::Transition(TransitionError::Expired) => {
                 ApiError::new(ErrorCode::BookingExpired, "the hold has expired and its seats were released")
             }
+            Refusal::QuoteExpired => ApiError::new(
+                ErrorCode::QuoteExpired,
+                "the change quote has expired or no longer fits the booking: ask for a new one",
+            ),
+            Refusal::ChangeNeedsPayment => ApiError::new(
+                ErrorCode::PaymentRequired,
+                "changing a paid booking with money due or to refund is not offered yet: cancel and rebook, or \
+                 choose a change with nothing due",
+            ),
             Refusal::JobNotRetryable(state) => job_refused(state, "retried"),
             Refusal::JobNotDiscardable(state) => job_refused(state, "discarded"),
             Refusal::Transition(TransitionError::Invalid { current, action }) => with(

@@ -2,6 +2,7 @@
 //! due holds. Every mutation is a keyed call (see [`super::idempotency`]) and decides seat inventory in the
 //! database, in the transaction that writes the booking.
 
+mod changes;
 mod hold_batch;
 mod trips;
 

@@ -52,3 +52,12 @@ pub enum AppError {
     #[error(transparent)]
     Mail(#[from] crate::infra::mail::MailError),
 }
+
+impl From<crate::domain::change::ChangeError> for AppError {
+    fn from(error: crate::domain::change::ChangeError) -> Self {
+        match error {
+            crate::domain::change::ChangeError::Invalid(invalid) => Self::Invalid(invalid),
+            crate::domain::change::ChangeError::Refused(refusal) => Self::Refused(refusal),
+        }
+    }
+}

@@ -41,10 +41,15 @@ impl Notifications {
             let booking = bookings::get(db, entry.booking_id)
                 .await?
                 .ok_or_else(|| StoreError::Corrupt(format!("booking event {event_id} of a missing booking")))?;
-            let flight = flights::get(db, booking.flight_id)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("booking {} of a missing flight", booking.id)))?;
-            email_for(event_id, entry.event, entry.at, &booking, &flight)
+            let mut booked = Vec::with_capacity(booking.segments.len());
+            for flight_id in booking.flight_ids() {
+                booked.push(
+                    flights::get(db, flight_id)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt(format!("booking {} of a missing flight", booking.id)))?,
+                );
+            }
+            email_for(event_id, entry.event, entry.at, &booking, &booked)
         };
         if let Some(email) = &email {
             self.mailer.send(email).await?;

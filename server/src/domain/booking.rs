@@ -50,6 +50,7 @@ string_enum!(
         Cancel => "CANCEL",
         Expire => "EXPIRE",
         ChangeSeats => "CHANGE_SEATS",
+        ChangeFlight => "CHANGE_FLIGHT",
         RequestRefund => "REQUEST_REFUND",
         CompleteRefund => "COMPLETE_REFUND",
         // Recorded by the payment provider's events, never requested by a caller.
@@ -82,11 +83,12 @@ impl BookingStatus {
             (S::Expired, A::PaymentSucceeded) => Ok(S::Confirmed),
             (S::Held, A::Cancel) => Ok(S::Cancelled),
             (S::Held, A::Expire) => Ok(S::Expired),
-            (S::Held, A::ChangeSeats) => Ok(S::Held),
+            (S::Held, A::ChangeSeats | A::ChangeFlight) => Ok(S::Held),
+            (S::Confirmed, A::ChangeFlight) => Ok(S::Confirmed),
             (S::Confirmed, A::RequestRefund) => Ok(S::RefundPending),
             (S::RefundPending | S::Confirmed, A::CompleteRefund) => Ok(S::Refunded),
             (S::RefundPending, A::RefundFailed) => Ok(S::Confirmed),
-            (S::Expired, A::Confirm | A::ChangeSeats) => Err(TransitionError::Expired),
+            (S::Expired, A::Confirm | A::ChangeSeats | A::ChangeFlight) => Err(TransitionError::Expired),
             (current, action) => Err(TransitionError::Invalid { current, action }),
         }
     }
@@ -359,6 +361,12 @@ pub enum Refusal {
     /// An operator asked to retry a background job that is running or done.
     #[error("a {0:?} job cannot be retried")]
     JobNotRetryable(crate::domain::job::JobState),
+    /// The change quote has expired, or no longer fits the booking (its flight was changed since).
+    #[error("the change quote has expired")]
+    QuoteExpired,
+    /// A change of a paid booking with money due or to refund: not offered yet.
+    #[error("a change with money due or to refund")]
+    ChangeNeedsPayment,
     /// An operator asked to discard a background job that is running, done or discarded already.
     #[error("a {0:?} job cannot be discarded")]
     JobNotDiscardable(crate::domain::job::JobState),
@@ -398,6 +406,8 @@ mod tests {
             (S::Held, A::Cancel, S::Cancelled),
             (S::Held, A::Expire, S::Expired),
             (S::Held, A::ChangeSeats, S::Held),
+            (S::Held, A::ChangeFlight, S::Held),
+            (S::Confirmed, A::ChangeFlight, S::Confirmed),
             (S::Confirmed, A::RequestRefund, S::RefundPending),
             (S::RefundPending, A::CompleteRefund, S::Refunded),
             (S::Held, A::PaymentSucceeded, S::Confirmed),
@@ -412,7 +422,7 @@ mod tests {
                     (Ok(to), Some(expected)) => assert_eq!(to, expected, "{from:?} {action:?}"),
                     (Err(TransitionError::Expired), None) => {
                         assert_eq!(from, S::Expired);
-                        assert!(matches!(action, A::Confirm | A::ChangeSeats), "{action:?}");
+                        assert!(matches!(action, A::Confirm | A::ChangeSeats | A::ChangeFlight), "{action:?}");
                     }
                     (Err(TransitionError::Invalid { current, action: refused }), None) => {
                         assert_eq!((current, refused), (from, action));

@@ -174,6 +174,8 @@ pub struct CabinConfig {
     pub cabin: CabinClass,
     pub layout: CabinLayout,
     pub price: Money,
+    /// What changing a booked flight in this cabin costs the party, in the price's currency.
+    pub change_fee_minor: i64,
 }
 
 /// A flight an operator wants to add, checked against every rule that needs no database.
@@ -260,6 +262,17 @@ pub struct CabinAvailability {
     pub seats_total: i32,
     pub seats_available: i32,
     pub price: Money,
+    /// What changing a booked flight in this cabin costs the party, in the price's currency (absent
+    /// from snapshots cached before cabins had it: no fee).
+    #[serde(default)]
+    pub change_fee_minor: i64,
+}
+
+impl CabinAvailability {
+    /// The cabin's change fee for a party.
+    pub fn change_fee(&self) -> Money {
+        Money { currency: self.price.currency, amount_minor: self.change_fee_minor }
+    }
 }
 
 /// A flight with the availability of each cabin, front cabin first.
@@ -366,6 +379,7 @@ mod tests {
             cabin,
             layout: CabinLayout::new(first_row, rows, "ABC").unwrap(),
             price: Money::seat_price(currency, 10_000).unwrap(),
+            change_fee_minor: 0,
         })
     }
 
@@ -448,6 +462,7 @@ mod tests {
                 seats_total: 2,
                 seats_available: 1,
                 price: sar,
+                change_fee_minor: 0,
             },
             CabinAvailability {
                 cabin: CabinClass::Business,
@@ -455,6 +470,7 @@ mod tests {
                 seats_total: 1,
                 seats_available: 1,
                 price: sar,
+                change_fee_minor: 0,
             },
         ];
         let taken = BTreeSet::from([SeatNumber { row: 10, letter: 'B' }]);

@@ -202,6 +202,7 @@ mod tests {
                 seats_total: 4,
                 seats_available: 4,
                 price: Money::seat_price("SAR", 40_000).unwrap(),
+                change_fee_minor: 0,
             }],
             origin_time_zone: chrono_tz::Asia::Riyadh,
             destination_time_zone: chrono_tz::Asia::Riyadh,

@@ -34,6 +34,7 @@ macro_rules! string_enum {
 pub mod airport;
 pub mod auth;
 pub mod booking;
+pub mod change;
 pub mod flight;
 pub mod hold;
 pub mod job;

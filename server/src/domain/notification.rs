@@ -26,6 +26,7 @@ string_enum!(
         Refunded => "REFUNDED",
         RefundFailed => "REFUND_FAILED",
         SeatsChanged => "SEATS_CHANGED",
+        FlightChanged => "FLIGHT_CHANGED",
     }
 );
 
@@ -36,9 +37,11 @@ impl BookingEvent {
         use BookingStatus as S;
         match (from, to) {
             (None, S::Held) => Some(Self::Held),
-            (Some(from), to) if from == to => {
-                (cause == BookingAction::ChangeSeats.as_str()).then_some(Self::SeatsChanged)
-            }
+            (Some(from), to) if from == to => match cause {
+                _ if cause == BookingAction::ChangeSeats.as_str() => Some(Self::SeatsChanged),
+                _ if cause == BookingAction::ChangeFlight.as_str() => Some(Self::FlightChanged),
+                _ => None,
+            },
             (Some(S::RefundPending), S::Confirmed) => Some(Self::RefundFailed),
             (Some(_), S::Confirmed) => Some(Self::Confirmed),
             (Some(_), S::Cancelled) => Some(Self::Cancelled),
@@ -52,7 +55,7 @@ impl BookingEvent {
 
     /// Whether the customer gets an email about it.
     pub fn is_emailed(self) -> bool {
-        matches!(self, Self::Confirmed | Self::Cancelled | Self::Expired | Self::Refunded)
+        matches!(self, Self::Confirmed | Self::Cancelled | Self::Expired | Self::Refunded | Self::FlightChanged)
     }
 }
 
@@ -68,14 +71,15 @@ pub struct Email {
     pub html: String,
 }
 
-/// The email about `event` (which must be emailed), from the booking and flight as they are now and the
-/// time the event happened.
+/// The email about `event` (which must be emailed), from the booking and its flights (one per segment, in
+/// travel order) as they are now, and the time the event happened. Every flight of the booking is listed
+/// with its seats.
 pub fn email_for(
     event_id: Uuid,
     event: BookingEvent,
     at: DateTime<Utc>,
     booking: &Booking,
-    flight: &Flight,
+    flights: &[Flight],
 ) -> Option<Email> {
     let reference = booking.reference.as_str();
     let (subject, opening) = match event {
@@ -95,21 +99,33 @@ pub fn email_for(
             format!("Booking {reference} refunded"),
             format!("Your booking was refunded: {} goes back to your card.", booking.total_price),
         ),
+        BookingEvent::FlightChanged => (
+            format!("Booking {reference}: flight changed"),
+            "Your flights were changed as you asked. Here is your booking as it is now.".to_owned(),
+        ),
         _ => return None,
     };
-    let departs = flight.departs_at.with_timezone(&flight.origin_time_zone);
-    let details = [
-        ("Booking reference", reference.to_owned()),
-        ("Flight", format!("{} {} to {}", flight.flight_number.as_str(), flight.origin, flight.destination)),
-        ("Departs", format!("{} local time", departs.format("%a %-d %b %Y, %H:%M"))),
-        ("Cabin", booking.cabin.as_str().replace('_', " ").to_lowercase()),
-        ("Total", booking.total_price.to_string()),
-    ];
+    let mut details = vec![("Booking reference".to_owned(), reference.to_owned())];
+    let numbered = booking.segments.len() > 1;
+    for (i, (segment, flight)) in booking.segments.iter().zip(flights).enumerate() {
+        let label = |name: &str| if numbered { format!("{name} {}", i + 1) } else { name.to_owned() };
+        let departs = segment.departs_at.with_timezone(&flight.origin_time_zone);
+        let seats: Vec<String> = segment.seats.iter().map(ToString::to_string).collect();
+        details.extend([
+            (
+                label("Flight"),
+                format!("{} {} to {}", flight.flight_number.as_str(), segment.origin, segment.destination),
+            ),
+            (label("Departs"), format!("{} local time", departs.format("%a %-d %b %Y, %H:%M"))),
+            (label("Cabin"), segment.cabin.as_str().replace('_', " ").to_lowercase()),
+            (label("Seats"), seats.join(", ")),
+        ]);
+    }
+    details.push(("Total".to_owned(), booking.total_price.to_string()));
     let travellers: Vec<String> = booking
         .passengers
         .iter()
-        .zip(booking.first_seats())
-        .map(|(passenger, seat)| format!("{} {}, seat {seat}", passenger.given_name, passenger.family_name))
+        .map(|passenger| format!("{} {}", passenger.given_name, passenger.family_name))
         .collect();
     let when = at.format("%Y-%m-%d %H:%M UTC");
 
@@ -173,13 +189,14 @@ mod tests {
         assert_eq!(of(Some(S::Confirmed), S::RefundPending, "REQUEST_REFUND"), Some(BookingEvent::RefundRequested));
         assert_eq!(of(Some(S::RefundPending), S::Refunded, "COMPLETE_REFUND"), Some(BookingEvent::Refunded));
         assert_eq!(of(Some(S::Held), S::Held, "CHANGE_SEATS"), Some(BookingEvent::SeatsChanged));
+        assert_eq!(of(Some(S::Confirmed), S::Confirmed, "CHANGE_FLIGHT"), Some(BookingEvent::FlightChanged));
         assert_eq!(of(Some(S::Confirmed), S::Confirmed, "AUTO_REFUND"), None);
     }
 
     #[test]
-    fn customers_hear_about_confirmation_cancellation_expiry_and_refund() {
+    fn customers_hear_about_confirmation_cancellation_expiry_refund_and_flight_changes() {
         let emailed: Vec<_> = BookingEvent::ALL.iter().filter(|e| e.is_emailed()).map(|e| e.as_str()).collect();
-        assert_eq!(emailed, ["CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED"]);
+        assert_eq!(emailed, ["CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED", "FLIGHT_CHANGED"]);
     }
 
     #[test]

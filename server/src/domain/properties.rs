@@ -15,11 +15,12 @@ use super::{
     waiting_room::Admission,
 };
 
-const ACTIONS: [BookingAction; 8] = [
+const ACTIONS: [BookingAction; 9] = [
     BookingAction::Confirm,
     BookingAction::Cancel,
     BookingAction::Expire,
     BookingAction::ChangeSeats,
+    BookingAction::ChangeFlight,
     BookingAction::RequestRefund,
     BookingAction::CompleteRefund,
     BookingAction::PaymentSucceeded,
@@ -27,7 +28,7 @@ const ACTIONS: [BookingAction; 8] = [
 ];
 
 /// The life cycle as the contract documents it, written out edge by edge.
-const EDGES: [(BookingStatus, BookingAction, BookingStatus); 10] = {
+const EDGES: [(BookingStatus, BookingAction, BookingStatus); 12] = {
     use BookingAction as A;
     use BookingStatus as S;
     [
@@ -37,6 +38,8 @@ const EDGES: [(BookingStatus, BookingAction, BookingStatus); 10] = {
         (S::Held, A::Cancel, S::Cancelled),
         (S::Held, A::Expire, S::Expired),
         (S::Held, A::ChangeSeats, S::Held),
+        (S::Held, A::ChangeFlight, S::Held),
+        (S::Confirmed, A::ChangeFlight, S::Confirmed),
         (S::Confirmed, A::RequestRefund, S::RefundPending),
         (S::RefundPending, A::CompleteRefund, S::Refunded),
         (S::Confirmed, A::CompleteRefund, S::Refunded),

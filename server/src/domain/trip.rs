@@ -47,6 +47,12 @@ pub fn check_segment_count(listed: usize) -> Result<(), String> {
     }
 }
 
+/// The first of a trip's flights (their departure and arrival, in travel order) that departs less than
+/// [`MIN_CONNECTION`] after the previous one arrives.
+pub fn first_tight_connection(times: &[(DateTime<Utc>, DateTime<Utc>)]) -> Option<usize> {
+    times.windows(2).position(|pair| pair[1].0 < pair[0].1 + MIN_CONNECTION).map(|index| index + 1)
+}
+
 impl TripRequest {
     /// Segment `index` as a single-flight hold of the trip's party.
     fn leg(&self, index: usize) -> HoldRequest {
@@ -99,17 +105,15 @@ pub fn price_trip(
             }
         }
     }
-    for (index, pair) in flights.windows(2).enumerate() {
-        let (previous, next) = (pair[0], pair[1]);
-        if next.departs_at < previous.arrives_at + MIN_CONNECTION {
-            violations.add(
-                format!("segments[{}].flight_id", index + 1),
-                format!(
-                    "must depart at least {} minutes after the previous flight arrives, in travel order",
-                    MIN_CONNECTION.num_minutes()
-                ),
-            );
-        }
+    let times: Vec<_> = flights.iter().map(|flight| (flight.departs_at, flight.arrives_at)).collect();
+    if let Some(index) = first_tight_connection(&times) {
+        violations.add(
+            format!("segments[{index}].flight_id"),
+            format!(
+                "must depart at least {} minutes after the previous flight arrives, in travel order",
+                MIN_CONNECTION.num_minutes()
+            ),
+        );
     }
     violations.finish()?;
     let mut violations = Violations::new();
@@ -154,6 +158,7 @@ mod tests {
                 seats_total: 4,
                 seats_available: 4,
                 price: Money::seat_price(currency, 40_000).unwrap(),
+                change_fee_minor: 0,
             }],
             origin_time_zone: chrono_tz::Asia::Riyadh,
             destination_time_zone: chrono_tz::Asia::Riyadh,

@@ -237,6 +237,26 @@ pub async fn set_passenger_seats(
     Ok(())
 }
 
+/// Records a changed booking's total and, when its first segment changed, the flight and cabin the
+/// booking names (its first segment's).
+#[tracing::instrument(name = "db bookings.set_total", skip_all, fields(otel.kind = "client"))]
+pub async fn set_total_and_first_flight(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    total: Money,
+    first: Option<(Uuid, CabinClass)>,
+) -> Result<(), StoreError> {
+    let mut update =
+        booking::Entity::update_many().col_expr(booking::Column::TotalAmountMinor, total.amount_minor.into());
+    if let Some((flight_id, cabin)) = first {
+        update = update
+            .col_expr(booking::Column::FlightId, flight_id.into())
+            .col_expr(booking::Column::Cabin, cabin.as_str().into());
+    }
+    update.filter(booking::Column::Id.eq(id)).exec(db).await?;
+    Ok(())
+}
+
 #[tracing::instrument(name = "db bookings.get", skip_all, fields(otel.kind = "client"))]
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Booking>, StoreError> {
     let Some(row) = booking::Entity::find_by_id(id).one(db).await? else {
@@ -393,9 +413,7 @@ mod tests {
         config::{DatabaseConfig, Secret},
         store::{
             Store,
-            entities::flight_cabin,
-            seed,
-            test_support::{databases, drop_database, hold, insert_without_segments},
+            test_support::{databases, drop_database, hold, insert_early_flight, insert_without_segments},
         },
     };
 
@@ -446,24 +464,18 @@ mod tests {
             let store = Store::connect(&config).await.expect("connected");
             Migrator::up(store.conn(), Some(12)).await.expect("migrated to the version before");
             let now = Utc::now();
-            seed::seed_demo_data(&store, now, 2).await.expect("seeded");
-            let cabin = flight_cabin::Entity::find()
-                .filter(flight_cabin::Column::Cabin.eq(CabinClass::Economy.as_str()))
-                .one(store.conn())
-                .await
-                .expect("read")
-                .expect("an economy cabin");
-            let first = SeatNumber { row: cabin.first_row, letter: 'B' };
-            let mut earlier = hold(cabin.flight_id, CabinClass::Economy, "AAAAAA", first, now);
+            let (flight_id, cabin, first_row) = insert_early_flight(store.conn(), "XY1", now).await;
+            let first = SeatNumber { row: first_row, letter: 'B' };
+            let mut earlier = hold(flight_id, cabin, "AAAAAA", first, now);
             earlier.passengers.push(earlier.passengers[0].clone());
-            earlier.segments[0].seats.push(SeatNumber { row: cabin.first_row, letter: 'A' });
+            earlier.segments[0].seats.push(SeatNumber { row: first_row, letter: 'A' });
             insert_without_segments(store.conn(), &earlier).await;
 
             Migrator::up(store.conn(), None).await.expect("migrated");
             let read = get(store.conn(), earlier.id).await.expect("read").expect("the booking");
             let segment = &read.segments[..];
             assert_eq!(segment.len(), 1);
-            assert_eq!((segment[0].flight_id, segment[0].cabin), (cabin.flight_id, CabinClass::Economy));
+            assert_eq!((segment[0].flight_id, segment[0].cabin), (flight_id, cabin));
             assert_eq!(segment[0].seats, earlier.segments[0].seats, "in passenger order");
             assert_eq!(segment[0].price, earlier.total_price);
             store.close().await.expect("closed");

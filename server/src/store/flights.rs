@@ -269,6 +269,7 @@ fn cabin_rows(id: Uuid, flight: &NewFlight) -> impl Iterator<Item = flight_cabin
         seats_available: Set(cabin.layout.seat_count()),
         currency_code: Set(cabin.price.currency.as_str().to_owned()),
         price_amount_minor: Set(cabin.price.amount_minor),
+        change_fee_minor: Set(cabin.change_fee_minor),
     })
 }
 
@@ -323,5 +324,6 @@ fn cabin_availability(row: flight_cabin::Model) -> Result<CabinAvailability, Sto
             currency: CurrencyCode::parse(&row.currency_code).map_err(StoreError::Corrupt)?,
             amount_minor: row.price_amount_minor,
         },
+        change_fee_minor: row.change_fee_minor,
     })
 }

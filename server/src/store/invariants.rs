@@ -17,7 +17,7 @@ use crate::domain::{
 /// Booking statuses whose seats are given back.
 const RELEASED: &str = "('CANCELLED', 'EXPIRED', 'REFUNDED')";
 /// Booking events a customer is emailed about (`BookingEvent::is_emailed`).
-const EMAILED: &str = "('CONFIRMED', 'CANCELLED', 'EXPIRED', 'REFUNDED')";
+const EMAILED: &str = "('CONFIRMED', 'CANCELLED', 'EXPIRED', 'REFUNDED', 'FLIGHT_CHANGED')";
 
 /// A cabin whose count does not match its assigned seats.
 #[derive(Debug, Clone, PartialEq, Eq)]

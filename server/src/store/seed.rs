@@ -114,6 +114,8 @@ fn demo_flights(
                 cabin: class,
                 layout: CabinLayout::new(first, rows, letters).map_err(|(f, e)| bad(f, e))?,
                 price: Money::seat_price("SAR", fare).map_err(|(f, e)| bad(f, e))?,
+                // A tenth of the fare: the demo shows what a change costs.
+                change_fee_minor: fare / 10,
             })
         };
         let cabins = vec![

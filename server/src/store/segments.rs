@@ -66,6 +66,30 @@ pub async fn set_seats(
     Ok(())
 }
 
+/// Replaces the booking's segment on `flight_id` by `segment` (another flight, cabin, seats and price),
+/// in its place in travel order.
+#[tracing::instrument(name = "db bookings.replace_segment", skip_all, fields(otel.kind = "client"))]
+pub async fn replace(
+    db: &impl ConnectionTrait,
+    booking_id: Uuid,
+    flight_id: Uuid,
+    segment: &Segment,
+) -> Result<(), StoreError> {
+    let updated = booking_segment::Entity::update_many()
+        .col_expr(booking_segment::Column::FlightId, Expr::value(segment.flight_id))
+        .col_expr(booking_segment::Column::Cabin, Expr::value(segment.cabin.as_str()))
+        .col_expr(booking_segment::Column::SeatNumbers, Expr::value(seat_list(&segment.seats)))
+        .col_expr(booking_segment::Column::PriceAmountMinor, Expr::value(segment.price.amount_minor))
+        .filter(booking_segment::Column::BookingId.eq(booking_id))
+        .filter(booking_segment::Column::FlightId.eq(flight_id))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(StoreError::Corrupt(format!("booking {booking_id} has no one segment on flight {flight_id}")));
+    }
+    Ok(())
+}
+
 /// A segment row with its flight's route and times.
 #[derive(Debug, FromQueryResult)]
 struct SegmentRow {

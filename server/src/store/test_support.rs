@@ -1,10 +1,10 @@
 //! What the store's own tests share: the databases they run on, and a hold to write.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use sea_orm::{ActiveModelTrait as _, ConnectionTrait, Database};
+use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait, Database, EntityTrait as _};
 use uuid::Uuid;
 
-use super::entities::{booking, booking_passenger};
+use super::entities::{booking, booking_passenger, flight, flight_cabin};
 use crate::{
     config::{DatabaseConfig, Secret},
     domain::{
@@ -74,6 +74,44 @@ pub fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumbe
         updated_at: now,
         version: 1,
     }
+}
+
+/// Flight `number` in two days from RUH to JED with an economy cabin of rows 10 to 12, seats A to C,
+/// written with only the columns the first schema has, for the tests of the migrations since: its id,
+/// cabin and first row.
+pub async fn insert_early_flight(
+    db: &impl ConnectionTrait,
+    number: &str,
+    now: DateTime<Utc>,
+) -> (Uuid, CabinClass, i32) {
+    let (id, departs_at) = (Uuid::now_v7(), now + TimeDelta::days(2));
+    let flight = flight::ActiveModel {
+        id: Set(id),
+        flight_number: Set(number.into()),
+        origin: Set("RUH".into()),
+        destination: Set("JED".into()),
+        departs_at: Set(departs_at),
+        arrives_at: Set(departs_at + TimeDelta::hours(2)),
+        departure_date: Set(departs_at.date_naive()),
+        status: Set("SCHEDULED".into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    flight::Entity::insert(flight).exec_without_returning(db).await.expect("a flight");
+    let cabin = flight_cabin::ActiveModel {
+        flight_id: Set(id),
+        cabin: Set(CabinClass::Economy.as_str().into()),
+        first_row: Set(10),
+        row_count: Set(3),
+        seat_letters: Set("ABC".into()),
+        seats_total: Set(9),
+        seats_available: Set(9),
+        currency_code: Set("SAR".into()),
+        price_amount_minor: Set(40_000),
+        ..Default::default()
+    };
+    flight_cabin::Entity::insert(cabin).exec_without_returning(db).await.expect("a cabin");
+    (id, CabinClass::Economy, 10)
 }
 
 /// Writes `booking` and its passengers as a version before segments did (the first segment's seats on the

@@ -204,6 +204,17 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
         updated_at: Some(timestamp(booking.updated_at)),
         version: booking.version,
         segments: booking.segments.iter().map(segment_to_proto).collect(),
+        pending_change: None,
+    }
+}
+
+pub fn change_quote_to_proto(quote: &ChangeQuote) -> pb::ChangeQuote {
+    pb::ChangeQuote {
+        quote_id: quote.id.to_string(),
+        fare_difference: Some(money_to_proto(quote.fare_difference)),
+        change_fee: Some(money_to_proto(quote.change_fee)),
+        amount_due: Some(money_to_proto(quote.amount_due)),
+        expires_at: Some(timestamp(quote.expires_at)),
     }
 }
 

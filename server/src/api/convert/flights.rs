@@ -163,8 +163,11 @@ pub fn new_flight(request: pb::CreateFlightRequest, now: DateTime<Utc>) -> Resul
                 .map_err(|(field, e)| v.add(format!("cabins[{i}].price.{field}"), e))
                 .ok(),
         };
-        cabins.push(match (class, layout, price) {
-            (Some(cabin), Some(layout), Some(price)) => Some(CabinConfig { cabin, layout, price }),
+        let change_fee = change_fee(config.change_fee.as_ref(), price, &format!("cabins[{i}].change_fee"), &mut v);
+        cabins.push(match (class, layout, price, change_fee) {
+            (Some(cabin), Some(layout), Some(price), Some(change_fee_minor)) => {
+                Some(CabinConfig { cabin, layout, price, change_fee_minor })
+            }
             _ => None,
         });
     }
@@ -177,6 +180,23 @@ pub fn new_flight(request: pb::CreateFlightRequest, now: DateTime<Utc>) -> Resul
         cabins,
     };
     NewFlight::assemble(parts, v, now)
+}
+
+/// A cabin's change fee under `field`: unset is none; otherwise in the price's currency, 0 up to the largest
+/// seat price.
+fn change_fee(fee: Option<&pb::Money>, price: Option<Money>, field: &str, v: &mut Violations) -> Option<i64> {
+    let Some(fee) = fee else { return Some(0) };
+    if let Some(price) = price
+        && fee.currency_code != price.currency.as_str()
+    {
+        v.add(format!("{field}.currency_code"), format!("must be the price's currency, {}", price.currency.as_str()));
+        return None;
+    }
+    if !(0..=MAX_SEAT_PRICE_MINOR).contains(&fee.amount_minor) {
+        v.add(format!("{field}.amount_minor"), format!("must be between 0 and {MAX_SEAT_PRICE_MINOR}"));
+        return None;
+    }
+    Some(fee.amount_minor)
 }
 
 #[cfg(test)]
@@ -227,17 +247,24 @@ mod tests {
                 rows: 1,
                 seat_letters: "AB".into(),
                 price: Some(pb::Money { currency_code: "SAR".into(), amount_minor: -5 }),
+                change_fee: Some(pb::Money { currency_code: "SAR".into(), amount_minor: -1 }),
             }],
         };
         assert_eq!(
             fields(new_flight(request, Utc::now()).unwrap_err()),
-            ["cabins[0].first_row", "cabins[0].price.amount_minor", "departs_at", "arrives_at"]
+            [
+                "cabins[0].first_row",
+                "cabins[0].price.amount_minor",
+                "cabins[0].change_fee.amount_minor",
+                "departs_at",
+                "arrives_at"
+            ]
         );
     }
 
     #[test]
     fn too_many_cabins_are_reported_once_without_parsing_them() {
-        let cabin = pb::CabinConfig { cabin: 0, first_row: -1, rows: 0, seat_letters: String::new(), price: None };
+        let cabin = pb::CabinConfig { first_row: -1, ..Default::default() };
         let request = pb::CreateFlightRequest {
             flight_number: "AB1".into(),
             origin: "RUH".into(),

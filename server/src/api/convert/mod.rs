@@ -7,7 +7,9 @@ mod bookings;
 mod flights;
 mod payments;
 
-pub use bookings::{BookingRequest, booking_request, booking_to_proto, list_bookings_query, seat_numbers};
+pub use bookings::{
+    BookingRequest, booking_request, booking_to_proto, change_quote_to_proto, list_bookings_query, seat_numbers,
+};
 pub use flights::{
     cabins_to_proto, flight_page_to_proto, flight_search, flight_to_proto, new_flight, seat_map_query,
     seat_map_to_proto, trip_search,
@@ -26,12 +28,13 @@ use crate::{
             Booking, BookingStatus, MAX_NOTE_CHARS, MAX_PASSENGERS, Passenger, PassengerType, Segment, check_party,
             check_party_size, date_of_birth, person_name,
         },
+        change::ChangeQuote,
         flight::{
             AirportCode, CabinAvailability, CabinClass, CabinConfig, CabinLayout, Flight, FlightNumber, FlightStatus,
             MAX_CABINS, NewFlight, NewFlightParts, SeatNumber, SeatState,
         },
         hold::{HoldRequest, check_hold_seats},
-        money::Money,
+        money::{MAX_SEAT_PRICE_MINOR, Money},
         pagination::{Cursor, DEFAULT_PAGE_SIZE, page_size},
         payment::{Payment, PaymentStatus},
         search::{self, FlightPage, FlightSearch, MAX_TRIP_LEGS, Route},
@@ -74,7 +77,7 @@ pub fn parse_id(field: &'static str, text: &str) -> Result<Uuid, ValidationError
 }
 
 /// A required cabin: unspecified and unknown values are rejected.
-fn cabin(value: i32) -> Result<CabinClass, String> {
+pub fn cabin(value: i32) -> Result<CabinClass, String> {
     optional_cabin(value)?.ok_or_else(|| "must be set to a cabin class".to_owned())
 }
 

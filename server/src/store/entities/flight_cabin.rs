@@ -18,6 +18,8 @@ pub struct Model {
     pub seats_available: i32,
     pub currency_code: String,
     pub price_amount_minor: i64,
+    /// What changing a booked flight in this cabin costs the party.
+    pub change_fee_minor: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@ pub mod booking;
 pub mod booking_history;
 pub mod booking_passenger;
 pub mod booking_segment;
+pub mod change_quote;
 pub mod flight;
 pub mod flight_cabin;
 pub mod idempotency_key;

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/booking.proto.
  */
 export const file_aerobook_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIpECChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkSLQoIc2VnbWVudHMYByADKAsyGy5hZXJvYm9vay52MS5TZWdtZW50UmVxdWVzdBIbChN3YWl0aW5nX3Jvb21fcGFzc2VzGAggAygJImEKDlNlZ21lbnRSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJIsgDCgdCb29raW5nEgoKAmlkGAEgASgJEhEKCXJlZmVyZW5jZRgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkSJgoFY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKBnN0YXR1cxgFIAEoDjIaLmFlcm9ib29rLnYxLkJvb2tpbmdTdGF0dXMSKgoKcGFzc2VuZ2VycxgGIAMoCzIWLmFlcm9ib29rLnYxLlBhc3NlbmdlchIUCgxzZWF0X251bWJlcnMYByADKAkSJwoLdG90YWxfcHJpY2UYCCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIzCg9ob2xkX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YDCABKAMSJgoIc2VnbWVudHMYDSADKAsyFC5hZXJvYm9vay52MS5TZWdtZW50IoICCgdTZWdtZW50EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJEiEKBXByaWNlGAQgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSDgoGb3JpZ2luGAUgASgJEhMKC2Rlc3RpbmF0aW9uGAYgASgJEi4KCmRlcGFydHNfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmFycml2ZXNfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIicKEUdldEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkiTwoTTGlzdEJvb2tpbmdzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkiVwoUTGlzdEJvb2tpbmdzUmVzcG9uc2USJgoIYm9va2luZ3MYASADKAsyFC5hZXJvYm9vay52MS5Cb29raW5nEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSI6ChRDYW5jZWxCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJRChJDaGFuZ2VTZWF0c1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIUCgxzZWF0X251bWJlcnMYAiADKAkSEQoJZmxpZ2h0X2lkGAMgASgJIjkKFUNvbmZpcm1Cb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEgwKBG5vdGUYAiABKAkq4AEKDUJvb2tpbmdTdGF0dXMSHgoaQk9PS0lOR19TVEFUVVNfVU5TUEVDSUZJRUQQABIXChNCT09LSU5HX1NUQVRVU19IRUxEEAESHAoYQk9PS0lOR19TVEFUVVNfQ09ORklSTUVEEAISHAoYQk9PS0lOR19TVEFUVVNfQ0FOQ0VMTEVEEAMSGgoWQk9PS0lOR19TVEFUVVNfRVhQSVJFRBAEEiEKHUJPT0tJTkdfU1RBVFVTX1JFRlVORF9QRU5ESU5HEAUSGwoXQk9PS0lOR19TVEFUVVNfUkVGVU5ERUQQBjKjBAoOQm9va2luZ1NlcnZpY2USUgoNQ3JlYXRlQm9va2luZxIhLmFlcm9ib29rLnYxLkNyZWF0ZUJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIIirUYBBgBIAQSUgoKR2V0Qm9va2luZxIeLmFlcm9ib29rLnYxLkdldEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIOkAIBirUYBxIDAQIDIAMSYwoMTGlzdEJvb2tpbmdzEiAuYWVyb2Jvb2sudjEuTGlzdEJvb2tpbmdzUmVxdWVzdBohLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1Jlc3BvbnNlIg6QAgGKtRgHEgMBAgMgAxJWCg1DYW5jZWxCb29raW5nEiEuYWVyb2Jvb2sudjEuQ2FuY2VsQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSUgoLQ2hhbmdlU2VhdHMSHy5hZXJvYm9vay52MS5DaGFuZ2VTZWF0c1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSWAoOQ29uZmlybUJvb2tpbmcSIi5hZXJvYm9vay52MS5Db25maXJtQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgICAxgBIARiBnByb3RvMw", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIpECChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkSLQoIc2VnbWVudHMYByADKAsyGy5hZXJvYm9vay52MS5TZWdtZW50UmVxdWVzdBIbChN3YWl0aW5nX3Jvb21fcGFzc2VzGAggAygJImEKDlNlZ21lbnRSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJIvwDCgdCb29raW5nEgoKAmlkGAEgASgJEhEKCXJlZmVyZW5jZRgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkSJgoFY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKBnN0YXR1cxgFIAEoDjIaLmFlcm9ib29rLnYxLkJvb2tpbmdTdGF0dXMSKgoKcGFzc2VuZ2VycxgGIAMoCzIWLmFlcm9ib29rLnYxLlBhc3NlbmdlchIUCgxzZWF0X251bWJlcnMYByADKAkSJwoLdG90YWxfcHJpY2UYCCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIzCg9ob2xkX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YDCABKAMSJgoIc2VnbWVudHMYDSADKAsyFC5hZXJvYm9vay52MS5TZWdtZW50EjIKDnBlbmRpbmdfY2hhbmdlGA4gASgLMhouYWVyb2Jvb2sudjEuUGVuZGluZ0NoYW5nZSLPAQoNUGVuZGluZ0NoYW5nZRIQCghxdW90ZV9pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSFQoNbmV3X2ZsaWdodF9pZBgDIAEoCRIqCgluZXdfY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEiYKCmFtb3VudF9kdWUYBSABKAsyEi5hZXJvYm9vay52MS5Nb25leRIuCgpleHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKCAgoHU2VnbWVudBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEhQKDHNlYXRfbnVtYmVycxgDIAMoCRIhCgVwcmljZRgEIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Eg4KBm9yaWdpbhgFIAEoCRITCgtkZXN0aW5hdGlvbhgGIAEoCRIuCgpkZXBhcnRzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgphcnJpdmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCInChFHZXRCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KE0xpc3RCb29raW5nc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJZmxpZ2h0X2lkGAMgASgJIlcKFExpc3RCb29raW5nc1Jlc3BvbnNlEiYKCGJvb2tpbmdzGAEgAygLMhQuYWVyb2Jvb2sudjEuQm9va2luZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgoUQ2FuY2VsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiUQoSQ2hhbmdlU2VhdHNSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSFAoMc2VhdF9udW1iZXJzGAIgAygJEhEKCWZsaWdodF9pZBgDIAEoCSJ+ChJRdW90ZUNoYW5nZVJlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSFQoNbmV3X2ZsaWdodF9pZBgDIAEoCRIqCgluZXdfY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzIswBCgtDaGFuZ2VRdW90ZRIQCghxdW90ZV9pZBgBIAEoCRIrCg9mYXJlX2RpZmZlcmVuY2UYAiABKAsyEi5hZXJvYm9vay52MS5Nb25leRImCgpjaGFuZ2VfZmVlGAMgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSJgoKYW1vdW50X2R1ZRgEIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjsKE0NoYW5nZUZsaWdodFJlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIQCghxdW90ZV9pZBgCIAEoCSI5ChVDb25maXJtQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIMCgRub3RlGAIgASgJKuABCg1Cb29raW5nU3RhdHVzEh4KGkJPT0tJTkdfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQk9PS0lOR19TVEFUVVNfSEVMRBABEhwKGEJPT0tJTkdfU1RBVFVTX0NPTkZJUk1FRBACEhwKGEJPT0tJTkdfU1RBVFVTX0NBTkNFTExFRBADEhoKFkJPT0tJTkdfU1RBVFVTX0VYUElSRUQQBBIhCh1CT09LSU5HX1NUQVRVU19SRUZVTkRfUEVORElORxAFEhsKF0JPT0tJTkdfU1RBVFVTX1JFRlVOREVEEAYyzwUKDkJvb2tpbmdTZXJ2aWNlElIKDUNyZWF0ZUJvb2tpbmcSIS5hZXJvYm9vay52MS5DcmVhdGVCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciCIq1GAQYASAEElIKCkdldEJvb2tpbmcSHi5hZXJvYm9vay52MS5HZXRCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDpACAYq1GAcSAwECAyADEmMKDExpc3RCb29raW5ncxIgLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1JlcXVlc3QaIS5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXNwb25zZSIOkAIBirUYBxIDAQIDIAMSVgoNQ2FuY2VsQm9va2luZxIhLmFlcm9ib29rLnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElIKC0NoYW5nZVNlYXRzEh8uYWVyb2Jvb2sudjEuQ2hhbmdlU2VhdHNSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElQKC1F1b3RlQ2hhbmdlEh8uYWVyb2Jvb2sudjEuUXVvdGVDaGFuZ2VSZXF1ZXN0GhguYWVyb2Jvb2sudjEuQ2hhbmdlUXVvdGUiCoq1GAYSAgECIAQSVAoMQ2hhbmdlRmxpZ2h0EiAuYWVyb2Jvb2sudjEuQ2hhbmdlRmxpZ2h0UmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJYCg5Db25maXJtQm9va2luZxIiLmFlcm9ib29rLnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgIDGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * A traveller. Every passenger has a seat of their own. A party has at least one adult and no more infants
@@ -247,6 +247,13 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
    * @generated from field: repeated aerobook.v1.Segment segments = 13;
    */
   segments: Segment[];
+
+  /**
+   * A flight change waiting for its payment; `segments` are unchanged until it completes.
+   *
+   * @generated from field: aerobook.v1.PendingChange pending_change = 14;
+   */
+  pendingChange?: PendingChange | undefined;
 };
 
 /**
@@ -255,6 +262,54 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
  */
 export const BookingSchema: GenMessage<Booking> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_booking, 3);
+
+/**
+ * A flight change made (ChangeFlight) but not yet paid for.
+ *
+ * @generated from message aerobook.v1.PendingChange
+ */
+export type PendingChange = Message<"aerobook.v1.PendingChange"> & {
+  /**
+   * @generated from field: string quote_id = 1;
+   */
+  quoteId: string;
+
+  /**
+   * The segment's flight being replaced.
+   *
+   * @generated from field: string flight_id = 2;
+   */
+  flightId: string;
+
+  /**
+   * @generated from field: string new_flight_id = 3;
+   */
+  newFlightId: string;
+
+  /**
+   * @generated from field: aerobook.v1.CabinClass new_cabin = 4;
+   */
+  newCabin: CabinClass;
+
+  /**
+   * @generated from field: aerobook.v1.Money amount_due = 5;
+   */
+  amountDue?: Money | undefined;
+
+  /**
+   * When the change lapses if unpaid: the new seats are released and the booking stays as it was.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message aerobook.v1.PendingChange.
+ * Use `create(PendingChangeSchema)` to create a new message.
+ */
+export const PendingChangeSchema: GenMessage<PendingChange> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 4);
 
 /**
  * One flight of a booking.
@@ -316,7 +371,7 @@ export type Segment = Message<"aerobook.v1.Segment"> & {
  * Use `create(SegmentSchema)` to create a new message.
  */
 export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 4);
+  messageDesc(file_aerobook_v1_booking, 5);
 
 /**
  * @generated from message aerobook.v1.GetBookingRequest
@@ -333,7 +388,7 @@ export type GetBookingRequest = Message<"aerobook.v1.GetBookingRequest"> & {
  * Use `create(GetBookingRequestSchema)` to create a new message.
  */
 export const GetBookingRequestSchema: GenMessage<GetBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 5);
+  messageDesc(file_aerobook_v1_booking, 6);
 
 /**
  * @generated from message aerobook.v1.ListBookingsRequest
@@ -364,7 +419,7 @@ export type ListBookingsRequest = Message<"aerobook.v1.ListBookingsRequest"> & {
  * Use `create(ListBookingsRequestSchema)` to create a new message.
  */
 export const ListBookingsRequestSchema: GenMessage<ListBookingsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 6);
+  messageDesc(file_aerobook_v1_booking, 7);
 
 /**
  * @generated from message aerobook.v1.ListBookingsResponse
@@ -388,7 +443,7 @@ export type ListBookingsResponse = Message<"aerobook.v1.ListBookingsResponse"> &
  * Use `create(ListBookingsResponseSchema)` to create a new message.
  */
 export const ListBookingsResponseSchema: GenMessage<ListBookingsResponse> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 7);
+  messageDesc(file_aerobook_v1_booking, 8);
 
 /**
  * @generated from message aerobook.v1.CancelBookingRequest
@@ -412,7 +467,7 @@ export type CancelBookingRequest = Message<"aerobook.v1.CancelBookingRequest"> &
  * Use `create(CancelBookingRequestSchema)` to create a new message.
  */
 export const CancelBookingRequestSchema: GenMessage<CancelBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 8);
+  messageDesc(file_aerobook_v1_booking, 9);
 
 /**
  * @generated from message aerobook.v1.ChangeSeatsRequest
@@ -444,7 +499,112 @@ export type ChangeSeatsRequest = Message<"aerobook.v1.ChangeSeatsRequest"> & {
  * Use `create(ChangeSeatsRequestSchema)` to create a new message.
  */
 export const ChangeSeatsRequestSchema: GenMessage<ChangeSeatsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 9);
+  messageDesc(file_aerobook_v1_booking, 10);
+
+/**
+ * @generated from message aerobook.v1.QuoteChangeRequest
+ */
+export type QuoteChangeRequest = Message<"aerobook.v1.QuoteChangeRequest"> & {
+  /**
+   * @generated from field: string booking_id = 1;
+   */
+  bookingId: string;
+
+  /**
+   * The segment to replace: one of the booking's flights.
+   *
+   * @generated from field: string flight_id = 2;
+   */
+  flightId: string;
+
+  /**
+   * Another flight, on sale, keeping the booking's flights in travel order with 60-minute connections.
+   *
+   * @generated from field: string new_flight_id = 3;
+   */
+  newFlightId: string;
+
+  /**
+   * @generated from field: aerobook.v1.CabinClass new_cabin = 4;
+   */
+  newCabin: CabinClass;
+};
+
+/**
+ * Describes the message aerobook.v1.QuoteChangeRequest.
+ * Use `create(QuoteChangeRequestSchema)` to create a new message.
+ */
+export const QuoteChangeRequestSchema: GenMessage<QuoteChangeRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 11);
+
+/**
+ * The price of a change, computed by the server; ChangeFlight makes it while it lasts.
+ *
+ * @generated from message aerobook.v1.ChangeQuote
+ */
+export type ChangeQuote = Message<"aerobook.v1.ChangeQuote"> & {
+  /**
+   * @generated from field: string quote_id = 1;
+   */
+  quoteId: string;
+
+  /**
+   * The new flight's fare for the party minus the replaced segment's price; negative when cheaper.
+   *
+   * @generated from field: aerobook.v1.Money fare_difference = 2;
+   */
+  fareDifference?: Money | undefined;
+
+  /**
+   * The booked cabin's change fee on a confirmed booking; zero on a hold.
+   *
+   * @generated from field: aerobook.v1.Money change_fee = 3;
+   */
+  changeFee?: Money | undefined;
+
+  /**
+   * fare_difference + change_fee: paid when positive, refunded when negative.
+   *
+   * @generated from field: aerobook.v1.Money amount_due = 4;
+   */
+  amountDue?: Money | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message aerobook.v1.ChangeQuote.
+ * Use `create(ChangeQuoteSchema)` to create a new message.
+ */
+export const ChangeQuoteSchema: GenMessage<ChangeQuote> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 12);
+
+/**
+ * @generated from message aerobook.v1.ChangeFlightRequest
+ */
+export type ChangeFlightRequest = Message<"aerobook.v1.ChangeFlightRequest"> & {
+  /**
+   * @generated from field: string booking_id = 1;
+   */
+  bookingId: string;
+
+  /**
+   * From QuoteChange on this booking.
+   *
+   * @generated from field: string quote_id = 2;
+   */
+  quoteId: string;
+};
+
+/**
+ * Describes the message aerobook.v1.ChangeFlightRequest.
+ * Use `create(ChangeFlightRequestSchema)` to create a new message.
+ */
+export const ChangeFlightRequestSchema: GenMessage<ChangeFlightRequest> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 13);
 
 /**
  * @generated from message aerobook.v1.ConfirmBookingRequest
@@ -468,7 +628,7 @@ export type ConfirmBookingRequest = Message<"aerobook.v1.ConfirmBookingRequest">
  * Use `create(ConfirmBookingRequestSchema)` to create a new message.
  */
 export const ConfirmBookingRequestSchema: GenMessage<ConfirmBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 10);
+  messageDesc(file_aerobook_v1_booking, 14);
 
 /**
  * Where a booking is in its life cycle.
@@ -583,6 +743,31 @@ export const BookingService: GenService<{
   changeSeats: {
     methodKind: "unary";
     input: typeof ChangeSeatsRequestSchema;
+    output: typeof BookingSchema;
+  },
+  /**
+   * Prices replacing one of a live booking's flights (`flight_id`) by another flight and cabin: the fare
+   * difference for the party, and the booked cabin's change fee on a confirmed booking. A quote holds no
+   * seats and lasts 10 minutes.
+   *
+   * @generated from rpc aerobook.v1.BookingService.QuoteChange
+   */
+  quoteChange: {
+    methodKind: "unary";
+    input: typeof QuoteChangeRequestSchema;
+    output: typeof ChangeQuoteSchema;
+  },
+  /**
+   * Makes a quoted change: on a HELD booking the hold moves to the new flight at once (the new seats taken,
+   * the old released; the hold keeps its expiry; the total changes by the fare difference). On a CONFIRMED
+   * booking with nothing due the change completes at once. Fails with QUOTE_EXPIRED once the quote's
+   * `expires_at` has passed, and with SEATS_UNAVAILABLE (metadata `flightId`) when the new cabin is full.
+   *
+   * @generated from rpc aerobook.v1.BookingService.ChangeFlight
+   */
+  changeFlight: {
+    methodKind: "unary";
+    input: typeof ChangeFlightRequestSchema;
     output: typeof BookingSchema;
   },
   /**
