@@ -178,6 +178,9 @@ pub enum Scenario {
     HoldSpreadFilling,
     /// Every seat of a few flights sold at once to more buyers than seats, each tapping twice.
     FlashSale,
+    /// The flash sale with return trips in the crowd: every tenth buyer books an outbound flight and its
+    /// return as one trip, the others one seat on one of those flights.
+    FlashSaleTrips,
     /// Availability streams open during the flash sale.
     Watch,
     /// The flash sale through each flight's waiting room: waiters join, watch their place and book one
@@ -186,7 +189,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Self::Ping,
         Self::Search,
         Self::GetFlight,
@@ -196,6 +199,7 @@ impl Scenario {
         Self::Mixed,
         Self::HoldSpreadFilling,
         Self::FlashSale,
+        Self::FlashSaleTrips,
         Self::Watch,
         Self::FlashSaleWaitingRoom,
     ];
@@ -212,6 +216,7 @@ impl Scenario {
             Self::Mixed => "mixed",
             Self::HoldSpreadFilling => "hold-spread-filling",
             Self::FlashSale => "flash-sale",
+            Self::FlashSaleTrips => "flash-sale-trips",
             Self::Watch => "watch",
             Self::FlashSaleWaitingRoom => "flash-sale-waiting-room",
         }
@@ -219,7 +224,10 @@ impl Scenario {
 
     /// Whether the scenario is a stream of independent calls that the closed and open loops can drive.
     pub fn is_call_loop(self) -> bool {
-        !matches!(self, Self::HoldSpreadFilling | Self::FlashSale | Self::Watch | Self::FlashSaleWaitingRoom)
+        !matches!(
+            self,
+            Self::HoldSpreadFilling | Self::FlashSale | Self::FlashSaleTrips | Self::Watch | Self::FlashSaleWaitingRoom
+        )
     }
 }
 

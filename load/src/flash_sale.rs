@@ -78,6 +78,9 @@ pub struct SaleReport {
     /// Peak resident set of the server while the sale ran (this process's when embedded), MiB.
     pub peak_rss_mb: Option<f64>,
     pub invariants: Invariants,
+    /// flash-sale-trips: the trips among the holds and the refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trips: Option<TripFigures>,
     pub violations: Vec<String>,
     /// The open-loop sale only: buyers per second scheduled.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,17 +90,67 @@ pub struct SaleReport {
 }
 
 #[derive(Debug, Serialize)]
+pub struct TripFigures {
+    pub held: u64,
+    pub refused: u64,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Invariants {
     pub api: ApiChecks,
     pub database: DatabaseChecks,
 }
 
-/// One buyer: a new customer, one key, one flight of the sale.
+/// One buyer: a new customer, one key, and the sale flights of its request (one, or a trip's two).
 struct Buyer {
-    flight: usize,
+    flights: Vec<usize>,
+    request: usize,
     bearer: String,
     key: String,
 }
+
+/// What a sale offers: its flights, the requests buyers send (a seat on each flight, then the trips),
+/// and which buyer sends which.
+struct Offer {
+    flight_ids: Vec<String>,
+    requests: Vec<aerobook_proto::v1::CreateBookingRequest>,
+    /// With trips: as many outbound flights as returns, trip `i` being outbound `i` and return `i`.
+    trips: bool,
+}
+
+impl Offer {
+    async fn new(target: &Target, args: &Args, trips: bool) -> Result<Self, Error> {
+        let count = args.flights.max(1);
+        let mut flight_ids = target.create_flights(count, args.rows).await?;
+        if trips {
+            flight_ids.extend(target.create_flights_on(count, args.rows, target::Leg::Back).await?);
+        }
+        let mut requests: Vec<_> = flight_ids.iter().map(|id| target::hold_request(id)).collect();
+        if trips {
+            requests.extend((0..count).map(|i| target::trip_request(&[&flight_ids[i], &flight_ids[count + i]])));
+        }
+        Ok(Self { flight_ids, requests, trips })
+    }
+
+    /// Buyer `n`'s flights and request: with trips, every tenth buyer books a trip; the others, in turn,
+    /// one seat on each flight (outbound and return alike).
+    fn of_buyer(&self, n: usize) -> (Vec<usize>, usize) {
+        let flights = self.flight_ids.len();
+        if !self.trips {
+            return (vec![n % flights], n % flights);
+        }
+        if n % TRIP_EVERY == TRIP_EVERY - 1 {
+            let pairs = flights / 2;
+            let trip = (n / TRIP_EVERY) % pairs;
+            return (vec![trip, pairs + trip], flights + trip);
+        }
+        let single = (n - n / TRIP_EVERY) % flights;
+        (vec![single], single)
+    }
+}
+
+/// With trips, one buyer in this many books a return trip.
+const TRIP_EVERY: usize = 10;
 
 /// A buyer's final answer, when it came.
 struct Decision {
@@ -124,30 +177,34 @@ enum Tap {
 }
 
 /// Runs a sale: as fast as `--sale-concurrency` buyers at a time go, or with buyers arriving at `pace` per
-/// second (the open-loop sale, without watchers).
+/// second (the open-loop sale, without watchers). With `trips`, every tenth buyer books a return trip.
 pub async fn run(
     target: &Target,
     args: &Args,
     db: Option<&DatabaseConnection>,
-    pace: Option<f64>,
+    (pace, trips): (Option<f64>, bool),
 ) -> Result<(SaleReport, Option<WatchReport>), Error> {
     let tokens = target.tokens()?;
-    let flight_ids = target.create_flights(args.flights.max(1), args.rows).await?;
+    let offer = Offer::new(target, args, trips).await?;
+    let flight_ids = &offer.flight_ids;
     let seats_per_flight = args.rows as usize * SEATS_PER_ROW;
     let buyer_count = flight_ids.len() * seats_per_flight * args.buyers_per_seat;
     // Tokens are minted before the sale, so the clock measures the server, not the signing.
     let buyers: Arc<[Buyer]> = (0..buyer_count)
-        .map(|buyer| Buyer { flight: buyer % flight_ids.len(), bearer: tokens.customer(), key: target::new_key() })
+        .map(|buyer| {
+            let (flights, request) = offer.of_buyer(buyer);
+            Buyer { flights, request, bearer: tokens.customer(), key: target::new_key() }
+        })
         .collect();
-    let requests: Arc<[_]> = flight_ids.iter().map(|id| target::hold_request(id)).collect();
+    let requests: Arc<[_]> = offer.requests.clone().into();
     let concurrency = match pace {
         None => args.sale_concurrency.max(1),
         Some(_) => args.max_in_flight.clamp(1, buyer_count.max(1)),
     };
     let channels =
         target::connect(&target.addr, (2 * concurrency).div_ceil(STREAMS_PER_CONNECTION).max(args.connections)).await?;
-    let watchers = match pace.is_none() && args.watched_sale() == Some(crate::args::Scenario::FlashSale) {
-        true => Some(Watchers::open(target, &tokens, &flight_ids, args.watchers).await?),
+    let watchers = match pace.is_none() && !trips && args.watched_sale() == Some(crate::args::Scenario::FlashSale) {
+        true => Some(Watchers::open(target, &tokens, flight_ids, args.watchers).await?),
         false => None,
     };
     let rss = target.pid.map(RssSampler::start);
@@ -159,7 +216,7 @@ pub async fn run(
     progress.set_style(
         ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} buyers {elapsed}").expect("a valid template"),
     );
-    progress.set_prefix("flash-sale");
+    progress.set_prefix(if trips { "flash-sale-trips" } else { "flash-sale" });
     let next = Arc::new(AtomicUsize::new(0));
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
@@ -172,7 +229,7 @@ pub async fn run(
                 loop {
                     let buyer = next.fetch_add(1, Ordering::Relaxed);
                     let Some(who) = buyers.get(buyer) else { break };
-                    let request = &requests[who.flight];
+                    let request = &requests[who.request];
                     let due = match pace {
                         Some(rate) => {
                             let due = started + Duration::from_secs_f64(buyer as f64 / rate);
@@ -210,29 +267,40 @@ pub async fn run(
         flight_ids.iter().map(|id| SaleFlight { id: id.clone(), ..Default::default() }).collect();
     let (mut holds, mut sold_out, mut failed, mut split_answers) = (0, 0, 0, 0);
     let mut violations = Vec::new();
+    let (mut trip_holds, mut trips_refused) = (0, 0);
     for decision in &decisions {
-        let flight = &mut flights[buyers[decision.buyer].flight];
-        flight.buyers += 1;
+        let bought = &buyers[decision.buyer].flights;
+        let trip = bought.len() > 1;
         split_answers += u64::from(decision.split);
         if decision.two_bookings {
             violations.push(format!("buyer {} got two bookings for one key", decision.buyer));
         }
-        match &decision.answer {
-            Final::Hold(id) => {
-                holds += 1;
-                if !flight.bookings.insert(id.clone()) {
+        for &flight in bought {
+            let flight = &mut flights[flight];
+            flight.buyers += 1;
+            match &decision.answer {
+                Final::Hold(id) if !flight.bookings.insert(id.clone()) => {
                     violations.push(format!("booking {id} was given to two buyers"));
                 }
+                // A trip refused was short on one of its flights, not necessarily this one.
+                Final::SoldOut if !trip => flight.sold_out += 1,
+                _ => {}
+            }
+        }
+        match &decision.answer {
+            Final::Hold(_) => {
+                holds += 1;
+                trip_holds += u64::from(trip);
             }
             Final::SoldOut => {
                 sold_out += 1;
-                flight.sold_out += 1;
+                trips_refused += u64::from(trip);
             }
             Final::Failed => failed += 1,
         }
     }
     let sold_out_after_last_hold = last_hold.map_or(0, |last| sold_out_calls.iter().filter(|&&at| at > last).count());
-    if failed == 0 {
+    if failed == 0 && !trips {
         // With every buyer answered, each flight must have sold exactly its seats (or all its buyers).
         for flight in &flights {
             let expected = flight.buyers.min(seats_per_flight as u64);
@@ -280,6 +348,7 @@ pub async fn run(
         postgres_cpu_us_per_hold: cpu::per(spent.postgres_us, holds),
         peak_rss_mb,
         invariants: Invariants { api, database },
+        trips: trips.then_some(TripFigures { held: trip_holds, refused: trips_refused }),
         violations,
         rate: pace,
         open_loop: None,
@@ -385,6 +454,27 @@ mod tests {
     fn decided(taps: Vec<Tap>) -> Decision {
         let now = Instant::now();
         decide(7, &taps.into_iter().map(|tap| (now, tap)).collect::<Vec<_>>())
+    }
+
+    /// With trips, one buyer in ten books outbound `i` with return `i`, and the others spread evenly over
+    /// every flight, so each flight has as many single buyers as the others.
+    #[test]
+    fn trip_buyers_pair_flights_and_single_buyers_cover_every_flight() {
+        let offer = Offer { flight_ids: (0..4).map(|i| i.to_string()).collect(), requests: Vec::new(), trips: true };
+        let mut singles = [0; 4];
+        for n in 0..400 {
+            match offer.of_buyer(n) {
+                (flights, request) if flights.len() == 2 => {
+                    assert_eq!(n % TRIP_EVERY, TRIP_EVERY - 1);
+                    assert_eq!((flights[1] - flights[0], request), (2, 4 + flights[0]));
+                }
+                (flights, request) => {
+                    assert_eq!(flights, [request]);
+                    singles[request] += 1;
+                }
+            }
+        }
+        assert_eq!(singles, [90; 4]);
     }
 
     #[test]

@@ -144,15 +144,18 @@ SELECT c.seats_total::bigint AS seats_total,
        (SELECT count(*) FROM seat_assignments s WHERE s.flight_id = c.flight_id AND s.cabin = c.cabin) AS seat_assignments,
        (SELECT count(DISTINCT s.seat_number) FROM seat_assignments s
          WHERE s.flight_id = c.flight_id AND s.cabin = c.cabin) AS distinct_seats,
-       (SELECT count(*) FROM booking_passengers p JOIN bookings b ON b.id = p.booking_id
-         WHERE b.flight_id = c.flight_id AND b.cabin = c.cabin AND b.status IN ('HELD', 'CONFIRMED')) AS live_passengers
+       (SELECT count(*) FROM booking_passengers p JOIN booking_segments g ON g.booking_id = p.booking_id
+         JOIN bookings b ON b.id = p.booking_id
+         WHERE g.flight_id = c.flight_id AND g.cabin = c.cabin AND b.status IN ('HELD', 'CONFIRMED')) AS live_passengers
 FROM flight_cabins c WHERE c.flight_id = $1";
-const LIVE_BOOKINGS: &str =
-    "SELECT id::text AS id FROM bookings WHERE flight_id = $1 AND status IN ('HELD', 'CONFIRMED')";
-const LIVE_BOOKING_USERS: &str =
-    "SELECT user_id::text AS user_id FROM bookings WHERE flight_id = $1 AND status IN ('HELD', 'CONFIRMED')";
+/// A booking is on a flight when one of its segments is (a trip is on each of its flights).
+const LIVE_BOOKINGS: &str = "SELECT b.id::text AS id FROM booking_segments g JOIN bookings b ON b.id = g.booking_id
+ WHERE g.flight_id = $1 AND b.status IN ('HELD', 'CONFIRMED')";
+const LIVE_BOOKING_USERS: &str = "SELECT b.user_id::text AS user_id FROM booking_segments g
+ JOIN bookings b ON b.id = g.booking_id WHERE g.flight_id = $1 AND b.status IN ('HELD', 'CONFIRMED')";
 const USERS_WITH_SEVERAL_BOOKINGS: &str = "
-SELECT count(*) AS users FROM (SELECT user_id FROM bookings WHERE flight_id = $1 GROUP BY user_id HAVING count(*) > 1) AS u";
+SELECT count(*) AS users FROM (SELECT user_id FROM booking_segments WHERE flight_id = $1 GROUP BY user_id
+ HAVING count(*) > 1) AS u";
 
 /// Checks every sale flight in the tables.
 pub async fn in_database(

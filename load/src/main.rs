@@ -140,11 +140,20 @@ async fn run(args: Args) -> Result<bool, Error> {
     };
     let mut watched = None;
     if args.runs(Scenario::FlashSale) {
-        let (sale, watch) = flash_sale::run(&target, &args, db.as_ref(), None).await?;
+        let (sale, watch) = flash_sale::run(&target, &args, db.as_ref(), (None, false)).await?;
         println!("{}", sale_line(Scenario::FlashSale.name(), &sale));
         server.peak_rss_mb = sale.peak_rss_mb;
         watched = watched.or(watch);
         scenarios.push(Scenario::FlashSale.name(), ScenarioReport::FlashSale(Box::new(sale)));
+    }
+    if args.runs(Scenario::FlashSaleTrips) {
+        let (sale, _) = flash_sale::run(&target, &args, db.as_ref(), (None, true)).await?;
+        println!("{}", sale_line(Scenario::FlashSaleTrips.name(), &sale));
+        if let Some(trips) = &sale.trips {
+            println!("flash-sale-trips: {} trips held, {} trips refused", trips.held, trips.refused);
+        }
+        server.peak_rss_mb = larger(server.peak_rss_mb, sale.peak_rss_mb);
+        scenarios.push(Scenario::FlashSaleTrips.name(), ScenarioReport::FlashSale(Box::new(sale)));
     }
     if args.runs(Scenario::FlashSaleWaitingRoom) {
         let (sale, watch) = waiting_room::run(&target, &args, db.as_ref()).await?;
@@ -171,7 +180,7 @@ async fn run(args: Args) -> Result<bool, Error> {
             if let Some(ScenarioReport::FlashSale(closed)) = scenarios.get(scenario.name()) {
                 let rate = closed.decisions_per_s * args.open_loop_fraction;
                 if rate > 0.0 {
-                    let (paced, _) = flash_sale::run(&target, &args, db.as_ref(), Some(rate)).await?;
+                    let (paced, _) = flash_sale::run(&target, &args, db.as_ref(), (Some(rate), false)).await?;
                     println!("{}", sale_line(&format!("{scenario} (open loop at {rate:.0} buyers/s)"), &paced));
                     if let Some(ScenarioReport::FlashSale(closed)) = scenarios.get_mut(scenario.name()) {
                         closed.open_loop = Some(Box::new(paced));

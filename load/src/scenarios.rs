@@ -85,7 +85,11 @@ pub async fn prepare(
             };
             Arc::new(move |channel, index| mix[(spread(index) % 10) as usize](channel, index))
         }
-        Scenario::HoldSpreadFilling | Scenario::FlashSale | Scenario::Watch | Scenario::FlashSaleWaitingRoom => {
+        Scenario::HoldSpreadFilling
+        | Scenario::FlashSale
+        | Scenario::FlashSaleTrips
+        | Scenario::Watch
+        | Scenario::FlashSaleWaitingRoom => {
             return Err(format!("{scenario} is not a call-per-call scenario").into());
         }
     })
@@ -209,6 +213,7 @@ pub fn needs_tokens(scenario: Scenario) -> bool {
             | Scenario::HoldSpreadFilling
             | Scenario::Mixed
             | Scenario::FlashSale
+            | Scenario::FlashSaleTrips
             | Scenario::Watch
             | Scenario::FlashSaleWaitingRoom
     )

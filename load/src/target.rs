@@ -105,15 +105,26 @@ impl Target {
     /// `count` new flights (route DMM-MED, away from the demo routes the reads use), each with one economy
     /// cabin of `rows` x 10 seats; their ids in order.
     pub async fn create_flights(&self, count: usize, rows: i32) -> Result<Vec<String>, Error> {
+        self.create_flights_on(count, rows, Leg::Out).await
+    }
+
+    /// `count` new flights on `leg`, each with one economy cabin of `rows` x 10 seats; their ids in order.
+    /// The `n`-th return departs four hours after the `n`-th outbound flight created in the same call
+    /// order, so each pair makes a trip.
+    pub async fn create_flights_on(&self, count: usize, rows: i32, leg: Leg) -> Result<Vec<String>, Error> {
         let operator = self.tokens()?.bearer(Role::Operator);
+        let (prefix, origin, destination, offset) = match leg {
+            Leg::Out => ("XB", "DMM", "MED", 0),
+            Leg::Back => ("XR", "MED", "DMM", 4 * 3600),
+        };
         let requests: Vec<_> = (0..count)
             .map(|_| {
                 let minute = self.next_departure_minute.fetch_add(1, Ordering::Relaxed);
-                let departs = minute * 60;
+                let departs = minute * 60 + offset;
                 pb::CreateFlightRequest {
-                    flight_number: format!("XB{}", 1 + minute % 9999),
-                    origin: "DMM".into(),
-                    destination: "MED".into(),
+                    flight_number: format!("{prefix}{}", 1 + minute % 9999),
+                    origin: origin.into(),
+                    destination: destination.into(),
                     departs_at: Some(prost_types::Timestamp { seconds: departs, nanos: 0 }),
                     arrives_at: Some(prost_types::Timestamp { seconds: departs + 2 * 3600, nanos: 0 }),
                     cabins: vec![pb::CabinConfig {
@@ -215,6 +226,26 @@ pub fn new_key() -> String {
 }
 
 /// A hold of one economy seat, no seat choice.
+/// Which way a sale flight goes: trips pair an outbound flight with a return.
+#[derive(Debug, Clone, Copy)]
+pub enum Leg {
+    Out,
+    Back,
+}
+
+/// A trip of one seat over `flight_ids`, in order, for a new customer.
+pub fn trip_request(flight_ids: &[&str]) -> pb::CreateBookingRequest {
+    let segments = flight_ids
+        .iter()
+        .map(|id| pb::SegmentRequest {
+            flight_id: (*id).to_owned(),
+            cabin: pb::CabinClass::Economy.into(),
+            seat_numbers: Vec::new(),
+        })
+        .collect();
+    pb::CreateBookingRequest { segments, flight_id: String::new(), cabin: 0, ..hold_request("") }
+}
+
 pub fn hold_request(flight_id: &str) -> pb::CreateBookingRequest {
     pb::CreateBookingRequest {
         flight_id: flight_id.to_owned(),

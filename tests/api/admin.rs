@@ -83,9 +83,26 @@ async fn retention_sweeps_delete_only_what_is_due() {
     let refresh_token = session.expect("signed in").into_inner().refresh_token;
     app.auth().logout(pb::LogoutRequest { refresh_token }).await.expect("signed out");
     // Three keyed calls (flight, hold, confirmation), and a done email job.
-    confirmed_booking(&app).await;
+    let booking = confirmed_booking(&app).await;
     app.run_jobs().await;
     let db = app.database().await;
+    // A change quote, expiring in 10 minutes.
+    let now = app.clock.now();
+    let quote = statement(
+        &db,
+        "INSERT INTO change_quotes (id, booking_id, flight_id, new_flight_id, new_cabin, currency_code, \
+         fare_difference_minor, change_fee_minor, amount_due_minor, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, 'ECONOMY', 'SAR', 0, 0, 0, $5, $6)",
+        vec![
+            uuid::Uuid::now_v7().into(),
+            booking.id.parse::<uuid::Uuid>().unwrap().into(),
+            booking.flight_id.parse::<uuid::Uuid>().unwrap().into(),
+            booking.flight_id.parse::<uuid::Uuid>().unwrap().into(),
+            now.into(),
+            (now + chrono::TimeDelta::minutes(10)).into(),
+        ],
+    );
+    db.execute_raw(quote).await.expect("a quote");
     let received = statement(
         &db,
         "INSERT INTO provider_events (id, event_type, received_at) VALUES ($1, $2, $3)",
@@ -96,23 +113,26 @@ async fn retention_sweeps_delete_only_what_is_due() {
     // The server's own sweeper may wake when the clock moves: what is left is what counts.
     let left = async || {
         let mut counts = Vec::new();
-        for table in ["idempotency_keys", "provider_events", "refresh_tokens", "outbox_jobs"] {
+        for table in ["idempotency_keys", "provider_events", "refresh_tokens", "outbox_jobs", "change_quotes"] {
             let sql = format!("SELECT COUNT(*) FROM {table}");
             let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
             counts.push(row.try_get_by_index::<i64>(0).unwrap());
         }
         counts
     };
-    assert_eq!(left().await, [3, 1, 2, 1]);
+    assert_eq!(left().await, [3, 1, 2, 1, 1]);
     app.sweep_retention().await;
-    assert_eq!(left().await, [3, 1, 1, 1], "only the revoked token goes at once");
-    app.clock.advance(day + Duration::from_secs(3_600));
+    assert_eq!(left().await, [3, 1, 1, 1, 1], "only the revoked token goes at once");
+    app.clock.advance(day - Duration::from_secs(1_800));
     app.sweep_retention().await;
-    assert_eq!(left().await, [0, 1, 1, 1], "keys go after 24 hours");
+    assert_eq!(left().await, [3, 1, 1, 1, 1], "a quote stays a day past its expiry");
+    app.clock.advance(Duration::from_secs(5_400));
+    app.sweep_retention().await;
+    assert_eq!(left().await, [0, 1, 1, 1, 0], "keys go after 24 hours, quotes a day past their expiry");
     app.clock.advance(6 * day);
     app.sweep_retention().await;
-    assert_eq!(left().await, [0, 1, 1, 0], "done jobs go after 7 days");
+    assert_eq!(left().await, [0, 1, 1, 0, 0], "done jobs go after 7 days");
     app.clock.advance(23 * day);
     app.sweep_retention().await;
-    assert_eq!(left().await, [0, 0, 0, 0], "provider events after 30 days; the kept session's token once expired");
+    assert_eq!(left().await, [0, 0, 0, 0, 0], "provider events after 30 days; the kept session's token once expired");
 }

@@ -44,6 +44,15 @@ async fn out_and_back(app: &TestApp, rows: i32) -> (pb::Flight, pb::Flight) {
     (out, back)
 }
 
+async fn keyed_booking(
+    app: &TestApp,
+    customer: &Customer,
+    message: pb::CreateBookingRequest,
+    key: &str,
+) -> Result<Response<pb::Booking>, tonic::Status> {
+    app.bookings().create_booking(customer.keyed(message, key)).await
+}
+
 /// The refusal's metadata, but for the call's own correlation id.
 fn metadata(status: &tonic::Status) -> BTreeMap<String, String> {
     let mut metadata: BTreeMap<String, String> = ContractError::from_status(status).metadata.into_iter().collect();
@@ -135,6 +144,33 @@ backend_tests! {
         for flight in [&out, &back] {
             assert_eq!(economy_available(&app, flight).await, 4, "refunded: released on both flights, once");
         }
+        app.assert_invariants().await;
+    }
+
+    /// Once the return is known sold out, a new trip is refused without a transaction and without storing
+    /// the refusal (its key may book once seats come back), while a trip that completed still replays.
+    async fn a_sold_out_segment_refuses_a_trip_at_once_and_a_completed_trip_still_replays(app: TestApp) {
+        let (out, back) = out_and_back(&app, 1).await;
+        Customer::new(&app).book(&app, hold(&back, vec![adult("Lina")], &["10A"])).await.expect("held");
+        let sara = Customer::new(&app);
+        let (booked_key, refused_key) = (idempotency_key(), idempotency_key());
+        let sara_s_trip = || trip(&[&out, &back], vec![adult("Sara")]);
+        let booked = keyed_booking(&app, &sara, sara_s_trip(), &booked_key).await.expect("the last return seat");
+        let booked = booked.into_inner();
+        let full = Customer::new(&app).book(&app, hold(&back, vec![adult("Omar")], &[])).await.unwrap_err();
+        assert_eq!(reason(&full), "SEATS_UNAVAILABLE", "the return is sold out");
+
+        let omar = Customer::new(&app);
+        let omar_s_trip = || trip(&[&out, &back], vec![adult("Omar")]);
+        let refused = keyed_booking(&app, &omar, omar_s_trip(), &refused_key).await.unwrap_err();
+        assert_eq!(metadata(&refused)["flightId"], back.id);
+        let replay = keyed_booking(&app, &sara, sara_s_trip(), &booked_key).await.expect("replayed");
+        assert!(is_replayed(&replay));
+        assert_eq!(replay.into_inner(), booked);
+
+        sara.cancel(&app, &booked).await.expect("cancelled");
+        let retried = keyed_booking(&app, &omar, omar_s_trip(), &refused_key).await;
+        assert_eq!(retried.expect("the refusal was not stored").into_inner().segments.len(), 2);
         app.assert_invariants().await;
     }
 

@@ -1,6 +1,7 @@
 //! What is kept only for a while, and for how long: idempotency keys (at least 24 hours, until their
 //! expiry), provider event ids (30 days: Stripe redelivers for 3 days), refresh tokens that can no longer
-//! be used, and finished jobs (7 days, for inspection). Swept in bounded batches.
+//! be used, finished jobs (7 days, for inspection), and change quotes (a day past their expiry, so a late
+//! `ChangeFlight` still hears `QUOTE_EXPIRED`). Swept in bounded batches.
 
 use chrono::TimeDelta;
 
@@ -14,6 +15,8 @@ use crate::{
 pub const PROVIDER_EVENT_RETENTION: TimeDelta = TimeDelta::days(30);
 /// How long finished jobs are kept for inspection.
 pub const DONE_JOB_RETENTION: TimeDelta = TimeDelta::days(7);
+/// How long a change quote is kept once it expired.
+pub const EXPIRED_QUOTE_RETENTION: TimeDelta = TimeDelta::days(1);
 /// Rows one statement deletes at most.
 pub const BATCH: u64 = 500;
 /// Batches one sweep runs at most per kind of row; the rest waits for the next sweep.
@@ -26,6 +29,7 @@ pub struct Swept {
     pub provider_events: u64,
     pub refresh_tokens: u64,
     pub done_jobs: u64,
+    pub change_quotes: u64,
 }
 
 #[derive(Clone)]
@@ -52,6 +56,10 @@ impl Retention {
             .await?,
             refresh_tokens: in_batches(|| retention::delete_dead_refresh_tokens(db, now, BATCH)).await?,
             done_jobs: in_batches(|| retention::delete_done_jobs_before(db, now - DONE_JOB_RETENTION, BATCH)).await?,
+            change_quotes: in_batches(|| {
+                retention::delete_quotes_expired_before(db, now - EXPIRED_QUOTE_RETENTION, BATCH)
+            })
+            .await?,
         };
         if swept != Swept::default() {
             tracing::info!(?swept, "retention sweep deleted rows past their retention");

@@ -1,5 +1,5 @@
 //! Deleting what is kept only for a while (idempotency keys, provider event ids, spent refresh tokens,
-//! finished jobs), in bounded batches: each statement deletes at most a batch of rows, so a sweep after
+//! finished jobs, change quotes), in bounded batches: each statement deletes at most a batch of rows, so a sweep after
 //! a long pause never holds a huge delete's locks or grows the write-ahead log in one go.
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::{
     StoreError,
-    entities::{idempotency_key, outbox_job, provider_event, refresh_token},
+    entities::{change_quote, idempotency_key, outbox_job, provider_event, refresh_token},
 };
 use crate::domain::job::JobState;
 
@@ -80,4 +80,15 @@ pub async fn delete_done_jobs_before(
         .add(outbox_job::Column::State.eq(JobState::Done.as_str()))
         .add(outbox_job::Column::DoneAt.lt(before));
     delete_batch::<outbox_job::Entity>(db, &[outbox_job::Column::Id], due, batch).await
+}
+
+/// Change quotes that expired before `before`.
+#[tracing::instrument(level = "debug", name = "db retention.change_quotes", skip_all, fields(otel.kind = "client"))]
+pub async fn delete_quotes_expired_before(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    batch: u64,
+) -> Result<u64, StoreError> {
+    let due = Condition::all().add(change_quote::Column::ExpiresAt.lt(before));
+    delete_batch::<change_quote::Entity>(db, &[change_quote::Column::Id], due, batch).await
 }

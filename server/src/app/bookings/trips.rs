@@ -6,7 +6,8 @@
 //! order, the order every transaction that takes several cabins uses. A batch takes its users' locks
 //! before its cabin and no lock after it, so no cycle of waits can form between trips and batches, nor
 //! between two trips crossing the same flights in opposite travel order. On a hot cabin a trip queues on
-//! the row with the batches, as one more transaction.
+//! the row with the batches, as one more transaction. A trip with a segment on a cabin the sold-out gate
+//! knows is full is refused before any of that, as a single hold is.
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
@@ -53,6 +54,15 @@ impl Bookings {
         if let Some(answer) = self.admit(actor, keyed, &flight_ids, waiting_room_passes).await {
             return answer;
         }
+        if let Some(refused) = self.sold_out_segment(&trip).await {
+            // Refused before anything executed, so not stored; but a retry of a call that completed, or
+            // one still running, is told so first. Trips' keys are not among the cabins' keys the gate
+            // knows of, so every such refusal looks the key up (one indexed read, not the cabins' locks).
+            return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
+                Some(replay) => Ok(Outcome::Replayed(replay?)),
+                None => Err(refused.into()),
+            };
+        }
         let now = self.clock.now();
         let outcome =
             self.idempotency.run(keyed, now, encode, async |txn| self.hold_trip(txn, actor, &trip, now).await).await?;
@@ -62,6 +72,23 @@ impl Bookings {
             }
         }
         Ok(outcome)
+    }
+
+    /// The first segment, in travel order, whose cabin the sold-out gate knows has too few seats left for
+    /// the party: its refusal.
+    async fn sold_out_segment(&self, trip: &TripRequest) -> Option<Refusal> {
+        let gate = self.feed.sold_out_gate();
+        let party = trip.passengers.len();
+        for segment in &trip.segments {
+            let Some(seats_left) = gate.read(segment.flight_id, segment.cabin).await.and_then(|r| r.seats_left) else {
+                continue;
+            };
+            if party > usize::try_from(seats_left).unwrap_or(0) {
+                let flight_id = Some(segment.flight_id);
+                return Some(Refusal::SeatsUnavailable { seats_available: seats_left, taken: Vec::new(), flight_id });
+            }
+        }
+        None
     }
 
     async fn hold_trip(
