@@ -122,35 +122,15 @@ impl ChangeQuote {
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDate;
-
     use super::*;
     use crate::domain::{
-        booking::{BookingReference, Passenger, PassengerType, Segment},
-        flight::{AirportCode, CabinAvailability, CabinLayout, FlightNumber, FlightStatus, SeatNumber},
+        booking::{BookingReference, Segment},
+        fixtures,
+        flight::SeatNumber,
     };
 
     fn flight(departs_at: DateTime<Utc>, seat_price: i64) -> Flight {
-        Flight {
-            id: Uuid::now_v7(),
-            flight_number: FlightNumber::parse("AB101").unwrap(),
-            origin: AirportCode::parse("RUH").unwrap(),
-            destination: AirportCode::parse("JED").unwrap(),
-            departs_at,
-            arrives_at: departs_at + TimeDelta::hours(2),
-            departure_date: departs_at.date_naive(),
-            status: FlightStatus::Scheduled,
-            cabins: vec![CabinAvailability {
-                cabin: CabinClass::Economy,
-                layout: CabinLayout::new(10, 2, "AB").unwrap(),
-                seats_total: 4,
-                seats_available: 4,
-                price: Money::seat_price("SAR", seat_price).unwrap(),
-                change_fee_minor: 0,
-            }],
-            origin_time_zone: chrono_tz::Asia::Riyadh,
-            destination_time_zone: chrono_tz::Asia::Riyadh,
-        }
+        fixtures::flight(departs_at, "SAR", seat_price)
     }
 
     fn booking(flights: &[&Flight], now: DateTime<Utc>) -> Booking {
@@ -169,12 +149,7 @@ mod tests {
             cabin: CabinClass::Economy,
             status: BookingStatus::Confirmed,
             total_price: Money::seat_price("SAR", 40_000 * flights.len() as i64).unwrap(),
-            passengers: vec![Passenger {
-                given_name: "Sara".into(),
-                family_name: "Haddad".into(),
-                date_of_birth: NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
-                passenger_type: PassengerType::Adult,
-            }],
+            passengers: vec![fixtures::adult("1990-01-01")],
             segments,
             contact_email: "sara@example.com".into(),
             hold_expires_at: None,

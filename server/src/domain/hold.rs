@@ -169,44 +169,15 @@ impl LockedCabin {
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDate;
-
     use super::*;
     use crate::domain::{
         booking::PassengerType,
-        flight::{AirportCode, CabinLayout, FlightNumber, FlightStatus},
+        fixtures::{self, adult},
+        flight::FlightStatus,
     };
 
-    fn adult(born: &str) -> Passenger {
-        Passenger {
-            given_name: "Sara".into(),
-            family_name: "Haddad".into(),
-            date_of_birth: NaiveDate::parse_from_str(born, "%Y-%m-%d").unwrap(),
-            passenger_type: PassengerType::Adult,
-        }
-    }
-
     fn flight(departs_at: DateTime<Utc>) -> Flight {
-        Flight {
-            id: Uuid::now_v7(),
-            flight_number: FlightNumber::parse("AB101").unwrap(),
-            origin: AirportCode::parse("RUH").unwrap(),
-            destination: AirportCode::parse("JED").unwrap(),
-            departs_at,
-            arrives_at: departs_at + TimeDelta::hours(2),
-            departure_date: departs_at.date_naive(),
-            status: FlightStatus::Scheduled,
-            cabins: vec![CabinAvailability {
-                cabin: CabinClass::Economy,
-                layout: CabinLayout::new(10, 2, "AB").unwrap(),
-                seats_total: 4,
-                seats_available: 4,
-                price: Money::seat_price("SAR", 40_000).unwrap(),
-                change_fee_minor: 0,
-            }],
-            origin_time_zone: chrono_tz::Asia::Riyadh,
-            destination_time_zone: chrono_tz::Asia::Riyadh,
-        }
+        fixtures::flight(departs_at, "SAR", 40_000)
     }
 
     fn request(passengers: Vec<Passenger>, seats: &[&str]) -> HoldRequest {

@@ -35,6 +35,8 @@ pub mod airport;
 pub mod auth;
 pub mod booking;
 pub mod change;
+#[cfg(test)]
+mod fixtures;
 pub mod flight;
 pub mod hold;
 pub mod job;

@@ -134,35 +134,11 @@ pub fn price_trip(
 
 #[cfg(test)]
 mod tests {
-    use chrono::NaiveDate;
-
     use super::*;
-    use crate::domain::{
-        booking::PassengerType,
-        flight::{AirportCode, CabinAvailability, CabinLayout, FlightNumber, FlightStatus},
-    };
+    use crate::domain::fixtures;
 
     fn flight(departs_at: DateTime<Utc>, currency: &str) -> Flight {
-        Flight {
-            id: Uuid::now_v7(),
-            flight_number: FlightNumber::parse("AB101").unwrap(),
-            origin: AirportCode::parse("RUH").unwrap(),
-            destination: AirportCode::parse("JED").unwrap(),
-            departs_at,
-            arrives_at: departs_at + TimeDelta::hours(2),
-            departure_date: departs_at.date_naive(),
-            status: FlightStatus::Scheduled,
-            cabins: vec![CabinAvailability {
-                cabin: CabinClass::Economy,
-                layout: CabinLayout::new(10, 2, "AB").unwrap(),
-                seats_total: 4,
-                seats_available: 4,
-                price: Money::seat_price(currency, 40_000).unwrap(),
-                change_fee_minor: 0,
-            }],
-            origin_time_zone: chrono_tz::Asia::Riyadh,
-            destination_time_zone: chrono_tz::Asia::Riyadh,
-        }
+        fixtures::flight(departs_at, currency, 40_000)
     }
 
     fn trip(flights: &[&Flight], born: &str) -> TripRequest {
@@ -171,12 +147,7 @@ mod tests {
                 .iter()
                 .map(|f| SegmentRequest { flight_id: f.id, cabin: CabinClass::Economy, seats: Vec::new() })
                 .collect(),
-            passengers: vec![Passenger {
-                given_name: "Sara".into(),
-                family_name: "Haddad".into(),
-                date_of_birth: NaiveDate::parse_from_str(born, "%Y-%m-%d").unwrap(),
-                passenger_type: PassengerType::Adult,
-            }],
+            passengers: vec![fixtures::adult(born)],
             contact_email: Email::parse("sara@example.com").unwrap(),
         }
     }
