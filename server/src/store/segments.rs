@@ -1,13 +1,13 @@
 //! A booking's segments: one row per flight of the booking, in travel order, read back with the flights'
 //! routes and times. Written with the booking (the hold writes); a segment's seats change with
-//! `ChangeSeats`.
+//! `ChangeSeats`, and the whole segment with `ChangeFlight`.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait as _, ConnectionTrait, EntityTrait as _, FromQueryResult, JoinType, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, sea_query::Expr,
+    QuerySelect as _, UpdateMany, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -54,16 +54,9 @@ pub async fn set_seats(
     flight_id: Uuid,
     seats: &[SeatNumber],
 ) -> Result<(), StoreError> {
-    let updated = booking_segment::Entity::update_many()
-        .col_expr(booking_segment::Column::SeatNumbers, Expr::value(seat_list(seats)))
-        .filter(booking_segment::Column::BookingId.eq(booking_id))
-        .filter(booking_segment::Column::FlightId.eq(flight_id))
-        .exec(db)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(StoreError::Corrupt(format!("booking {booking_id} has no one segment on flight {flight_id}")));
-    }
-    Ok(())
+    let update = booking_segment::Entity::update_many()
+        .col_expr(booking_segment::Column::SeatNumbers, Expr::value(seat_list(seats)));
+    update_one(db, update, booking_id, flight_id).await
 }
 
 /// Replaces the booking's segment on `flight_id` by `segment` (another flight, cabin, seats and price),
@@ -75,11 +68,22 @@ pub async fn replace(
     flight_id: Uuid,
     segment: &Segment,
 ) -> Result<(), StoreError> {
-    let updated = booking_segment::Entity::update_many()
+    let update = booking_segment::Entity::update_many()
         .col_expr(booking_segment::Column::FlightId, Expr::value(segment.flight_id))
         .col_expr(booking_segment::Column::Cabin, Expr::value(segment.cabin.as_str()))
         .col_expr(booking_segment::Column::SeatNumbers, Expr::value(seat_list(&segment.seats)))
-        .col_expr(booking_segment::Column::PriceAmountMinor, Expr::value(segment.price.amount_minor))
+        .col_expr(booking_segment::Column::PriceAmountMinor, Expr::value(segment.price.amount_minor));
+    update_one(db, update, booking_id, flight_id).await
+}
+
+/// Applies `update` to the booking's one segment on `flight_id`.
+async fn update_one(
+    db: &impl ConnectionTrait,
+    update: UpdateMany<booking_segment::Entity>,
+    booking_id: Uuid,
+    flight_id: Uuid,
+) -> Result<(), StoreError> {
+    let updated = update
         .filter(booking_segment::Column::BookingId.eq(booking_id))
         .filter(booking_segment::Column::FlightId.eq(flight_id))
         .exec(db)
