@@ -141,10 +141,7 @@ impl Bookings {
             if !reading.may_hold_key(&key_digest(keyed.caller_id, &keyed.key)) {
                 return Err(refused.into());
             }
-            return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
-                Some(replay) => Ok(Outcome::Replayed(replay?)),
-                None => Err(refused.into()),
-            };
+            return self.replay_or(keyed, refused.into()).await;
         }
         let outcome = self.place_in_batch(actor.clone(), keyed.clone(), hold, encode).await;
         if let (Err(AppError::Refused(Refusal::SeatsUnavailable { seats_available, .. })), Some(reading)) =
@@ -170,13 +167,19 @@ impl Bookings {
         for &flight_id in flights {
             let Err(refused) = self.rooms.check_passes(&actor.caller, flight_id, passes).await else { continue };
             let AppError::WaitingRoomRequired { .. } = refused else { return Some(Err(refused)) };
-            return Some(match self.idempotency.replay_stored(keyed, self.clock.now()).await {
-                Ok(Some(replay)) => replay.map(Outcome::Replayed),
-                Ok(None) => Err(refused),
-                Err(error) => Err(error),
-            });
+            return Some(self.replay_or(keyed, refused).await);
         }
         None
+    }
+
+    /// A refusal that executed nothing and is not stored (a pass or a sold-out cabin), after the key is
+    /// looked up: a call that completed under it, on any instance, is replayed, and one still running is
+    /// told so; only a key nothing is recorded under gets `refused`.
+    async fn replay_or(&self, keyed: &KeyedRequest, refused: AppError) -> Result<Outcome<Booking>, AppError> {
+        match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
+            Some(replay) => Ok(Outcome::Replayed(replay?)),
+            None => Err(refused),
+        }
     }
 
     /// Gives the gate's closing the keys recorded for the cabin's holds. This refusal committed before

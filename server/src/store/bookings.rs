@@ -71,6 +71,25 @@ pub async fn lock_cabin_for_holds(
     LockedSeats::from_row(&row, flight_id, cabin)
 }
 
+/// Locks `user`'s several cabins as [`lock_cabin_for_holds`] locks one, in (flight, cabin) order, the order
+/// every transaction that takes several cabins uses (a batch takes one, after its users' locks), so no
+/// cycle of waits can form; the cabins come back in the order asked.
+pub async fn lock_cabins_for_holds(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    cabins: &[(Uuid, CabinClass)],
+) -> Result<Vec<LockedSeats>, StoreError> {
+    let mut order: Vec<usize> = (0..cabins.len()).collect();
+    order.sort_by_key(|&i| cabins[i]);
+    let mut locked: Vec<(usize, LockedSeats)> = Vec::with_capacity(cabins.len());
+    for i in order {
+        let (flight_id, cabin) = cabins[i];
+        locked.push((i, lock_cabin_for_holds(db, &[user], flight_id, cabin).await?));
+    }
+    locked.sort_by_key(|&(i, _)| i);
+    Ok(locked.into_iter().map(|(_, seats)| seats).collect())
+}
+
 /// The advisory locks are an uncorrelated condition: PostgreSQL evaluates it once, before the scan below
 /// the row lock (`EXPLAIN` shows it as the scan's one-time filter), and `unnest` keeps the ids' order. The
 /// outer query's columns are computed from the row the inner one has locked (its latest version, read

@@ -117,14 +117,11 @@ impl Bookings {
         }
         let old = booking.segments[position].clone();
         let user_id = booking.user_id;
-        let (mut old_cabin, mut new_cabin) = {
-            let old_key = (old.flight_id, old.cabin);
-            let new_key = (quote.new_flight_id, quote.new_cabin);
-            let (first, second) = if old_key < new_key { (old_key, new_key) } else { (new_key, old_key) };
-            let first = bookings::lock_cabin_for_holds(txn, &[user_id], first.0, first.1).await?;
-            let second = bookings::lock_cabin_for_holds(txn, &[user_id], second.0, second.1).await?;
-            if old_key < new_key { (first, second) } else { (second, first) }
-        };
+        let cabins = [(old.flight_id, old.cabin), (quote.new_flight_id, quote.new_cabin)];
+        let [mut old_cabin, mut new_cabin]: [_; 2] = bookings::lock_cabins_for_holds(txn, user_id, &cabins)
+            .await?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("two cabins locked, another number returned".into()))?;
         // A hold moving to another flight is one more live hold there; a paid booking is not a hold.
         let live_holds = if to == BookingStatus::Held {
             bookings::live_holds(txn, &[user_id], quote.new_flight_id, now).await?

@@ -58,10 +58,7 @@ impl Bookings {
             // Refused before anything executed, so not stored; but a retry of a call that completed, or
             // one still running, is told so first. Trips' keys are not among the cabins' keys the gate
             // knows of, so every such refusal looks the key up (one indexed read, not the cabins' locks).
-            return match self.idempotency.replay_stored(keyed, self.clock.now()).await? {
-                Some(replay) => Ok(Outcome::Replayed(replay?)),
-                None => Err(refused.into()),
-            };
+            return self.replay_or(keyed, refused.into()).await;
         }
         let now = self.clock.now();
         let outcome =
@@ -151,8 +148,8 @@ impl Bookings {
         Ok(booking)
     }
 
-    /// Locks each segment's cabin in (flight, cabin) order and decides the segment there as a batch would
-    /// decide a hold of the caller's; the cabins come back in the trip's order.
+    /// Locks the segments' cabins (see [`bookings::lock_cabins_for_holds`]) and decides each segment there
+    /// as a batch would decide a hold of the caller's; the cabins come back in the trip's order.
     async fn take_cabins(
         &self,
         txn: &DatabaseTransaction,
@@ -160,12 +157,10 @@ impl Bookings {
         trip: &TripRequest,
         now: DateTime<Utc>,
     ) -> Result<Vec<TripCabin>, AppError> {
-        let mut order: Vec<usize> = (0..trip.segments.len()).collect();
-        order.sort_by_key(|&i| (trip.segments[i].flight_id, trip.segments[i].cabin));
-        let mut cabins: Vec<(usize, TripCabin)> = Vec::with_capacity(order.len());
-        for i in order {
-            let segment = &trip.segments[i];
-            let seats = bookings::lock_cabin_for_holds(txn, &[user_id], segment.flight_id, segment.cabin).await?;
+        let keys: Vec<_> = trip.segments.iter().map(|segment| (segment.flight_id, segment.cabin)).collect();
+        let locked = bookings::lock_cabins_for_holds(txn, user_id, &keys).await?;
+        let mut cabins = Vec::with_capacity(locked.len());
+        for (segment, seats) in trip.segments.iter().zip(locked) {
             let live_holds = bookings::live_holds(txn, &[user_id], segment.flight_id, now).await?;
             let mut cabin = LockedCabin::new(
                 seats.seats_available,
@@ -176,10 +171,9 @@ impl Bookings {
             let decided = cabin
                 .decide(user_id, trip.passengers.len(), &segment.seats)
                 .map_err(|disagree| StoreError::Corrupt(disagree.to_string()))?;
-            cabins.push((i, TripCabin { seats, decided }));
+            cabins.push(TripCabin { seats, decided });
         }
-        cabins.sort_by_key(|&(i, _)| i);
-        Ok(cabins.into_iter().map(|(_, cabin)| cabin).collect())
+        Ok(cabins)
     }
 }
 
