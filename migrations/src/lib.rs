@@ -19,6 +19,7 @@ mod m20261206_000011_idempotency_key_scope;
 mod m20261206_000012_cabin_taken_seats;
 mod m20261207_000013_booking_segments;
 mod m20261207_000014_flight_changes;
+mod m20261207_000015_change_payments;
 
 pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_cabin_taken_seats::Migration),
             Box::new(m20261207_000013_booking_segments::Migration),
             Box::new(m20261207_000014_flight_changes::Migration),
+            Box::new(m20261207_000015_change_payments::Migration),
         ]
     }
 }

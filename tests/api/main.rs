@@ -7,6 +7,7 @@ mod auth;
 mod availability;
 mod bookings;
 mod catalogue;
+mod change_payments;
 mod changes;
 mod cluster;
 mod contract;

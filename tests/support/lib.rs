@@ -262,6 +262,11 @@ impl TestApp {
         self.background.expire_due_holds().await.expect("sweep")
     }
 
+    /// Runs the sweeper's pass over unpaid flight changes now; returns how many lapsed.
+    pub async fn sweep_changes(&self) -> usize {
+        self.background.lapse_due_changes().await.expect("sweep of changes")
+    }
+
     /// Runs the sweeper's retention pass now; returns how many idempotency keys it deleted.
     pub async fn forget_expired_keys(&self) -> u64 {
         self.sweep_retention().await.idempotency_keys

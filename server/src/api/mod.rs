@@ -234,11 +234,6 @@ impl From<Refusal> for ApiError {
                 ErrorCode::QuoteExpired,
                 "the change quote has expired or no longer fits the booking: ask for a new one",
             ),
-            Refusal::ChangeNeedsPayment => ApiError::new(
-                ErrorCode::PaymentRequired,
-                "changing a paid booking with money due or to refund is not offered yet: cancel and rebook, or \
-                 choose a change with nothing due",
-            ),
             Refusal::JobNotRetryable(state) => job_refused(state, "retried"),
             Refusal::JobNotDiscardable(state) => job_refused(state, "discarded"),
             Refusal::Transition(TransitionError::Invalid { current, action }) => with(

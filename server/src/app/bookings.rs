@@ -4,7 +4,12 @@
 
 mod changes;
 mod hold_batch;
+mod pending_changes;
+mod replacing;
 mod trips;
+
+pub(crate) use pending_changes::{PaidChange, complete_paid_change};
+pub(crate) use replacing::Author;
 
 use std::sync::Arc;
 

@@ -111,6 +111,16 @@ pub async fn check_invariants(store: &Store, now: DateTime<Utc>) -> Result<Invar
             format!("booking {booking} on flight {flight}: {seated} seats listed, {assigned} seats assigned")
         },
     ));
+    let strays = q::seats_off_their_bookings(&txn).await?;
+    checks.push(check(
+        "seats_on_booked_flights",
+        "a live booking's seats are on its flights, or on the flight of the change it waits on",
+        cabins,
+        strays,
+        |(booking, flight, seat)| {
+            format!("booking {booking} holds seat {seat} on flight {flight}, not one of its flights")
+        },
+    ));
     let doubled = q::seats_in_two_live_bookings(&txn).await?;
     checks.push(check("no_seat_sold_twice", "no seat in two live bookings", live, doubled, |(flight, seat, n)| {
         format!("flight {flight} seat {seat} is in {n} live bookings")

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::AppError;
 use crate::{
-    domain::payment::ProviderEvent,
+    domain::payment::{ProviderEvent, RefundPart},
     infra::telemetry,
     store::{StoreError, outbox},
 };
@@ -20,8 +20,13 @@ use crate::{
 pub enum Job {
     /// Apply a verified provider event to its payment and booking.
     ApplyProviderEvent { event_id: String, event: ProviderEvent },
-    /// Send the refund of a payment to the provider.
-    SendRefund { payment_id: Uuid },
+    /// Send the refund of a payment to the provider: all that is left of it, or `part` (a change's money
+    /// back). Jobs written before parts existed read as full refunds.
+    SendRefund {
+        payment_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<RefundPart>,
+    },
     /// Email the customer about a booking event (an entry of the booking's history).
     SendEmail { event_id: Uuid },
 }
@@ -99,7 +104,7 @@ mod tests {
     #[test]
     fn every_kind_is_listed_and_retried_more_than_once() {
         let jobs = [
-            Job::SendRefund { payment_id: Uuid::nil() },
+            Job::SendRefund { payment_id: Uuid::nil(), part: None },
             Job::SendEmail { event_id: Uuid::nil() },
             Job::ApplyProviderEvent {
                 event_id: "evt".into(),
@@ -119,8 +124,15 @@ mod tests {
 
     #[test]
     fn jobs_round_trip_as_json() {
-        let job = Job::SendRefund { payment_id: Uuid::nil() };
-        let json = serde_json::to_string(&job).expect("serialises");
-        assert_eq!(serde_json::from_str::<Job>(&json).expect("parses"), job);
+        let part = Some(RefundPart { change_id: Uuid::nil(), amount_minor: 2_500 });
+        for job in
+            [Job::SendRefund { payment_id: Uuid::nil(), part: None }, Job::SendRefund { payment_id: Uuid::nil(), part }]
+        {
+            let json = serde_json::to_string(&job).expect("serialises");
+            assert_eq!(serde_json::from_str::<Job>(&json).expect("parses"), job);
+        }
+        let written_before_parts = format!(r#"{{"kind":"SendRefund","payment_id":"{}"}}"#, Uuid::nil());
+        let read = serde_json::from_str::<Job>(&written_before_parts).expect("parses");
+        assert_eq!(read, Job::SendRefund { payment_id: Uuid::nil(), part: None });
     }
 }

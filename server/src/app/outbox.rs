@@ -152,8 +152,8 @@ impl Outbox {
             Job::ApplyProviderEvent { event_id, event } => {
                 self.payments.apply_event_job(event_id, event, leased.id, leased.attempts).await
             }
-            Job::SendRefund { payment_id } => {
-                self.payments.send_refund_job(*payment_id, leased.id, leased.attempts).await
+            Job::SendRefund { payment_id, part } => {
+                self.payments.send_refund_job(*payment_id, part.as_ref(), leased.id, leased.attempts).await
             }
             Job::SendEmail { event_id } => {
                 self.notifications.send_email_job(*event_id, leased.id, leased.attempts).await

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{
     flight::{AirportCode, CabinClass, Flight, SeatNumber},
     money::Money,
+    pending_change::PendingChange,
     validation::{ValidationError, Violations},
 };
 
@@ -257,6 +258,9 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// A change of a paid booking waiting for its payment; the segments are unchanged until it is paid.
+    /// Boxed: rare, and a booking is moved around whole on the hot path.
+    pub pending_change: Option<Box<PendingChange>>,
 }
 
 /// One flight of a booking: the party's seats on it (one per passenger, in passenger order) and its price
@@ -328,12 +332,14 @@ impl Booking {
         }
     }
 
-    /// The booking as callers see it at `now`: a due hold reads as expired.
+    /// The booking as callers see it at `now`: a due hold reads as expired, a change past its expiry as
+    /// lapsed.
     pub fn seen_at(mut self, now: DateTime<Utc>) -> Self {
         self.status = status_as_of(self.status, self.hold_expires_at, now);
         if self.status != BookingStatus::Held {
             self.hold_expires_at = None;
         }
+        self.pending_change = self.pending_change.filter(|change| change.is_live(now));
         self
     }
 }
@@ -364,9 +370,6 @@ pub enum Refusal {
     /// The change quote has expired, or no longer fits the booking (its flight was changed since).
     #[error("the change quote has expired")]
     QuoteExpired,
-    /// A change of a paid booking with money due or to refund: not offered yet.
-    #[error("a change with money due or to refund")]
-    ChangeNeedsPayment,
     /// An operator asked to discard a background job that is running, done or discarded already.
     #[error("a {0:?} job cannot be discarded")]
     JobNotDiscardable(crate::domain::job::JobState),
@@ -536,6 +539,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 1,
+            pending_change: None,
         };
         let field = |result: Result<usize, ValidationError>| result.unwrap_err().violations[0].field.clone();
         assert_eq!((booking.segment_on(None).unwrap(), booking.segment_on(Some(out)).unwrap()), (0, 0));

@@ -30,6 +30,8 @@ pub struct ChangeQuote {
     pub change_fee: Money,
     /// `fare_difference + change_fee`.
     pub amount_due: Money,
+    /// The booking's status the quote was priced for: the fee is a paid booking's only.
+    pub booking_status: BookingStatus,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -98,22 +100,17 @@ pub fn quote_change(
         fare_difference,
         change_fee: Money { currency, amount_minor: fee },
         amount_due: Money { currency, amount_minor: fare_difference.amount_minor + fee },
+        booking_status: status,
         created_at: now,
         expires_at: now + QUOTE_TTL,
     })
 }
 
 impl ChangeQuote {
-    /// What the replaced segment costs once changed: its price and the amount due (the new fare, and the
-    /// fee), so the booking's total, the sum of its segments, stays what the customer pays.
-    pub fn new_price(&self, old_price: Money) -> Money {
-        Money { currency: old_price.currency, amount_minor: old_price.amount_minor + self.amount_due.amount_minor }
-    }
-
-    /// Whether the quote can still be made at `now` on `booking`: not expired, and the segment it
-    /// replaces still booked.
-    pub fn check_usable(&self, booking: &Booking, now: DateTime<Utc>) -> Result<usize, Refusal> {
-        if self.expires_at <= now {
+    /// Whether the quote can still be made at `now` on `booking`, in `status`: not expired, priced for the
+    /// status the booking is in (a hold paid since owes the fee), and the segment it replaces still booked.
+    pub fn check_usable(&self, booking: &Booking, status: BookingStatus, now: DateTime<Utc>) -> Result<usize, Refusal> {
+        if self.expires_at <= now || status != self.booking_status {
             return Err(Refusal::QuoteExpired);
         }
         booking.segment_on(Some(self.flight_id)).map_err(|_| Refusal::QuoteExpired)
@@ -156,6 +153,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 1,
+            pending_change: None,
         }
     }
 
@@ -177,7 +175,6 @@ mod tests {
             (15_000, 5_000, 20_000)
         );
         assert_eq!(quote.expires_at, now + QUOTE_TTL);
-        assert_eq!(quote.new_price(paid.segments[1].price).amount_minor, 60_000, "the new fare and the fee");
         let cheaper = flight(now + TimeDelta::days(6), 30_000);
         let held = quote_change(&paid, BookingStatus::Held, back.id, (&cheaper, CabinClass::Economy), fee(5_000), now)
             .unwrap();
@@ -218,9 +215,13 @@ mod tests {
         let later = flight(now + TimeDelta::days(6), 40_000);
         let quote =
             quote_change(&paid, BookingStatus::Confirmed, back.id, (&later, CabinClass::Economy), fee(0), now).unwrap();
-        assert_eq!(quote.check_usable(&paid, now + QUOTE_TTL - TimeDelta::seconds(1)), Ok(1));
-        assert_eq!(quote.check_usable(&paid, now + QUOTE_TTL), Err(Refusal::QuoteExpired));
+        let confirmed = BookingStatus::Confirmed;
+        assert_eq!(quote.check_usable(&paid, confirmed, now + QUOTE_TTL - TimeDelta::seconds(1)), Ok(1));
+        assert_eq!(quote.check_usable(&paid, confirmed, now + QUOTE_TTL), Err(Refusal::QuoteExpired));
+        let held =
+            quote_change(&paid, BookingStatus::Held, back.id, (&later, CabinClass::Economy), fee(0), now).unwrap();
+        assert_eq!(held.check_usable(&paid, confirmed, now), Err(Refusal::QuoteExpired), "priced for a hold");
         paid.segments[1].flight_id = later.id;
-        assert_eq!(quote.check_usable(&paid, now), Err(Refusal::QuoteExpired), "made already");
+        assert_eq!(quote.check_usable(&paid, confirmed, now), Err(Refusal::QuoteExpired), "made already");
     }
 }

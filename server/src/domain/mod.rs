@@ -44,6 +44,7 @@ pub mod money;
 pub mod notification;
 pub mod pagination;
 pub mod payment;
+pub mod pending_change;
 pub mod search;
 pub mod taken_seats;
 pub mod trip;

@@ -42,6 +42,23 @@ pub struct Payment {
     pub refund_reference: Option<String>,
     /// Numbers the refunds Aerobook has asked the provider for; 0 before the first.
     pub refund_attempt: i32,
+    /// The change (its quote) this payment pays for; `None` for the booking's own payment.
+    pub change_id: Option<Uuid>,
+}
+
+/// Part of a payment given back for a change that made the booking cheaper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundPart {
+    /// The change (its quote) the money comes back for.
+    pub change_id: Uuid,
+    pub amount_minor: i64,
+}
+
+/// One refund request to the provider: how much, under which idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOrder {
+    pub amount_minor: i64,
+    pub key: String,
 }
 
 /// What the refunds reported so far do to a payment.
@@ -97,6 +114,38 @@ impl Payment {
     pub fn refundable_minor(&self) -> i64 {
         self.amount_received_minor - self.amount_refunded_minor
     }
+
+    /// The refund to ask the provider for: the current full refund attempt, or `part` under a key of its
+    /// own (one per change and payment), never more than is left to refund.
+    pub fn refund_order(&self, part: Option<&RefundPart>) -> RefundOrder {
+        match part {
+            None => RefundOrder { amount_minor: self.refundable_minor(), key: self.refund_key() },
+            Some(part) => RefundOrder {
+                amount_minor: part.amount_minor.min(self.refundable_minor()),
+                key: format!("aerobook-payment-{}-change-{}-refund", self.id, part.change_id),
+            },
+        }
+    }
+}
+
+/// Splits `amount_minor` given back for `change_id` over the payments that can refund it, newest first,
+/// each up to what it has left; what they cannot cover (a booking paid at the desk) is returned beside.
+pub fn split_refund(amount_minor: i64, change_id: Uuid, payments: &[Payment]) -> (Vec<(Uuid, RefundPart)>, i64) {
+    let mut refundable: Vec<&Payment> =
+        payments.iter().filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0).collect();
+    // Payment ids are UUIDv7: later payments sort last.
+    refundable.sort_by_key(|p| std::cmp::Reverse(p.id));
+    let mut left = amount_minor;
+    let mut parts = Vec::new();
+    for payment in refundable {
+        if left <= 0 {
+            break;
+        }
+        let amount_minor = left.min(payment.refundable_minor());
+        parts.push((payment.id, RefundPart { change_id, amount_minor }));
+        left -= amount_minor;
+    }
+    (parts, left.max(0))
 }
 
 /// Which payment an event is about: the id Aerobook put in the provider's metadata when it has one, and
@@ -226,6 +275,7 @@ mod tests {
             failure_message: None,
             refund_reference: None,
             refund_attempt: 0,
+            change_id: None,
         }
     }
 
@@ -251,6 +301,39 @@ mod tests {
         payment.start_refund();
         assert_ne!(payment.refund_key(), first);
         assert_eq!((payment.status, payment.refund_attempt), (PaymentStatus::RefundPending, 2));
+    }
+
+    #[test]
+    fn a_change_s_refund_has_its_own_key_and_never_exceeds_what_is_left() {
+        let mut payment = received(1_000);
+        payment.amount_refunded_minor = 700;
+        let change_id = Uuid::now_v7();
+        let part = RefundPart { change_id, amount_minor: 500 };
+        let order = payment.refund_order(Some(&part));
+        assert_eq!(order.amount_minor, 300);
+        assert!(order.key.contains(&change_id.to_string()), "{}", order.key);
+        assert_ne!(order.key, payment.refund_order(None).key);
+        assert_eq!(payment.refund_order(None).amount_minor, 300);
+    }
+
+    #[test]
+    fn money_back_is_split_over_the_payments_newest_first() {
+        let (older, mut newer, mut refunded) = (received(1_000), received(300), received(900));
+        let [older_id, newer_id, refunded_id] = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        let older = Payment { id: older_id, ..older };
+        (newer.id, refunded.id) = (newer_id, refunded_id);
+        refunded.status = PaymentStatus::Refunded;
+        let payments = [older, newer, refunded];
+        let change_id = Uuid::now_v7();
+        let part = |amount_minor| RefundPart { change_id, amount_minor };
+        assert_eq!(split_refund(200, change_id, &payments), (vec![(newer_id, part(200))], 0));
+        assert_eq!(split_refund(500, change_id, &payments), (vec![(newer_id, part(300)), (older_id, part(200))], 0));
+        assert_eq!(
+            split_refund(1_500, change_id, &payments),
+            (vec![(newer_id, part(300)), (older_id, part(1_000))], 200),
+            "what no card payment covers is left over"
+        );
+        assert_eq!(split_refund(100, change_id, &[]), (vec![], 100));
     }
 
     #[test]

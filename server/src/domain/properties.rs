@@ -237,5 +237,6 @@ fn received_payment(amount_minor: i64) -> Payment {
         failure_message: None,
         refund_reference: None,
         refund_attempt: 1,
+        change_id: None,
     }
 }

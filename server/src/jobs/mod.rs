@@ -38,6 +38,11 @@ impl Background {
         self.bookings.expire_due_holds().await
     }
 
+    /// One sweep of unpaid flight changes, as the sweeper's timer runs it; returns how many lapsed.
+    pub async fn lapse_due_changes(&self) -> Result<usize, AppError> {
+        self.bookings.lapse_due_changes().await
+    }
+
     /// The sweeper's retention pass; returns what it deleted.
     pub async fn sweep_retention(&self) -> Result<Swept, AppError> {
         self.retention.sweep().await

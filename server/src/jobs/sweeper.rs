@@ -1,6 +1,6 @@
-//! Expires due holds (releasing their seats) and deletes what is past its retention (idempotency keys,
-//! provider event ids, spent refresh tokens, finished jobs), every sweep interval.
-//! Runs on every instance; the database hands each due hold to exactly one of them.
+//! Expires due holds and lapses unpaid flight changes (releasing their seats), and deletes what is past its
+//! retention (idempotency keys, provider event ids, spent refresh tokens, finished jobs), every sweep
+//! interval. Runs on every instance; the database hands each due hold (and change) to exactly one of them.
 
 use chrono::TimeDelta;
 
@@ -22,6 +22,9 @@ pub async fn run(bookings: Bookings, retention: Retention, clock: Clock, interva
         clock.sleep_until(clock.now() + interval).await;
         if let Err(error) = bookings.expire_due_holds().await {
             tracing::warn!(%error, "hold sweep failed; retrying next interval");
+        }
+        if let Err(error) = bookings.lapse_due_changes().await {
+            tracing::warn!(%error, "sweep of unpaid flight changes failed; retrying next interval");
         }
         if clock.now() >= next_retention {
             next_retention = clock.now() + RETENTION_INTERVAL;

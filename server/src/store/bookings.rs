@@ -177,6 +177,7 @@ pub async fn insert_many(db: &impl ConnectionTrait, bookings: &[&Booking]) -> Re
         created_at: Set(booking.created_at),
         updated_at: Set(booking.updated_at),
         version: Set(booking.version),
+        pending_change_id: Set(None),
     });
     let inserted = booking::Entity::insert_many(rows)
         .on_conflict(OnConflict::column(booking::Column::Reference).do_nothing().to_owned())
@@ -358,8 +359,8 @@ pub async fn claim_due_holds(
     Ok(rows.into_iter().map(|(id, version)| DueHold { id, version }).collect())
 }
 
-/// Loads the passengers and the segments of `rows` (a query each) and assembles domain bookings in the same
-/// order.
+/// Loads the passengers and the segments of `rows` (a query each), and the changes some wait on (one more
+/// query, only then), and assembles domain bookings in the same order.
 async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -> Result<Vec<Booking>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -374,11 +375,15 @@ async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -
         by_booking.entry(passenger.booking_id).or_default().push(passenger);
     }
     let mut segments = super::segments::of_bookings(db, rows.iter().map(|r| r.id)).await?;
+    let waiting: Vec<Uuid> = rows.iter().filter_map(|r| r.pending_change_id).collect();
+    let mut changes =
+        if waiting.is_empty() { HashMap::new() } else { super::pending_changes::of_bookings(db, waiting).await? };
     rows.into_iter()
         .map(|row| {
             let passengers = by_booking.remove(&row.id).unwrap_or_default();
             let segments = segments.remove(&row.id).unwrap_or_default();
-            to_booking(row, passengers, segments)
+            let pending_change = changes.remove(&row.id).map(Box::new);
+            to_booking(row, passengers, segments).map(|booking| Booking { pending_change, ..booking })
         })
         .collect()
 }
@@ -419,6 +424,7 @@ fn to_booking(
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: row.version,
+        pending_change: None,
     })
 }
 

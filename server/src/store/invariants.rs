@@ -112,6 +112,21 @@ pub async fn seats_of_released_bookings(
     rows.iter().map(|row| Ok((get(row, "flight_id")?, get(row, "seat_number")?, get(row, "status")?))).collect()
 }
 
+/// Seats of live bookings on a flight that is neither one of their segments' nor that of the change they
+/// wait on: (booking, flight, seat).
+pub async fn seats_off_their_bookings(db: &impl ConnectionTrait) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
+    let sql = format!(
+        "SELECT a.booking_id, a.flight_id, a.seat_number FROM seat_assignments a \
+         JOIN bookings b ON b.id = a.booking_id WHERE b.status NOT IN {RELEASED} \
+         AND NOT EXISTS (SELECT 1 FROM booking_segments s WHERE s.booking_id = a.booking_id \
+                         AND s.flight_id = a.flight_id) \
+         AND NOT EXISTS (SELECT 1 FROM pending_changes p WHERE p.quote_id = b.pending_change_id \
+                         AND p.new_flight_id = a.flight_id AND p.state = 'PENDING')"
+    );
+    let rows = query(db, &sql, []).await?;
+    rows.iter().map(|row| Ok((get(row, "booking_id")?, get(row, "flight_id")?, get(row, "seat_number")?))).collect()
+}
+
 /// Segments of live bookings, each with its listed seats and the number of seats assigned to its
 /// booking on its flight.
 async fn live_segments(db: &impl ConnectionTrait) -> Result<Vec<LiveSegment>, StoreError> {

@@ -15,6 +15,7 @@ pub mod invariants;
 pub mod mail;
 pub mod outbox;
 pub mod payments;
+pub mod pending_changes;
 pub mod quotes;
 pub mod retention;
 pub mod seats;

@@ -1,9 +1,10 @@
-//! Payment rows (one per booking) and the provider events already received.
+//! Payment rows (one per booking, and one per change of a paid booking that costs more) and the provider
+//! events already received.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QuerySelect as _,
+    ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
     sea_query::{LockType, OnConflict},
 };
 use uuid::Uuid;
@@ -17,15 +18,21 @@ use crate::domain::{
     payment::{Payment, PaymentRef},
 };
 
-/// Inserts the payment of a booking unless the booking already has one; `false` when it had.
+/// Inserts a payment unless its booking already has one for the same thing (its own payment, or the
+/// payment of `payment.change_id`); `false` when it had.
 #[tracing::instrument(name = "db payments.insert", skip_all, fields(otel.kind = "client"))]
 pub async fn insert(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let mut row = active(payment, now);
     row.created_at = Set(now);
-    let inserted = payment::Entity::insert(row)
-        .on_conflict(OnConflict::column(payment::Column::BookingId).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
+    let conflict = match payment.change_id {
+        None => OnConflict::column(payment::Column::BookingId)
+            // The unique index on bookings' own payments is partial: the target names its predicate.
+            .target_and_where(payment::Column::ChangeId.is_null())
+            .do_nothing()
+            .to_owned(),
+        Some(_) => OnConflict::column(payment::Column::ChangeId).do_nothing().to_owned(),
+    };
+    let inserted = payment::Entity::insert(row).on_conflict(conflict).exec_without_returning(db).await?;
     Ok(inserted == 1)
 }
 
@@ -36,9 +43,50 @@ pub async fn update(db: &impl ConnectionTrait, payment: &Payment, now: DateTime<
     Ok(())
 }
 
+/// The booking's own payment (not a change's).
 #[tracing::instrument(name = "db payments.for_booking", skip_all, fields(otel.kind = "client"))]
 pub async fn for_booking(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<Option<Payment>, StoreError> {
-    payment::Entity::find().filter(payment::Column::BookingId.eq(booking_id)).one(db).await?.map(to_payment).transpose()
+    payment::Entity::find()
+        .filter(payment::Column::BookingId.eq(booking_id))
+        .filter(payment::Column::ChangeId.is_null())
+        .one(db)
+        .await?
+        .map(to_payment)
+        .transpose()
+}
+
+/// What pays for `change_id` of the booking (a change named by its quote), or with `None` for the booking
+/// itself.
+#[tracing::instrument(name = "db payments.paying_for", skip_all, fields(otel.kind = "client"))]
+pub async fn paying_for(
+    db: &impl ConnectionTrait,
+    booking_id: Uuid,
+    change_id: Option<Uuid>,
+) -> Result<Option<Payment>, StoreError> {
+    match change_id {
+        None => for_booking(db, booking_id).await,
+        Some(change_id) => payment::Entity::find()
+            .filter(payment::Column::BookingId.eq(booking_id))
+            .filter(payment::Column::ChangeId.eq(change_id))
+            .one(db)
+            .await?
+            .map(to_payment)
+            .transpose(),
+    }
+}
+
+/// Every payment of the booking, its own and its changes', oldest first.
+#[tracing::instrument(name = "db payments.of_booking", skip_all, fields(otel.kind = "client"))]
+pub async fn of_booking(db: &impl ConnectionTrait, booking_id: Uuid) -> Result<Vec<Payment>, StoreError> {
+    payment::Entity::find()
+        .filter(payment::Column::BookingId.eq(booking_id))
+        .order_by_asc(payment::Column::CreatedAt)
+        .order_by_asc(payment::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_payment)
+        .collect()
 }
 
 /// The payment an event names, by Aerobook's id when the event carries it, else by the PaymentIntent.
@@ -143,6 +191,7 @@ fn active(payment: &Payment, now: DateTime<Utc>) -> payment::ActiveModel {
         failure_message: Set(payment.failure_message.clone()),
         refund_reference: Set(payment.refund_reference.clone()),
         refund_attempt: Set(payment.refund_attempt),
+        change_id: Set(payment.change_id),
         updated_at: Set(now),
         ..Default::default()
     }
@@ -168,5 +217,6 @@ fn to_payment(row: payment::Model) -> Result<Payment, StoreError> {
         failure_message: row.failure_message,
         refund_reference: row.refund_reference,
         refund_attempt: row.refund_attempt,
+        change_id: row.change_id,
     })
 }

@@ -21,6 +21,7 @@ pub async fn insert(db: &impl ConnectionTrait, quote: &ChangeQuote) -> Result<()
         fare_difference_minor: Set(quote.fare_difference.amount_minor),
         change_fee_minor: Set(quote.change_fee.amount_minor),
         amount_due_minor: Set(quote.amount_due.amount_minor),
+        booking_status: Set(quote.booking_status.as_str().to_owned()),
         created_at: Set(quote.created_at),
         expires_at: Set(quote.expires_at),
     };
@@ -42,6 +43,7 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<ChangeQuo
         fare_difference: money(row.fare_difference_minor),
         change_fee: money(row.change_fee_minor),
         amount_due: money(row.amount_due_minor),
+        booking_status: row.booking_status.parse().map_err(StoreError::Corrupt)?,
         created_at: row.created_at,
         expires_at: row.expires_at,
     }))

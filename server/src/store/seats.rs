@@ -145,9 +145,9 @@ impl LockedSeats {
     }
 }
 
-/// Frees every seat of the bookings, on each of their segments' cabins, each cabin locked once and in
-/// (flight, cabin) order, as every transaction taking several cabins locks them. Returns the flights whose
-/// seats were given back.
+/// Frees every seat of the bookings, on each of their segments' cabins and the cabin of a change they wait on
+/// (which lapses), each cabin locked once and in (flight, cabin) order, as every transaction taking several
+/// cabins locks them. Returns the flights whose seats were given back.
 #[tracing::instrument(name = "db bookings.release_bookings", skip_all, fields(otel.kind = "client"))]
 pub async fn release_bookings(db: &impl ConnectionTrait, booking_ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
     if booking_ids.is_empty() {
@@ -167,6 +167,10 @@ pub async fn release_bookings(db: &impl ConnectionTrait, booking_ids: &[Uuid]) -
     let mut by_cabin: BTreeMap<(Uuid, String), Vec<Uuid>> = BTreeMap::new();
     for (flight_id, cabin, booking_id) in segments {
         by_cabin.entry((flight_id, cabin)).or_default().push(booking_id);
+    }
+    // The seats a change waiting for its payment holds go back with the rest.
+    for (booking_id, flight_id, cabin) in super::pending_changes::lapse_of_bookings(db, booking_ids).await? {
+        by_cabin.entry((flight_id, cabin.as_str().to_owned())).or_default().push(booking_id);
     }
     let mut released = Vec::new();
     for ((flight_id, cabin), bookings) in by_cabin {

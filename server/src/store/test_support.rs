@@ -73,6 +73,7 @@ pub fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumbe
         created_at: now,
         updated_at: now,
         version: 1,
+        pending_change: None,
     }
 }
 
@@ -117,22 +118,24 @@ pub async fn insert_early_flight(
 /// Writes `booking` and its passengers as a version before segments did (the first segment's seats on the
 /// passengers), for the tests of the migrations since.
 pub async fn insert_without_segments(db: &impl ConnectionTrait, booking: &Booking) {
-    let row = booking::Model {
-        id: booking.id,
-        reference: booking.reference.as_str().to_owned(),
-        user_id: booking.user_id,
-        flight_id: booking.flight_id,
-        cabin: booking.cabin.as_str().to_owned(),
-        status: booking.status.as_str().to_owned(),
-        contact_email: booking.contact_email.clone(),
-        currency_code: booking.total_price.currency.as_str().to_owned(),
-        total_amount_minor: booking.total_price.amount_minor,
-        hold_expires_at: booking.hold_expires_at,
-        created_at: booking.created_at,
-        updated_at: booking.updated_at,
-        version: booking.version,
+    // Only the columns of that version: the booking's later ones are left unset.
+    let row = booking::ActiveModel {
+        id: Set(booking.id),
+        reference: Set(booking.reference.as_str().to_owned()),
+        user_id: Set(booking.user_id),
+        flight_id: Set(booking.flight_id),
+        cabin: Set(booking.cabin.as_str().to_owned()),
+        status: Set(booking.status.as_str().to_owned()),
+        contact_email: Set(booking.contact_email.clone()),
+        currency_code: Set(booking.total_price.currency.as_str().to_owned()),
+        total_amount_minor: Set(booking.total_price.amount_minor),
+        hold_expires_at: Set(booking.hold_expires_at),
+        created_at: Set(booking.created_at),
+        updated_at: Set(booking.updated_at),
+        version: Set(booking.version),
+        ..Default::default()
     };
-    booking::ActiveModel::from(row).insert(db).await.expect("a booking");
+    booking::Entity::insert(row).exec_without_returning(db).await.expect("a booking");
     for (position, (passenger, seat)) in booking.passengers.iter().zip(booking.first_seats()).enumerate() {
         let row = booking_passenger::Model {
             booking_id: booking.id,

@@ -204,7 +204,19 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
         updated_at: Some(timestamp(booking.updated_at)),
         version: booking.version,
         segments: booking.segments.iter().map(segment_to_proto).collect(),
-        pending_change: None,
+        pending_change: booking.pending_change.as_deref().map(pending_change_to_proto),
+    }
+}
+
+fn pending_change_to_proto(change: &PendingChange) -> pb::PendingChange {
+    pb::PendingChange {
+        quote_id: change.quote_id.to_string(),
+        flight_id: change.flight_id.to_string(),
+        new_flight_id: change.new_flight_id.to_string(),
+        new_cabin: cabin_to_proto(change.new_cabin).into(),
+        amount_due: Some(money_to_proto(change.amount_due)),
+        expires_at: Some(timestamp(change.expires_at)),
+        seat_numbers: change.seats.iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -37,6 +37,7 @@ use crate::{
         money::{MAX_SEAT_PRICE_MINOR, Money},
         pagination::{Cursor, DEFAULT_PAGE_SIZE, page_size},
         payment::{Payment, PaymentStatus},
+        pending_change::PendingChange,
         search::{self, FlightPage, FlightSearch, MAX_TRIP_LEGS, Route},
         trip::{MAX_TRIP_SEGMENTS, SegmentRequest, TripRequest, check_segment_count},
         validation::{ValidationError, Violations},

@@ -450,6 +450,7 @@ impl Bookings {
                     created_at: now,
                     updated_at: now,
                     version: 1,
+                    pending_change: None,
                 }),
             };
         }

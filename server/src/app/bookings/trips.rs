@@ -123,6 +123,7 @@ impl Bookings {
             created_at: now,
             updated_at: now,
             version: 1,
+            pending_change: None,
         };
         insert_with_free_reference(txn, &mut booking).await?;
         for (cabin, segment) in cabins.iter_mut().zip(&booking.segments) {

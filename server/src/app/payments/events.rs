@@ -93,7 +93,10 @@ impl Payments {
                 payment.decline_code = None;
                 payment.failure_message = None;
                 let booking = booking_of(txn, &payment).await?;
-                moved = self.settle_booking(txn, &booking, &mut payment, &history).await?;
+                moved = match payment.change_id {
+                    None => self.settle_booking(txn, &booking, &mut payment, &history).await?,
+                    Some(change_id) => self.settle_change(txn, &booking, change_id, &mut payment, &history).await?,
+                };
             }
             ProviderEvent::RefundFailed { refund_id, reason, .. } => {
                 payment.refund_reference = refund_id.clone().or(payment.refund_reference.take());
@@ -153,10 +156,14 @@ impl Payments {
                 history.note(txn, &booking, PARTIAL_REFUND, &note).await?;
             }
             RefundProgress::Full => {
-                // An automatic refund leaves its (expired or cancelled) booking as it is.
-                if status_as_of(booking.status, booking.hold_expires_at, history.now)
-                    .apply(BookingAction::CompleteRefund)
-                    .is_ok()
+                // An automatic refund leaves its (expired, cancelled or confirmed) booking as it is; a refund
+                // of the booking completes with the last of its payments.
+                let others = payments::of_booking(txn, booking.id).await?;
+                let last = others.iter().all(|other| other.id == payment.id || other.refundable_minor() == 0);
+                if last
+                    && status_as_of(booking.status, booking.hold_expires_at, history.now)
+                        .apply(BookingAction::CompleteRefund)
+                        .is_ok()
                 {
                     history.change(txn, &booking, BookingStatus::Refunded, BookingAction::CompleteRefund, None).await?;
                     moved = booking.flight_ids().collect();
@@ -197,12 +204,44 @@ impl Payments {
             }
             Err(_) => "a second payment for a booking already settled: refunded automatically",
         };
-        tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, refund_reason, "refunding a payment automatically");
-        payment.start_refund();
-        history.note(txn, booking, AUTO_REFUND, refund_reason).await?;
-        job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, history.correlation_id, history.now).await?;
+        refund_automatically(txn, booking, payment, history, refund_reason).await?;
         Ok(Vec::new())
     }
+
+    /// A change's payment succeeded: the change is made, unless it can no longer be (then the payment is
+    /// refunded automatically).
+    async fn settle_change(
+        &self,
+        txn: &DatabaseTransaction,
+        booking: &Booking,
+        change_id: Uuid,
+        payment: &mut Payment,
+        history: &History<'_>,
+    ) -> Result<Vec<Uuid>, AppError> {
+        let author = Author { correlation_id: history.correlation_id, actor_id: None, at: history.now };
+        match complete_paid_change(txn, booking, change_id, &author).await? {
+            PaidChange::Completed(moved) => Ok(moved),
+            PaidChange::Lost(reason) => {
+                refund_automatically(txn, booking, payment, history, reason).await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// Refunds a payment that cannot pay for what it was made for, in full, by a job; the booking stays as it is.
+async fn refund_automatically(
+    txn: &DatabaseTransaction,
+    booking: &Booking,
+    payment: &mut Payment,
+    history: &History<'_>,
+    reason: &str,
+) -> Result<(), AppError> {
+    tracing::warn!(booking_id = %booking.id, payment_id = %payment.id, reason, "refunding a payment automatically");
+    payment.start_refund();
+    history.note(txn, booking, AUTO_REFUND, reason).await?;
+    let job = Job::SendRefund { payment_id: payment.id, part: None };
+    job::enqueue(txn, &job, history.correlation_id, history.now).await
 }
 
 /// What applying a provider outcome did.

@@ -1,9 +1,11 @@
-//! Starting a card payment for a hold (the key is reserved before any effect), and reading it.
+//! Starting a card payment for a hold or for a change of a paid booking (the key is reserved before any
+//! effect), and reading it.
 
 use super::*;
 
 impl Payments {
-    /// Starts (or resumes) the card payment of the caller's live hold and returns it with the client secret.
+    /// Starts (or resumes) the card payment of the caller's live hold, or of the change their paid booking
+    /// waits on, and returns it with the client secret.
     /// The key is reserved first: a conflicting request is refused before the payment row is written or the
     /// provider called.
     #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
@@ -46,15 +48,16 @@ impl Payments {
         let intent = match &payment.provider_reference {
             Some(_) => None,
             None => {
-                let description = format!("Aerobook booking {}", payment.booking_id);
+                let what = if payment.change_id.is_some() { ", flight change" } else { "" };
+                let description = format!("Aerobook booking {}{what}", payment.booking_id);
                 Some(self.provider.create_intent(&payment, &description).await?)
             }
         };
         Ok((payment, intent))
     }
 
-    /// The payment of a booking the actor may see. Only the paying customer gets the client secret: it
-    /// lets its holder complete the payment.
+    /// The payment of a booking the actor may see: its latest (a change's, once one was paid for). Only
+    /// the paying customer gets the client secret: it lets its holder complete the payment.
     #[tracing::instrument(skip_all)]
     pub async fn get(&self, actor: &Actor, booking_id: Uuid) -> Result<Payment, AppError> {
         let booking = bookings::get(self.store.conn(), booking_id).await?;
@@ -62,26 +65,37 @@ impl Payments {
             return Err(AppError::NotFound("booking"));
         }
         let mut payment =
-            payments::for_booking(self.store.conn(), booking_id).await?.ok_or(AppError::NotFound("payment"))?;
+            payments::of_booking(self.store.conn(), booking_id).await?.pop().ok_or(AppError::NotFound("payment"))?;
         if payment.user_id != actor.caller.user_id {
             payment.client_secret = None;
         }
         Ok(payment)
     }
 
-    /// Writes the payment row of a live hold the actor owns, unless it has one; a canceled PaymentIntent
-    /// is replaced by a new attempt.
+    /// Writes the payment row of what the actor's booking is waiting to be paid for, unless it has one: a
+    /// live hold (its total), or the change a paid booking waits on (its amount due). A canceled
+    /// PaymentIntent is replaced by a new attempt.
     async fn prepare(&self, actor: &Actor, booking_id: Uuid, now: DateTime<Utc>) -> Result<Payment, AppError> {
         let txn = self.store.begin_write().await?;
         let booking = bookings::get(&txn, booking_id)
             .await?
             .filter(|b| b.user_id == actor.caller.user_id)
             .ok_or(AppError::NotFound("booking"))?;
-        // Paying confirms: only a live hold can be paid for.
-        status_as_of(booking.status, booking.hold_expires_at, now)
-            .apply(BookingAction::Confirm)
-            .map_err(Refusal::from)?;
-        let payment = match payments::for_booking(&txn, booking_id).await? {
+        let status = status_as_of(booking.status, booking.hold_expires_at, now);
+        let (change_id, amount) = match &booking.pending_change {
+            Some(change) if status == BookingStatus::Confirmed => {
+                if !change.is_live(now) {
+                    return Err(Refusal::QuoteExpired.into());
+                }
+                (Some(change.quote_id), change.amount_due)
+            }
+            _ => {
+                // Paying confirms: only a live hold can be paid for.
+                status.apply(BookingAction::Confirm).map_err(Refusal::from)?;
+                (None, booking.total_price)
+            }
+        };
+        let payment = match payments::paying_for(&txn, booking_id, change_id).await? {
             Some(mut payment) => match payment.status {
                 PaymentStatus::Canceled => {
                     payment.attempt += 1;
@@ -92,7 +106,8 @@ impl Payments {
                     payments::update(&txn, &payment, now).await?;
                     payment
                 }
-                // Paid, and the booking's confirmation is on its way through the outbox.
+                // Paid, and its effect (the booking's confirmation, or the change) is on its way through the
+                // outbox.
                 PaymentStatus::Succeeded => return Err(AppError::PaymentInProgress),
                 _ => payment,
             },
@@ -101,7 +116,7 @@ impl Payments {
                     id: Uuid::now_v7(),
                     booking_id,
                     user_id: booking.user_id,
-                    amount: booking.total_price,
+                    amount,
                     status: PaymentStatus::RequiresPaymentMethod,
                     provider_reference: None,
                     client_secret: None,
@@ -113,11 +128,12 @@ impl Payments {
                     failure_message: None,
                     refund_reference: None,
                     refund_attempt: 0,
+                    change_id,
                 };
                 if payments::insert(&txn, &payment, now).await? {
                     payment
                 } else {
-                    payments::for_booking(&txn, booking_id)
+                    payments::paying_for(&txn, booking_id, change_id)
                         .await?
                         .ok_or_else(|| StoreError::Corrupt("a payment row vanished".into()))?
                 }

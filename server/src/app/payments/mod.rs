@@ -2,7 +2,7 @@
 //! what the provider reports (webhook events, reconciliation) to payments and bookings.
 //!
 //! The provider is never called inside a database transaction. A payment row is written first (one per
-//! booking), and every provider request takes its idempotency key and parameters from that row, so a retry
+//! booking, and one per change of a paid booking that costs more), and every provider request takes its idempotency key and parameters from that row, so a retry
 //! after a timeout or a crash gets the PaymentIntent (or refund) the first attempt created.
 //!
 //! One file per concern: [`intents`] (starting and reading a payment), [`refunds`], [`events`] (applying
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     AppError,
-    bookings::{Actor, apply_change, record_history},
+    bookings::{Actor, Author, PaidChange, apply_change, complete_paid_change, record_history},
     idempotency::{Idempotency, KeyedRequest, Outcome, Reserved},
     job::{self, Job, OutboxSignal},
 };
@@ -31,7 +31,7 @@ use crate::{
     domain::{
         auth::Role,
         booking::{Booking, BookingAction, BookingStatus, Refusal, status_as_of},
-        payment::{Payment, PaymentRef, PaymentStatus, ProviderEvent, RefundProgress},
+        payment::{Payment, PaymentRef, PaymentStatus, ProviderEvent, RefundPart, RefundProgress},
     },
     infra::{
         availability::AvailabilityFeed,
@@ -50,6 +50,8 @@ const DISPUTE_OPENED: &str = "DISPUTE_OPENED";
 const PARTIAL_REFUND: &str = "PARTIAL_REFUND";
 /// An operator sent a failed automatic refund again.
 const RETRY_REFUND: &str = "RETRY_REFUND";
+/// The provider refused a change's money back.
+const CHANGE_REFUND_FAILED: &str = "CHANGE_REFUND_FAILED";
 
 #[derive(Clone)]
 pub struct Payments {

@@ -3,8 +3,8 @@
 use super::*;
 
 impl Payments {
-    /// Refunds a confirmed booking in full: the booking is REFUND_PENDING until the provider reports the
-    /// outcome; the refund itself is sent by the outbox worker.
+    /// Refunds a confirmed booking in full (its own payment and its changes'): the booking is REFUND_PENDING
+    /// until the provider reports the outcome; the refunds themselves are sent by the outbox worker.
     #[tracing::instrument(skip_all, fields(booking_id = %booking_id))]
     pub async fn refund(
         &self,
@@ -38,9 +38,11 @@ impl Payments {
         let mut booking =
             bookings::get(txn, booking_id).await?.filter(|b| actor.may_see(b)).ok_or(AppError::NotFound("booking"))?;
         let status = status_as_of(booking.status, booking.hold_expires_at, now);
-        let refundable = payments::for_booking(txn, booking_id)
+        let refundable: Vec<Payment> = payments::of_booking(txn, booking_id)
             .await?
-            .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0);
+            .into_iter()
+            .filter(|p| p.status == PaymentStatus::Succeeded && p.refundable_minor() > 0)
+            .collect();
         let (to, cause) = match status.apply(BookingAction::RequestRefund) {
             Ok(to) => (to, BookingAction::RequestRefund.as_str()),
             // A payment that arrived after its booking ended is refunded automatically; when that refund
@@ -48,13 +50,15 @@ impl Payments {
             Err(_)
                 if actor.caller.role == Role::Operator
                     && matches!(status, BookingStatus::Expired | BookingStatus::Cancelled)
-                    && refundable.is_some() =>
+                    && !refundable.is_empty() =>
             {
                 (status, RETRY_REFUND)
             }
             Err(refused) => return Err(Refusal::from(refused).into()),
         };
-        let mut payment = refundable.ok_or(Refusal::NothingToRefund)?;
+        if refundable.is_empty() {
+            return Err(Refusal::NothingToRefund.into());
+        }
         let change = Change {
             booking_id,
             from: Some(booking.status),
@@ -66,38 +70,58 @@ impl Payments {
             at: now,
         };
         apply_change(txn, &booking, change).await?;
-        payment.start_refund();
-        payments::update(txn, &payment, now).await?;
-        job::enqueue(txn, &Job::SendRefund { payment_id: payment.id }, &actor.correlation_id, now).await?;
+        // The booking's own payment and its changes' are each refunded in full.
+        for mut payment in refundable {
+            payment.start_refund();
+            payments::update(txn, &payment, now).await?;
+            let job = Job::SendRefund { payment_id: payment.id, part: None };
+            job::enqueue(txn, &job, &actor.correlation_id, now).await?;
+        }
         booking.changed(to, now);
         Ok(booking)
     }
 
-    /// The outbox job that sends a refund: the provider call, then, with the job's completion, the refund's
-    /// outcome when the provider already knows it, or its id while it is pending.
+    /// The outbox job that sends a refund (all that is left of the payment, or a change's `part`): the
+    /// provider call, then, with the job's completion, the refund's outcome when the provider already knows
+    /// it, or its id while it is pending.
     #[tracing::instrument(skip_all)]
-    pub async fn send_refund_job(&self, payment_id: Uuid, job_id: Uuid, attempts: i32) -> Result<(), AppError> {
+    pub async fn send_refund_job(
+        &self,
+        payment_id: Uuid,
+        part: Option<&RefundPart>,
+        job_id: Uuid,
+        attempts: i32,
+    ) -> Result<(), AppError> {
         let payment = payments::find(self.store.conn(), &by_id(payment_id), false)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("refund job for missing payment {payment_id}")))?;
-        let sent = match (&payment.provider_reference, payment.status) {
-            (Some(intent_id), PaymentStatus::RefundPending) => match self.provider.refund(&payment, intent_id).await {
-                Ok(refund) => Some(refund.outcome().ok_or(refund.id)),
-                Err(ProviderError::Declined { message, .. } | ProviderError::Rejected(message)) => {
-                    tracing::error!(%payment_id, reason = message, "the provider refused a refund; an operator must act");
-                    let payment = by_id(payment_id);
-                    Some(Ok(ProviderEvent::RefundFailed { payment, refund_id: None, reason: Some(message) }))
+        // A full refund waits for its attempt (REFUND_PENDING); a change's part is sent while the payment
+        // stands (a full refund under way gives back everything anyway).
+        let due = match part {
+            None => payment.status == PaymentStatus::RefundPending,
+            Some(_) => payment.status == PaymentStatus::Succeeded,
+        };
+        let order = payment.refund_order(part);
+        let sent = match &payment.provider_reference {
+            Some(intent_id) if due && order.amount_minor > 0 => {
+                match self.provider.refund(&payment, intent_id, &order).await {
+                    Ok(refund) => Sent::Answered(refund.outcome().ok_or(refund.id)),
+                    Err(ProviderError::Declined { message, .. } | ProviderError::Rejected(message)) => {
+                        tracing::error!(%payment_id, reason = message, "the provider refused a refund; an operator must act");
+                        Sent::Refused(message)
+                    }
+                    Err(transient) => return Err(transient.into()),
                 }
-                Err(transient) => return Err(transient.into()),
-            },
+            }
             // Already settled (a webhook got there first), or nothing was captured: nothing to send.
-            _ => None,
+            _ => Sent::Nothing,
         };
         let now = self.clock.now();
         let txn = self.store.begin_write().await?;
+        let correlation_id = format!("refund-{payment_id}");
         let moved = match sent {
-            Some(Ok(event)) => self.apply_event(&txn, &event, &format!("refund-{payment_id}"), now).await?.moved,
-            Some(Err(pending_refund_id)) => {
+            Sent::Answered(Ok(event)) => self.apply_event(&txn, &event, &correlation_id, now).await?.moved,
+            Sent::Answered(Err(pending_refund_id)) => {
                 if let Some(mut payment) = payments::find(&txn, &by_id(payment_id), true).await?
                     && payment.refund_reference.is_none()
                 {
@@ -106,7 +130,21 @@ impl Payments {
                 }
                 Vec::new()
             }
-            None => Vec::new(),
+            Sent::Refused(message) if part.is_some() => {
+                // The payment itself stands: only the booking's history can say the money is still owed.
+                let booking = booking_of(&txn, &payment).await?;
+                let note = format!("money back for a change was refused by the provider: {message}");
+                History { correlation_id: &correlation_id, now }
+                    .note(&txn, &booking, CHANGE_REFUND_FAILED, &note)
+                    .await?;
+                Vec::new()
+            }
+            Sent::Refused(message) => {
+                let event =
+                    ProviderEvent::RefundFailed { payment: by_id(payment_id), refund_id: None, reason: Some(message) };
+                self.apply_event(&txn, &event, &correlation_id, now).await?.moved
+            }
+            Sent::Nothing => Vec::new(),
         };
         if outbox_store::complete(&txn, job_id, attempts, now).await? {
             txn.commit().await.map_err(StoreError::from)?;
@@ -114,4 +152,14 @@ impl Payments {
         }
         Ok(())
     }
+}
+
+/// What the provider made of a refund request.
+enum Sent {
+    /// Its outcome, or the id of a refund still pending.
+    Answered(Result<ProviderEvent, String>),
+    /// Refused for good, with the provider's reason.
+    Refused(String),
+    /// Nothing was due.
+    Nothing,
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::payment::{Payment, PaymentRef, ProviderEvent};
+use crate::domain::payment::{Payment, PaymentRef, ProviderEvent, RefundOrder};
 
 /// A PaymentIntent as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +106,16 @@ impl PaymentProvider {
         }
     }
 
-    /// Refunds everything captured and not yet refunded, once per payment (a fixed idempotency key).
-    pub async fn refund(&self, payment: &Payment, intent_id: &str) -> Result<RefundRecord, ProviderError> {
+    /// Refunds `order.amount_minor` of the payment, once per `order.key` (an idempotency key).
+    pub async fn refund(
+        &self,
+        payment: &Payment,
+        intent_id: &str,
+        order: &RefundOrder,
+    ) -> Result<RefundRecord, ProviderError> {
         match self {
-            PaymentProvider::Stripe(stripe) => stripe.refund(payment, intent_id).await,
-            PaymentProvider::Simulated(simulated) => Ok(simulated.refund(payment, intent_id)),
+            PaymentProvider::Stripe(stripe) => stripe.refund(payment, intent_id, order).await,
+            PaymentProvider::Simulated(simulated) => Ok(simulated.refund(payment, intent_id, order)),
         }
     }
 

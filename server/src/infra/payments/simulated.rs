@@ -21,7 +21,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{IntentRecord, RefundRecord, wire};
-use crate::{config::Secret, domain::payment::Payment, infra::clock::Clock};
+use crate::{
+    config::Secret,
+    domain::payment::{Payment, RefundOrder},
+    infra::clock::Clock,
+};
 
 struct Intent {
     record: IntentRecord,
@@ -127,8 +131,13 @@ impl SimulatedProvider {
         record
     }
 
-    pub fn refund(self: &std::sync::Arc<Self>, payment: &Payment, intent_id: &str) -> RefundRecord {
-        let key = payment.refund_key();
+    pub fn refund(
+        self: &std::sync::Arc<Self>,
+        payment: &Payment,
+        intent_id: &str,
+        order: &RefundOrder,
+    ) -> RefundRecord {
+        let key = order.key.clone();
         let mut ledger = self.lock();
         if let Some(refund) = ledger.keys.get(&key).and_then(|id| ledger.refunds.get(id)) {
             return refund.record.clone();
@@ -139,7 +148,7 @@ impl SimulatedProvider {
             intent_id: Some(intent_id.to_owned()),
             payment_id: Some(payment.id),
             status: "pending".to_owned(),
-            amount_minor: payment.refundable_minor(),
+            amount_minor: order.amount_minor,
             failure_reason: None,
         };
         let currency = payment.amount.currency.as_str().to_owned();

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{IntentRecord, ProviderError, RECONCILE_MAX_OBJECTS, RefundRecord};
 use crate::{
-    domain::payment::Payment,
+    domain::payment::{Payment, RefundOrder},
     infra::{deadline, telemetry},
 };
 
@@ -76,7 +76,12 @@ impl StripeProvider {
     }
 
     #[tracing::instrument(name = "stripe create_refund", skip_all, fields(otel.kind = "client", peer.service = "stripe"))]
-    pub async fn refund(&self, payment: &Payment, intent_id: &str) -> Result<RefundRecord, ProviderError> {
+    pub async fn refund(
+        &self,
+        payment: &Payment,
+        intent_id: &str,
+        order: &RefundOrder,
+    ) -> Result<RefundRecord, ProviderError> {
         let mut metadata = HashMap::from([
             ("booking_id".to_owned(), payment.booking_id.to_string()),
             ("payment_id".to_owned(), payment.id.to_string()),
@@ -84,10 +89,10 @@ impl StripeProvider {
         with_trace_context(&mut metadata);
         let refund = CreateRefund::new()
             .payment_intent(intent_id)
-            .amount(payment.refundable_minor())
+            .amount(order.amount_minor)
             .metadata(metadata)
             .customize()
-            .request_strategy(idempotent(payment.refund_key())?);
+            .request_strategy(idempotent(order.key.clone())?);
         let refund = self.in_time(refund.send(&self.client)).await?;
         Ok(refund_record(refund))
     }

@@ -18,6 +18,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Bumped by every change; writes are conditional on the version read (optimistic concurrency).
     pub version: i64,
+    /// The paid-for change the booking waits on (`pending_changes.quote_id`), if any.
+    pub pending_change_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,8 @@ pub struct Model {
     pub fare_difference_minor: i64,
     pub change_fee_minor: i64,
     pub amount_due_minor: i64,
+    /// The booking's status the quote was priced for.
+    pub booking_status: String,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

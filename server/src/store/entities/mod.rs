@@ -12,6 +12,7 @@ pub mod idempotency_key;
 pub mod outbox_job;
 pub mod payment;
 pub mod payment_refund;
+pub mod pending_change;
 pub mod provider_event;
 pub mod refresh_token;
 pub mod seat_assignment;

@@ -20,6 +20,8 @@ pub struct Model {
     pub failure_message: Option<String>,
     pub refund_reference: Option<String>,
     pub refund_attempt: i32,
+    /// The change this payment pays for (`pending_changes.quote_id`); `None` for the booking's own payment.
+    pub change_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -289,7 +289,9 @@ export const PaymentStatusSchema: GenEnum<PaymentStatus> = /*@__PURE__*/
  */
 export const PaymentService: GenService<{
   /**
-   * Starts paying for a HELD booking; returns the client secret the app hands to Stripe. The idempotency key
+   * Starts paying for a HELD booking (its total), or for the change a CONFIRMED booking waits on
+   * (`Booking.pending_change`, its `amount_due`; QUOTE_EXPIRED once the change lapsed); returns the client
+   * secret the app hands to Stripe. The idempotency key
    * is claimed before anything else happens: the same key with another request gets IDEMPOTENCY_CONFLICT
    * and changes nothing, and a repeat while the first call is still running gets IDEMPOTENCY_IN_PROGRESS.
    * A Stripe answer slower than the call allows gives PROVIDER_TIMEOUT: retry with the same key.
@@ -302,7 +304,7 @@ export const PaymentService: GenService<{
     output: typeof PaymentSchema;
   },
   /**
-   * The payment of a booking.
+   * The payment of a booking: its latest (a change's, once one was started).
    *
    * @generated from rpc aerobook.v1.PaymentService.GetPayment
    */
