@@ -209,7 +209,9 @@ impl Bookings {
 
     #[tracing::instrument(skip_all)]
     pub async fn get(&self, actor: &Actor, id: Uuid) -> Result<Booking, AppError> {
-        let booking = bookings::get(self.store.conn(), id).await?.filter(|b| actor.may_see(b));
+        let snapshot = self.store.begin_snapshot().await?;
+        let booking = bookings::get(&snapshot, id).await?.filter(|b| actor.may_see(b));
+        snapshot.rollback().await.map_err(StoreError::from)?;
         Ok(booking.ok_or(AppError::NotFound("booking"))?.seen_at(self.clock.now()))
     }
 
@@ -223,8 +225,9 @@ impl Bookings {
         page_size: u32,
     ) -> Result<BookingPage, AppError> {
         let user_id = (actor.caller.role == Role::Customer).then_some(actor.caller.user_id);
-        let (page, next) =
-            bookings::list(self.store.conn(), ListFilter { user_id, flight_id }, after, page_size).await?;
+        let snapshot = self.store.begin_snapshot().await?;
+        let (page, next) = bookings::list(&snapshot, ListFilter { user_id, flight_id }, after, page_size).await?;
+        snapshot.rollback().await.map_err(StoreError::from)?;
         let now = self.clock.now();
         Ok(BookingPage {
             bookings: page.into_iter().map(|b| b.seen_at(now)).collect(),

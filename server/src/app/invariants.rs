@@ -6,7 +6,6 @@
 use std::fmt;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait as _};
 
 use super::{AppError, outbox::LEASE, retention::DONE_JOB_RETENTION};
 use crate::store::{Store, StoreError, invariants as q};
@@ -63,13 +62,7 @@ impl fmt::Display for InvariantReport {
 
 /// Checks every invariant at `now`, in one read-only snapshot of the database.
 pub async fn check_invariants(store: &Store, now: DateTime<Utc>) -> Result<InvariantReport, AppError> {
-    let db = store.conn();
-    let txn = match db.get_database_backend() {
-        DbBackend::Postgres => db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)),
-        _ => db.begin_with_config(None, None),
-    }
-    .await
-    .map_err(StoreError::from)?;
+    let txn = store.begin_snapshot().await?;
     let mut checks = Vec::new();
 
     let (cabins, broken) = q::cabin_counts(&txn).await?;

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use aerobook_migrations::{Migrator, MigratorTrait as _};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait as _, sqlx,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    IsolationLevel, RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait as _, sqlx,
 };
 
 use crate::config::DatabaseConfig;
@@ -174,6 +174,17 @@ impl Store {
             ..Default::default()
         };
         Ok(self.writer.as_ref().unwrap_or(&self.db).begin_with_options(options).await?)
+    }
+
+    /// A read-only transaction that sees one snapshot: reads made of several statements (a booking, its
+    /// segments and the change it waits on) never mix a write's before and after. PostgreSQL: REPEATABLE
+    /// READ; SQLite's read transactions are snapshots already.
+    pub async fn begin_snapshot(&self) -> Result<DatabaseTransaction, StoreError> {
+        let (isolation, access) = match self.backend() {
+            DbBackend::Postgres => (Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)),
+            _ => (None, None),
+        };
+        Ok(self.db.begin_with_config(isolation, access).await?)
     }
 
     pub fn backend(&self) -> DbBackend {
