@@ -1,10 +1,8 @@
 // The booking page in a real browser: Debian's Chromium, headless, driven by playwright-core, against the
 // real server and the built page (dist/). Screenshots of each step go to screenshots/.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { extname, join, resolve } from "node:path";
+import type { Server } from "node:http";
 
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -12,47 +10,7 @@ import { BookingStatus, CabinClass, formatFlightTimes, type Flight } from "@aero
 import { createNodeClient } from "@aerobook/sdk/node";
 
 import { startServer, type TestServer } from "../../../test/support/server.js";
-
-const here = import.meta.dirname;
-const dist = resolve(here, "..", "dist");
-const screenshots = resolve(here, "..", "screenshots");
-const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
-
-/** Serves the built page, as any static web server would in production. */
-async function serveStatic(): Promise<{ url: string; server: Server }> {
-  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
-  const server = createServer((request, response) => {
-    const path = new URL(request.url ?? "/", "http://localhost").pathname;
-    const file = join(dist, path === "/" ? "index.html" : path);
-    if (!file.startsWith(dist) || !existsSync(file)) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-  });
-  await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
-  const address = server.address();
-  return { url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`, server };
-}
-
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    chromiumSandbox: false,
-    // This machine's network is closed: without these, Chromium keeps calling Google's services.
-    args: ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
-
-/**
- * A page in a browser whose clock reads UTC, unlike every demo airport: times shown in the browser's zone
- * instead of the airport's would be off by hours.
- */
-async function utcPage(browser: Browser, viewport?: { width: number; height: number }): Promise<Page> {
-  const context = await browser.newContext({ timezoneId: "UTC", ...(viewport ? { viewport } : {}) });
-  return context.newPage();
-}
+import { launch, prepare, serveStatic, shoot, utcPage } from "./support.js";
 
 /** The demo schedule's daily RUH → JED departures (server/src/store/seed.rs), in Riyadh and Jeddah time. */
 const RUH_JED_LOCAL: Record<string, [departs: string, arrives: string]> = {
@@ -62,10 +20,6 @@ const RUH_JED_LOCAL: Record<string, [departs: string, arrives: string]> = {
   AB107: ["19:45", "21:30"],
 };
 
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-}
-
 const seatsFree = async (page: Page) => Number((await page.getByTestId("live-availability").textContent())?.split(" ")[0]);
 
 describe("the booking page", () => {
@@ -73,8 +27,7 @@ describe("the booking page", () => {
   let site: { url: string; server: Server };
   let browser: Browser;
   beforeAll(async () => {
-    expect(existsSync(join(dist, "index.html")), "build the page first: npm run build").toBe(true);
-    mkdirSync(screenshots, { recursive: true });
+    prepare();
     [api, site, browser] = await Promise.all([startServer("embedded"), serveStatic(), launch()]);
   });
   afterAll(async () => {

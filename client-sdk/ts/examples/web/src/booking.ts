@@ -14,7 +14,7 @@ import {
 
 import { flightLine } from "./flights.js";
 import { countdown, escape, money, roughly } from "./format.js";
-import { attempt, client, ui } from "./page.js";
+import { attempt, client, readUntil, ui } from "./page.js";
 import { currentTrip, setTrip, type Trip } from "./trip.js";
 
 let ticking: number | undefined;
@@ -171,12 +171,7 @@ async function pay(booking: Booking): Promise<void> {
 
 /** Reads the booking until `settled` holds for its status (at most a minute), then shows it. */
 async function settle(bookingId: string, settled: (status: BookingStatus) => boolean): Promise<void> {
-  const giveUpAt = Date.now() + 60_000;
-  let booking = await client.booking.getBooking({ bookingId });
-  while (!settled(booking.status) && Date.now() < giveUpAt) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    booking = await client.booking.getBooking({ bookingId });
-  }
+  const booking = await readUntil(bookingId, (current) => settled(current.status));
   const trip = currentTrip();
   if (trip) trip.booking = booking;
   renderBooking(booking);

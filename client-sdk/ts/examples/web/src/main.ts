@@ -7,9 +7,15 @@
 //   seat-map.ts  the chosen flight: live availability, seat map, passengers
 //   booking.ts   hold, waiting room, payment, confirmation, cancellation
 //   trip.ts      the trip on screen; flights.ts and format.ts, how a flight and the API's values read
+//   airports.ts  airport suggestions for the From and To fields
+//   return-trip.ts, trip-booking.ts  a return trip: both legs side by side, one hold and one payment,
+//                and a change of one of its flights with its amount due
+import { setUpAirportSuggestions } from "./airports.js";
 import { renderAccount, setUpSignIn } from "./account.js";
+import { ui } from "./page.js";
 import { setUpSearch } from "./search.js";
 
 setUpSignIn();
 setUpSearch();
+setUpAirportSuggestions(ui.searchForm);
 void renderAccount();

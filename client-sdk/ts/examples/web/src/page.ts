@@ -1,5 +1,5 @@
 // What every part of the page shares: the API client, the page's elements, and how a failure is shown.
-import { ApiError } from "@aerobook/sdk";
+import { ApiError, type Booking } from "@aerobook/sdk";
 import { createWebClient, webStorageTokenStore } from "@aerobook/sdk/web";
 
 import { escape } from "./format.js";
@@ -61,4 +61,15 @@ export async function attempt(action: () => Promise<void>, button?: HTMLButtonEl
   } finally {
     if (button) button.disabled = false;
   }
+}
+
+/** Reads the booking until `settled` holds (at most a minute): outcomes such as a payment's arrive a moment later. */
+export async function readUntil(bookingId: string, settled: (booking: Booking) => boolean): Promise<Booking> {
+  const giveUpAt = Date.now() + 60_000;
+  let booking = await client.booking.getBooking({ bookingId });
+  while (!settled(booking) && Date.now() < giveUpAt) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    booking = await client.booking.getBooking({ bookingId });
+  }
+  return booking;
 }

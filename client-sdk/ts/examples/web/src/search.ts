@@ -5,6 +5,7 @@ import { CabinClass, type CabinAvailability, type Flight } from "@aerobook/sdk";
 import { cabinOf, timesHtml } from "./flights.js";
 import { cabinName, escape, flightTimes, money, tomorrowInRiyadh } from "./format.js";
 import { attempt, client, ui } from "./page.js";
+import { renderReturnResults } from "./return-trip.js";
 import { openTrip } from "./seat-map.js";
 
 /** Wires the search form, its date set to tomorrow. */
@@ -16,14 +17,21 @@ export function setUpSearch(): void {
     // "Any cabin" is UNSPECIFIED: flights with room in at least one cabin, each with all its cabins.
     const cabin = CabinClass[String(form.get("cabin")) as keyof typeof CabinClass];
     const passengers = Number(form.get("passengers"));
+    const [origin, destination] = [String(form.get("origin")).toUpperCase(), String(form.get("destination")).toUpperCase()];
+    const [departureDate, returnDate] = [String(form.get("date")), String(form.get("return") ?? "")];
     void attempt(async () => {
-      const { flights } = await client.flight.searchFlights({
-        origin: String(form.get("origin")).toUpperCase(),
-        destination: String(form.get("destination")).toUpperCase(),
-        departureDate: String(form.get("date")),
-        passengers,
-        cabin,
-      });
+      if (returnDate !== "") {
+        // A return trip is booked in one cabin: "any cabin" reads as economy.
+        const tripCabin = cabin === CabinClass.UNSPECIFIED ? CabinClass.ECONOMY : cabin;
+        const legs = [
+          { origin, destination, departureDate },
+          { origin: destination, destination: origin, departureDate: returnDate },
+        ];
+        const found = await client.flight.searchTrips({ legs, passengers, cabin: tripCabin });
+        renderReturnResults(found.legs, tripCabin, passengers);
+        return;
+      }
+      const { flights } = await client.flight.searchFlights({ origin, destination, departureDate, passengers, cabin });
       renderResults(flights, cabin, passengers);
     }, ui.searchForm.querySelector("button")!);
   });
