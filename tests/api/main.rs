@@ -23,6 +23,7 @@ mod payments;
 mod platform;
 mod refunds;
 mod sdk;
+mod sdk_trips;
 mod seat_choice;
 mod trips;
 mod waiting_room;
