@@ -1,7 +1,5 @@
 // The booking page in a real browser: Debian's Chromium, headless, driven by playwright-core, against the
 // real server and the built page (dist/). Screenshots of each step go to screenshots/.
-import type { Server } from "node:http";
-
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -9,8 +7,8 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { BookingStatus, CabinClass, formatFlightTimes, type Flight } from "@aerobook/sdk";
 import { createNodeClient } from "@aerobook/sdk/node";
 
-import { startServer, type TestServer } from "../../../test/support/server.js";
-import { launch, prepare, serveStatic, shoot, utcPage } from "./support.js";
+import type { TestServer } from "../../../test/support/server.js";
+import { clearStage, setStage, shoot, utcPage, type Stage } from "./support.js";
 
 /** The demo schedule's daily RUH → JED departures (server/src/store/seed.rs), in Riyadh and Jeddah time. */
 const RUH_JED_LOCAL: Record<string, [departs: string, arrives: string]> = {
@@ -24,17 +22,10 @@ const seatsFree = async (page: Page) => Number((await page.getByTestId("live-ava
 
 describe("the booking page", () => {
   let api: TestServer;
-  let site: { url: string; server: Server };
+  let site: Stage["site"];
   let browser: Browser;
-  beforeAll(async () => {
-    prepare();
-    [api, site, browser] = await Promise.all([startServer("embedded"), serveStatic(), launch()]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    site?.server.close();
-    await api?.stop();
-  });
+  beforeAll(async () => void ({ api, site, browser } = await setStage()));
+  afterAll(() => clearStage({ api, site, browser }));
 
   it("searches, watches availability, picks seats, signs up, holds, pays, confirms and cancels", async () => {
     const page = await utcPage(browser, { width: 1200, height: 900 });
@@ -262,20 +253,10 @@ describe("the booking page", () => {
 
 describe("a page on an origin the server does not allow", () => {
   let api: TestServer;
-  let site: { url: string; server: Server };
+  let site: Stage["site"];
   let browser: Browser;
-  beforeAll(async () => {
-    [api, site, browser] = await Promise.all([
-      startServer("embedded", { AEROBOOK_CORS_ORIGINS: "https://book.aerobook.example" }),
-      serveStatic(),
-      launch(),
-    ]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    site?.server.close();
-    await api?.stop();
-  });
+  beforeAll(async () => void ({ api, site, browser } = await setStage({ AEROBOOK_CORS_ORIGINS: "https://book.aerobook.example" })));
+  afterAll(() => clearStage({ api, site, browser }));
 
   it("is refused by the browser, and the server's preflight names no origin", async () => {
     const preflight = await fetch(`${api.url}/aerobook.v1.FlightService/SearchFlights`, {

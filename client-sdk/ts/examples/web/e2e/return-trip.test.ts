@@ -1,33 +1,24 @@
 // A return trip on the booking page in a real browser (Debian's Chromium, headless): airports suggested as
 // the traveller types, outbound and return flights picked side by side, both held and paid once, then the
 // return changed to a dearer flight with the amount due shown, paid, and made.
-import type { Server } from "node:http";
-
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { BookingStatus } from "@aerobook/sdk";
 import { createNodeClient } from "@aerobook/sdk/node";
 
-import { startServer, type TestServer } from "../../../test/support/server.js";
-import { launch, prepare, serveStatic, shoot, utcPage } from "./support.js";
+import type { TestServer } from "../../../test/support/server.js";
+import { clearStage, setStage, shoot, utcPage, type Stage } from "./support.js";
 
 /** A date `days` ahead in Riyadh (UTC+3), as the date fields take it. */
 const riyadhDate = (days: number) => new Date(Date.now() + 3 * 3_600_000 + days * 86_400_000).toISOString().slice(0, 10);
 
 describe("a return trip on the booking page", () => {
   let api: TestServer;
-  let site: { url: string; server: Server };
+  let site: Stage["site"];
   let browser: Browser;
-  beforeAll(async () => {
-    prepare();
-    [api, site, browser] = await Promise.all([startServer("embedded"), serveStatic(), launch()]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    site?.server.close();
-    await api?.stop();
-  });
+  beforeAll(async () => void ({ api, site, browser } = await setStage()));
+  afterAll(() => clearStage({ api, site, browser }));
 
   it("suggests airports, books out and back in one hold and one payment, and changes the return for its amount due", async () => {
     const page = await utcPage(browser, { width: 1200, height: 900 });

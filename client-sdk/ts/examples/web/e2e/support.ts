@@ -7,13 +7,15 @@ import { extname, join, resolve } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { expect } from "vitest";
 
+import { startServer, type TestServer } from "../../../test/support/server.js";
+
 const here = import.meta.dirname;
 const dist = resolve(here, "..", "dist");
 const screenshots = resolve(here, "..", "screenshots");
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 
 /** Serves the built page, as any static web server would in production. */
-export async function serveStatic(): Promise<{ url: string; server: Server }> {
+async function serveStatic(): Promise<{ url: string; server: Server }> {
   const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? "/", "http://localhost").pathname;
@@ -29,7 +31,7 @@ export async function serveStatic(): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`, server };
 }
 
-export async function launch(): Promise<Browser> {
+async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -49,10 +51,28 @@ export async function utcPage(browser: Browser, viewport?: { width: number; heig
 }
 
 
-/** Checks that the page was built, and makes the screenshots' folder. */
-export function prepare(): void {
+/** What a browser test drives: the API server (embedded), the built page's site, and Chromium. */
+export interface Stage {
+  api: TestServer;
+  site: { url: string; server: Server };
+  browser: Browser;
+}
+
+/**
+ * Starts the stage (the server with `settings`), once the page is known to be built; screenshots go to
+ * screenshots/.
+ */
+export async function setStage(settings: Record<string, string> = {}): Promise<Stage> {
   expect(existsSync(join(dist, "index.html")), "build the page first: npm run build").toBe(true);
   mkdirSync(screenshots, { recursive: true });
+  const [api, site, browser] = await Promise.all([startServer("embedded", settings), serveStatic(), launch()]);
+  return { api, site, browser };
+}
+
+export async function clearStage(stage: Partial<Stage>): Promise<void> {
+  await stage.browser?.close();
+  stage.site?.server.close();
+  await stage.api?.stop();
 }
 
 export async function shoot(page: Page, name: string): Promise<void> {

@@ -5,7 +5,6 @@ import {
   ApiError,
   BookingStatus,
   ErrorCode,
-  PassengerType,
   waitForPass,
   WaitingRoomError,
   type Booking,
@@ -15,6 +14,7 @@ import {
 import { flightLine } from "./flights.js";
 import { countdown, escape, money, roughly } from "./format.js";
 import { attempt, client, readUntil, ui } from "./page.js";
+import { partyFrom } from "./passengers.js";
 import { currentTrip, setTrip, type Trip } from "./trip.js";
 
 let ticking: number | undefined;
@@ -22,18 +22,11 @@ let ticking: number | undefined;
 export async function placeHold(form: HTMLFormElement): Promise<void> {
   const current = currentTrip();
   if (current === undefined) return;
-  const data = new FormData(form);
   const request = {
     flightId: current.flight.id,
     cabin: current.cabin,
-    passengers: Array.from({ length: current.passengers }, (_, index) => ({
-      givenName: String(data.get(`given-${index}`)),
-      familyName: String(data.get(`family-${index}`)),
-      dateOfBirth: String(data.get(`born-${index}`)),
-      type: PassengerType.ADULT,
-    })),
+    ...partyFrom(form, current.passengers),
     seatNumbers: current.selected,
-    contactEmail: String(data.get("contact")),
   };
   const pass = current.pass !== undefined && current.pass.expiresAt.getTime() > Date.now() ? current.pass.pass : "";
   let booking: Booking;

@@ -7,7 +7,7 @@
 //   seat-map.ts  the chosen flight: live availability, seat map, passengers
 //   booking.ts   hold, waiting room, payment, confirmation, cancellation
 //   trip.ts      the trip on screen; flights.ts and format.ts, how a flight and the API's values read
-//   airports.ts  airport suggestions for the From and To fields
+//   airports.ts  airport suggestions for the From and To fields; passengers.ts, the party's fields
 //   return-trip.ts, trip-booking.ts  a return trip: both legs side by side, one hold and one payment,
 //                and a change of one of its flights with its amount due
 import { setUpAirportSuggestions } from "./airports.js";

@@ -1,12 +1,13 @@
 // A return trip: the outbound and return flights of one search (SearchTrips) side by side, one of each
 // picked, and both held in one booking (CreateBooking with segments, seats chosen by the server), paid
 // once; trip-booking.ts shows the booking and changes its flights.
-import { CabinClass, PassengerType, type Flight, type LegFlights } from "@aerobook/sdk";
+import type { CabinClass, Flight, LegFlights } from "@aerobook/sdk";
 
 import { cabinOf, flightLine, timesHtml } from "./flights.js";
 import { escape, flightTimes, money } from "./format.js";
 import { openSignIn } from "./account.js";
 import { attempt, client, ui } from "./page.js";
+import { partyFrom, passengerFieldsHtml } from "./passengers.js";
 import { renderTripBooking, type ReturnTrip } from "./trip-booking.js";
 
 const LEG_TITLES = ["Outbound", "Return"];
@@ -54,13 +55,7 @@ function renderTripForm(trip: ReturnTrip): void {
   ui.trip.innerHTML = `<h2>Your return trip</h2>
     <ol class="segments" data-testid="picked">${trip.picked.map((flight) => `<li>${flightLine(flight!)}</li>`).join("")}</ol>
     <form class="passengers" id="trip-passengers">
-      ${Array.from({ length: trip.passengers }, (_, index) => `
-        <fieldset><legend>Passenger ${index + 1}</legend>
-          <label>Given name <input name="given-${index}" required maxlength="100" /></label>
-          <label>Family name <input name="family-${index}" required maxlength="100" /></label>
-          <label>Date of birth <input name="born-${index}" type="date" required /></label>
-        </fieldset>`).join("")}
-      <label>Contact email <input name="contact" type="email" required /></label>
+      ${passengerFieldsHtml(trip.passengers)}
       <button type="submit" class="primary" data-testid="hold-trip">Hold both flights</button>
     </form>
     <div id="booking" class="booking" hidden></div>`;
@@ -74,15 +69,8 @@ function renderTripForm(trip: ReturnTrip): void {
 }
 
 async function holdTrip(trip: ReturnTrip, form: HTMLFormElement): Promise<void> {
-  const data = new FormData(form);
   trip.booking = await client.booking.createBooking({
-    passengers: Array.from({ length: trip.passengers }, (_, index) => ({
-      givenName: String(data.get(`given-${index}`)),
-      familyName: String(data.get(`family-${index}`)),
-      dateOfBirth: String(data.get(`born-${index}`)),
-      type: PassengerType.ADULT,
-    })),
-    contactEmail: String(data.get("contact")),
+    ...partyFrom(form, trip.passengers),
     segments: trip.picked.map((flight) => ({ flightId: flight!.id, cabin: trip.cabin, seatNumbers: [] })),
   });
   form.hidden = true;

@@ -6,6 +6,7 @@ import { placeHold } from "./booking.js";
 import { cabinOf, timesHtml } from "./flights.js";
 import { escape, flightTimes } from "./format.js";
 import { attempt, client, showError, ui } from "./page.js";
+import { passengerFieldsHtml } from "./passengers.js";
 import { currentTrip, setTrip, type Trip } from "./trip.js";
 
 export async function openTrip(flight: Flight, cabin: CabinClass, passengers: number): Promise<void> {
@@ -64,13 +65,7 @@ function renderTrip(trip: Trip): void {
       </div>
       <form class="passengers" id="passengers">
         <h3>Passengers</h3>
-        ${Array.from({ length: passengers }, (_, index) => `
-          <fieldset><legend>Passenger ${index + 1}</legend>
-            <label>Given name <input name="given-${index}" required maxlength="100" /></label>
-            <label>Family name <input name="family-${index}" required maxlength="100" /></label>
-            <label>Date of birth <input name="born-${index}" type="date" required /></label>
-          </fieldset>`).join("")}
-        <label>Contact email <input name="contact" type="email" required /></label>
+        ${passengerFieldsHtml(passengers)}
         <button type="submit" class="primary" data-testid="hold">Hold seats</button>
         <div class="queue" data-testid="queue" role="status" hidden></div>
       </form>
