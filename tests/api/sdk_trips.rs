@@ -4,7 +4,7 @@
 //! PostgreSQL + Redis.
 
 use aerobook_sdk::{Client, proto as pb};
-use aerobook_tests::{TestApp, backend_tests};
+use aerobook_tests::backend_tests;
 
 use crate::{bookings::adult, changes::flight};
 
