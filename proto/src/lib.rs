@@ -7,7 +7,9 @@
 //!   Servers and SDKs derive their behaviour from it; nothing repeats it by hand.
 //! - [`for_each_service!`]: every service and RPC, for code that wraps them all (the SDK's typed client).
 //! - [`codec`]: the prost codec the generated clients and servers use (small per-call buffers).
+//! - [`bcbp`]: the IATA bar coded boarding pass string of `BoardingPass.bcbp`, written and read.
 
+pub mod bcbp;
 pub mod codec;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

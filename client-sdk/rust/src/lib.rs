@@ -12,6 +12,8 @@ mod session;
 mod times;
 mod waiting_room;
 
+/// A boarding pass's barcode string (`BoardingPass.bcbp`) read back into its fields: `Bcbp::decode`.
+pub use aerobook_proto::bcbp::{Bcbp, BcbpError};
 /// The contract's messages and enums (`aerobook.v1`), as the typed methods take and return them.
 pub use aerobook_proto::v1 as proto;
 pub use call::{Call, Response, ServerStream};
