@@ -186,4 +186,36 @@ cluster_tests! {
         assert_eq!(positions, (1..=20).collect::<Vec<_>>(), "one place each, in one queue");
         app.scenario_done("waiting-room joins sent twice, through 3 instances", 2 * 20 + 1, 0).await;
     }
+
+    async fn confirmations_racing_through_two_instances_ticket_each_booking_once(cluster: Cluster) {
+        let app = cluster.first();
+        let flight = flight_with_economy(app, 5, "AB").await;
+        let mut held = Vec::new();
+        for _ in 0..5 {
+            let customer = cluster.signed_in(Role::Customer);
+            let booking = customer.booking().create_booking(hold(&flight, vec![adult("Sara"), adult("Omar")], &[])).await;
+            held.push(booking.expect("held").into_inner());
+        }
+        let operator = cluster.signed_in(Role::Operator);
+        let confirmations = held.iter().map(|booking| {
+            let operator = &operator;
+            async move {
+                let confirm = |label: &str| {
+                    let request = pb::ConfirmBookingRequest { booking_id: booking.id.clone(), note: "paid at the desk".into() };
+                    operator.booking().confirm_booking(request).idempotency_key(key(label))
+                };
+                let (a, b) = tokio::join!(confirm("confirm-a"), confirm("confirm-b"));
+                [a.is_ok(), b.is_ok()].into_iter().filter(|confirmed| *confirmed).count()
+            }
+        });
+        let confirmed: Vec<usize> = join_all(confirmations).await;
+        assert_eq!(confirmed, vec![1; 5], "each booking confirmed by one of its two calls");
+        for booking in &held {
+            let read = operator.booking().get_booking(pb::GetBookingRequest { booking_id: booking.id.clone() }).await;
+            let tickets = read.expect("read").into_inner().tickets;
+            let live: BTreeSet<_> = tickets.iter().map(|t| (t.passenger_index, t.flight_id.clone())).collect();
+            assert_eq!((tickets.len(), live.len()), (2, 2), "one ticket per passenger: {tickets:?}");
+        }
+        app.scenario_done("confirmations racing through 2 instances", 5 + 2 * 5, 0).await;
+    }
 }

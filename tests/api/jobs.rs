@@ -140,7 +140,7 @@ mail_tests! {
             let message = pb::ConfirmBookingRequest { booking_id: booking.id.clone(), note: "desk".into() };
             request(message, &[("authorization", bearer.as_str()), ("idempotency-key", key.as_str())])
         };
-        app.bookings().confirm_booking(confirm()).await.expect("confirmed");
+        let confirmed = app.bookings().confirm_booking(confirm()).await.expect("confirmed").into_inner();
         let replay = app.bookings().confirm_booking(confirm()).await.expect("replayed");
         assert_eq!(replay.metadata().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
 
@@ -155,6 +155,10 @@ mail_tests! {
         assert!(email.contains("multipart/alternative"), "{email}");
         assert!(email.contains("Content-Type: text/plain"), "{email}");
         assert!(email.contains("Content-Type: text/html"), "{email}");
+        for ticket in &confirmed.tickets {
+            assert!(email.contains(&ticket.ticket_number), "the e-tickets are listed: {email}");
+        }
+        assert_eq!(confirmed.tickets.len(), 2);
         let job = the_email_job(&app).await;
         assert_eq!((job.state(), job.attempts), (pb::JobState::Done, 1));
         let message_id = email.lines().find(|l| l.starts_with("Message-ID: ")).expect("a Message-ID");

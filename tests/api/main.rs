@@ -25,5 +25,6 @@ mod refunds;
 mod sdk;
 mod sdk_trips;
 mod seat_choice;
+mod tickets;
 mod trips;
 mod waiting_room;

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A trip over `flights`, in their order, for `passengers` in economy; seats chosen by the server.
-fn trip(flights: &[&pb::Flight], passengers: Vec<pb::Passenger>) -> pb::CreateBookingRequest {
+pub(crate) fn trip(flights: &[&pb::Flight], passengers: Vec<pb::Passenger>) -> pb::CreateBookingRequest {
     pb::CreateBookingRequest {
         passengers,
         contact_email: "sara@example.com".into(),

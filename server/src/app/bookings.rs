@@ -34,6 +34,7 @@ use crate::{
         notification::BookingEvent,
         pagination::Cursor,
         payment::PaymentStatus,
+        ticket::TicketPrefix,
         validation::Violations,
     },
     infra::{
@@ -51,7 +52,7 @@ use crate::{
         bookings::{self, ListFilter},
         flights,
         history::{self, Change, Recorded},
-        idempotency, payments, seats, segments,
+        idempotency, payments, seats, segments, tickets as store_tickets,
     },
 };
 
@@ -354,7 +355,7 @@ impl Bookings {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
-        let mut booking = self.load(txn, actor, id).await?;
+        let booking = self.load(txn, actor, id).await?;
         let from = status_as_of(booking.status, booking.hold_expires_at, now);
         let to = from.apply(action).map_err(Refusal::from)?;
         if action == BookingAction::Cancel
@@ -375,9 +376,11 @@ impl Bookings {
             note,
             at: now,
         };
-        apply_change(txn, &booking, change).await?;
-        booking.changed(to, now);
-        Ok(booking)
+        apply_change(txn, &booking, change, &self.config.ticket_prefix).await?;
+        // Read again: the change may have issued or voided tickets.
+        let changed =
+            bookings::get(txn, id).await?.ok_or_else(|| StoreError::Corrupt("a changed booking is missing".into()))?;
+        Ok(changed.seen_at(now))
     }
 
     async fn move_passengers(
@@ -441,17 +444,29 @@ impl Bookings {
 }
 
 /// Moves `booking` to `change.to` under the version it was read at, gives its seats back when the new
-/// status releases them, and records the change in its history, all in the caller's transaction.
+/// status releases them, issues its tickets when it is confirmed (numbered after `tickets`) and voids them
+/// when it is cancelled or refunded, and records the change in its history, all in the caller's
+/// transaction.
 pub(crate) async fn apply_change(
     txn: &impl ConnectionTrait,
     booking: &Booking,
     change: Change<'_>,
+    tickets: &TicketPrefix,
 ) -> Result<(), AppError> {
     if !bookings::set_status(txn, booking.id, booking.version, change.to, change.at).await? {
         return Err(AppError::Conflict);
     }
     if change.to.releases_seats() {
         seats::release_bookings(txn, &[booking.id]).await?;
+    }
+    match change.to {
+        BookingStatus::Confirmed => {
+            store_tickets::issue(txn, booking.id, &booking.ticketed_pairs(), tickets, change.at).await?;
+        }
+        BookingStatus::Held => {}
+        _ => {
+            store_tickets::void(txn, booking.id, None, change.at).await?;
+        }
     }
     record_history(txn, &[change]).await
 }

@@ -185,6 +185,8 @@ pub struct BookingConfig {
     pub max_holds_per_user: u32,
     /// How often the sweeper expires due holds and forgets expired idempotency keys.
     pub sweep_interval: chrono::TimeDelta,
+    /// The three digits every ticket number starts with.
+    pub ticket_prefix: crate::domain::ticket::TicketPrefix,
 }
 
 /// The background job runner.
@@ -424,6 +426,11 @@ impl Config {
                     5,
                     1..=3_600,
                 )?),
+                ticket_prefix: match get("AEROBOOK_TICKET_PREFIX") {
+                    Some(text) => crate::domain::ticket::TicketPrefix::parse(text)
+                        .map_err(|problem| invalid("AEROBOOK_TICKET_PREFIX", problem))?,
+                    None => crate::domain::ticket::TicketPrefix::default(),
+                },
             },
             payments,
             mail: MailConfig {

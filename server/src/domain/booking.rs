@@ -10,6 +10,7 @@ use super::{
     flight::{AirportCode, CabinClass, Flight, SeatNumber},
     money::Money,
     pending_change::PendingChange,
+    ticket::Ticket,
     validation::{ValidationError, Violations},
 };
 
@@ -261,6 +262,8 @@ pub struct Booking {
     /// A change of a paid booking waiting for its payment; the segments are unchanged until it is paid.
     /// Boxed: rare, and a booking is moved around whole on the hot path.
     pub pending_change: Option<Box<PendingChange>>,
+    /// The e-tickets, voided ones included (none before the booking is confirmed).
+    pub tickets: Vec<Ticket>,
 }
 
 /// One flight of a booking: the party's seats on it (one per passenger, in passenger order) and its price
@@ -330,6 +333,15 @@ impl Booking {
         if to != BookingStatus::Held {
             self.hold_expires_at = None;
         }
+    }
+
+    /// Every (passenger index, flight) a confirmed booking holds a ticket for: each passenger on each
+    /// segment.
+    pub fn ticketed_pairs(&self) -> Vec<(usize, Uuid)> {
+        self.segments
+            .iter()
+            .flat_map(|segment| (0..self.passengers.len()).map(move |index| (index, segment.flight_id)))
+            .collect()
     }
 
     /// The booking as callers see it at `now`: a due hold reads as expired, a change past its expiry as
@@ -540,6 +552,7 @@ mod tests {
             updated_at: now,
             version: 1,
             pending_change: None,
+            tickets: Vec::new(),
         };
         let field = |result: Result<usize, ValidationError>| result.unwrap_err().violations[0].field.clone();
         assert_eq!((booking.segment_on(None).unwrap(), booking.segment_on(Some(out)).unwrap()), (0, 0));

@@ -154,6 +154,7 @@ mod tests {
             updated_at: now,
             version: 1,
             pending_change: None,
+            tickets: Vec::new(),
         }
     }
 

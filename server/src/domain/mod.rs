@@ -47,6 +47,7 @@ pub mod payment;
 pub mod pending_change;
 pub mod search;
 pub mod taken_seats;
+pub mod ticket;
 pub mod trip;
 pub mod validation;
 pub mod waiting_room;

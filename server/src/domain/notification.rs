@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{
     booking::{Booking, BookingAction, BookingStatus},
     flight::Flight,
+    ticket::TicketStatus,
 };
 
 string_enum!(
@@ -120,6 +121,20 @@ pub fn email_for(
             (label("Cabin"), segment.cabin.as_str().replace('_', " ").to_lowercase()),
             (label("Seats"), seats.join(", ")),
         ]);
+        let tickets: Vec<String> = booking
+            .tickets
+            .iter()
+            .filter(|ticket| ticket.flight_id == segment.flight_id && ticket.status != TicketStatus::Void)
+            .map(|ticket| match booking.passengers.get(ticket.passenger_index) {
+                Some(passenger) => {
+                    format!("{} ({} {})", ticket.ticket_number, passenger.given_name, passenger.family_name)
+                }
+                None => ticket.ticket_number.clone(),
+            })
+            .collect();
+        if !tickets.is_empty() {
+            details.push((label("E-tickets"), tickets.join(", ")));
+        }
     }
     details.push(("Total".to_owned(), booking.total_price.to_string()));
     let travellers: Vec<String> = booking

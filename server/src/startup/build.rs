@@ -208,7 +208,7 @@ impl Application {
             feed.clone(),
             provider,
             signal.clone(),
-            key_lease,
+            (key_lease, config.bookings.ticket_prefix.clone()),
         );
         let mailer = Mailer::new(&config.mail)?;
         tracing::info!(to = mailer.describe(), "customers' emails");

@@ -359,8 +359,15 @@ pub async fn claim_due_holds(
     Ok(rows.into_iter().map(|(id, version)| DueHold { id, version }).collect())
 }
 
-/// Loads the passengers and the segments of `rows` (a query each), and the changes some wait on (one more
-/// query, only then), and assembles domain bookings in the same order.
+/// Whether a booking in `status` (as stored) was confirmed, and so may hold tickets.
+fn may_hold_tickets(status: &str) -> bool {
+    [BookingStatus::Confirmed, BookingStatus::RefundPending, BookingStatus::Refunded]
+        .iter()
+        .any(|ticketed| ticketed.as_str() == status)
+}
+
+/// Loads the passengers and the segments of `rows` (a query each), the changes some wait on and the tickets
+/// of those confirmed (one more query each, only then), and assembles domain bookings in the same order.
 async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -> Result<Vec<Booking>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -378,12 +385,17 @@ async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -
     let waiting: Vec<Uuid> = rows.iter().filter_map(|r| r.pending_change_id).collect();
     let mut changes =
         if waiting.is_empty() { HashMap::new() } else { super::pending_changes::of_bookings(db, waiting).await? };
+    // Only bookings that were confirmed hold tickets.
+    let ticketed: Vec<Uuid> = rows.iter().filter(|r| may_hold_tickets(&r.status)).map(|r| r.id).collect();
+    let mut tickets =
+        if ticketed.is_empty() { HashMap::new() } else { super::tickets::of_bookings(db, ticketed).await? };
     rows.into_iter()
         .map(|row| {
             let passengers = by_booking.remove(&row.id).unwrap_or_default();
             let segments = segments.remove(&row.id).unwrap_or_default();
             let pending_change = changes.remove(&row.id).map(Box::new);
-            to_booking(row, passengers, segments).map(|booking| Booking { pending_change, ..booking })
+            let tickets = tickets.remove(&row.id).unwrap_or_default();
+            to_booking(row, passengers, segments).map(|booking| Booking { pending_change, tickets, ..booking })
         })
         .collect()
 }
@@ -425,6 +437,7 @@ fn to_booking(
         updated_at: row.updated_at,
         version: row.version,
         pending_change: None,
+        tickets: Vec::new(),
     })
 }
 

@@ -24,6 +24,7 @@ pub mod segments;
 pub mod stats;
 #[cfg(test)]
 mod test_support;
+pub mod tickets;
 pub mod waiting_rooms;
 
 use std::time::Duration;

@@ -74,6 +74,7 @@ pub fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumbe
         updated_at: now,
         version: 1,
         pending_change: None,
+        tickets: Vec::new(),
     }
 }
 

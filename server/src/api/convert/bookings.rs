@@ -205,6 +205,22 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
         version: booking.version,
         segments: booking.segments.iter().map(segment_to_proto).collect(),
         pending_change: booking.pending_change.as_deref().map(pending_change_to_proto),
+        tickets: booking.tickets.iter().map(ticket_to_proto).collect(),
+    }
+}
+
+fn ticket_to_proto(ticket: &Ticket) -> pb::Ticket {
+    let status = match ticket.status {
+        TicketStatus::Open => pb::TicketStatus::Open,
+        TicketStatus::CheckedIn => pb::TicketStatus::CheckedIn,
+        TicketStatus::Boarded => pb::TicketStatus::Boarded,
+        TicketStatus::Void => pb::TicketStatus::Void,
+    };
+    pb::Ticket {
+        ticket_number: ticket.ticket_number.clone(),
+        passenger_index: i32::try_from(ticket.passenger_index).unwrap_or(i32::MAX),
+        flight_id: ticket.flight_id.to_string(),
+        status: status.into(),
     }
 }
 

@@ -39,6 +39,7 @@ use crate::{
         payment::{Payment, PaymentStatus},
         pending_change::PendingChange,
         search::{self, FlightPage, FlightSearch, MAX_TRIP_LEGS, Route},
+        ticket::{Ticket, TicketStatus},
         trip::{MAX_TRIP_SEGMENTS, SegmentRequest, TripRequest, check_segment_count},
         validation::{ValidationError, Violations},
         waiting_room::check_pass_shape,

@@ -166,7 +166,7 @@ impl Bookings {
         claim(txn, &mut cabin_of(&mut locked, new_key)?, booking.id, &seats).await?;
         replacement.seats = seats;
         moved.extend([old.flight_id, replacement.flight.id]);
-        rewrite_segment(txn, booking, status, replacement, author).await?;
+        rewrite_segment(txn, booking, status, (replacement, &self.config.ticket_prefix), author).await?;
         Ok(moved)
     }
 }

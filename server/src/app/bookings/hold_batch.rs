@@ -451,6 +451,7 @@ impl Bookings {
                     updated_at: now,
                     version: 1,
                     pending_change: None,
+                    tickets: Vec::new(),
                 }),
             };
         }

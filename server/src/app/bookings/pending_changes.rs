@@ -19,6 +19,7 @@ use crate::{
         change::ChangeQuote,
         flight::CabinClass,
         pending_change::{PendingChange, PendingChangeState},
+        ticket::TicketPrefix,
     },
     store::{
         StoreError, bookings, flights, pending_changes,
@@ -133,6 +134,7 @@ pub(crate) async fn complete_paid_change(
     booking: &Booking,
     change_id: Uuid,
     author: &Author<'_>,
+    tickets: &TicketPrefix,
 ) -> Result<PaidChange, AppError> {
     let (_, change, _) = pending_changes::get(txn, change_id)
         .await?
@@ -170,7 +172,7 @@ pub(crate) async fn complete_paid_change(
         seats: change.seats.clone(),
         amount_due: change.amount_due,
     };
-    rewrite_segment(txn, booking, booking.status, replacement, author).await?;
+    rewrite_segment(txn, booking, booking.status, (replacement, tickets), author).await?;
     Ok(PaidChange::Completed(vec![old.flight_id, change.new_flight_id]))
 }
 

@@ -21,8 +21,11 @@ use crate::{
         hold::LockedCabin,
         money::Money,
         pending_change::{PendingChange, PendingChangeState},
+        ticket::TicketPrefix,
     },
-    store::{StoreError, bookings, history::Change, pending_changes, seats::LockedSeats, segments},
+    store::{
+        StoreError, bookings, history::Change, pending_changes, seats::LockedSeats, segments, tickets as store_tickets,
+    },
 };
 
 /// History cause of a change that lapsed, and why: superseded by another change.
@@ -136,17 +139,24 @@ pub(super) async fn claim(
 }
 
 /// Writes the booking's segment replaced (its price grown by the amount due, so the total, the sum of the
-/// segments, stays what the customer paid), the total, the first flight when it changed, and the change in
-/// the history (emailed). The caller took the new seats and gave back the old ones.
+/// segments, stays what the customer paid), the total, the first flight when it changed, the tickets of a
+/// confirmed booking (the old flight's voided, the new one's issued after `tickets`), and the change in the
+/// history (emailed). The caller took the new seats and gave back the old ones.
 pub(crate) async fn rewrite_segment(
     txn: &impl ConnectionTrait,
     booking: &Booking,
     status: BookingStatus,
-    replacement: Replacement<'_>,
+    (replacement, tickets): (Replacement<'_>, &TicketPrefix),
     author: &Author<'_>,
 ) -> Result<(), AppError> {
     let Replacement { position, flight, cabin, seats, amount_due } = replacement;
     let old = &booking.segments[position];
+    if status == BookingStatus::Confirmed {
+        // The replaced flight's tickets are void; the new flight's are issued.
+        store_tickets::void(txn, booking.id, Some(old.flight_id), author.at).await?;
+        let pairs: Vec<_> = (0..booking.passengers.len()).map(|index| (index, flight.id)).collect();
+        store_tickets::issue(txn, booking.id, &pairs, tickets, author.at).await?;
+    }
     let segment = Segment::on(flight, cabin, seats, changed_price(old.price, amount_due));
     segments::replace(txn, booking.id, old.flight_id, &segment).await?;
     let total = changed_price(booking.total_price, amount_due);

@@ -124,6 +124,7 @@ impl Bookings {
             updated_at: now,
             version: 1,
             pending_change: None,
+            tickets: Vec::new(),
         };
         insert_with_free_reference(txn, &mut booking).await?;
         for (cabin, segment) in cabins.iter_mut().zip(&booking.segments) {

@@ -63,7 +63,7 @@ impl Payments {
             );
             return Ok(Applied::NOTHING);
         };
-        let history = History { correlation_id, now };
+        let history = History { correlation_id, now, tickets: &self.tickets };
         if let ProviderEvent::DisputeOpened { reason, .. } = event {
             let booking = booking_of(txn, &payment).await?;
             tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
@@ -219,7 +219,7 @@ impl Payments {
         history: &History<'_>,
     ) -> Result<Vec<Uuid>, AppError> {
         let author = Author { correlation_id: history.correlation_id, actor_id: None, at: history.now };
-        match complete_paid_change(txn, booking, change_id, &author).await? {
+        match complete_paid_change(txn, booking, change_id, &author, &self.tickets).await? {
             PaidChange::Completed(moved) => Ok(moved),
             PaidChange::Lost(reason) => {
                 refund_automatically(txn, booking, payment, history, reason).await?;

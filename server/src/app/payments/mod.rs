@@ -32,6 +32,7 @@ use crate::{
         auth::Role,
         booking::{Booking, BookingAction, BookingStatus, Refusal, status_as_of},
         payment::{Payment, PaymentRef, PaymentStatus, ProviderEvent, RefundPart, RefundProgress},
+        ticket::TicketPrefix,
     },
     infra::{
         availability::AvailabilityFeed,
@@ -63,6 +64,8 @@ pub struct Payments {
     signal: OutboxSignal,
     /// How long a `CreatePaymentIntent` keeps its idempotency key reserved if it dies before finishing.
     key_lease: TimeDelta,
+    /// What ticket numbers start with: paying confirms, and a confirmed booking is ticketed.
+    tickets: TicketPrefix,
 }
 
 impl Payments {
@@ -73,9 +76,9 @@ impl Payments {
         feed: AvailabilityFeed,
         provider: PaymentProvider,
         signal: OutboxSignal,
-        key_lease: TimeDelta,
+        (key_lease, tickets): (TimeDelta, TicketPrefix),
     ) -> Self {
-        Self { idempotency, store, clock, feed, provider, signal, key_lease }
+        Self { idempotency, store, clock, feed, provider, signal, key_lease, tickets }
     }
 
     async fn after_commit(&self, moved: Vec<Uuid>) {
@@ -101,6 +104,7 @@ async fn booking_of(txn: &DatabaseTransaction, payment: &Payment) -> Result<Book
 struct History<'a> {
     correlation_id: &'a str,
     now: DateTime<Utc>,
+    tickets: &'a TicketPrefix,
 }
 
 impl History<'_> {
@@ -113,7 +117,7 @@ impl History<'_> {
         action: BookingAction,
         note: Option<&str>,
     ) -> Result<(), AppError> {
-        apply_change(txn, booking, self.entry(booking, to, action.as_str(), note)).await
+        apply_change(txn, booking, self.entry(booking, to, action.as_str(), note), self.tickets).await
     }
 
     /// A note that leaves the status as it is.

@@ -35,7 +35,7 @@ impl Payments {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Booking, AppError> {
-        let mut booking =
+        let booking =
             bookings::get(txn, booking_id).await?.filter(|b| actor.may_see(b)).ok_or(AppError::NotFound("booking"))?;
         let status = status_as_of(booking.status, booking.hold_expires_at, now);
         let refundable: Vec<Payment> = payments::of_booking(txn, booking_id)
@@ -69,7 +69,7 @@ impl Payments {
             note: reason,
             at: now,
         };
-        apply_change(txn, &booking, change).await?;
+        apply_change(txn, &booking, change, &self.tickets).await?;
         // The booking's own payment and its changes' are each refunded in full.
         for mut payment in refundable {
             payment.start_refund();
@@ -77,8 +77,11 @@ impl Payments {
             let job = Job::SendRefund { payment_id: payment.id, part: None };
             job::enqueue(txn, &job, &actor.correlation_id, now).await?;
         }
-        booking.changed(to, now);
-        Ok(booking)
+        // Read again: the refund voided the tickets.
+        let refunded = bookings::get(txn, booking_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a refunded booking is missing".into()))?;
+        Ok(refunded.seen_at(now))
     }
 
     /// The outbox job that sends a refund (all that is left of the payment, or a change's `part`): the
@@ -134,7 +137,7 @@ impl Payments {
                 // The payment itself stands: only the booking's history can say the money is still owed.
                 let booking = booking_of(&txn, &payment).await?;
                 let note = format!("money back for a change was refused by the provider: {message}");
-                History { correlation_id: &correlation_id, now }
+                History { correlation_id: &correlation_id, now, tickets: &self.tickets }
                     .note(&txn, &booking, CHANGE_REFUND_FAILED, &note)
                     .await?;
                 Vec::new()

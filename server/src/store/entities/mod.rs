@@ -17,5 +17,6 @@ pub mod provider_event;
 pub mod refresh_token;
 pub mod seat_assignment;
 pub mod sent_email;
+pub mod ticket;
 pub mod user;
 pub mod waiting_room;

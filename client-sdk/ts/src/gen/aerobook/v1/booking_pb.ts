@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/booking.proto.
  */
 export const file_aerobook_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIpECChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkSLQoIc2VnbWVudHMYByADKAsyGy5hZXJvYm9vay52MS5TZWdtZW50UmVxdWVzdBIbChN3YWl0aW5nX3Jvb21fcGFzc2VzGAggAygJImEKDlNlZ21lbnRSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJIvwDCgdCb29raW5nEgoKAmlkGAEgASgJEhEKCXJlZmVyZW5jZRgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkSJgoFY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKBnN0YXR1cxgFIAEoDjIaLmFlcm9ib29rLnYxLkJvb2tpbmdTdGF0dXMSKgoKcGFzc2VuZ2VycxgGIAMoCzIWLmFlcm9ib29rLnYxLlBhc3NlbmdlchIUCgxzZWF0X251bWJlcnMYByADKAkSJwoLdG90YWxfcHJpY2UYCCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIzCg9ob2xkX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YDCABKAMSJgoIc2VnbWVudHMYDSADKAsyFC5hZXJvYm9vay52MS5TZWdtZW50EjIKDnBlbmRpbmdfY2hhbmdlGA4gASgLMhouYWVyb2Jvb2sudjEuUGVuZGluZ0NoYW5nZSLlAQoNUGVuZGluZ0NoYW5nZRIQCghxdW90ZV9pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSFQoNbmV3X2ZsaWdodF9pZBgDIAEoCRIqCgluZXdfY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEiYKCmFtb3VudF9kdWUYBSABKAsyEi5hZXJvYm9vay52MS5Nb25leRIuCgpleHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxzZWF0X251bWJlcnMYByADKAkiggIKB1NlZ21lbnQSEQoJZmxpZ2h0X2lkGAEgASgJEiYKBWNhYmluGAIgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIUCgxzZWF0X251bWJlcnMYAyADKAkSIQoFcHJpY2UYBCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIOCgZvcmlnaW4YBSABKAkSEwoLZGVzdGluYXRpb24YBiABKAkSLgoKZGVwYXJ0c19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoRR2V0Qm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJPChNMaXN0Qm9va2luZ3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCSJXChRMaXN0Qm9va2luZ3NSZXNwb25zZRImCghib29raW5ncxgBIAMoCzIULmFlcm9ib29rLnYxLkJvb2tpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlEKEkNoYW5nZVNlYXRzUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEhQKDHNlYXRfbnVtYmVycxgCIAMoCRIRCglmbGlnaHRfaWQYAyABKAkifgoSUXVvdGVDaGFuZ2VSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSEQoJZmxpZ2h0X2lkGAIgASgJEhUKDW5ld19mbGlnaHRfaWQYAyABKAkSKgoJbmV3X2NhYmluGAQgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcyLMAQoLQ2hhbmdlUXVvdGUSEAoIcXVvdGVfaWQYASABKAkSKwoPZmFyZV9kaWZmZXJlbmNlGAIgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSJgoKY2hhbmdlX2ZlZRgDIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5EiYKCmFtb3VudF9kdWUYBCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7ChNDaGFuZ2VGbGlnaHRSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSEAoIcXVvdGVfaWQYAiABKAkiOQoVQ29uZmlybUJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDAoEbm90ZRgCIAEoCSrgAQoNQm9va2luZ1N0YXR1cxIeChpCT09LSU5HX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0JPT0tJTkdfU1RBVFVTX0hFTEQQARIcChhCT09LSU5HX1NUQVRVU19DT05GSVJNRUQQAhIcChhCT09LSU5HX1NUQVRVU19DQU5DRUxMRUQQAxIaChZCT09LSU5HX1NUQVRVU19FWFBJUkVEEAQSIQodQk9PS0lOR19TVEFUVVNfUkVGVU5EX1BFTkRJTkcQBRIbChdCT09LSU5HX1NUQVRVU19SRUZVTkRFRBAGMs8FCg5Cb29raW5nU2VydmljZRJSCg1DcmVhdGVCb29raW5nEiEuYWVyb2Jvb2sudjEuQ3JlYXRlQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgiKtRgEGAEgBBJSCgpHZXRCb29raW5nEh4uYWVyb2Jvb2sudjEuR2V0Qm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIg6QAgGKtRgHEgMBAgMgAxJjCgxMaXN0Qm9va2luZ3MSIC5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXF1ZXN0GiEuYWVyb2Jvb2sudjEuTGlzdEJvb2tpbmdzUmVzcG9uc2UiDpACAYq1GAcSAwECAyADElYKDUNhbmNlbEJvb2tpbmcSIS5hZXJvYm9vay52MS5DYW5jZWxCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJSCgtDaGFuZ2VTZWF0cxIfLmFlcm9ib29rLnYxLkNoYW5nZVNlYXRzUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJUCgtRdW90ZUNoYW5nZRIfLmFlcm9ib29rLnYxLlF1b3RlQ2hhbmdlUmVxdWVzdBoYLmFlcm9ib29rLnYxLkNoYW5nZVF1b3RlIgqKtRgGEgIBAiAEElQKDENoYW5nZUZsaWdodBIgLmFlcm9ib29rLnYxLkNoYW5nZUZsaWdodFJlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgIBAhgBIAQSWAoOQ29uZmlybUJvb2tpbmcSIi5hZXJvYm9vay52MS5Db25maXJtQm9va2luZ1JlcXVlc3QaFC5hZXJvYm9vay52MS5Cb29raW5nIgyKtRgIEgICAxgBIARiBnByb3RvMw", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIpECChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkSLQoIc2VnbWVudHMYByADKAsyGy5hZXJvYm9vay52MS5TZWdtZW50UmVxdWVzdBIbChN3YWl0aW5nX3Jvb21fcGFzc2VzGAggAygJImEKDlNlZ21lbnRSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJIqIECgdCb29raW5nEgoKAmlkGAEgASgJEhEKCXJlZmVyZW5jZRgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkSJgoFY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKBnN0YXR1cxgFIAEoDjIaLmFlcm9ib29rLnYxLkJvb2tpbmdTdGF0dXMSKgoKcGFzc2VuZ2VycxgGIAMoCzIWLmFlcm9ib29rLnYxLlBhc3NlbmdlchIUCgxzZWF0X251bWJlcnMYByADKAkSJwoLdG90YWxfcHJpY2UYCCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIzCg9ob2xkX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YDCABKAMSJgoIc2VnbWVudHMYDSADKAsyFC5hZXJvYm9vay52MS5TZWdtZW50EjIKDnBlbmRpbmdfY2hhbmdlGA4gASgLMhouYWVyb2Jvb2sudjEuUGVuZGluZ0NoYW5nZRIkCgd0aWNrZXRzGA8gAygLMhMuYWVyb2Jvb2sudjEuVGlja2V0InYKBlRpY2tldBIVCg10aWNrZXRfbnVtYmVyGAEgASgJEhcKD3Bhc3Nlbmdlcl9pbmRleBgCIAEoBRIRCglmbGlnaHRfaWQYAyABKAkSKQoGc3RhdHVzGAQgASgOMhkuYWVyb2Jvb2sudjEuVGlja2V0U3RhdHVzIuUBCg1QZW5kaW5nQ2hhbmdlEhAKCHF1b3RlX2lkGAEgASgJEhEKCWZsaWdodF9pZBgCIAEoCRIVCg1uZXdfZmxpZ2h0X2lkGAMgASgJEioKCW5ld19jYWJpbhgEIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSJgoKYW1vdW50X2R1ZRgFIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Ei4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNlYXRfbnVtYmVycxgHIAMoCSKCAgoHU2VnbWVudBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEhQKDHNlYXRfbnVtYmVycxgDIAMoCRIhCgVwcmljZRgEIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Eg4KBm9yaWdpbhgFIAEoCRITCgtkZXN0aW5hdGlvbhgGIAEoCRIuCgpkZXBhcnRzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgphcnJpdmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCInChFHZXRCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KE0xpc3RCb29raW5nc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJZmxpZ2h0X2lkGAMgASgJIlcKFExpc3RCb29raW5nc1Jlc3BvbnNlEiYKCGJvb2tpbmdzGAEgAygLMhQuYWVyb2Jvb2sudjEuQm9va2luZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgoUQ2FuY2VsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiUQoSQ2hhbmdlU2VhdHNSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSFAoMc2VhdF9udW1iZXJzGAIgAygJEhEKCWZsaWdodF9pZBgDIAEoCSJ+ChJRdW90ZUNoYW5nZVJlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSFQoNbmV3X2ZsaWdodF9pZBgDIAEoCRIqCgluZXdfY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzIswBCgtDaGFuZ2VRdW90ZRIQCghxdW90ZV9pZBgBIAEoCRIrCg9mYXJlX2RpZmZlcmVuY2UYAiABKAsyEi5hZXJvYm9vay52MS5Nb25leRImCgpjaGFuZ2VfZmVlGAMgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSJgoKYW1vdW50X2R1ZRgEIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjsKE0NoYW5nZUZsaWdodFJlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIQCghxdW90ZV9pZBgCIAEoCSI5ChVDb25maXJtQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIMCgRub3RlGAIgASgJKuABCg1Cb29raW5nU3RhdHVzEh4KGkJPT0tJTkdfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQk9PS0lOR19TVEFUVVNfSEVMRBABEhwKGEJPT0tJTkdfU1RBVFVTX0NPTkZJUk1FRBACEhwKGEJPT0tJTkdfU1RBVFVTX0NBTkNFTExFRBADEhoKFkJPT0tJTkdfU1RBVFVTX0VYUElSRUQQBBIhCh1CT09LSU5HX1NUQVRVU19SRUZVTkRfUEVORElORxAFEhsKF0JPT0tJTkdfU1RBVFVTX1JFRlVOREVEEAYqlgEKDFRpY2tldFN0YXR1cxIdChlUSUNLRVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSVElDS0VUX1NUQVRVU19PUEVOEAESHAoYVElDS0VUX1NUQVRVU19DSEVDS0VEX0lOEAISGQoVVElDS0VUX1NUQVRVU19CT0FSREVEEAMSFgoSVElDS0VUX1NUQVRVU19WT0lEEAQyzwUKDkJvb2tpbmdTZXJ2aWNlElIKDUNyZWF0ZUJvb2tpbmcSIS5hZXJvYm9vay52MS5DcmVhdGVCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciCIq1GAQYASAEElIKCkdldEJvb2tpbmcSHi5hZXJvYm9vay52MS5HZXRCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDpACAYq1GAcSAwECAyADEmMKDExpc3RCb29raW5ncxIgLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1JlcXVlc3QaIS5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXNwb25zZSIOkAIBirUYBxIDAQIDIAMSVgoNQ2FuY2VsQm9va2luZxIhLmFlcm9ib29rLnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElIKC0NoYW5nZVNlYXRzEh8uYWVyb2Jvb2sudjEuQ2hhbmdlU2VhdHNSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElQKC1F1b3RlQ2hhbmdlEh8uYWVyb2Jvb2sudjEuUXVvdGVDaGFuZ2VSZXF1ZXN0GhguYWVyb2Jvb2sudjEuQ2hhbmdlUXVvdGUiCoq1GAYSAgECIAQSVAoMQ2hhbmdlRmxpZ2h0EiAuYWVyb2Jvb2sudjEuQ2hhbmdlRmxpZ2h0UmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJYCg5Db25maXJtQm9va2luZxIiLmFlcm9ib29rLnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgIDGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * A traveller. Every passenger has a seat of their own. A party has at least one adult and no more infants
@@ -254,6 +254,15 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
    * @generated from field: aerobook.v1.PendingChange pending_change = 14;
    */
   pendingChange?: PendingChange | undefined;
+
+  /**
+   * The e-tickets: one per passenger and segment, issued when the booking is confirmed (by its payment, an
+   * operator, or a completed change), voided when it is cancelled or refunded and, for a changed segment,
+   * when the change completes. Voided tickets stay listed.
+   *
+   * @generated from field: repeated aerobook.v1.Ticket tickets = 15;
+   */
+  tickets: Ticket[];
 };
 
 /**
@@ -262,6 +271,44 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
  */
 export const BookingSchema: GenMessage<Booking> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_booking, 3);
+
+/**
+ * One passenger's e-ticket for one flight of the booking.
+ *
+ * @generated from message aerobook.v1.Ticket
+ */
+export type Ticket = Message<"aerobook.v1.Ticket"> & {
+  /**
+   * 13 digits: `AEROBOOK_TICKET_PREFIX` (3 digits) and a serial unique across instances.
+   *
+   * @generated from field: string ticket_number = 1;
+   */
+  ticketNumber: string;
+
+  /**
+   * The passenger's position in `Booking.passengers`.
+   *
+   * @generated from field: int32 passenger_index = 2;
+   */
+  passengerIndex: number;
+
+  /**
+   * @generated from field: string flight_id = 3;
+   */
+  flightId: string;
+
+  /**
+   * @generated from field: aerobook.v1.TicketStatus status = 4;
+   */
+  status: TicketStatus;
+};
+
+/**
+ * Describes the message aerobook.v1.Ticket.
+ * Use `create(TicketSchema)` to create a new message.
+ */
+export const TicketSchema: GenMessage<Ticket> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 4);
 
 /**
  * A flight change made (ChangeFlight) but not yet paid for.
@@ -316,7 +363,7 @@ export type PendingChange = Message<"aerobook.v1.PendingChange"> & {
  * Use `create(PendingChangeSchema)` to create a new message.
  */
 export const PendingChangeSchema: GenMessage<PendingChange> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 4);
+  messageDesc(file_aerobook_v1_booking, 5);
 
 /**
  * One flight of a booking.
@@ -378,7 +425,7 @@ export type Segment = Message<"aerobook.v1.Segment"> & {
  * Use `create(SegmentSchema)` to create a new message.
  */
 export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 5);
+  messageDesc(file_aerobook_v1_booking, 6);
 
 /**
  * @generated from message aerobook.v1.GetBookingRequest
@@ -395,7 +442,7 @@ export type GetBookingRequest = Message<"aerobook.v1.GetBookingRequest"> & {
  * Use `create(GetBookingRequestSchema)` to create a new message.
  */
 export const GetBookingRequestSchema: GenMessage<GetBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 6);
+  messageDesc(file_aerobook_v1_booking, 7);
 
 /**
  * @generated from message aerobook.v1.ListBookingsRequest
@@ -426,7 +473,7 @@ export type ListBookingsRequest = Message<"aerobook.v1.ListBookingsRequest"> & {
  * Use `create(ListBookingsRequestSchema)` to create a new message.
  */
 export const ListBookingsRequestSchema: GenMessage<ListBookingsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 7);
+  messageDesc(file_aerobook_v1_booking, 8);
 
 /**
  * @generated from message aerobook.v1.ListBookingsResponse
@@ -450,7 +497,7 @@ export type ListBookingsResponse = Message<"aerobook.v1.ListBookingsResponse"> &
  * Use `create(ListBookingsResponseSchema)` to create a new message.
  */
 export const ListBookingsResponseSchema: GenMessage<ListBookingsResponse> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 8);
+  messageDesc(file_aerobook_v1_booking, 9);
 
 /**
  * @generated from message aerobook.v1.CancelBookingRequest
@@ -474,7 +521,7 @@ export type CancelBookingRequest = Message<"aerobook.v1.CancelBookingRequest"> &
  * Use `create(CancelBookingRequestSchema)` to create a new message.
  */
 export const CancelBookingRequestSchema: GenMessage<CancelBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 9);
+  messageDesc(file_aerobook_v1_booking, 10);
 
 /**
  * @generated from message aerobook.v1.ChangeSeatsRequest
@@ -506,7 +553,7 @@ export type ChangeSeatsRequest = Message<"aerobook.v1.ChangeSeatsRequest"> & {
  * Use `create(ChangeSeatsRequestSchema)` to create a new message.
  */
 export const ChangeSeatsRequestSchema: GenMessage<ChangeSeatsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 10);
+  messageDesc(file_aerobook_v1_booking, 11);
 
 /**
  * @generated from message aerobook.v1.QuoteChangeRequest
@@ -542,7 +589,7 @@ export type QuoteChangeRequest = Message<"aerobook.v1.QuoteChangeRequest"> & {
  * Use `create(QuoteChangeRequestSchema)` to create a new message.
  */
 export const QuoteChangeRequestSchema: GenMessage<QuoteChangeRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 11);
+  messageDesc(file_aerobook_v1_booking, 12);
 
 /**
  * The price of a change, computed by the server; ChangeFlight makes it while it lasts.
@@ -587,7 +634,7 @@ export type ChangeQuote = Message<"aerobook.v1.ChangeQuote"> & {
  * Use `create(ChangeQuoteSchema)` to create a new message.
  */
 export const ChangeQuoteSchema: GenMessage<ChangeQuote> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 12);
+  messageDesc(file_aerobook_v1_booking, 13);
 
 /**
  * @generated from message aerobook.v1.ChangeFlightRequest
@@ -611,7 +658,7 @@ export type ChangeFlightRequest = Message<"aerobook.v1.ChangeFlightRequest"> & {
  * Use `create(ChangeFlightRequestSchema)` to create a new message.
  */
 export const ChangeFlightRequestSchema: GenMessage<ChangeFlightRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 13);
+  messageDesc(file_aerobook_v1_booking, 14);
 
 /**
  * @generated from message aerobook.v1.ConfirmBookingRequest
@@ -635,7 +682,7 @@ export type ConfirmBookingRequest = Message<"aerobook.v1.ConfirmBookingRequest">
  * Use `create(ConfirmBookingRequestSchema)` to create a new message.
  */
 export const ConfirmBookingRequestSchema: GenMessage<ConfirmBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 14);
+  messageDesc(file_aerobook_v1_booking, 15);
 
 /**
  * Where a booking is in its life cycle.
@@ -684,6 +731,46 @@ export enum BookingStatus {
  */
 export const BookingStatusSchema: GenEnum<BookingStatus> = /*@__PURE__*/
   enumDesc(file_aerobook_v1_booking, 0);
+
+/**
+ * @generated from enum aerobook.v1.TicketStatus
+ */
+export enum TicketStatus {
+  /**
+   * @generated from enum value: TICKET_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Issued, valid for travel.
+   *
+   * @generated from enum value: TICKET_STATUS_OPEN = 1;
+   */
+  OPEN = 1,
+
+  /**
+   * @generated from enum value: TICKET_STATUS_CHECKED_IN = 2;
+   */
+  CHECKED_IN = 2,
+
+  /**
+   * @generated from enum value: TICKET_STATUS_BOARDED = 3;
+   */
+  BOARDED = 3,
+
+  /**
+   * No longer valid: its booking was cancelled or refunded, or its flight changed.
+   *
+   * @generated from enum value: TICKET_STATUS_VOID = 4;
+   */
+  VOID = 4,
+}
+
+/**
+ * Describes the enum aerobook.v1.TicketStatus.
+ */
+export const TicketStatusSchema: GenEnum<TicketStatus> = /*@__PURE__*/
+  enumDesc(file_aerobook_v1_booking, 1);
 
 /**
  * Holds and bookings. A booking starts as a hold on seats (HELD) and follows the life cycle in
