@@ -239,6 +239,21 @@ pub async fn set_status(
     Ok(updated.rows_affected == 1)
 }
 
+/// Locks the booking's row until the transaction ends (PostgreSQL; SQLite's single writer already
+/// serialises writes), so decisions about the booking as a whole (is this its last refund?) are taken one
+/// at a time.
+#[tracing::instrument(name = "db bookings.lock_row", skip_all, fields(otel.kind = "client"))]
+pub async fn lock_row(db: &impl ConnectionTrait, id: Uuid) -> Result<(), StoreError> {
+    booking::Entity::find_by_id(id)
+        .select_only()
+        .column(booking::Column::Id)
+        .lock(LockType::Update)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?;
+    Ok(())
+}
+
 /// Records the passengers' new seats (in passenger order).
 #[tracing::instrument(name = "db bookings.set_passenger_seats", skip_all, fields(otel.kind = "client"))]
 pub async fn set_passenger_seats(

@@ -157,7 +157,10 @@ impl Payments {
             }
             RefundProgress::Full => {
                 // An automatic refund leaves its (expired, cancelled or confirmed) booking as it is; a refund
-                // of the booking completes with the last of its payments.
+                // of the booking completes with the last of its payments. Two payments' refunds applied at
+                // once would each see the other's still open: the booking's row takes them in turn, and the
+                // payments are read after it.
+                bookings::lock_row(txn, booking.id).await?;
                 let others = payments::of_booking(txn, booking.id).await?;
                 let last = others.iter().all(|other| other.id == payment.id || other.refundable_minor() == 0);
                 if last
