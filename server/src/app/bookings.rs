@@ -459,14 +459,11 @@ pub(crate) async fn apply_change(
     if change.to.releases_seats() {
         seats::release_bookings(txn, &[booking.id]).await?;
     }
-    match change.to {
-        BookingStatus::Confirmed => {
-            store_tickets::issue(txn, booking.id, &booking.ticketed_pairs(), tickets, change.at).await?;
-        }
-        BookingStatus::Held => {}
-        _ => {
-            store_tickets::void(txn, booking.id, None, change.at).await?;
-        }
+    // Only a confirmed booking holds tickets: confirming issues them, leaving CONFIRMED voids them.
+    if change.to == BookingStatus::Confirmed {
+        store_tickets::issue(txn, booking.id, &booking.ticketed_pairs(), tickets, change.at).await?;
+    } else if booking.status == BookingStatus::Confirmed {
+        store_tickets::void(txn, booking.id, None, change.at).await?;
     }
     record_history(txn, &[change]).await
 }

@@ -59,15 +59,10 @@ pub async fn insert(
     Ok(true)
 }
 
-/// A change by its quote, with its booking and state.
+/// A change by its quote, whatever its state.
 #[tracing::instrument(name = "db pending_changes.get", skip_all, fields(otel.kind = "client"))]
-pub async fn get(
-    db: &impl ConnectionTrait,
-    quote_id: Uuid,
-) -> Result<Option<(Uuid, PendingChange, PendingChangeState)>, StoreError> {
-    let Some(row) = pending_change::Entity::find_by_id(quote_id).one(db).await? else { return Ok(None) };
-    let state = row.state.parse().map_err(StoreError::Corrupt)?;
-    Ok(Some((row.booking_id, to_change(row)?, state)))
+pub async fn get(db: &impl ConnectionTrait, quote_id: Uuid) -> Result<Option<PendingChange>, StoreError> {
+    pending_change::Entity::find_by_id(quote_id).one(db).await?.map(to_change).transpose()
 }
 
 /// Moves the change from `from` to `to`; `false` when it was not in `from` (someone else moved it first).

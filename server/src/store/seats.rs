@@ -164,17 +164,18 @@ pub async fn release_bookings(db: &impl ConnectionTrait, booking_ids: &[Uuid]) -
         .into_tuple()
         .all(db)
         .await?;
-    let mut by_cabin: BTreeMap<(Uuid, String), Vec<Uuid>> = BTreeMap::new();
+    // Keyed by the cabin itself, so the map's order is the (flight, cabin) order every transaction locks in.
+    let mut by_cabin: BTreeMap<(Uuid, CabinClass), Vec<Uuid>> = BTreeMap::new();
     for (flight_id, cabin, booking_id) in segments {
-        by_cabin.entry((flight_id, cabin)).or_default().push(booking_id);
+        by_cabin.entry((flight_id, cabin.parse().map_err(StoreError::Corrupt)?)).or_default().push(booking_id);
     }
     // The seats a change waiting for its payment holds go back with the rest.
     for (booking_id, flight_id, cabin) in super::pending_changes::lapse_of_bookings(db, booking_ids).await? {
-        by_cabin.entry((flight_id, cabin.as_str().to_owned())).or_default().push(booking_id);
+        by_cabin.entry((flight_id, cabin)).or_default().push(booking_id);
     }
     let mut released = Vec::new();
     for ((flight_id, cabin), bookings) in by_cabin {
-        let mut locked = lock_cabin(db, flight_id, cabin.parse().map_err(StoreError::Corrupt)?).await?;
+        let mut locked = lock_cabin(db, flight_id, cabin).await?;
         let mut freed = 0;
         for booking_id in bookings {
             freed += locked.release(db, booking_id).await?;

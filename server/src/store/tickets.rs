@@ -51,10 +51,14 @@ pub async fn issue(
             .collect::<Result<_, StoreError>>()?;
         // A number drawn twice, or a ticket another transaction issued meanwhile, is skipped: the next round
         // sees what is still missing.
-        issued += ticket::Entity::insert_many(rows)
+        let written = ticket::Entity::insert_many(rows)
             .on_conflict(OnConflict::new().do_nothing().to_owned())
             .exec_without_returning(db)
             .await?;
+        issued += written;
+        if written == missing.len() as u64 {
+            return Ok(issued);
+        }
     }
     Err(StoreError::Corrupt("no free ticket numbers found".into()))
 }

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     app::AppError,
     domain::{
-        booking::{Booking, BookingStatus},
+        booking::{Booking, BookingStatus, Refusal},
         change::ChangeQuote,
         flight::CabinClass,
         pending_change::{PendingChange, PendingChangeState},
@@ -69,7 +69,7 @@ impl Bookings {
         };
         if !pending_changes::insert(txn, booking.id, &change, author.at).await? {
             // Made already, under another key: a quote is made once.
-            return Err(crate::domain::booking::Refusal::QuoteExpired.into());
+            return Err(Refusal::QuoteExpired.into());
         }
         let note = format!(
             "flight {} to be replaced by {} ({}) once {} ({} minor units) is paid",
@@ -91,7 +91,7 @@ impl Bookings {
     pub async fn lapse_due_changes(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
         let correlation_id = format!("sweep-{}", Uuid::now_v7());
-        let author = Author { correlation_id: &correlation_id, actor_id: None, at: now };
+        let author = Author::system(&correlation_id, now);
         let mut lapsed = 0;
         loop {
             let txn = self.store.begin_write().await?;
@@ -136,7 +136,7 @@ pub(crate) async fn complete_paid_change(
     author: &Author<'_>,
     tickets: &TicketPrefix,
 ) -> Result<PaidChange, AppError> {
-    let (_, change, _) = pending_changes::get(txn, change_id)
+    let change = pending_changes::get(txn, change_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("a change's payment without its change".into()))?;
     let position = match booking.segment_on(Some(change.flight_id)) {

@@ -46,6 +46,11 @@ impl<'a> Author<'a> {
         Self { correlation_id: &actor.correlation_id, actor_id: Some(actor.caller.user_id), at }
     }
 
+    /// No acting user: the payment provider's outcome, a job, the sweeper.
+    pub(crate) fn system(correlation_id: &'a str, at: DateTime<Utc>) -> Self {
+        Self { correlation_id, actor_id: None, at }
+    }
+
     /// A history entry that leaves the booking in `status`.
     pub(crate) fn entry<'e>(
         &'e self,
@@ -54,10 +59,21 @@ impl<'a> Author<'a> {
         cause: &'e str,
         note: Option<&'e str>,
     ) -> Change<'e> {
+        self.transition(booking_id, (status, status), cause, note)
+    }
+
+    /// A history entry moving the booking `from` one status `to` another.
+    pub(crate) fn transition<'e>(
+        &'e self,
+        booking_id: Uuid,
+        (from, to): (BookingStatus, BookingStatus),
+        cause: &'e str,
+        note: Option<&'e str>,
+    ) -> Change<'e> {
         Change {
             booking_id,
-            from: Some(status),
-            to: status,
+            from: Some(from),
+            to,
             cause,
             correlation_id: self.correlation_id,
             actor_id: self.actor_id,

@@ -63,7 +63,7 @@ impl Payments {
             );
             return Ok(Applied::NOTHING);
         };
-        let history = History { correlation_id, now, tickets: &self.tickets };
+        let history = History { author: Author::system(correlation_id, now), tickets: &self.tickets };
         if let ProviderEvent::DisputeOpened { reason, .. } = event {
             let booking = booking_of(txn, &payment).await?;
             tracing::warn!(payment_id = %payment.id, booking_id = %booking.id, reason, "card payment disputed");
@@ -134,7 +134,7 @@ impl Payments {
     ) -> Result<Applied, AppError> {
         let total = match refund_id {
             Some(refund_id) => {
-                payments::record_refund(txn, refund_id, payment.id, amount_minor, history.now).await?;
+                payments::record_refund(txn, refund_id, payment.id, amount_minor, history.author.at).await?;
                 payments::refunded_total(txn, payment.id).await?
             }
             // A charge's report carries its total refunded so far.
@@ -164,7 +164,7 @@ impl Payments {
                 let others = payments::of_booking(txn, booking.id).await?;
                 let last = others.iter().all(|other| other.id == payment.id || other.refundable_minor() == 0);
                 if last
-                    && status_as_of(booking.status, booking.hold_expires_at, history.now)
+                    && status_as_of(booking.status, booking.hold_expires_at, history.author.at)
                         .apply(BookingAction::CompleteRefund)
                         .is_ok()
                 {
@@ -173,7 +173,7 @@ impl Payments {
                 }
             }
         }
-        payments::update(txn, &payment, history.now).await?;
+        payments::update(txn, &payment, history.author.at).await?;
         Ok(Applied { changed: true, moved })
     }
 
@@ -221,8 +221,7 @@ impl Payments {
         payment: &mut Payment,
         history: &History<'_>,
     ) -> Result<Vec<Uuid>, AppError> {
-        let author = Author { correlation_id: history.correlation_id, actor_id: None, at: history.now };
-        match complete_paid_change(txn, booking, change_id, &author, &self.tickets).await? {
+        match complete_paid_change(txn, booking, change_id, &history.author, history.tickets).await? {
             PaidChange::Completed(moved) => Ok(moved),
             PaidChange::Lost(reason) => {
                 refund_automatically(txn, booking, payment, history, reason).await?;
@@ -244,7 +243,7 @@ async fn refund_automatically(
     payment.start_refund();
     history.note(txn, booking, AUTO_REFUND, reason).await?;
     let job = Job::SendRefund { payment_id: payment.id, part: None };
-    job::enqueue(txn, &job, history.correlation_id, history.now).await
+    job::enqueue(txn, &job, history.author.correlation_id, history.author.at).await
 }
 
 /// What applying a provider outcome did.
@@ -265,7 +264,7 @@ impl Applied {
 /// taking several cabins locks them.
 async fn retake_seats(txn: &DatabaseTransaction, booking: &Booking) -> Result<bool, AppError> {
     let mut segments: Vec<_> = booking.segments.iter().collect();
-    segments.sort_by_key(|segment| (segment.flight_id, segment.cabin.as_str()));
+    segments.sort_by_key(|segment| (segment.flight_id, segment.cabin));
     let savepoint = txn.begin().await.map_err(StoreError::from)?;
     for segment in segments {
         let mut cabin_seats = seats::lock_cabin(&savepoint, segment.flight_id, segment.cabin).await?;

@@ -100,10 +100,9 @@ async fn booking_of(txn: &DatabaseTransaction, payment: &Payment) -> Result<Book
 }
 
 /// How payment outcomes write booking history: with the correlation id of the event (or job) and its time,
-/// and no acting user.
+/// and no acting user; a confirmation is ticketed after `tickets`.
 struct History<'a> {
-    correlation_id: &'a str,
-    now: DateTime<Utc>,
+    author: Author<'a>,
     tickets: &'a TicketPrefix,
 }
 
@@ -132,15 +131,6 @@ impl History<'_> {
     }
 
     fn entry<'e>(&'e self, booking: &Booking, to: BookingStatus, cause: &'e str, note: Option<&'e str>) -> Change<'e> {
-        Change {
-            booking_id: booking.id,
-            from: Some(booking.status),
-            to,
-            cause,
-            correlation_id: self.correlation_id,
-            actor_id: None,
-            note,
-            at: self.now,
-        }
+        self.author.transition(booking.id, (booking.status, to), cause, note)
     }
 }

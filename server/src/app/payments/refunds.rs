@@ -137,7 +137,7 @@ impl Payments {
                 // The payment itself stands: only the booking's history can say the money is still owed.
                 let booking = booking_of(&txn, &payment).await?;
                 let note = format!("money back for a change was refused by the provider: {message}");
-                History { correlation_id: &correlation_id, now, tickets: &self.tickets }
+                History { author: Author::system(&correlation_id, now), tickets: &self.tickets }
                     .note(&txn, &booking, CHANGE_REFUND_FAILED, &note)
                     .await?;
                 Vec::new()
