@@ -255,6 +255,7 @@ pub fn hold_request(flight_id: &str) -> pb::CreateBookingRequest {
             family_name: "Buyer".into(),
             date_of_birth: "1990-01-01".into(),
             r#type: pb::PassengerType::Adult.into(),
+            ..Default::default()
         }],
         contact_email: "bench@example.com".into(),
         ..Default::default()

@@ -21,6 +21,7 @@ mod m20261207_000013_booking_segments;
 mod m20261207_000014_flight_changes;
 mod m20261207_000015_change_payments;
 mod m20261208_000016_tickets;
+mod m20261209_000017_check_in;
 
 pub use m20261130_000005_world_airports::{AIRPORTS_TSV, parse as parse_airports};
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_flight_changes::Migration),
             Box::new(m20261207_000015_change_payments::Migration),
             Box::new(m20261208_000016_tickets::Migration),
+            Box::new(m20261209_000017_check_in::Migration),
         ]
     }
 }

@@ -98,6 +98,7 @@ async fn the_cancellation_email_arrives_over(mode: &str, url: impl Fn(u16) -> St
         family_name: "Saleh".into(),
         date_of_birth: "1990-01-01".into(),
         r#type: pb::PassengerType::Adult.into(),
+        ..Default::default()
     };
     let booking = bookings
         .create_booking(keyed(

@@ -55,6 +55,7 @@ fn passenger(given_name: &str, kind: pb::PassengerType, date_of_birth: &str) -> 
         family_name: "Haddad".into(),
         date_of_birth: date_of_birth.into(),
         r#type: kind.into(),
+        ..Default::default()
     }
 }
 

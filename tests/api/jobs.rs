@@ -53,6 +53,8 @@ macro_rules! mail_tests {
     )*};
 }
 
+pub(crate) use mail_tests;
+
 pub(crate) async fn confirmed_booking(app: &TestApp) -> pb::Booking {
     let flight = flight_with_economy(app, 2, "AB").await;
     let sara = Customer::new(app);

@@ -9,6 +9,8 @@ mod bookings;
 mod catalogue;
 mod change_payments;
 mod changes;
+mod check_in;
+mod check_in_gate;
 mod cluster;
 mod contract;
 mod create_flight;

@@ -233,6 +233,10 @@ impl TestApp {
         WaitingRoomServiceClient::new(self.channel.clone())
     }
 
+    pub fn check_in(&self) -> aerobook_proto::v1::check_in_service_client::CheckInServiceClient<Channel> {
+        aerobook_proto::v1::check_in_service_client::CheckInServiceClient::new(self.channel.clone())
+    }
+
     pub fn admin(&self) -> aerobook_proto::v1::admin_service_client::AdminServiceClient<Channel> {
         aerobook_proto::v1::admin_service_client::AdminServiceClient::new(self.channel.clone())
     }

@@ -101,6 +101,7 @@ fn booking(flight_id: &str, names: &[&str], seat_numbers: Vec<String>, email: &s
                 family_name: "Haddad".into(),
                 date_of_birth: "1990-04-12".into(),
                 r#type: proto::PassengerType::Adult.into(),
+                ..Default::default()
             })
             .collect(),
         seat_numbers,

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod airports;
 pub mod auth;
 pub mod bookings;
+pub mod check_in;
 pub mod convert;
 pub mod flights;
 pub mod fuzzing;
@@ -119,6 +120,11 @@ impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {
             AppError::Invalid(invalid) => invalid.into(),
+            AppError::DocumentsRequired(missing) => {
+                let fields: Vec<&str> = missing.violations.iter().map(|v| v.field.as_str()).collect();
+                let message = format!("travel documents are required for this flight: check {}", fields.join(", "));
+                ApiError { violations: missing.violations, ..ApiError::new(ErrorCode::DocumentsRequired, message) }
+            }
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Unauthorized(message) => ApiError::unauthorized(message),
             AppError::RateLimited(wait) => ApiError::rate_limited(wait),
@@ -234,6 +240,21 @@ impl From<Refusal> for ApiError {
                 ErrorCode::QuoteExpired,
                 "the change quote has expired or no longer fits the booking: ask for a new one",
             ),
+            Refusal::CheckInNotOpen { opens_at } => with(
+                ApiError::new(
+                    ErrorCode::CheckInNotOpen,
+                    format!("online check-in for this flight opens at {}", opens_at.to_rfc3339()),
+                ),
+                "opensAt",
+                opens_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            Refusal::CheckInClosed => ApiError::new(
+                ErrorCode::CheckInClosed,
+                "online check-in for this flight has closed (60 minutes before departure)",
+            ),
+            Refusal::AlreadyBoarded => {
+                ApiError::new(ErrorCode::AlreadyBoarded, "this passenger has boarded already: the pass was scanned")
+            }
             Refusal::JobNotRetryable(state) => job_refused(state, "retried"),
             Refusal::JobNotDiscardable(state) => job_refused(state, "discarded"),
             Refusal::Transition(TransitionError::Invalid { current, action }) => with(

@@ -11,6 +11,10 @@ use crate::{
 pub enum AppError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// Travel documents are missing or invalid for a check-in: each field is named. Like a validation
+    /// failure, not stored under the key (the call is made again with the documents).
+    #[error("travel documents required: {0}")]
+    DocumentsRequired(ValidationError),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// Credentials or a refresh token were not accepted; the message says no more than that.

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod airports;
 pub mod bookings;
+pub mod check_in;
 pub mod error;
 pub mod flights;
 pub mod idempotency;

@@ -1,7 +1,8 @@
 //! What is kept only for a while, and for how long: idempotency keys (at least 24 hours, until their
 //! expiry), provider event ids (30 days: Stripe redelivers for 3 days), refresh tokens that can no longer
 //! be used, finished jobs (7 days, for inspection), and change quotes (a day past their expiry, so a late
-//! `ChangeFlight` still hears `QUOTE_EXPIRED`). Swept in bounded batches.
+//! `ChangeFlight` still hears `QUOTE_EXPIRED`), and travel documents (personal data: until a day after their
+//! booking's last flight arrives, set when they are given). Swept in bounded batches.
 
 use chrono::TimeDelta;
 
@@ -30,6 +31,7 @@ pub struct Swept {
     pub refresh_tokens: u64,
     pub done_jobs: u64,
     pub change_quotes: u64,
+    pub travel_documents: u64,
 }
 
 #[derive(Clone)]
@@ -60,6 +62,7 @@ impl Retention {
                 retention::delete_quotes_expired_before(db, now - EXPIRED_QUOTE_RETENTION, BATCH)
             })
             .await?,
+            travel_documents: in_batches(|| retention::delete_travel_documents_due(db, now, BATCH)).await?,
         };
         if swept != Swept::default() {
             tracing::info!(?swept, "retention sweep deleted rows past their retention");

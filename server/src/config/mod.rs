@@ -187,6 +187,8 @@ pub struct BookingConfig {
     pub sweep_interval: chrono::TimeDelta,
     /// The three digits every ticket number starts with.
     pub ticket_prefix: crate::domain::ticket::TicketPrefix,
+    /// How long before departure online check-in opens (`AEROBOOK_CHECK_IN_OPENS_HOURS`).
+    pub check_in_opens_before: chrono::TimeDelta,
 }
 
 /// The background job runner.
@@ -431,6 +433,13 @@ impl Config {
                         .map_err(|problem| invalid("AEROBOOK_TICKET_PREFIX", problem))?,
                     None => crate::domain::ticket::TicketPrefix::default(),
                 },
+                // At least two hours: check-in closes one hour before departure.
+                check_in_opens_before: chrono::TimeDelta::hours(parse_in(
+                    get,
+                    "AEROBOOK_CHECK_IN_OPENS_HOURS",
+                    24,
+                    2..=168,
+                )?),
             },
             payments,
             mail: MailConfig {

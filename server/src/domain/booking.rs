@@ -1,6 +1,8 @@
 //! Bookings: the life cycle as a pure state machine, passengers and their fares, booking
 //! references, and the business refusals a booking call can end in.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -11,6 +13,7 @@ use super::{
     money::Money,
     pending_change::PendingChange,
     ticket::Ticket,
+    travel_document::TravelDocument,
     validation::{ValidationError, Violations},
 };
 
@@ -53,6 +56,7 @@ string_enum!(
         Expire => "EXPIRE",
         ChangeSeats => "CHANGE_SEATS",
         ChangeFlight => "CHANGE_FLIGHT",
+        CheckIn => "CHECK_IN",
         RequestRefund => "REQUEST_REFUND",
         CompleteRefund => "COMPLETE_REFUND",
         // Recorded by the payment provider's events, never requested by a caller.
@@ -86,7 +90,7 @@ impl BookingStatus {
             (S::Held, A::Cancel) => Ok(S::Cancelled),
             (S::Held, A::Expire) => Ok(S::Expired),
             (S::Held, A::ChangeSeats | A::ChangeFlight) => Ok(S::Held),
-            (S::Confirmed, A::ChangeFlight) => Ok(S::Confirmed),
+            (S::Confirmed, A::ChangeFlight | A::CheckIn) => Ok(S::Confirmed),
             (S::Confirmed, A::RequestRefund) => Ok(S::RefundPending),
             (S::RefundPending | S::Confirmed, A::CompleteRefund) => Ok(S::Refunded),
             (S::RefundPending, A::RefundFailed) => Ok(S::Confirmed),
@@ -264,6 +268,8 @@ pub struct Booking {
     pub pending_change: Option<Box<PendingChange>>,
     /// The e-tickets, voided ones included (none before the booking is confirmed).
     pub tickets: Vec<Ticket>,
+    /// The travel documents on file, by passenger index (given at check-in, swept after the trip).
+    pub documents: BTreeMap<usize, TravelDocument>,
 }
 
 /// One flight of a booking: the party's seats on it (one per passenger, in passenger order) and its price
@@ -382,6 +388,15 @@ pub enum Refusal {
     /// The change quote has expired, or no longer fits the booking (its flight was changed since).
     #[error("the change quote has expired")]
     QuoteExpired,
+    /// Online check-in for the flight opens at `opens_at`.
+    #[error("check-in opens at {opens_at}")]
+    CheckInNotOpen { opens_at: DateTime<Utc> },
+    /// Online check-in for the flight has closed.
+    #[error("check-in has closed")]
+    CheckInClosed,
+    /// The scanned pass's passenger is on board already.
+    #[error("the passenger has boarded already")]
+    AlreadyBoarded,
     /// An operator asked to discard a background job that is running, done or discarded already.
     #[error("a {0:?} job cannot be discarded")]
     JobNotDiscardable(crate::domain::job::JobState),
@@ -423,6 +438,7 @@ mod tests {
             (S::Held, A::ChangeSeats, S::Held),
             (S::Held, A::ChangeFlight, S::Held),
             (S::Confirmed, A::ChangeFlight, S::Confirmed),
+            (S::Confirmed, A::CheckIn, S::Confirmed),
             (S::Confirmed, A::RequestRefund, S::RefundPending),
             (S::RefundPending, A::CompleteRefund, S::Refunded),
             (S::Held, A::PaymentSucceeded, S::Confirmed),
@@ -553,6 +569,7 @@ mod tests {
             version: 1,
             pending_change: None,
             tickets: Vec::new(),
+            documents: BTreeMap::new(),
         };
         let field = |result: Result<usize, ValidationError>| result.unwrap_err().violations[0].field.clone();
         assert_eq!((booking.segment_on(None).unwrap(), booking.segment_on(Some(out)).unwrap()), (0, 0));

@@ -155,6 +155,7 @@ mod tests {
             version: 1,
             pending_change: None,
             tickets: Vec::new(),
+            documents: Default::default(),
         }
     }
 

@@ -35,6 +35,7 @@ pub mod airport;
 pub mod auth;
 pub mod booking;
 pub mod change;
+pub mod check_in;
 #[cfg(test)]
 mod fixtures;
 pub mod flight;
@@ -48,6 +49,7 @@ pub mod pending_change;
 pub mod search;
 pub mod taken_seats;
 pub mod ticket;
+pub mod travel_document;
 pub mod trip;
 pub mod validation;
 pub mod waiting_room;

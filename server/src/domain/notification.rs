@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     booking::{Booking, BookingAction, BookingStatus},
+    check_in::BoardingPass,
     flight::Flight,
     ticket::TicketStatus,
 };
@@ -28,6 +29,7 @@ string_enum!(
         RefundFailed => "REFUND_FAILED",
         SeatsChanged => "SEATS_CHANGED",
         FlightChanged => "FLIGHT_CHANGED",
+        CheckedIn => "CHECKED_IN",
     }
 );
 
@@ -41,6 +43,7 @@ impl BookingEvent {
             (Some(from), to) if from == to => match cause {
                 _ if cause == BookingAction::ChangeSeats.as_str() => Some(Self::SeatsChanged),
                 _ if cause == BookingAction::ChangeFlight.as_str() => Some(Self::FlightChanged),
+                _ if cause == BookingAction::CheckIn.as_str() => Some(Self::CheckedIn),
                 _ => None,
             },
             (Some(S::RefundPending), S::Confirmed) => Some(Self::RefundFailed),
@@ -56,7 +59,10 @@ impl BookingEvent {
 
     /// Whether the customer gets an email about it.
     pub fn is_emailed(self) -> bool {
-        matches!(self, Self::Confirmed | Self::Cancelled | Self::Expired | Self::Refunded | Self::FlightChanged)
+        matches!(
+            self,
+            Self::Confirmed | Self::Cancelled | Self::Expired | Self::Refunded | Self::FlightChanged | Self::CheckedIn
+        )
     }
 }
 
@@ -70,6 +76,15 @@ pub struct Email {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// Barcodes the HTML shows inline (`<img src="cid:...">`), drawn when the email is sent.
+    pub barcodes: Vec<InlineBarcode>,
+}
+
+/// A boarding pass's barcode in an email: the pass's text, shown where the HTML names `content_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineBarcode {
+    pub content_id: String,
+    pub text: String,
 }
 
 /// The email about `event` (which must be emailed), from the booking and its flights (one per segment, in
@@ -104,6 +119,10 @@ pub fn email_for(
             format!("Booking {reference}: flight changed"),
             "Your flights were changed as you asked. Here is your booking as it is now.".to_owned(),
         ),
+        BookingEvent::CheckedIn => (
+            format!("Booking {reference}: your boarding passes"),
+            "You are checked in. Show each traveller's boarding pass at the gate: its barcode is the pass.".to_owned(),
+        ),
         _ => return None,
     };
     let mut details = vec![("Booking reference".to_owned(), reference.to_owned())];
@@ -137,6 +156,24 @@ pub fn email_for(
         }
     }
     details.push(("Total".to_owned(), booking.total_price.to_string()));
+    let passes = if event == BookingEvent::CheckedIn { passes_to_show(booking, flights, at) } else { Vec::new() };
+    for (i, (pass, flight)) in passes.iter().enumerate() {
+        let boarding = pass.boarding_time.with_timezone(&flight.origin_time_zone);
+        details.push((
+            format!("Boarding pass {}", i + 1),
+            format!(
+                "{}: {} {} to {}, seat {}, sequence {}, boarding {} local time, e-ticket {}",
+                pass.passenger_name,
+                pass.flight_number,
+                pass.origin,
+                pass.destination,
+                pass.seat,
+                pass.sequence_number,
+                boarding.format("%a %-d %b %H:%M"),
+                pass.ticket_number
+            ),
+        ));
+    }
     let travellers: Vec<String> = booking
         .passengers
         .iter()
@@ -166,9 +203,44 @@ pub fn email_for(
     for traveller in &travellers {
         let _ = writeln!(html, "<li>{}</li>", escape(traveller));
     }
-    let _ = write!(html, "</ul>\n<p>This message is about a change made at {when}.</p>\n</body></html>\n");
+    html.push_str("</ul>\n");
+    let mut barcodes = Vec::with_capacity(passes.len());
+    for (i, (pass, _)) in passes.iter().enumerate() {
+        let content_id = format!("pass-{}@aerobook", pass.ticket_number);
+        let _ = writeln!(
+            html,
+            "<p>Boarding pass {}: {}<br><img src=\"cid:{}\" alt=\"Boarding pass barcode\"></p>",
+            i + 1,
+            escape(&pass.passenger_name),
+            escape(&content_id)
+        );
+        barcodes.push(InlineBarcode { content_id, text: pass.bcbp.clone() });
+    }
+    let _ = write!(html, "<p>This message is about a change made at {when}.</p>\n</body></html>\n");
 
-    Some(Email { message_id: format!("<{event_id}@aerobook>"), to: booking.contact_email.clone(), subject, text, html })
+    Some(Email {
+        message_id: format!("<{event_id}@aerobook>"),
+        to: booking.contact_email.clone(),
+        subject,
+        text,
+        html,
+        barcodes,
+    })
+}
+
+/// The passes of the booking's checked-in passengers on its flights departing after `at`, in travel order.
+fn passes_to_show<'f>(booking: &Booking, flights: &'f [Flight], at: DateTime<Utc>) -> Vec<(BoardingPass, &'f Flight)> {
+    flights
+        .iter()
+        .filter(|flight| flight.departs_at > at)
+        .flat_map(|flight| {
+            booking
+                .tickets
+                .iter()
+                .filter(|ticket| ticket.flight_id == flight.id && ticket.status == TicketStatus::CheckedIn)
+                .filter_map(move |ticket| Some((BoardingPass::of(booking, flight, ticket).ok()?, flight)))
+        })
+        .collect()
 }
 
 /// Text made safe inside HTML elements and attribute values.
@@ -206,12 +278,13 @@ mod tests {
         assert_eq!(of(Some(S::Held), S::Held, "CHANGE_SEATS"), Some(BookingEvent::SeatsChanged));
         assert_eq!(of(Some(S::Confirmed), S::Confirmed, "CHANGE_FLIGHT"), Some(BookingEvent::FlightChanged));
         assert_eq!(of(Some(S::Confirmed), S::Confirmed, "AUTO_REFUND"), None);
+        assert_eq!(of(Some(S::Confirmed), S::Confirmed, "CHECK_IN"), Some(BookingEvent::CheckedIn));
     }
 
     #[test]
     fn customers_hear_about_confirmation_cancellation_expiry_refund_and_flight_changes() {
         let emailed: Vec<_> = BookingEvent::ALL.iter().filter(|e| e.is_emailed()).map(|e| e.as_str()).collect();
-        assert_eq!(emailed, ["CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED", "FLIGHT_CHANGED"]);
+        assert_eq!(emailed, ["CONFIRMED", "CANCELLED", "EXPIRED", "REFUNDED", "FLIGHT_CHANGED", "CHECKED_IN"]);
     }
 
     #[test]

@@ -11,10 +11,15 @@ const MAX_PAGE_TOKEN_LEN: usize = 128;
 
 /// `0` means the default.
 pub fn page_size(requested: i32) -> Result<u32, String> {
+    page_size_within(requested, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+}
+
+/// A list's own page size, for lists whose pages are larger than most; `0` means `default`.
+pub fn page_size_within(requested: i32, default: u32, max: u32) -> Result<u32, String> {
     match u32::try_from(requested) {
-        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
-        Ok(size) if size <= MAX_PAGE_SIZE => Ok(size),
-        _ => Err(format!("must be between 0 (default {DEFAULT_PAGE_SIZE}) and {MAX_PAGE_SIZE}")),
+        Ok(0) => Ok(default),
+        Ok(size) if size <= max => Ok(size),
+        _ => Err(format!("must be between 0 (default {default}) and {max}")),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Ticket {
     pub passenger_index: usize,
     pub flight_id: Uuid,
     pub status: TicketStatus,
+    /// The flight's check-in sequence number, from check-in on.
+    pub sequence_number: Option<u16>,
 }
 
 /// The three digits every ticket number starts with (`AEROBOOK_TICKET_PREFIX`).

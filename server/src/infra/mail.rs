@@ -6,9 +6,10 @@ use std::{path::PathBuf, time::Duration};
 
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart},
+    message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType},
 };
 
+use super::barcode::{BarcodeError, pdf417_png};
 use crate::{config::MailConfig, domain::notification::Email};
 
 /// Why an email was not handed over.
@@ -25,6 +26,9 @@ pub enum MailError {
     File(#[from] lettre::transport::file::Error),
     #[error("the mail directory could not be created: {0}")]
     Directory(#[from] std::io::Error),
+    /// A barcode the email shows could not be drawn: the same every time.
+    #[error(transparent)]
+    Barcode(#[from] BarcodeError),
 }
 
 impl MailError {
@@ -33,7 +37,7 @@ impl MailError {
     /// a refused sender is fixed in the configuration, and the emails then go out without an operator
     /// retrying each one.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, MailError::Invalid(_))
+        matches!(self, MailError::Invalid(_) | MailError::Barcode(_))
     }
 }
 
@@ -68,7 +72,8 @@ impl Mailer {
         }
     }
 
-    /// Sends `email` with a plain-text and an HTML alternative, under its own Message-ID.
+    /// Sends `email` with a plain-text and an HTML alternative (the HTML with its barcodes as inline
+    /// images), under its own Message-ID.
     #[tracing::instrument(name = "smtp send", skip_all, fields(otel.kind = "client", mail.message_id = %email.message_id))]
     pub async fn send(&self, email: &Email) -> Result<(), MailError> {
         let to: Mailbox =
@@ -78,7 +83,7 @@ impl Mailer {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(email.message_id.clone()))
-            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
+            .multipart(body(email)?)
             .map_err(|e| MailError::Invalid(e.to_string()))?;
         match &self.transport {
             Transport::Smtp(smtp) => {
@@ -91,6 +96,19 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+fn body(email: &Email) -> Result<MultiPart, MailError> {
+    if email.barcodes.is_empty() {
+        return Ok(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()));
+    }
+    let mut related = MultiPart::related().singlepart(SinglePart::html(email.html.clone()));
+    let png = ContentType::parse("image/png").map_err(|e| MailError::Invalid(e.to_string()))?;
+    for barcode in &email.barcodes {
+        let image = pdf417_png(&barcode.text)?;
+        related = related.singlepart(Attachment::new_inline(barcode.content_id.clone()).body(image, png.clone()));
+    }
+    Ok(MultiPart::alternative().singlepart(SinglePart::plain(email.text.clone())).multipart(related))
 }
 
 fn smtp_transport(url: &str, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub cache_lookups: Counter<u64>,
     /// Passes given out, by `flight_id`.
     pub waiting_room_admissions: Counter<u64>,
+    /// Passengers checked in, by `flight_id`.
+    pub check_ins: Counter<u64>,
+    /// Passengers boarded at the gate, by `flight_id`.
+    pub boardings: Counter<u64>,
     /// Payment outcomes the provider reported, by `outcome` (`succeeded`, `failed`, `refunded`, ...).
     pub payments: Counter<u64>,
     /// Provider outcomes applied by reconciliation because their webhook was lost.
@@ -148,6 +152,8 @@ impl Metrics {
                 "{pass}",
                 "Waiting-room passes given out",
             ),
+            check_ins: counter("aerobook.check_ins", "{passenger}", "Passengers checked in, per flight"),
+            boardings: counter("aerobook.boardings", "{passenger}", "Passengers boarded at the gate, per flight"),
             payments: counter("aerobook.payments", "{payment}", "Payment outcomes"),
             reconciliation_fixed: counter(
                 "aerobook.payments.reconciliation.fixed",

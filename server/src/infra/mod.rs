@@ -2,6 +2,7 @@
 //! the call when its backend is away: Redis accelerates, the database decides.
 
 pub mod availability;
+pub mod barcode;
 pub mod cache;
 pub mod clock;
 pub mod deadline;

@@ -155,7 +155,9 @@ fn wire(code: ErrorCode) -> (Code, Option<Duration>) {
         E::InvalidStateTransition => (Code::FailedPrecondition, None),
         E::MaxPerUserExceeded => (Code::FailedPrecondition, None),
         E::WaitingRoomRequired => (Code::FailedPrecondition, None),
-        E::QuoteExpired => (Code::FailedPrecondition, None),
+        E::QuoteExpired | E::CheckInNotOpen | E::CheckInClosed | E::DocumentsRequired | E::AlreadyBoarded => {
+            (Code::FailedPrecondition, None)
+        }
         E::PaymentFailed => (Code::FailedPrecondition, None),
         E::PaymentRequired => (Code::FailedPrecondition, None),
         E::PaymentProcessing => (Code::Aborted, Some(PROVIDER)),
@@ -188,6 +190,10 @@ mod tests {
         ("MAX_PER_USER_EXCEEDED", Code::FailedPrecondition, false),
         ("WAITING_ROOM_REQUIRED", Code::FailedPrecondition, false),
         ("QUOTE_EXPIRED", Code::FailedPrecondition, false),
+        ("CHECK_IN_NOT_OPEN", Code::FailedPrecondition, false),
+        ("CHECK_IN_CLOSED", Code::FailedPrecondition, false),
+        ("DOCUMENTS_REQUIRED", Code::FailedPrecondition, false),
+        ("ALREADY_BOARDED", Code::FailedPrecondition, false),
         ("PAYMENT_FAILED", Code::FailedPrecondition, false),
         ("PAYMENT_REQUIRED", Code::FailedPrecondition, false),
         ("PAYMENT_PROCESSING", Code::Aborted, true),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use aerobook_proto::v1::{
     RateLimitClass, admin_service_server::AdminServiceServer, airport_service_server::AirportServiceServer,
     auth_service_server::AuthServiceServer, booking_service_server::BookingServiceServer,
-    flight_service_server::FlightServiceServer, payment_service_server::PaymentServiceServer,
-    waiting_room_service_server::WaitingRoomServiceServer,
+    check_in_service_server::CheckInServiceServer, flight_service_server::FlightServiceServer,
+    payment_service_server::PaymentServiceServer, waiting_room_service_server::WaitingRoomServiceServer,
 };
 use axum::{extract::State, http::StatusCode, routing::get};
 use tokio::net::TcpListener;
@@ -20,14 +20,15 @@ use super::{
 };
 use crate::{
     api::{
-        admin::AdminApi, airports::AirportApi, auth::AuthApi, bookings::BookingApi, flights::FlightApi,
-        payments::PaymentApi, waiting_rooms::WaitingRoomApi, webhooks,
+        admin::AdminApi, airports::AirportApi, auth::AuthApi, bookings::BookingApi, check_in::CheckInApi,
+        flights::FlightApi, payments::PaymentApi, waiting_rooms::WaitingRoomApi, webhooks,
     },
     app::{
         accounts::{Accounts, LOGIN_FAILURES_BUCKET, RefreshLifetimes},
         admin::JobQueue,
         airports::AirportDirectory,
         bookings::Bookings,
+        check_in::CheckIns,
         flights::FlightCatalog,
         idempotency::Idempotency,
         job::OutboxSignal,
@@ -80,6 +81,7 @@ type PaymentServer = PaymentServiceServer<PaymentApi>;
 type AirportServer = AirportServiceServer<AirportApi>;
 type WaitingRoomServer = WaitingRoomServiceServer<WaitingRoomApi>;
 type AdminServer = AdminServiceServer<AdminApi>;
+type CheckInServer = CheckInServiceServer<CheckInApi>;
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
@@ -196,6 +198,14 @@ impl Application {
             configured!(BookingServiceServer::new(BookingApi::new(bookings.clone(), clock.clone())), max_message);
         let waiting_room_service =
             configured!(WaitingRoomServiceServer::new(WaitingRoomApi::new(rooms, clock.clone())), max_message);
+        let check_ins = CheckIns::new(
+            store.clone(),
+            idempotency.clone(),
+            clock.clone(),
+            config.bookings.check_in_opens_before,
+            signal.clone(),
+        );
+        let check_in_service = configured!(CheckInServiceServer::new(CheckInApi::new(check_ins)), max_message);
 
         let PaymentSetup { provider, simulated, webhook_secrets } = payment_provider(&config, &clock)?;
         // A payment call that dies keeps its key reserved for two call deadlines; a retry then takes it over.
@@ -238,6 +248,7 @@ impl Application {
                 AirportServer::NAME,
                 WaitingRoomServer::NAME,
                 AdminServer::NAME,
+                CheckInServer::NAME,
             ],
         )
         .await;
@@ -263,6 +274,7 @@ impl Application {
             .add_service(airports)
             .add_service(waiting_room_service)
             .add_service(admin_service)
+            .add_service(check_in_service)
             .into_axum_router()
             .route("/healthz", get(readiness_probe).with_state(readiness.clone()))
             .merge(webhooks::router(payments.clone(), webhook_secrets, limiter.clone()))

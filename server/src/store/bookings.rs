@@ -1,7 +1,7 @@
 //! Booking queries: inserting holds with their passengers, status changes, reading and listing, and the
 //! sweeper's claim on due holds. Seats are `super::seats`, the history `super::history`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -300,6 +300,13 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<Booking>,
     Ok(with_passengers(db, vec![row]).await?.pop())
 }
 
+/// The bookings with these ids (those that exist), in no particular order.
+#[tracing::instrument(name = "db bookings.get_many", skip_all, fields(otel.kind = "client"))]
+pub async fn get_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Booking>, StoreError> {
+    let rows = booking::Entity::find().filter(booking::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    with_passengers(db, rows).await
+}
+
 /// Which bookings a list shows.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListFilter {
@@ -404,13 +411,30 @@ async fn with_passengers(db: &impl ConnectionTrait, rows: Vec<booking::Model>) -
     let ticketed: Vec<Uuid> = rows.iter().filter(|r| may_hold_tickets(&r.status)).map(|r| r.id).collect();
     let mut tickets =
         if ticketed.is_empty() { HashMap::new() } else { super::tickets::of_bookings(db, ticketed).await? };
+    // Documents are given at check-in, so only bookings with a ticket checked in may have some on file.
+    let checked_in: Vec<Uuid> = tickets
+        .iter()
+        .filter(|(_, tickets)| tickets.iter().any(|ticket| ticket.sequence_number.is_some()))
+        .map(|(&id, _)| id)
+        .collect();
+    let mut documents = if checked_in.is_empty() {
+        HashMap::new()
+    } else {
+        super::travel_documents::of_bookings(db, checked_in).await?
+    };
     rows.into_iter()
         .map(|row| {
             let passengers = by_booking.remove(&row.id).unwrap_or_default();
             let segments = segments.remove(&row.id).unwrap_or_default();
             let pending_change = changes.remove(&row.id).map(Box::new);
             let tickets = tickets.remove(&row.id).unwrap_or_default();
-            to_booking(row, passengers, segments).map(|booking| Booking { pending_change, tickets, ..booking })
+            let documents = documents.remove(&row.id).unwrap_or_default();
+            to_booking(row, passengers, segments).map(|booking| Booking {
+                pending_change,
+                tickets,
+                documents,
+                ..booking
+            })
         })
         .collect()
 }
@@ -453,6 +477,7 @@ fn to_booking(
         version: row.version,
         pending_change: None,
         tickets: Vec::new(),
+        documents: BTreeMap::new(),
     })
 }
 

@@ -11,13 +11,21 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{
     flight::{CabinLayout, SeatNumber},
+    notification::BookingEvent,
     taken_seats::TakenSeats,
 };
 
 /// Booking statuses whose seats are given back.
 const RELEASED: &str = "('CANCELLED', 'EXPIRED', 'REFUNDED')";
-/// Booking events a customer is emailed about (`BookingEvent::is_emailed`).
-const EMAILED: &str = "('CONFIRMED', 'CANCELLED', 'EXPIRED', 'REFUNDED', 'FLIGHT_CHANGED')";
+/// Booking events a customer is emailed about, as an SQL list: `('CONFIRMED', ...)`.
+fn emailed_events() -> String {
+    let names: Vec<String> = BookingEvent::ALL
+        .iter()
+        .filter(|event| event.is_emailed())
+        .map(|event| format!("'{}'", event.as_str()))
+        .collect();
+    format!("({})", names.join(", "))
+}
 
 /// A cabin whose count does not match its assigned seats.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,7 +274,7 @@ pub async fn emailed_events_and_their_jobs(
     db: &impl ConnectionTrait,
     since: DateTime<Utc>,
 ) -> Result<(Vec<Uuid>, HashSet<Uuid>), StoreError> {
-    let sql = format!("SELECT id FROM booking_history WHERE event IN {EMAILED} AND at >= $1");
+    let sql = format!("SELECT id FROM booking_history WHERE event IN {} AND at >= $1", emailed_events());
     let events = query(db, &sql, [since.into()]).await?.iter().map(|row| get(row, "id")).collect::<Result<_, _>>()?;
     let payloads = query(db, "SELECT payload FROM outbox_jobs WHERE kind = 'SEND_EMAIL'", []).await?;
     let mut named = HashSet::new();
@@ -289,7 +297,8 @@ pub async fn emails_without_their_event(db: &impl ConnectionTrait) -> Result<(u6
     let mut broken = Vec::new();
     for row in rows {
         let event: Option<String> = get(&row, "event")?;
-        if !event.is_some_and(|event| EMAILED.contains(&format!("'{event}'"))) {
+        let emailed = event.and_then(|event| event.parse::<BookingEvent>().ok()).is_some_and(BookingEvent::is_emailed);
+        if !emailed {
             broken.push(get(&row, "event_id")?);
         }
     }

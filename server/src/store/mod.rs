@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod airports;
 pub mod bookings;
+pub mod check_in;
 pub mod entities;
 pub mod flights;
 pub mod history;
@@ -25,6 +26,7 @@ pub mod stats;
 #[cfg(test)]
 mod test_support;
 pub mod tickets;
+pub mod travel_documents;
 pub mod waiting_rooms;
 
 use std::time::Duration;

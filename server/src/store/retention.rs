@@ -1,5 +1,5 @@
 //! Deleting what is kept only for a while (idempotency keys, provider event ids, spent refresh tokens,
-//! finished jobs, change quotes), in bounded batches: each statement deletes at most a batch of rows, so a sweep after
+//! finished jobs, change quotes, travel documents), in bounded batches: each statement deletes at most a batch of rows, so a sweep after
 //! a long pause never holds a huge delete's locks or grows the write-ahead log in one go.
 
 use chrono::{DateTime, Utc};
@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::{
     StoreError,
-    entities::{change_quote, idempotency_key, outbox_job, provider_event, refresh_token},
+    entities::{change_quote, idempotency_key, outbox_job, provider_event, refresh_token, travel_document},
 };
 use crate::domain::job::JobState;
 
@@ -91,4 +91,21 @@ pub async fn delete_quotes_expired_before(
 ) -> Result<u64, StoreError> {
     let due = Condition::all().add(change_quote::Column::ExpiresAt.lt(before));
     delete_batch::<change_quote::Entity>(db, &[change_quote::Column::Id], due, batch).await
+}
+
+/// Travel documents kept until `now` or earlier (a day after their booking's last flight arrived).
+#[tracing::instrument(level = "debug", name = "db retention.travel_documents", skip_all, fields(otel.kind = "client"))]
+pub async fn delete_travel_documents_due(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    batch: u64,
+) -> Result<u64, StoreError> {
+    let due = Condition::all().add(travel_document::Column::KeepUntil.lte(now));
+    delete_batch::<travel_document::Entity>(
+        db,
+        &[travel_document::Column::BookingId, travel_document::Column::PassengerIndex],
+        due,
+        batch,
+    )
+    .await
 }

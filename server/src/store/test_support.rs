@@ -75,6 +75,7 @@ pub fn hold(flight_id: Uuid, cabin: CabinClass, reference: &str, seat: SeatNumbe
         version: 1,
         pending_change: None,
         tickets: Vec::new(),
+        documents: Default::default(),
     }
 }
 

@@ -46,6 +46,9 @@ pub async fn issue(
                     status: Set(TicketStatus::Open.as_str().to_owned()),
                     issued_at: Set(now),
                     voided_at: Set(None),
+                    sequence_number: Set(None),
+                    checked_in_at: Set(None),
+                    boarded_at: Set(None),
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -97,14 +100,20 @@ pub async fn of_bookings(
         .await?;
     let mut by_booking: HashMap<Uuid, Vec<Ticket>> = HashMap::new();
     for row in rows {
-        by_booking.entry(row.booking_id).or_default().push(Ticket {
-            ticket_number: row.ticket_number,
-            passenger_index: usize::try_from(row.passenger_index).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            flight_id: row.flight_id,
-            status: row.status.parse().map_err(StoreError::Corrupt)?,
-        });
+        by_booking.entry(row.booking_id).or_default().push(to_ticket(row)?);
     }
     Ok(by_booking)
+}
+
+pub(super) fn to_ticket(row: ticket::Model) -> Result<Ticket, StoreError> {
+    let corrupt = |e: std::num::TryFromIntError| StoreError::Corrupt(e.to_string());
+    Ok(Ticket {
+        ticket_number: row.ticket_number,
+        passenger_index: usize::try_from(row.passenger_index).map_err(corrupt)?,
+        flight_id: row.flight_id,
+        status: row.status.parse().map_err(StoreError::Corrupt)?,
+        sequence_number: row.sequence_number.map(u16::try_from).transpose().map_err(corrupt)?,
+    })
 }
 
 /// The (passenger index, flight) pairs the booking holds a live ticket for.

@@ -157,6 +157,7 @@ pub fn one_seat_hold(flight_id: &str) -> pb::CreateBookingRequest {
             family_name: "Haddad".into(),
             date_of_birth: "1990-04-01".into(),
             r#type: pb::PassengerType::Adult.into(),
+            ..Default::default()
         }],
         contact_email: "sara@example.com".into(),
         ..Default::default()

@@ -1,6 +1,7 @@
 //! `BookingService` conversions: holds, passengers, seat numbers, and bookings as the API shows them.
 
 use super::*;
+use crate::domain::travel_document::{DocumentType, TravelDocument};
 
 /// What a `CreateBookingRequest` asks for: a hold on one flight, or a trip.
 #[derive(Debug)]
@@ -111,6 +112,12 @@ fn party(listed: &[pb::Passenger], today: NaiveDate, v: &mut Violations) -> Opti
         let family_name = v.check(format!("passengers[{i}].family_name"), person_name(&passenger.family_name));
         let born = v.check(format!("passengers[{i}].date_of_birth"), date_of_birth(&passenger.date_of_birth, today));
         let kind = v.check(format!("passengers[{i}].type"), passenger_type(passenger.r#type));
+        if passenger.document.is_some() {
+            v.add(
+                format!("passengers[{i}].document"),
+                "must be empty: travel documents are given at check-in (CheckIn)",
+            );
+        }
         if let (Some(given_name), Some(family_name), Some(date_of_birth), Some(passenger_type)) =
             (given_name, family_name, born, kind)
         {
@@ -161,7 +168,7 @@ fn passenger_type(value: i32) -> Result<PassengerType, String> {
     }
 }
 
-fn passenger_type_to_proto(kind: PassengerType) -> pb::PassengerType {
+pub(super) fn passenger_type_to_proto(kind: PassengerType) -> pb::PassengerType {
     match kind {
         PassengerType::Adult => pb::PassengerType::Adult,
         PassengerType::Child => pb::PassengerType::Child,
@@ -190,11 +197,13 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
         passengers: booking
             .passengers
             .iter()
-            .map(|p| pb::Passenger {
+            .enumerate()
+            .map(|(i, p)| pb::Passenger {
                 given_name: p.given_name.clone(),
                 family_name: p.family_name.clone(),
                 date_of_birth: p.date_of_birth.format("%Y-%m-%d").to_string(),
                 r#type: passenger_type_to_proto(p.passenger_type).into(),
+                document: booking.documents.get(&i).map(document_to_proto),
             })
             .collect(),
         seat_numbers: booking.first_seats().iter().map(ToString::to_string).collect(),
@@ -272,4 +281,18 @@ pub fn list_bookings_query(
     let after = v.check("page_token", Cursor::decode(&request.page_token));
     let size = v.check("page_size", page_size(request.page_size));
     v.finish_with(|| Some((flight_id?, after?, size?)))
+}
+
+fn document_to_proto(document: &TravelDocument) -> pb::TravelDocument {
+    let kind = match document.kind {
+        DocumentType::Passport => pb::TravelDocumentType::Passport,
+        DocumentType::NationalId => pb::TravelDocumentType::NationalId,
+    };
+    pb::TravelDocument {
+        r#type: kind.into(),
+        number: document.number.clone(),
+        issuing_country: document.issuing_country.as_str().to_owned(),
+        nationality: document.nationality.as_str().to_owned(),
+        expires_on: document.expires_on.format("%Y-%m-%d").to_string(),
+    }
 }

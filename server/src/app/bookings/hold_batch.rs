@@ -24,7 +24,7 @@
 //! fails (a key another instance still holds then answers `IDEMPOTENCY_IN_PROGRESS`, as any duplicate
 //! that waited too long).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseTransaction;
@@ -452,6 +452,7 @@ impl Bookings {
                     version: 1,
                     pending_change: None,
                     tickets: Vec::new(),
+                    documents: BTreeMap::new(),
                 }),
             };
         }

@@ -125,6 +125,7 @@ impl Bookings {
             version: 1,
             pending_change: None,
             tickets: Vec::new(),
+            documents: Default::default(),
         };
         insert_with_free_reference(txn, &mut booking).await?;
         for (cabin, segment) in cabins.iter_mut().zip(&booking.segments) {

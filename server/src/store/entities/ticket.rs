@@ -12,6 +12,10 @@ pub struct Model {
     pub status: String,
     pub issued_at: DateTimeUtc,
     pub voided_at: Option<DateTimeUtc>,
+    /// The flight's check-in sequence number, from check-in on.
+    pub sequence_number: Option<i32>,
+    pub checked_in_at: Option<DateTimeUtc>,
+    pub boarded_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
