@@ -1,6 +1,7 @@
 // @aerobook/sdk: the Aerobook API for TypeScript. Import a client from `@aerobook/sdk/web` (browsers,
 // React Native) or `@aerobook/sdk/node` (Node); this entry point holds what both share.
 export * from "./gen/index.js";
+export { BcbpError, decodeBcbp, type BoardingPassFields } from "./bcbp.js";
 export { ApiError, reasonOf, type ErrorOrigin, type FieldViolation } from "./errors.js";
 export {
   createAerobookClient,

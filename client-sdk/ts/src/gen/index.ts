@@ -3,6 +3,7 @@ export * from "./aerobook/v1/admin_pb.js";
 export * from "./aerobook/v1/airport_pb.js";
 export * from "./aerobook/v1/auth_pb.js";
 export * from "./aerobook/v1/booking_pb.js";
+export * from "./aerobook/v1/check_in_pb.js";
 export * from "./aerobook/v1/common_pb.js";
 export * from "./aerobook/v1/flight_pb.js";
 export * from "./aerobook/v1/options_pb.js";

@@ -61,16 +61,23 @@ export function riyadhDate(days: number): string {
 /** Flight numbers already used by this test process: each new flight gets the next one. */
 let lastFlightNumber = 1000;
 
-/** A new flight with one economy row (row 10, seats `letters`), so a test owns its inventory. */
-export async function newFlight(operator: AerobookClient, letters: string): Promise<Flight> {
-  const departs = new Date(Date.now() + 2 * 86_400_000);
+/**
+ * A new flight with one economy row (row 10, seats `letters`), so a test owns its inventory: from Riyadh, in
+ * two days unless said otherwise.
+ */
+export async function newFlight(
+  operator: AerobookClient,
+  letters: string,
+  { hoursAhead = 48, destination = "JED" }: { hoursAhead?: number; destination?: string } = {},
+): Promise<Flight> {
+  const departs = new Date(Date.now() + hoursAhead * 3_600_000);
   departs.setUTCMinutes(0, 0, 0);
   const arrives = new Date(departs.getTime() + 90 * 60_000);
   lastFlightNumber += 1;
   return operator.flight.createFlight({
     flightNumber: `XT${lastFlightNumber}`,
     origin: "RUH",
-    destination: "JED",
+    destination,
     departsAt: { seconds: BigInt(departs.getTime() / 1000), nanos: 0 },
     arrivesAt: { seconds: BigInt(arrives.getTime() / 1000), nanos: 0 },
     cabins: [

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file aerobook/v1/booking.proto.
  */
 export const file_aerobook_v1_booking: GenFile = /*@__PURE__*/
-  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSJ1CglQYXNzZW5nZXISEgoKZ2l2ZW5fbmFtZRgBIAEoCRITCgtmYW1pbHlfbmFtZRgCIAEoCRIVCg1kYXRlX29mX2JpcnRoGAMgASgJEigKBHR5cGUYBCABKA4yGi5hZXJvYm9vay52MS5QYXNzZW5nZXJUeXBlIpECChRDcmVhdGVCb29raW5nUmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKCnBhc3NlbmdlcnMYAyADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAQgAygJEhUKDWNvbnRhY3RfZW1haWwYBSABKAkSGQoRd2FpdGluZ19yb29tX3Bhc3MYBiABKAkSLQoIc2VnbWVudHMYByADKAsyGy5hZXJvYm9vay52MS5TZWdtZW50UmVxdWVzdBIbChN3YWl0aW5nX3Jvb21fcGFzc2VzGAggAygJImEKDlNlZ21lbnRSZXF1ZXN0EhEKCWZsaWdodF9pZBgBIAEoCRImCgVjYWJpbhgCIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSFAoMc2VhdF9udW1iZXJzGAMgAygJIqIECgdCb29raW5nEgoKAmlkGAEgASgJEhEKCXJlZmVyZW5jZRgCIAEoCRIRCglmbGlnaHRfaWQYAyABKAkSJgoFY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEioKBnN0YXR1cxgFIAEoDjIaLmFlcm9ib29rLnYxLkJvb2tpbmdTdGF0dXMSKgoKcGFzc2VuZ2VycxgGIAMoCzIWLmFlcm9ib29rLnYxLlBhc3NlbmdlchIUCgxzZWF0X251bWJlcnMYByADKAkSJwoLdG90YWxfcHJpY2UYCCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIzCg9ob2xkX2V4cGlyZXNfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3ZlcnNpb24YDCABKAMSJgoIc2VnbWVudHMYDSADKAsyFC5hZXJvYm9vay52MS5TZWdtZW50EjIKDnBlbmRpbmdfY2hhbmdlGA4gASgLMhouYWVyb2Jvb2sudjEuUGVuZGluZ0NoYW5nZRIkCgd0aWNrZXRzGA8gAygLMhMuYWVyb2Jvb2sudjEuVGlja2V0InYKBlRpY2tldBIVCg10aWNrZXRfbnVtYmVyGAEgASgJEhcKD3Bhc3Nlbmdlcl9pbmRleBgCIAEoBRIRCglmbGlnaHRfaWQYAyABKAkSKQoGc3RhdHVzGAQgASgOMhkuYWVyb2Jvb2sudjEuVGlja2V0U3RhdHVzIuUBCg1QZW5kaW5nQ2hhbmdlEhAKCHF1b3RlX2lkGAEgASgJEhEKCWZsaWdodF9pZBgCIAEoCRIVCg1uZXdfZmxpZ2h0X2lkGAMgASgJEioKCW5ld19jYWJpbhgEIAEoDjIXLmFlcm9ib29rLnYxLkNhYmluQ2xhc3MSJgoKYW1vdW50X2R1ZRgFIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Ei4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNlYXRfbnVtYmVycxgHIAMoCSKCAgoHU2VnbWVudBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEhQKDHNlYXRfbnVtYmVycxgDIAMoCRIhCgVwcmljZRgEIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Eg4KBm9yaWdpbhgFIAEoCRITCgtkZXN0aW5hdGlvbhgGIAEoCRIuCgpkZXBhcnRzX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgphcnJpdmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCInChFHZXRCb29raW5nUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJIk8KE0xpc3RCb29raW5nc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJZmxpZ2h0X2lkGAMgASgJIlcKFExpc3RCb29raW5nc1Jlc3BvbnNlEiYKCGJvb2tpbmdzGAEgAygLMhQuYWVyb2Jvb2sudjEuQm9va2luZxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiOgoUQ2FuY2VsQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiUQoSQ2hhbmdlU2VhdHNSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSFAoMc2VhdF9udW1iZXJzGAIgAygJEhEKCWZsaWdodF9pZBgDIAEoCSJ+ChJRdW90ZUNoYW5nZVJlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSFQoNbmV3X2ZsaWdodF9pZBgDIAEoCRIqCgluZXdfY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzIswBCgtDaGFuZ2VRdW90ZRIQCghxdW90ZV9pZBgBIAEoCRIrCg9mYXJlX2RpZmZlcmVuY2UYAiABKAsyEi5hZXJvYm9vay52MS5Nb25leRImCgpjaGFuZ2VfZmVlGAMgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSJgoKYW1vdW50X2R1ZRgEIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5Ei4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjsKE0NoYW5nZUZsaWdodFJlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIQCghxdW90ZV9pZBgCIAEoCSI5ChVDb25maXJtQm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCRIMCgRub3RlGAIgASgJKuABCg1Cb29raW5nU3RhdHVzEh4KGkJPT0tJTkdfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTQk9PS0lOR19TVEFUVVNfSEVMRBABEhwKGEJPT0tJTkdfU1RBVFVTX0NPTkZJUk1FRBACEhwKGEJPT0tJTkdfU1RBVFVTX0NBTkNFTExFRBADEhoKFkJPT0tJTkdfU1RBVFVTX0VYUElSRUQQBBIhCh1CT09LSU5HX1NUQVRVU19SRUZVTkRfUEVORElORxAFEhsKF0JPT0tJTkdfU1RBVFVTX1JFRlVOREVEEAYqlgEKDFRpY2tldFN0YXR1cxIdChlUSUNLRVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSVElDS0VUX1NUQVRVU19PUEVOEAESHAoYVElDS0VUX1NUQVRVU19DSEVDS0VEX0lOEAISGQoVVElDS0VUX1NUQVRVU19CT0FSREVEEAMSFgoSVElDS0VUX1NUQVRVU19WT0lEEAQyzwUKDkJvb2tpbmdTZXJ2aWNlElIKDUNyZWF0ZUJvb2tpbmcSIS5hZXJvYm9vay52MS5DcmVhdGVCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciCIq1GAQYASAEElIKCkdldEJvb2tpbmcSHi5hZXJvYm9vay52MS5HZXRCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDpACAYq1GAcSAwECAyADEmMKDExpc3RCb29raW5ncxIgLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1JlcXVlc3QaIS5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXNwb25zZSIOkAIBirUYBxIDAQIDIAMSVgoNQ2FuY2VsQm9va2luZxIhLmFlcm9ib29rLnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElIKC0NoYW5nZVNlYXRzEh8uYWVyb2Jvb2sudjEuQ2hhbmdlU2VhdHNSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElQKC1F1b3RlQ2hhbmdlEh8uYWVyb2Jvb2sudjEuUXVvdGVDaGFuZ2VSZXF1ZXN0GhguYWVyb2Jvb2sudjEuQ2hhbmdlUXVvdGUiCoq1GAYSAgECIAQSVAoMQ2hhbmdlRmxpZ2h0EiAuYWVyb2Jvb2sudjEuQ2hhbmdlRmxpZ2h0UmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJYCg5Db25maXJtQm9va2luZxIiLmFlcm9ib29rLnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgIDGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
+  fileDesc("ChlhZXJvYm9vay92MS9ib29raW5nLnByb3RvEgthZXJvYm9vay52MSKkAQoJUGFzc2VuZ2VyEhIKCmdpdmVuX25hbWUYASABKAkSEwoLZmFtaWx5X25hbWUYAiABKAkSFQoNZGF0ZV9vZl9iaXJ0aBgDIAEoCRIoCgR0eXBlGAQgASgOMhouYWVyb2Jvb2sudjEuUGFzc2VuZ2VyVHlwZRItCghkb2N1bWVudBgFIAEoCzIbLmFlcm9ib29rLnYxLlRyYXZlbERvY3VtZW50IpEBCg5UcmF2ZWxEb2N1bWVudBItCgR0eXBlGAEgASgOMh8uYWVyb2Jvb2sudjEuVHJhdmVsRG9jdW1lbnRUeXBlEg4KBm51bWJlchgCIAEoCRIXCg9pc3N1aW5nX2NvdW50cnkYAyABKAkSEwoLbmF0aW9uYWxpdHkYBCABKAkSEgoKZXhwaXJlc19vbhgFIAEoCSKRAgoUQ3JlYXRlQm9va2luZ1JlcXVlc3QSEQoJZmxpZ2h0X2lkGAEgASgJEiYKBWNhYmluGAIgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIqCgpwYXNzZW5nZXJzGAMgAygLMhYuYWVyb2Jvb2sudjEuUGFzc2VuZ2VyEhQKDHNlYXRfbnVtYmVycxgEIAMoCRIVCg1jb250YWN0X2VtYWlsGAUgASgJEhkKEXdhaXRpbmdfcm9vbV9wYXNzGAYgASgJEi0KCHNlZ21lbnRzGAcgAygLMhsuYWVyb2Jvb2sudjEuU2VnbWVudFJlcXVlc3QSGwoTd2FpdGluZ19yb29tX3Bhc3NlcxgIIAMoCSJhCg5TZWdtZW50UmVxdWVzdBIRCglmbGlnaHRfaWQYASABKAkSJgoFY2FiaW4YAiABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEhQKDHNlYXRfbnVtYmVycxgDIAMoCSKiBAoHQm9va2luZxIKCgJpZBgBIAEoCRIRCglyZWZlcmVuY2UYAiABKAkSEQoJZmxpZ2h0X2lkGAMgASgJEiYKBWNhYmluGAQgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIqCgZzdGF0dXMYBSABKA4yGi5hZXJvYm9vay52MS5Cb29raW5nU3RhdHVzEioKCnBhc3NlbmdlcnMYBiADKAsyFi5hZXJvYm9vay52MS5QYXNzZW5nZXISFAoMc2VhdF9udW1iZXJzGAcgAygJEicKC3RvdGFsX3ByaWNlGAggASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSMwoPaG9sZF9leHBpcmVzX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAwgASgDEiYKCHNlZ21lbnRzGA0gAygLMhQuYWVyb2Jvb2sudjEuU2VnbWVudBIyCg5wZW5kaW5nX2NoYW5nZRgOIAEoCzIaLmFlcm9ib29rLnYxLlBlbmRpbmdDaGFuZ2USJAoHdGlja2V0cxgPIAMoCzITLmFlcm9ib29rLnYxLlRpY2tldCJ2CgZUaWNrZXQSFQoNdGlja2V0X251bWJlchgBIAEoCRIXCg9wYXNzZW5nZXJfaW5kZXgYAiABKAUSEQoJZmxpZ2h0X2lkGAMgASgJEikKBnN0YXR1cxgEIAEoDjIZLmFlcm9ib29rLnYxLlRpY2tldFN0YXR1cyLlAQoNUGVuZGluZ0NoYW5nZRIQCghxdW90ZV9pZBgBIAEoCRIRCglmbGlnaHRfaWQYAiABKAkSFQoNbmV3X2ZsaWdodF9pZBgDIAEoCRIqCgluZXdfY2FiaW4YBCABKA4yFy5hZXJvYm9vay52MS5DYWJpbkNsYXNzEiYKCmFtb3VudF9kdWUYBSABKAsyEi5hZXJvYm9vay52MS5Nb25leRIuCgpleHBpcmVzX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxzZWF0X251bWJlcnMYByADKAkiggIKB1NlZ21lbnQSEQoJZmxpZ2h0X2lkGAEgASgJEiYKBWNhYmluGAIgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcxIUCgxzZWF0X251bWJlcnMYAyADKAkSIQoFcHJpY2UYBCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIOCgZvcmlnaW4YBSABKAkSEwoLZGVzdGluYXRpb24YBiABKAkSLgoKZGVwYXJ0c19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKYXJyaXZlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiJwoRR2V0Qm9va2luZ1JlcXVlc3QSEgoKYm9va2luZ19pZBgBIAEoCSJPChNMaXN0Qm9va2luZ3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCWZsaWdodF9pZBgDIAEoCSJXChRMaXN0Qm9va2luZ3NSZXNwb25zZRImCghib29raW5ncxgBIAMoCzIULmFlcm9ib29rLnYxLkJvb2tpbmcSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKFENhbmNlbEJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlEKEkNoYW5nZVNlYXRzUmVxdWVzdBISCgpib29raW5nX2lkGAEgASgJEhQKDHNlYXRfbnVtYmVycxgCIAMoCRIRCglmbGlnaHRfaWQYAyABKAkifgoSUXVvdGVDaGFuZ2VSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSEQoJZmxpZ2h0X2lkGAIgASgJEhUKDW5ld19mbGlnaHRfaWQYAyABKAkSKgoJbmV3X2NhYmluGAQgASgOMhcuYWVyb2Jvb2sudjEuQ2FiaW5DbGFzcyLMAQoLQ2hhbmdlUXVvdGUSEAoIcXVvdGVfaWQYASABKAkSKwoPZmFyZV9kaWZmZXJlbmNlGAIgASgLMhIuYWVyb2Jvb2sudjEuTW9uZXkSJgoKY2hhbmdlX2ZlZRgDIAEoCzISLmFlcm9ib29rLnYxLk1vbmV5EiYKCmFtb3VudF9kdWUYBCABKAsyEi5hZXJvYm9vay52MS5Nb25leRIuCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7ChNDaGFuZ2VGbGlnaHRSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSEAoIcXVvdGVfaWQYAiABKAkiOQoVQ29uZmlybUJvb2tpbmdSZXF1ZXN0EhIKCmJvb2tpbmdfaWQYASABKAkSDAoEbm90ZRgCIAEoCSrgAQoNQm9va2luZ1N0YXR1cxIeChpCT09LSU5HX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0JPT0tJTkdfU1RBVFVTX0hFTEQQARIcChhCT09LSU5HX1NUQVRVU19DT05GSVJNRUQQAhIcChhCT09LSU5HX1NUQVRVU19DQU5DRUxMRUQQAxIaChZCT09LSU5HX1NUQVRVU19FWFBJUkVEEAQSIQodQk9PS0lOR19TVEFUVVNfUkVGVU5EX1BFTkRJTkcQBRIbChdCT09LSU5HX1NUQVRVU19SRUZVTkRFRBAGKoMBChJUcmF2ZWxEb2N1bWVudFR5cGUSJAogVFJBVkVMX0RPQ1VNRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIhCh1UUkFWRUxfRE9DVU1FTlRfVFlQRV9QQVNTUE9SVBABEiQKIFRSQVZFTF9ET0NVTUVOVF9UWVBFX05BVElPTkFMX0lEEAIqlgEKDFRpY2tldFN0YXR1cxIdChlUSUNLRVRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSVElDS0VUX1NUQVRVU19PUEVOEAESHAoYVElDS0VUX1NUQVRVU19DSEVDS0VEX0lOEAISGQoVVElDS0VUX1NUQVRVU19CT0FSREVEEAMSFgoSVElDS0VUX1NUQVRVU19WT0lEEAQyzwUKDkJvb2tpbmdTZXJ2aWNlElIKDUNyZWF0ZUJvb2tpbmcSIS5hZXJvYm9vay52MS5DcmVhdGVCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciCIq1GAQYASAEElIKCkdldEJvb2tpbmcSHi5hZXJvYm9vay52MS5HZXRCb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDpACAYq1GAcSAwECAyADEmMKDExpc3RCb29raW5ncxIgLmFlcm9ib29rLnYxLkxpc3RCb29raW5nc1JlcXVlc3QaIS5hZXJvYm9vay52MS5MaXN0Qm9va2luZ3NSZXNwb25zZSIOkAIBirUYBxIDAQIDIAMSVgoNQ2FuY2VsQm9va2luZxIhLmFlcm9ib29rLnYxLkNhbmNlbEJvb2tpbmdSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElIKC0NoYW5nZVNlYXRzEh8uYWVyb2Jvb2sudjEuQ2hhbmdlU2VhdHNSZXF1ZXN0GhQuYWVyb2Jvb2sudjEuQm9va2luZyIMirUYCBICAQIYASAEElQKC1F1b3RlQ2hhbmdlEh8uYWVyb2Jvb2sudjEuUXVvdGVDaGFuZ2VSZXF1ZXN0GhguYWVyb2Jvb2sudjEuQ2hhbmdlUXVvdGUiCoq1GAYSAgECIAQSVAoMQ2hhbmdlRmxpZ2h0EiAuYWVyb2Jvb2sudjEuQ2hhbmdlRmxpZ2h0UmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgECGAEgBBJYCg5Db25maXJtQm9va2luZxIiLmFlcm9ib29rLnYxLkNvbmZpcm1Cb29raW5nUmVxdWVzdBoULmFlcm9ib29rLnYxLkJvb2tpbmciDIq1GAgSAgIDGAEgBGIGcHJvdG8z", [file_aerobook_v1_common, file_aerobook_v1_options, file_google_protobuf_timestamp]);
 
 /**
  * A traveller. Every passenger has a seat of their own. A party has at least one adult and no more infants
@@ -51,6 +51,15 @@ export type Passenger = Message<"aerobook.v1.Passenger"> & {
    * @generated from field: aerobook.v1.PassengerType type = 4;
    */
   type: PassengerType;
+
+  /**
+   * The travel document given at check-in (CheckInService.CheckIn), shown to the booking's owner and
+   * operators until it is swept, a day after the booking's last flight arrives. Empty in CreateBooking:
+   * documents are given at check-in.
+   *
+   * @generated from field: aerobook.v1.TravelDocument document = 5;
+   */
+  document?: TravelDocument | undefined;
 };
 
 /**
@@ -59,6 +68,52 @@ export type Passenger = Message<"aerobook.v1.Passenger"> & {
  */
 export const PassengerSchema: GenMessage<Passenger> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_booking, 0);
+
+/**
+ * A passport or national identity card, as given at check-in for a flight between two countries.
+ *
+ * @generated from message aerobook.v1.TravelDocument
+ */
+export type TravelDocument = Message<"aerobook.v1.TravelDocument"> & {
+  /**
+   * @generated from field: aerobook.v1.TravelDocumentType type = 1;
+   */
+  type: TravelDocumentType;
+
+  /**
+   * PASSPORT: 6..=9 letters and digits; NATIONAL_ID: 5..=20 letters and digits (upper case; spaces and
+   * hyphens are not part of the number).
+   *
+   * @generated from field: string number = 2;
+   */
+  number: string;
+
+  /**
+   * ISO 3166-1 alpha-2 codes of the issuing country and of the holder's nationality, e.g. "SA".
+   *
+   * @generated from field: string issuing_country = 3;
+   */
+  issuingCountry: string;
+
+  /**
+   * @generated from field: string nationality = 4;
+   */
+  nationality: string;
+
+  /**
+   * YYYY-MM-DD; the document must be valid on the day the flight arrives.
+   *
+   * @generated from field: string expires_on = 5;
+   */
+  expiresOn: string;
+};
+
+/**
+ * Describes the message aerobook.v1.TravelDocument.
+ * Use `create(TravelDocumentSchema)` to create a new message.
+ */
+export const TravelDocumentSchema: GenMessage<TravelDocument> = /*@__PURE__*/
+  messageDesc(file_aerobook_v1_booking, 1);
 
 /**
  * @generated from message aerobook.v1.CreateBookingRequest
@@ -128,7 +183,7 @@ export type CreateBookingRequest = Message<"aerobook.v1.CreateBookingRequest"> &
  * Use `create(CreateBookingRequestSchema)` to create a new message.
  */
 export const CreateBookingRequestSchema: GenMessage<CreateBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 1);
+  messageDesc(file_aerobook_v1_booking, 2);
 
 /**
  * One flight of a trip being booked.
@@ -161,7 +216,7 @@ export type SegmentRequest = Message<"aerobook.v1.SegmentRequest"> & {
  * Use `create(SegmentRequestSchema)` to create a new message.
  */
 export const SegmentRequestSchema: GenMessage<SegmentRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 2);
+  messageDesc(file_aerobook_v1_booking, 3);
 
 /**
  * @generated from message aerobook.v1.Booking
@@ -270,7 +325,7 @@ export type Booking = Message<"aerobook.v1.Booking"> & {
  * Use `create(BookingSchema)` to create a new message.
  */
 export const BookingSchema: GenMessage<Booking> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 3);
+  messageDesc(file_aerobook_v1_booking, 4);
 
 /**
  * One passenger's e-ticket for one flight of the booking.
@@ -308,7 +363,7 @@ export type Ticket = Message<"aerobook.v1.Ticket"> & {
  * Use `create(TicketSchema)` to create a new message.
  */
 export const TicketSchema: GenMessage<Ticket> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 4);
+  messageDesc(file_aerobook_v1_booking, 5);
 
 /**
  * A flight change made (ChangeFlight) but not yet paid for.
@@ -363,7 +418,7 @@ export type PendingChange = Message<"aerobook.v1.PendingChange"> & {
  * Use `create(PendingChangeSchema)` to create a new message.
  */
 export const PendingChangeSchema: GenMessage<PendingChange> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 5);
+  messageDesc(file_aerobook_v1_booking, 6);
 
 /**
  * One flight of a booking.
@@ -425,7 +480,7 @@ export type Segment = Message<"aerobook.v1.Segment"> & {
  * Use `create(SegmentSchema)` to create a new message.
  */
 export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 6);
+  messageDesc(file_aerobook_v1_booking, 7);
 
 /**
  * @generated from message aerobook.v1.GetBookingRequest
@@ -442,7 +497,7 @@ export type GetBookingRequest = Message<"aerobook.v1.GetBookingRequest"> & {
  * Use `create(GetBookingRequestSchema)` to create a new message.
  */
 export const GetBookingRequestSchema: GenMessage<GetBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 7);
+  messageDesc(file_aerobook_v1_booking, 8);
 
 /**
  * @generated from message aerobook.v1.ListBookingsRequest
@@ -473,7 +528,7 @@ export type ListBookingsRequest = Message<"aerobook.v1.ListBookingsRequest"> & {
  * Use `create(ListBookingsRequestSchema)` to create a new message.
  */
 export const ListBookingsRequestSchema: GenMessage<ListBookingsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 8);
+  messageDesc(file_aerobook_v1_booking, 9);
 
 /**
  * @generated from message aerobook.v1.ListBookingsResponse
@@ -497,7 +552,7 @@ export type ListBookingsResponse = Message<"aerobook.v1.ListBookingsResponse"> &
  * Use `create(ListBookingsResponseSchema)` to create a new message.
  */
 export const ListBookingsResponseSchema: GenMessage<ListBookingsResponse> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 9);
+  messageDesc(file_aerobook_v1_booking, 10);
 
 /**
  * @generated from message aerobook.v1.CancelBookingRequest
@@ -521,7 +576,7 @@ export type CancelBookingRequest = Message<"aerobook.v1.CancelBookingRequest"> &
  * Use `create(CancelBookingRequestSchema)` to create a new message.
  */
 export const CancelBookingRequestSchema: GenMessage<CancelBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 10);
+  messageDesc(file_aerobook_v1_booking, 11);
 
 /**
  * @generated from message aerobook.v1.ChangeSeatsRequest
@@ -553,7 +608,7 @@ export type ChangeSeatsRequest = Message<"aerobook.v1.ChangeSeatsRequest"> & {
  * Use `create(ChangeSeatsRequestSchema)` to create a new message.
  */
 export const ChangeSeatsRequestSchema: GenMessage<ChangeSeatsRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 11);
+  messageDesc(file_aerobook_v1_booking, 12);
 
 /**
  * @generated from message aerobook.v1.QuoteChangeRequest
@@ -589,7 +644,7 @@ export type QuoteChangeRequest = Message<"aerobook.v1.QuoteChangeRequest"> & {
  * Use `create(QuoteChangeRequestSchema)` to create a new message.
  */
 export const QuoteChangeRequestSchema: GenMessage<QuoteChangeRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 12);
+  messageDesc(file_aerobook_v1_booking, 13);
 
 /**
  * The price of a change, computed by the server; ChangeFlight makes it while it lasts.
@@ -634,7 +689,7 @@ export type ChangeQuote = Message<"aerobook.v1.ChangeQuote"> & {
  * Use `create(ChangeQuoteSchema)` to create a new message.
  */
 export const ChangeQuoteSchema: GenMessage<ChangeQuote> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 13);
+  messageDesc(file_aerobook_v1_booking, 14);
 
 /**
  * @generated from message aerobook.v1.ChangeFlightRequest
@@ -658,7 +713,7 @@ export type ChangeFlightRequest = Message<"aerobook.v1.ChangeFlightRequest"> & {
  * Use `create(ChangeFlightRequestSchema)` to create a new message.
  */
 export const ChangeFlightRequestSchema: GenMessage<ChangeFlightRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 14);
+  messageDesc(file_aerobook_v1_booking, 15);
 
 /**
  * @generated from message aerobook.v1.ConfirmBookingRequest
@@ -682,7 +737,7 @@ export type ConfirmBookingRequest = Message<"aerobook.v1.ConfirmBookingRequest">
  * Use `create(ConfirmBookingRequestSchema)` to create a new message.
  */
 export const ConfirmBookingRequestSchema: GenMessage<ConfirmBookingRequest> = /*@__PURE__*/
-  messageDesc(file_aerobook_v1_booking, 15);
+  messageDesc(file_aerobook_v1_booking, 16);
 
 /**
  * Where a booking is in its life cycle.
@@ -733,6 +788,32 @@ export const BookingStatusSchema: GenEnum<BookingStatus> = /*@__PURE__*/
   enumDesc(file_aerobook_v1_booking, 0);
 
 /**
+ * @generated from enum aerobook.v1.TravelDocumentType
+ */
+export enum TravelDocumentType {
+  /**
+   * @generated from enum value: TRAVEL_DOCUMENT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: TRAVEL_DOCUMENT_TYPE_PASSPORT = 1;
+   */
+  PASSPORT = 1,
+
+  /**
+   * @generated from enum value: TRAVEL_DOCUMENT_TYPE_NATIONAL_ID = 2;
+   */
+  NATIONAL_ID = 2,
+}
+
+/**
+ * Describes the enum aerobook.v1.TravelDocumentType.
+ */
+export const TravelDocumentTypeSchema: GenEnum<TravelDocumentType> = /*@__PURE__*/
+  enumDesc(file_aerobook_v1_booking, 1);
+
+/**
  * @generated from enum aerobook.v1.TicketStatus
  */
 export enum TicketStatus {
@@ -770,7 +851,7 @@ export enum TicketStatus {
  * Describes the enum aerobook.v1.TicketStatus.
  */
 export const TicketStatusSchema: GenEnum<TicketStatus> = /*@__PURE__*/
-  enumDesc(file_aerobook_v1_booking, 1);
+  enumDesc(file_aerobook_v1_booking, 2);
 
 /**
  * Holds and bookings. A booking starts as a hold on seats (HELD) and follows the life cycle in
