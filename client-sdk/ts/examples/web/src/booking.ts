@@ -11,6 +11,7 @@ import {
   type WaitingRoomPass,
 } from "@aerobook/sdk";
 
+import { offerCheckIn } from "./check-in.js";
 import { flightLine } from "./flights.js";
 import { countdown, escape, money, roughly } from "./format.js";
 import { attempt, client, readUntil, ui } from "./page.js";
@@ -126,6 +127,7 @@ function renderBooking(booking: Booking): void {
           await settle(booking.id, (status) => status !== BookingStatus.REFUND_PENDING);
         }, event.currentTarget as HTMLButtonElement),
       );
+      offerCheckIn(panel, booking);
       break;
     default:
       panel.innerHTML = `<h3 data-testid="ended">${escape(endedTitle(booking.status))}</h3>${summary}
