@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::{Span, span::SpanKind},
 };
 use support::{
-    PATIENCE, Server,
+    PATIENCE, Server, http_get,
     otlp::{Receiver, attribute, names, string_attribute},
     search_request,
 };
@@ -340,20 +340,6 @@ async fn grpc_web_search(addr: SocketAddr, traceparent: &str) -> u16 {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `GET /metrics` over plain HTTP/1.1; returns the status code and the body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
 }
 
 #[tokio::test]

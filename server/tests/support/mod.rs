@@ -15,7 +15,8 @@ use std::{
 
 use aerobook_proto::v1 as pb;
 use tokio::{
-    io::{AsyncBufReadExt as _, BufReader},
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader},
+    net::TcpStream,
     process::{Child, Command},
     sync::mpsc,
 };
@@ -142,8 +143,13 @@ pub fn search_request() -> pb::SearchFlightsRequest {
 
 /// The access token of a new customer, signed with the deployment's key.
 pub fn new_customer_token() -> String {
+    new_token(aerobook_server::Role::Customer)
+}
+
+/// The access token of a new user with `role`, signed with the deployment's key.
+pub fn new_token(role: aerobook_server::Role) -> String {
     let tokens = aerobook_server::AccessTokens::new(JWT_SECRET.as_bytes(), None, Duration::from_secs(3_600));
-    let caller = aerobook_server::Caller { user_id: uuid::Uuid::now_v7(), role: aerobook_server::Role::Customer };
+    let caller = aerobook_server::Caller { user_id: uuid::Uuid::now_v7(), role };
     tokens.issue(caller, chrono::Utc::now()).0
 }
 
@@ -167,4 +173,18 @@ pub fn one_seat_hold(flight_id: &str) -> pb::CreateBookingRequest {
 /// Seats still free in `flight`'s economy cabin.
 pub fn economy_available(flight: &pb::Flight) -> i32 {
     flight.cabins.iter().find(|c| c.cabin() == pb::CabinClass::Economy).expect("economy").seats_available
+}
+
+/// `GET path` over plain HTTP/1.1; returns the status code and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
 }
