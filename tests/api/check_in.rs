@@ -10,7 +10,10 @@ use chrono::{DateTime, Datelike as _, Duration, Utc};
 use tonic::{Response, Status};
 use uuid::Uuid;
 
-use crate::bookings::{Customer, adult, hold};
+use crate::{
+    bookings::{Customer, adult, hold},
+    changes::{change, quote},
+};
 
 /// A customer who stays signed in however far the test moves the server's clock.
 pub(crate) struct Traveller(Uuid);
@@ -214,8 +217,7 @@ backend_tests! {
         assert_eq!((missing.code, missing.reason.as_str()), (tonic::Code::FailedPrecondition, "DOCUMENTS_REQUIRED"));
         assert_eq!(missing.fields, ["documents[0]", "documents[1]"]);
 
-        let arrival = at(&flight.departs_at) + Duration::minutes(150);
-        let day_before_arrival = (arrival - Duration::days(1)).date_naive().to_string();
+        let day_before_arrival = (at(&flight.arrives_at) - Duration::days(1)).date_naive().to_string();
         let wrong = vec![
             pb::TravelDocument { issuing_country: "XX".into(), ..passport("A1234567", "2031-01-01") },
             pb::TravelDocument { nationality: "sa".into(), ..passport("1", &day_before_arrival) },
@@ -245,6 +247,15 @@ backend_tests! {
         let read = sara.now(&app).get(&app, &booking).await.unwrap();
         let shown: Vec<_> = read.passengers.iter().map(|p| p.document.clone()).collect();
         assert_eq!(shown, documents.into_iter().map(Some).collect::<Vec<_>>(), "shown to their owner");
+        assert!(read.version > booking.version, "checking in changed the booking");
+
+        // A change to a later flight: its answer, kept under its key, leaves the documents out; they are
+        // now kept until a day after the later flight lands.
+        let later = flight_in(&app, 9, "DXB").await;
+        let quoted = quote(&app, &sara.now(&app), &read, &flight, &later).await.expect("quoted");
+        let changed = change(&app, &sara.now(&app), &read, &quoted, &idempotency_key()).await.expect("changed");
+        assert!(changed.into_inner().passengers.iter().all(|p| p.document.is_none()), "not in a keyed answer");
+        let arrival = at(&later.arrives_at);
 
         // Kept until a day after the flight lands, then swept (by this sweep, or by the sweeper the
         // clock's jump woke).

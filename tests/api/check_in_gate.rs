@@ -110,6 +110,10 @@ backend_tests! {
         assert_eq!(sara_entry.sequence_number, 1);
         assert_eq!(all.iter().filter(|entry| entry.checked_in || entry.documents_present).count(), 1);
 
+        // A pass altered to another sequence number does not match its ticket.
+        let altered = format!("{}0002{}", &pass.bcbp[..52], &pass.bcbp[56..]);
+        let forged = board(&app, &flight, &altered, &idempotency_key()).await.unwrap_err();
+        ContractError::from_status(&forged).assert_validation(&["bcbp"]);
         let key = idempotency_key();
         let boarded = board(&app, &flight, &pass.bcbp, &key).await.expect("boarded").into_inner();
         assert!(boarded.boarded && boarded.ticket_number == pass.ticket_number);
@@ -121,10 +125,14 @@ backend_tests! {
         ContractError::from_status(&wrong_gate).assert_validation(&["bcbp"]);
         let garbage = board(&app, &flight, "M1NOT A PASS", &idempotency_key()).await.unwrap_err();
         ContractError::from_status(&garbage).assert_validation(&["bcbp"]);
-        // A pass altered to another sequence number does not match its ticket.
-        let altered = format!("{}0002{}", &pass.bcbp[..52], &pass.bcbp[56..]);
-        let forged = board(&app, &flight, &altered, &idempotency_key()).await.unwrap_err();
-        ContractError::from_status(&forged).assert_validation(&["bcbp"]);
+
+        // A flown flight is no longer changed or refunded.
+        let sara_now = sara.now(&app);
+        let refund = pb::RefundBookingRequest { booking_id: booking.id.clone(), reason: "too late".into() };
+        let refused = app.payments().refund_booking(sara_now.keyed(refund, &idempotency_key())).await.unwrap_err();
+        assert_eq!(ContractError::from_status(&refused).reason, "ALREADY_BOARDED");
+        let refused = crate::changes::quote(&app, &sara_now, &booking, &flight, &elsewhere).await.unwrap_err();
+        assert_eq!(ContractError::from_status(&refused).reason, "ALREADY_BOARDED");
 
         let after = manifest(&app, &flight, 0, "").await;
         let boarded_now: Vec<_> = after.passengers.iter().filter(|entry| entry.boarded).map(|e| &e.ticket_number).collect();

@@ -105,6 +105,38 @@ async fn baselines(app: &TestApp, customer: &Customer) -> BTreeMap<&'static str,
             pb::ChangeFlightRequest { booking_id: booking_id.clone(), quote_id: some_id.clone() }.encode_to_vec(),
         ),
         (
+            "CheckIn",
+            pb::CheckInRequest {
+                booking_id: booking_id.clone(),
+                flight_id: flight_id.clone(),
+                passenger_indexes: vec![0],
+                documents: vec![crate::check_in::passport("A1234567", "2031-01-01")],
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "GetBoardingPass",
+            pb::GetBoardingPassRequest {
+                booking_id: booking_id.clone(),
+                flight_id: flight_id.clone(),
+                passenger_index: 0,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "ListPassengers",
+            pb::ListPassengersRequest { flight_id: flight_id.clone(), page_size: 10, page_token: String::new() }
+                .encode_to_vec(),
+        ),
+        (
+            "BoardPassenger",
+            pb::BoardPassengerRequest {
+                flight_id: flight_id.clone(),
+                bcbp: "M1HADDAD/SARA         EABC123 RUHJEDAB 0101 061Y010A0001 100".into(),
+            }
+            .encode_to_vec(),
+        ),
+        (
             "ConfirmBooking",
             pb::ConfirmBookingRequest { booking_id: booking_id.clone(), note: "paid at the desk".into() }
                 .encode_to_vec(),

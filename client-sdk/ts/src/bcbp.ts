@@ -56,7 +56,7 @@ function hex(item: string, text: string | undefined): number {
 function seatOf(item: string): string {
   const trimmed = item.trimEnd();
   const match = /^(\d+)([A-Z])$/.exec(trimmed);
-  return match === null ? trimmed : `${Number.parseInt(match[1]!, 10)}${match[2]}`;
+  return match === null ? trimmed : `${match[1]!.replace(/^0+/, "")}${match[2]}`;
 }
 
 function ticketOf(conditional: string): string | undefined {
@@ -68,7 +68,9 @@ function ticketOf(conditional: string): string | undefined {
   }
   const repeatedAt = 4 + hex("unique_conditional_size", conditional.slice(2, 4));
   const repeatedLen = hex("repeated_conditional_size", conditional.slice(repeatedAt, repeatedAt + 2));
-  const ticket = conditional.slice(repeatedAt + 2, repeatedAt + 2 + repeatedLen).slice(0, 13);
+  const repeated = conditional.slice(repeatedAt + 2, repeatedAt + 2 + repeatedLen);
+  // Items cut short carry no ticket number, as the Rust decoder reads them.
+  const ticket = repeated.length === repeatedLen ? repeated.slice(0, 13) : "";
   return /^\d{13}$/.test(ticket) ? ticket : undefined;
 }
 

@@ -76,7 +76,7 @@ impl BookingService for BookingApi {
         let actor = call.actor()?;
         let id = convert::parse_id("booking_id", &request.get_ref().booking_id).map_err(|e| call.fail(e))?;
         let booking = self.bookings.get(&actor, id).await.map_err(|e| call.fail(e))?;
-        Ok(Response::new(convert::booking_to_proto(&booking)))
+        Ok(Response::new(convert::booking_with_documents_to_proto(&booking)))
     }
 
     async fn list_bookings(
@@ -89,7 +89,7 @@ impl BookingService for BookingApi {
             convert::list_bookings_query(request.get_ref()).map_err(|e| call.fail(e))?;
         let page = self.bookings.list(&actor, flight_id, after, page_size).await.map_err(|e| call.fail(e))?;
         Ok(Response::new(pb::ListBookingsResponse {
-            bookings: page.bookings.iter().map(convert::booking_to_proto).collect(),
+            bookings: page.bookings.iter().map(convert::booking_with_documents_to_proto).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

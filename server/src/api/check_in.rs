@@ -49,10 +49,7 @@ impl CheckInService for CheckInApi {
         let mut v = Violations::new();
         let booking_id = v.check("booking_id", convert::uuid(&message.booking_id));
         let flight_id = v.check("flight_id", convert::uuid(&message.flight_id));
-        let index = v.check(
-            "passenger_index",
-            usize::try_from(message.passenger_index).map_err(|_| "must not be negative".to_owned()),
-        );
+        let index = v.check("passenger_index", convert::passenger_index(message.passenger_index));
         let (booking_id, flight_id, index) =
             v.finish_with(|| Some((booking_id?, flight_id?, index?))).map_err(|e| call.fail(e))?;
         let pass =

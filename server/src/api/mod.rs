@@ -252,9 +252,11 @@ impl From<Refusal> for ApiError {
                 ErrorCode::CheckInClosed,
                 "online check-in for this flight has closed (60 minutes before departure)",
             ),
-            Refusal::AlreadyBoarded => {
-                ApiError::new(ErrorCode::AlreadyBoarded, "this passenger has boarded already: the pass was scanned")
-            }
+            Refusal::AlreadyBoarded => ApiError::new(
+                ErrorCode::AlreadyBoarded,
+                "the passenger has boarded (the boarding pass was scanned): the flight can no longer be boarded \
+                     again, changed or refunded",
+            ),
             Refusal::JobNotRetryable(state) => job_refused(state, "retried"),
             Refusal::JobNotDiscardable(state) => job_refused(state, "discarded"),
             Refusal::Transition(TransitionError::Invalid { current, action }) => with(

@@ -21,15 +21,13 @@ use crate::{
         check_in::{BoardingPass, check_window},
         flight::Flight,
         ticket::{Ticket, TicketStatus},
-        travel_document::{DocumentFields, TravelDocument},
+        travel_document::{DocumentFields, TravelDocument, kept_until},
         validation::{ValidationError, Violations},
     },
     infra::{clock::Clock, metrics::metrics},
     store::{Store, StoreError, airports, bookings, check_in, flights, history::Change, travel_documents},
 };
 
-/// Documents are kept this long after the booking's last flight arrives (then swept).
-pub const DOCUMENT_RETENTION: TimeDelta = TimeDelta::days(1);
 /// The highest sequence number a boarding pass can carry (four digits).
 const MAX_SEQUENCE_NUMBER: i32 = 9_999;
 
@@ -127,7 +125,7 @@ impl CheckIns {
             .into());
         }
         let given = self.documents(txn, &booking, &flight, &indexes, &request.documents).await?;
-        let keep_until = last_arrival(&booking) + DOCUMENT_RETENTION;
+        let keep_until = kept_until(last_arrival(&booking));
         let given: Vec<(usize, &TravelDocument)> = given.iter().map(|(index, document)| (*index, document)).collect();
         travel_documents::save(txn, booking.id, &given, keep_until).await?;
 
@@ -144,6 +142,13 @@ impl CheckIns {
             .collect::<Result<_, _>>()?;
         let open = tickets.iter().filter(|ticket| ticket.status == TicketStatus::Open);
         let newly = self.number(txn, actor, &booking, &flight, open, now).await?;
+        // Numbered tickets or new documents change the booking: its version moves, so a writer that read it
+        // before (a change, a refund) fails its update instead of voiding what it did not see.
+        if (!newly.is_empty() || !given.is_empty())
+            && !bookings::set_status(txn, booking.id, booking.version, BookingStatus::Confirmed, now).await?
+        {
+            return Err(AppError::Conflict);
+        }
         for ticket in &mut booking.tickets {
             if let Some(&(_, sequence)) = newly.iter().find(|(number, _)| *number == ticket.ticket_number) {
                 ticket.status = TicketStatus::CheckedIn;

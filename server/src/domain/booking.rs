@@ -12,7 +12,7 @@ use super::{
     flight::{AirportCode, CabinClass, Flight, SeatNumber},
     money::Money,
     pending_change::PendingChange,
-    ticket::Ticket,
+    ticket::{Ticket, TicketStatus},
     travel_document::TravelDocument,
     validation::{ValidationError, Violations},
 };
@@ -350,6 +350,14 @@ impl Booking {
             .collect()
     }
 
+    /// Whether a passenger has boarded `flight_id` (any of the booking's flights when `None`): that flight
+    /// is flown, so it is no longer changed or refunded.
+    pub fn has_boarded(&self, flight_id: Option<Uuid>) -> bool {
+        self.tickets.iter().any(|ticket| {
+            ticket.status == TicketStatus::Boarded && flight_id.is_none_or(|flight_id| ticket.flight_id == flight_id)
+        })
+    }
+
     /// The booking as callers see it at `now`: a due hold reads as expired, a change past its expiry as
     /// lapsed.
     pub fn seen_at(mut self, now: DateTime<Utc>) -> Self {
@@ -394,7 +402,8 @@ pub enum Refusal {
     /// Online check-in for the flight has closed.
     #[error("check-in has closed")]
     CheckInClosed,
-    /// The scanned pass's passenger is on board already.
+    /// The scanned pass's passenger is on board already; or, for a change or a refund, a passenger has
+    /// boarded the flight (it is flown).
     #[error("the passenger has boarded already")]
     AlreadyBoarded,
     /// An operator asked to discard a background job that is running, done or discarded already.

@@ -59,6 +59,9 @@ pub fn quote_change(
 ) -> Result<ChangeQuote, ChangeError> {
     status.apply(BookingAction::ChangeFlight).map_err(Refusal::from)?;
     let position = booking.segment_on(Some(flight_id))?;
+    if booking.has_boarded(Some(flight_id)) {
+        return Err(Refusal::AlreadyBoarded.into());
+    }
     if new_flight.id == flight_id {
         return Err(ValidationError::single("new_flight_id", "is the booked flight: name another one").into());
     }
@@ -112,6 +115,9 @@ impl ChangeQuote {
     pub fn check_usable(&self, booking: &Booking, status: BookingStatus, now: DateTime<Utc>) -> Result<usize, Refusal> {
         if self.expires_at <= now || status != self.booking_status {
             return Err(Refusal::QuoteExpired);
+        }
+        if booking.has_boarded(Some(self.flight_id)) {
+            return Err(Refusal::AlreadyBoarded);
         }
         booking.segment_on(Some(self.flight_id)).map_err(|_| Refusal::QuoteExpired)
     }

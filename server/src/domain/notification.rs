@@ -157,6 +157,10 @@ pub fn email_for(
     }
     details.push(("Total".to_owned(), booking.total_price.to_string()));
     let passes = if event == BookingEvent::CheckedIn { passes_to_show(booking, flights, at) } else { Vec::new() };
+    if event == BookingEvent::CheckedIn && passes.is_empty() {
+        // Every pass was used or voided (boarded, or the flight changed) before the email went out.
+        return None;
+    }
     for (i, (pass, flight)) in passes.iter().enumerate() {
         let boarding = pass.boarding_time.with_timezone(&flight.origin_time_zone);
         details.push((

@@ -4,9 +4,17 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::{airport::CountryCode, validation::Violations};
+
+/// Documents are kept this long after the last flight of their booking lands, then swept.
+const KEPT_AFTER_THE_TRIP: TimeDelta = TimeDelta::days(1);
+
+/// Until when a booking's documents are kept, its last flight landing at `last_arrival`.
+pub fn kept_until(last_arrival: DateTime<Utc>) -> DateTime<Utc> {
+    last_arrival + KEPT_AFTER_THE_TRIP
+}
 
 string_enum!(
     /// The kinds of document accepted for travel between countries.

@@ -82,3 +82,14 @@ pub async fn of_bookings(
     }
     Ok(by_booking)
 }
+
+/// Moves when the booking's documents are swept (its last flight changed).
+#[tracing::instrument(name = "db travel_documents.keep_until", skip_all, fields(otel.kind = "client"))]
+pub async fn keep_until(db: &impl ConnectionTrait, booking_id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
+    travel_document::Entity::update_many()
+        .col_expr(travel_document::Column::KeepUntil, sea_orm::sea_query::Expr::value(until))
+        .filter(travel_document::Column::BookingId.eq(booking_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

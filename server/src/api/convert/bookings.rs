@@ -197,13 +197,12 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
         passengers: booking
             .passengers
             .iter()
-            .enumerate()
-            .map(|(i, p)| pb::Passenger {
+            .map(|p| pb::Passenger {
                 given_name: p.given_name.clone(),
                 family_name: p.family_name.clone(),
                 date_of_birth: p.date_of_birth.format("%Y-%m-%d").to_string(),
                 r#type: passenger_type_to_proto(p.passenger_type).into(),
-                document: booking.documents.get(&i).map(document_to_proto),
+                document: None,
             })
             .collect(),
         seat_numbers: booking.first_seats().iter().map(ToString::to_string).collect(),
@@ -216,6 +215,17 @@ pub fn booking_to_proto(booking: &Booking) -> pb::Booking {
         pending_change: booking.pending_change.as_deref().map(pending_change_to_proto),
         tickets: booking.tickets.iter().map(ticket_to_proto).collect(),
     }
+}
+
+/// The booking as `GetBooking` and `ListBookings` show it: with the travel documents on file. Answers of
+/// keyed calls leave them out, since those are stored under their key for a day, and documents are kept no
+/// longer than travel needs them.
+pub fn booking_with_documents_to_proto(booking: &Booking) -> pb::Booking {
+    let mut shown = booking_to_proto(booking);
+    for (index, passenger) in shown.passengers.iter_mut().enumerate() {
+        passenger.document = booking.documents.get(&index).map(document_to_proto);
+    }
+    shown
 }
 
 fn ticket_to_proto(ticket: &Ticket) -> pb::Ticket {

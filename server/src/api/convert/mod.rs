@@ -9,9 +9,10 @@ mod flights;
 mod payments;
 
 pub use bookings::{
-    BookingRequest, booking_request, booking_to_proto, change_quote_to_proto, list_bookings_query, seat_numbers,
+    BookingRequest, booking_request, booking_to_proto, booking_with_documents_to_proto, change_quote_to_proto,
+    list_bookings_query, seat_numbers,
 };
-pub use check_in::{boarding_pass_to_proto, check_in_request, manifest_entry_to_proto};
+pub use check_in::{boarding_pass_to_proto, check_in_request, manifest_entry_to_proto, passenger_index};
 pub use flights::{
     cabins_to_proto, flight_page_to_proto, flight_search, flight_to_proto, new_flight, seat_map_query,
     seat_map_to_proto, trip_search,

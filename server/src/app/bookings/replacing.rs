@@ -22,9 +22,11 @@ use crate::{
         money::Money,
         pending_change::{PendingChange, PendingChangeState},
         ticket::TicketPrefix,
+        travel_document::kept_until,
     },
     store::{
         StoreError, bookings, history::Change, pending_changes, seats::LockedSeats, segments, tickets as store_tickets,
+        travel_documents,
     },
 };
 
@@ -172,6 +174,16 @@ pub(crate) async fn rewrite_segment(
         store_tickets::void(txn, booking.id, Some(old.flight_id), author.at).await?;
         let pairs: Vec<_> = (0..booking.passengers.len()).map(|index| (index, flight.id)).collect();
         store_tickets::issue(txn, booking.id, &pairs, tickets, author.at).await?;
+    }
+    if !booking.documents.is_empty() {
+        // Documents are kept until a day after the trip: the trip's end may have moved.
+        let arrivals = booking
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if i == position { flight.arrives_at } else { s.arrives_at });
+        let last = arrivals.max().unwrap_or(flight.arrives_at);
+        travel_documents::keep_until(txn, booking.id, kept_until(last)).await?;
     }
     let segment = Segment::on(flight, cabin, seats, changed_price(old.price, amount_due));
     segments::replace(txn, booking.id, old.flight_id, &segment).await?;

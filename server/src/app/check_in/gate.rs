@@ -93,30 +93,38 @@ async fn board_in(
     let flight = flights::get(txn, flight_id).await?.ok_or(AppError::NotFound("flight"))?;
     check_scan_is_for(&pass, &flight).map_err(invalid)?;
     let number = pass.ticket_number.as_deref().ok_or_else(|| invalid("the pass carries no ticket number".into()))?;
-    let (booking_id, ticket) = check_in::ticket(txn, number)
+    let (booking_id, _) = check_in::ticket(txn, number)
         .await?
         .filter(|(_, ticket)| ticket.flight_id == flight_id)
         .ok_or_else(|| invalid("its ticket is not one of this flight's".into()))?;
+    // The booking's row first, as every writer of a booking takes it: a refund or change racing the scan
+    // then sees the boarding, or the scan sees the ticket they voided.
+    bookings::lock_row(txn, booking_id).await?;
     let mut booking = bookings::get(txn, booking_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("ticket {number} without its booking")))?;
-    if booking.reference.as_str() != pass.booking_reference || ticket.sequence_number != Some(pass.sequence_number) {
-        return Err(invalid("it does not match its ticket: the pass was reissued or altered".into()));
-    }
+    let ticket = booking
+        .tickets
+        .iter_mut()
+        .find(|ticket| ticket.ticket_number == number)
+        .ok_or_else(|| StoreError::Corrupt(format!("booking {booking_id} lost ticket {number}")))?;
     match ticket.status {
         TicketStatus::Boarded => return Err(Refusal::AlreadyBoarded.into()),
         TicketStatus::Open => return Err(invalid("its passenger is not checked in".into())),
         TicketStatus::Void => return Err(invalid("its ticket is void".into())),
         TicketStatus::CheckedIn => {}
     }
-    if !check_in::board(txn, number, now).await? {
-        // Another scan boarded it since this one read it.
-        return Err(Refusal::AlreadyBoarded.into());
+    if booking.reference.as_str() != pass.booking_reference || ticket.sequence_number != Some(pass.sequence_number) {
+        return Err(invalid("it does not match its ticket: the pass was reissued or altered".into()));
     }
-    let boarded = booking.tickets.iter_mut().find(|t| t.ticket_number == number);
-    let ticket = boarded.ok_or_else(|| StoreError::Corrupt(format!("booking {booking_id} lost ticket {number}")))?;
     ticket.status = TicketStatus::Boarded;
     let ticket = ticket.clone();
+    // Boarding changes the booking: its version moves, so a writer that read it before fails its update.
+    if !bookings::set_status(txn, booking_id, booking.version, booking.status, now).await?
+        || !check_in::board(txn, number, now).await?
+    {
+        return Err(AppError::Conflict);
+    }
     ManifestEntry::of(&booking, &ticket)
         .ok_or_else(|| StoreError::Corrupt(format!("ticket {number} has no seat")).into())
 }

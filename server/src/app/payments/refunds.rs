@@ -56,6 +56,9 @@ impl Payments {
             }
             Err(refused) => return Err(Refusal::from(refused).into()),
         };
+        if booking.has_boarded(None) {
+            return Err(Refusal::AlreadyBoarded.into());
+        }
         if refundable.is_empty() {
             return Err(Refusal::NothingToRefund.into());
         }

@@ -53,8 +53,9 @@ export type Passenger = Message<"aerobook.v1.Passenger"> & {
   type: PassengerType;
 
   /**
-   * The travel document given at check-in (CheckInService.CheckIn), shown to the booking's owner and
-   * operators until it is swept, a day after the booking's last flight arrives. Empty in CreateBooking:
+   * The travel document given at check-in (CheckInService.CheckIn), shown by GetBooking and ListBookings
+   * to the booking's owner and operators until it is swept, a day after the booking's last flight arrives;
+   * left out of the answers of keyed calls (they are kept under their key). Empty in CreateBooking:
    * documents are given at check-in.
    *
    * @generated from field: aerobook.v1.TravelDocument document = 5;
@@ -70,7 +71,10 @@ export const PassengerSchema: GenMessage<Passenger> = /*@__PURE__*/
   messageDesc(file_aerobook_v1_booking, 0);
 
 /**
- * A passport or national identity card, as given at check-in for a flight between two countries.
+ * A passport or national identity card, as given at check-in for a flight between two countries. Each
+ * text is at most 32 characters without control characters, and the type a known one (otherwise
+ * VALIDATION_ERROR: the request is malformed); whether the document is valid for the flight is
+ * DOCUMENTS_REQUIRED's to say.
  *
  * @generated from message aerobook.v1.TravelDocument
  */
