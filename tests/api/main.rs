@@ -23,6 +23,7 @@ mod jobs;
 mod life_cycle;
 mod payments;
 mod platform;
+mod redis_ha;
 mod refunds;
 mod sdk;
 mod sdk_trips;

@@ -45,12 +45,16 @@ async fn room(app: &TestApp, flight: &pb::Flight) -> pb::WaitingRoom {
     app.waiting_rooms().get_waiting_room(request(message, &[("authorization", &operator)])).await.unwrap().into_inner()
 }
 
-async fn join(app: &TestApp, customer: &Customer, flight: &pb::Flight) -> Result<pb::WaitingRoomTicket, Status> {
+pub(crate) async fn join(
+    app: &TestApp,
+    customer: &Customer,
+    flight: &pb::Flight,
+) -> Result<pb::WaitingRoomTicket, Status> {
     let message = pb::JoinWaitingRoomRequest { flight_id: flight.id.clone() };
     app.waiting_rooms().join_waiting_room(customer.plain(message)).await.map(tonic::Response::into_inner)
 }
 
-async fn watch(
+pub(crate) async fn watch(
     app: &TestApp,
     customer: &Customer,
     ticket: &pb::WaitingRoomTicket,
@@ -64,7 +68,7 @@ async fn next(stream: &mut Streaming<pb::WaitingRoomStatus>) -> Option<pb::Waiti
 }
 
 /// The stream's statuses up to its last, which it returns; the stream must end after it.
-async fn last_status(mut stream: Streaming<pb::WaitingRoomStatus>) -> pb::WaitingRoomStatus {
+pub(crate) async fn last_status(mut stream: Streaming<pb::WaitingRoomStatus>) -> pb::WaitingRoomStatus {
     let mut last = None;
     while let Some(status) = next(&mut stream).await {
         last = Some(status);
@@ -80,7 +84,7 @@ pub(crate) async fn pass_for(app: &TestApp, customer: &Customer, flight: &pb::Fl
     status.pass
 }
 
-fn with_pass(flight: &pb::Flight, pass: &str) -> pb::CreateBookingRequest {
+pub(crate) fn with_pass(flight: &pb::Flight, pass: &str) -> pb::CreateBookingRequest {
     pb::CreateBookingRequest { waiting_room_pass: pass.to_owned(), ..hold(flight, vec![adult("Sara")], &[]) }
 }
 

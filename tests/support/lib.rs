@@ -9,6 +9,7 @@ pub mod contract;
 pub mod grpc_web;
 pub mod hostile;
 pub mod proxy;
+pub mod redis_ha;
 pub mod reliability;
 pub mod requests;
 pub mod smtp;

@@ -177,6 +177,12 @@ pub struct RateLimits {
     pub webhook: Quota,
 }
 
+/// The URL forms of `REDIS_URL` (fred's): one server, a cluster (`?node=host:port` for more seed nodes), or
+/// a set watched by Sentinel (`redis-sentinel://host:port/0?sentinelServiceName=mymaster&node=...`); the
+/// `rediss` forms use TLS.
+const REDIS_SCHEMES: [&str; 6] =
+    ["redis", "rediss", "redis-cluster", "rediss-cluster", "redis-sentinel", "rediss-sentinel"];
+
 #[derive(Debug, Clone)]
 pub struct BookingConfig {
     /// How long a hold keeps its seats (a span of the booking clock).
@@ -270,15 +276,20 @@ impl Config {
                 return Err(invalid("AEROBOOK_DATABASE_SCHEMA", "PostgreSQL only; lower-case letters, digits and _"));
             }
         }
+        let key_prefix = get("AEROBOOK_REDIS_KEY_PREFIX").unwrap_or("aerobook:");
+        if key_prefix.contains(['{', '}']) {
+            // A brace would become the hash tag of every key, putting them all in one cluster slot.
+            return Err(invalid("AEROBOOK_REDIS_KEY_PREFIX", "must not contain { or }"));
+        }
         let redis = get("REDIS_URL")
             .map(|url| -> Result<RedisConfig, ConfigError> {
-                if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-                    return Err(invalid("REDIS_URL", "must start with redis:// or rediss:// (TLS)"));
+                if !REDIS_SCHEMES.iter().any(|scheme| url.starts_with(&format!("{scheme}://"))) {
+                    return Err(invalid(
+                        "REDIS_URL",
+                        "must start with redis://, redis-cluster:// or redis-sentinel:// (rediss... for TLS)",
+                    ));
                 }
-                Ok(RedisConfig {
-                    url: Secret::new(url),
-                    key_prefix: get("AEROBOOK_REDIS_KEY_PREFIX").unwrap_or("aerobook:").to_owned(),
-                })
+                Ok(RedisConfig { url: Secret::new(url), key_prefix: key_prefix.to_owned() })
             })
             .transpose()?;
         let cache_ttl_seconds: u64 =
@@ -488,10 +499,17 @@ mod tests {
     }
 
     #[test]
-    fn a_rediss_url_is_accepted() {
-        let config =
-            Config::from_source(&source(&[("REDIS_URL", "rediss://cache.internal:6380"), SIGNING_KEY])).unwrap();
-        assert_eq!(config.redis.unwrap().url.expose(), "rediss://cache.internal:6380");
+    fn tls_cluster_and_sentinel_redis_urls_are_accepted() {
+        for url in [
+            "rediss://cache.internal:6380",
+            "redis-cluster://10.0.0.1:6379?node=10.0.0.2:6379&node=10.0.0.3:6379",
+            "rediss-cluster://cache.internal:6380",
+            "redis-sentinel://10.0.0.1:26379?sentinelServiceName=mymaster&node=10.0.0.2:26379",
+            "rediss-sentinel://cache.internal:26379/0?sentinelServiceName=mymaster",
+        ] {
+            let config = Config::from_source(&source(&[("REDIS_URL", url), SIGNING_KEY])).unwrap();
+            assert_eq!(config.redis.unwrap().url.expose(), url);
+        }
     }
 
     #[test]
@@ -527,6 +545,7 @@ mod tests {
             ("AEROBOOK_LISTEN_ADDR", "nowhere"),
             ("DATABASE_URL", "mysql://x"),
             ("REDIS_URL", "http://x"),
+            ("AEROBOOK_REDIS_KEY_PREFIX", "air{book}:"),
             ("AEROBOOK_SEARCH_CACHE_TTL_SECONDS", "121"),
             ("AEROBOOK_SHUTDOWN_DRAIN_SECONDS", "301"),
             ("AEROBOOK_HEALTH_PROBE_INTERVAL_MS", "50"),

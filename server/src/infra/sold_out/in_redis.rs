@@ -58,7 +58,8 @@ impl FromValue for ReadReply {
 }
 
 /// The flight's generation counter and its known counts per cabin, then the cabin's key filter and late
-/// keys.
+/// keys. Every key of a flight carries its id as a hash tag (`{flight_id}`), so the keys one script takes
+/// share a slot of a Redis Cluster.
 pub(super) fn keys(redis: &Redis, flight_id: Uuid, cabin: CabinClass) -> Vec<String> {
     let mut keys = flight_wide_keys(redis, flight_id);
     keys.extend(cabin_keys(redis, flight_id, cabin));
@@ -73,12 +74,15 @@ pub(super) fn flight_keys(redis: &Redis, flight_id: Uuid) -> Vec<String> {
 }
 
 fn flight_wide_keys(redis: &Redis, flight_id: Uuid) -> Vec<String> {
-    vec![redis.key(&format!("sold-out:{flight_id}:generation")), redis.key(&format!("sold-out:{flight_id}:known"))]
+    vec![
+        redis.key(&format!("sold-out:{{{flight_id}}}:generation")),
+        redis.key(&format!("sold-out:{{{flight_id}}}:known")),
+    ]
 }
 
 fn cabin_keys(redis: &Redis, flight_id: Uuid, cabin: CabinClass) -> [String; 2] {
     let cabin = cabin.as_str();
-    [format!("sold-out:{flight_id}:filter:{cabin}"), format!("sold-out:{flight_id}:late:{cabin}")]
+    [format!("sold-out:{{{flight_id}}}:filter:{cabin}"), format!("sold-out:{{{flight_id}}}:late:{cabin}")]
         .map(|suffix| redis.key(&suffix))
 }
 
