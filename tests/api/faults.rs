@@ -11,6 +11,7 @@ use aerobook_server::stripe_wire as wire;
 use aerobook_tests::{
     Backend, ContractError, Role, TestApp,
     cluster::{Cluster, INSTANCES},
+    pg_ha::PgPair,
     proxy::TcpSwitch,
     smtp::SmtpServer,
     stripe::Misbehaviour,
@@ -64,6 +65,23 @@ async fn sale_with_an_outage(
     before_cut: usize,
     switch: &TcpSwitch,
 ) -> Vec<Result<pb::Booking, aerobook_sdk::ApiError>> {
+    let outage = async || {
+        switch.cut();
+        tokio::time::sleep(OUTAGE).await;
+        switch.restore();
+    };
+    sale_with_a_fault(cluster, flight, buyers, before_cut, outage).await
+}
+
+/// Runs `buyers` buyers at once, each holding one seat with a key of its own, and strikes with `fault`
+/// once `before_fault` of them have their answer. Returns each buyer's answer.
+async fn sale_with_a_fault(
+    cluster: &Cluster,
+    flight: &pb::Flight,
+    buyers: usize,
+    before_fault: usize,
+    fault: impl AsyncFnOnce(),
+) -> Vec<Result<pb::Booking, aerobook_sdk::ApiError>> {
     let (answered, mut answers) = mpsc::unbounded_channel::<()>();
     let sale = join_all((0..buyers).map(|_| {
         let (client, answered) = (cluster.signed_in_retrying(Role::Customer, patient()), answered.clone());
@@ -74,12 +92,10 @@ async fn sale_with_an_outage(
         }
     }));
     let outage = async {
-        for _ in 0..before_cut {
+        for _ in 0..before_fault {
             answers.recv().await;
         }
-        switch.cut();
-        tokio::time::sleep(OUTAGE).await;
-        switch.restore();
+        fault().await;
     };
     let (results, ()) = tokio::join!(sale, outage);
     results
@@ -129,6 +145,35 @@ async fn a_database_outage_mid_sale_loses_no_acknowledged_booking() {
     assert_eq!(refused.code, ErrorCode::ServiceUnavailable, "{refused:?}");
     assert!(refused.retryable && started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     switch.restore();
+}
+
+/// A PostgreSQL primary with a synchronous standby fails over mid-sale: the primary dies, the standby is
+/// promoted, and the address the instances use (a switch standing for a virtual IP or a proxy's read-write
+/// endpoint) moves to it. Calls in the gap fail retryably, the buyers' SDKs repeat them with their keys, and
+/// every acknowledged booking is on the new primary once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_failover_mid_sale_loses_no_acknowledged_booking() {
+    let Some(_) = required("DATABASE_URL") else { return };
+    let Some(pair) = PgPair::start() else { return };
+    pair.replicate_synchronously();
+    let switch = TcpSwitch::start(pair.primary_addr()).await;
+    let url = format!("postgres://postgres@{}/postgres", switch.addr());
+    let settings = [("DATABASE_URL", url.as_str()), ("AEROBOOK_HEALTH_PROBE_INTERVAL_MS", "100")];
+    let Some(cluster) = Cluster::start_with(Backend::External, 2, &settings).await else { return };
+    let flight = flight_with_economy(cluster.first(), 10, "ABC").await;
+    let failover = async || {
+        switch.cut();
+        pair.fail_over();
+        switch.retarget(pair.standby_addr());
+        switch.restore();
+    };
+    let answers = sale_with_a_fault(&cluster, &flight, 24, 6, failover).await;
+    for refused in answers.iter().filter_map(|answer| answer.as_ref().err()) {
+        assert!(refused.retryable, "only a retryable failure may end a buyer's patience: {refused:?}");
+    }
+    assert!(answers.iter().filter(|answer| answer.is_ok()).count() >= 6, "buyers before and after the failover");
+    let scenario = "PostgreSQL primary failed over to its synchronous standby mid-sale, 2 instances";
+    acknowledged_bookings_exist_once(scenario, &cluster, &flight, &answers, 30).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

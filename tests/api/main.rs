@@ -25,6 +25,7 @@ mod payments;
 mod platform;
 mod redis_ha;
 mod refunds;
+mod replicas;
 mod sdk;
 mod sdk_trips;
 mod seat_choice;

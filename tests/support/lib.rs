@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod contract;
 pub mod grpc_web;
 pub mod hostile;
+pub mod pg_ha;
 pub mod proxy;
 pub mod redis_ha;
 pub mod reliability;
@@ -109,7 +110,10 @@ impl TestApp {
         let mut postgres_schema = None;
         let mut redis_prefix = None;
         if backend == Backend::External {
-            let database_url = std::env::var("DATABASE_URL").ok().filter(|url| url.starts_with("postgres"));
+            // A test's own PostgreSQL (settings' DATABASE_URL) gets the fresh schema, else the configured one.
+            let given = settings.iter().find(|(key, _)| *key == "DATABASE_URL").map(|(_, url)| (*url).to_owned());
+            let database_url =
+                given.or_else(|| std::env::var("DATABASE_URL").ok()).filter(|url| url.starts_with("postgres"));
             let redis_url = std::env::var("REDIS_URL").ok();
             // Under CI a missing service fails the test instead of letting part of it pass empty.
             if std::env::var_os("CI").is_some() {

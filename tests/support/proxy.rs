@@ -202,7 +202,8 @@ impl Drop for TlsProxy {
 
 /// A plain TCP relay (to a database, say) that can be cut, dropping every open connection and refusing new
 /// ones, or black-holed, keeping every connection open (and accepting new ones) but passing no byte, and
-/// then restored: an outage of the service behind it, as the server sees one.
+/// then restored: an outage of the service behind it, as the server sees one. Retargeted, it is the
+/// address a failover moves to the new primary (a virtual IP, or a proxy's read-write endpoint).
 pub struct TcpSwitch {
     addr: SocketAddr,
     state: Arc<SwitchState>,
@@ -210,6 +211,8 @@ pub struct TcpSwitch {
 }
 
 struct SwitchState {
+    /// Where new connections go; [`TcpSwitch::retarget`] moves it (a failover's new primary).
+    target: std::sync::Mutex<SocketAddr>,
     cut: AtomicBool,
     /// `true` while black-holed: relays hold what they read until it turns `false`.
     silent: tokio::sync::watch::Sender<bool>,
@@ -222,6 +225,7 @@ impl TcpSwitch {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind switch");
         let addr = listener.local_addr().expect("switch address");
         let state = Arc::new(SwitchState {
+            target: std::sync::Mutex::new(target),
             cut: AtomicBool::new(false),
             silent: tokio::sync::watch::channel(false).0,
             relays: std::sync::Mutex::default(),
@@ -235,6 +239,7 @@ impl TcpSwitch {
                         continue;
                     }
                     let silent = state.silent.subscribe();
+                    let target = *state.target.lock().unwrap();
                     let relay = tokio::spawn(async move {
                         if let Ok(server) = TcpStream::connect(target).await {
                             let (client_read, client_write) = client.into_split();
@@ -268,6 +273,11 @@ impl TcpSwitch {
     /// [`Self::restore`]: a service that stopped answering without closing anything.
     pub fn black_hole(&self) {
         self.state.silent.send_replace(true);
+    }
+
+    /// Sends new connections to `target` from now on (open ones stay where they are).
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.state.target.lock().unwrap() = target;
     }
 
     pub fn restore(&self) {

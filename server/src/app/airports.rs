@@ -5,6 +5,7 @@ use sea_orm::ConnectionTrait;
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
+    lagging_read,
 };
 use crate::{
     domain::{airport::Airport, flight::AirportCode, pagination::KeyCursor, search::Route},
@@ -39,7 +40,8 @@ impl AirportDirectory {
         after: Option<AirportCode>,
         page_size: u32,
     ) -> Result<AirportPage, AppError> {
-        let mut airports = airports::list(self.store.conn(), query.as_deref(), after, u64::from(page_size) + 1).await?;
+        let mut airports =
+            airports::list(lagging_read(&self.store), query.as_deref(), after, u64::from(page_size) + 1).await?;
         let next_page_token = if airports.len() > page_size as usize {
             airports.truncate(page_size as usize);
             airports.last().map(|last| KeyCursor(last.code.as_str().to_owned()).encode())
@@ -51,7 +53,7 @@ impl AirportDirectory {
 
     #[tracing::instrument(skip(self))]
     pub async fn get(&self, code: AirportCode) -> Result<Airport, AppError> {
-        airports::get(self.store.conn(), code).await?.ok_or(AppError::NotFound("airport"))
+        airports::get(lagging_read(&self.store), code).await?.ok_or(AppError::NotFound("airport"))
     }
 
     /// Adds or replaces an airport (a keyed call). A new time zone moves the local departure dates of the

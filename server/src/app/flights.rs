@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{
     AppError,
     idempotency::{Idempotency, KeyedRequest, Outcome},
+    lagging_read,
     streams::{WatchLimits, WatchPermit, Watchers},
 };
 use crate::{
@@ -58,7 +59,7 @@ impl FlightCatalog {
         if let Some(page) = self.cache.get(&route, &key).await {
             return Ok(page);
         }
-        let page = flights::search(self.store.conn(), &search, self.clock.now()).await?;
+        let page = flights::search(lagging_read(&self.store), &search, self.clock.now()).await?;
         self.cache.put(&route, &key, &page).await;
         Ok(Arc::new(page))
     }

@@ -19,3 +19,12 @@ pub mod streams;
 pub mod waiting_rooms;
 
 pub use error::AppError;
+
+/// The connection for a read that may lag the primary (a fresh replica, else the primary), counted by where
+/// it went (`aerobook_database_reads_total{target}`).
+fn lagging_read(store: &crate::store::Store) -> &sea_orm::DatabaseConnection {
+    let (connection, replica) = store.lagging_reads();
+    let target = opentelemetry::KeyValue::new("target", if replica { "replica" } else { "primary" });
+    crate::infra::metrics::metrics().database_reads.add(1, &[target]);
+    connection
+}

@@ -15,6 +15,7 @@ use std::{
 mod mail;
 mod payments;
 mod read;
+mod replicas;
 mod source;
 mod values;
 
@@ -22,6 +23,7 @@ pub(crate) use self::source::parse_file;
 pub use self::{
     mail::MailConfig,
     payments::{PaymentConfig, PaymentMode},
+    replicas::ReplicaConfig,
     source::Notice,
     values::{Cidr, MIN_SECRET_BYTES, OriginPattern, Quota},
 };
@@ -212,6 +214,7 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
+    pub replicas: Option<ReplicaConfig>,
     pub redis: Option<RedisConfig>,
     pub seed_demo_data: bool,
     pub demo_days: u64,
@@ -330,6 +333,7 @@ impl Config {
                 max_connections: parse_in(get, "AEROBOOK_DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?,
                 is_sqlite,
             },
+            replicas: replicas::replica_config(get, is_sqlite)?,
             redis,
             seed_demo_data: parse(get, "AEROBOOK_SEED_DEMO_DATA", is_sqlite)?,
             demo_days: parse_in(get, "AEROBOOK_DEMO_DAYS", 30, 1..=366)?,
@@ -499,6 +503,18 @@ mod tests {
     }
 
     #[test]
+    fn replicas_need_a_postgresql_primary_and_postgres_urls() {
+        let primary = [("DATABASE_URL", "postgres://db/x"), ("AEROBOOK_PAYMENTS", "simulated"), SIGNING_KEY];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            Config::from_source(&source(&[&primary[..], extra].concat())).map(|config| config.replicas)
+        };
+        let replicas = with(&[("AEROBOOK_DATABASE_READ_URL", "postgres://r1/x, postgres://r2/x")]).unwrap().unwrap();
+        assert_eq!((replicas.urls.len(), replicas.max_lag), (2, Duration::from_millis(1_000)));
+        assert!(with(&[]).unwrap().is_none());
+        assert!(with(&[("AEROBOOK_DATABASE_READ_URL", "mysql://r1/x")]).is_err());
+    }
+
+    #[test]
     fn tls_cluster_and_sentinel_redis_urls_are_accepted() {
         for url in [
             "rediss://cache.internal:6380",
@@ -546,6 +562,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("REDIS_URL", "http://x"),
             ("AEROBOOK_REDIS_KEY_PREFIX", "air{book}:"),
+            ("AEROBOOK_DATABASE_READ_URL", "postgres://replica/x"),
+            ("AEROBOOK_REPLICA_MAX_LAG_MS", "600001"),
             ("AEROBOOK_SEARCH_CACHE_TTL_SECONDS", "121"),
             ("AEROBOOK_SHUTDOWN_DRAIN_SECONDS", "301"),
             ("AEROBOOK_HEALTH_PROBE_INTERVAL_MS", "50"),

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub cache_lookups: Counter<u64>,
     /// Passes given out, by `flight_id`.
     pub waiting_room_admissions: Counter<u64>,
+    /// Reads that may lag, by `target` (`replica`, or `primary` when no replica is fresh or configured).
+    pub database_reads: Counter<u64>,
     /// Passengers checked in, by `flight_id`.
     pub check_ins: Counter<u64>,
     /// Passengers boarded at the gate, by `flight_id`.
@@ -151,6 +153,11 @@ impl Metrics {
                 "aerobook.waiting_room.admissions",
                 "{pass}",
                 "Waiting-room passes given out",
+            ),
+            database_reads: counter(
+                "aerobook.database.reads",
+                "{read}",
+                "Reads that may lag (search, airport listings), by where they went",
             ),
             check_ins: counter("aerobook.check_ins", "{passenger}", "Passengers checked in, per flight"),
             boardings: counter("aerobook.boardings", "{passenger}", "Passengers boarded at the gate, per flight"),

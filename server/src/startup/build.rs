@@ -102,7 +102,11 @@ impl Application {
         listener: Arc<TcpListener>,
     ) -> Result<Self, StartupError> {
         migrate(&config).await?;
-        let store = Store::connect(&config.database).await?;
+        let mut store = Store::connect(&config.database).await?;
+        if let Some(replicas) = &config.replicas {
+            store = store.with_replicas(&config.database, replicas).await?;
+            tracing::info!(replicas = replicas.urls.len(), max_lag = ?replicas.max_lag, "read replicas for search");
+        }
         tracing::info!(backend = ?store.backend(), "database ready");
         if config.seed_demo_data {
             let flights = seed::seed_demo_data(&store, clock.now(), config.demo_days).await?;

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod payments;
 pub mod pending_changes;
 pub mod quotes;
+mod replicas;
 pub mod retention;
 pub mod seats;
 pub mod seed;
@@ -29,7 +30,7 @@ pub mod tickets;
 pub mod travel_documents;
 pub mod waiting_rooms;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use aerobook_migrations::{Migrator, MigratorTrait as _};
 use sea_orm::{
@@ -37,7 +38,7 @@ use sea_orm::{
     IsolationLevel, RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait as _, sqlx,
 };
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, ReplicaConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -122,6 +123,8 @@ pub struct Store {
     /// queueing for this connection is fair and cheap, where many connections contending for the file's
     /// write lock would poll and back off.
     writer: Option<DatabaseConnection>,
+    /// PostgreSQL read replicas, for reads that may lag.
+    replicas: Option<Arc<replicas::Replicas>>,
 }
 
 impl Store {
@@ -137,7 +140,23 @@ impl Store {
         } else {
             None
         };
-        Ok(Self { db, writer })
+        Ok(Self { db, writer, replicas: None })
+    }
+
+    /// Adds read replicas for the reads that may lag ([`Store::lagging_reads`]).
+    pub async fn with_replicas(mut self, primary: &DatabaseConfig, config: &ReplicaConfig) -> Result<Self, StoreError> {
+        self.replicas = Some(replicas::Replicas::connect(primary, config).await?);
+        Ok(self)
+    }
+
+    /// The connection for a read that may lag the primary by up to `AEROBOOK_REPLICA_MAX_LAG_MS` (flight
+    /// search, airport listings): a fresh replica when there is one, else the primary; and whether it is a
+    /// replica.
+    pub fn lagging_reads(&self) -> (&DatabaseConnection, bool) {
+        match self.replicas.as_deref().and_then(replicas::Replicas::pick) {
+            Some(replica) => (replica, true),
+            None => (&self.db, false),
+        }
     }
 
     /// Applies pending migrations. On PostgreSQL a session advisory lock, held on a dedicated connection,
