@@ -19,7 +19,10 @@ pub(super) fn replica_config<'a>(
     is_sqlite: bool,
 ) -> Result<Option<ReplicaConfig>, ConfigError> {
     let max_lag = Duration::from_millis(parse_in(get, "AEROBOOK_REPLICA_MAX_LAG_MS", 1_000, 0..=600_000)?);
-    let Some(list) = get("AEROBOOK_DATABASE_READ_URL") else { return Ok(None) };
+    // Empty is unset: a deployment's template may pass the variable through empty.
+    let Some(list) = get("AEROBOOK_DATABASE_READ_URL").filter(|list| !list.trim().is_empty()) else {
+        return Ok(None);
+    };
     let urls: Vec<&str> = list.split(',').map(str::trim).filter(|url| !url.is_empty()).collect();
     if is_sqlite {
         return Err(invalid("AEROBOOK_DATABASE_READ_URL", "replicas need a PostgreSQL primary (DATABASE_URL)"));
