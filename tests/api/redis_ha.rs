@@ -107,6 +107,39 @@ async fn a_flash_sale_keeps_each_flight_s_keys_in_one_slot_and_limits_callers() 
         );
     }
     // Rate limits: the fourth search of one caller in a minute is refused, its bucket on the cluster.
+    limited_on(&app, &cluster, &prefix).await;
+    app.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_mid_sale_loses_no_booking_and_sells_no_seat_twice() {
+    let Some(mut cluster) = RedisCluster::start(3).await else { return };
+    let Some(app) = on(&cluster.url(), &[("AEROBOOK_RATE_LIMIT_SEARCH", "3/60")]).await else { return };
+    let prefix = app.redis_prefix.clone().expect("a key prefix");
+    // The master serving the flight's slot (its room and its gate) dies; its replica takes over.
+    let kill = async |flight: &pb::Flight| {
+        cluster.kill_master_of(&format!("{prefix}waiting-room:{{{}}}:state", flight.id)).await;
+    };
+    sell_out_through(&app, kill).await;
+    // Rate limits come back to the cluster that is left: the instance reconnects within seconds (meanwhile
+    // its limits fall back to its own buckets), and the caller's searches then run out there.
+    let request = search_request("RUH", "JED", &aerobook_tests::riyadh_date(1));
+    let search = async || app.flights().search_flights(request.clone()).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while cluster.keys(&format!("{prefix}rl:search:*")).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the instance never came back to the cluster");
+        let _ = search().await;
+    }
+    // The search that made the bucket took one of its three.
+    search().await.expect("the second of three");
+    search().await.expect("the third of three");
+    let refused = search().await.expect_err("the fourth search is limited");
+    assert_eq!(ContractError::from_status(&refused).reason, "RATE_LIMITED");
+}
+
+/// A caller's fourth search within the minute is `RATE_LIMITED` (the server allows 3), its bucket on the
+/// cluster.
+async fn limited_on(app: &TestApp, cluster: &RedisCluster, prefix: &str) {
     let mut answers = Vec::new();
     for _ in 0..4 {
         answers.push(app.flights().search_flights(search_request("RUH", "JED", &aerobook_tests::riyadh_date(1))).await);
@@ -114,19 +147,6 @@ async fn a_flash_sale_keeps_each_flight_s_keys_in_one_slot_and_limits_callers() 
     let refused = answers.pop().expect("four answers").expect_err("the fourth search is limited");
     assert_eq!(ContractError::from_status(&refused).reason, "RATE_LIMITED");
     assert!(!cluster.keys(&format!("{prefix}rl:search:*")).await.is_empty(), "the bucket lives on the cluster");
-    app.assert_invariants().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_master_killed_mid_sale_loses_no_booking_and_sells_no_seat_twice() {
-    let Some(mut cluster) = RedisCluster::start(3).await else { return };
-    let Some(app) = on(&cluster.url(), &[]).await else { return };
-    let prefix = app.redis_prefix.clone().expect("a key prefix");
-    // The master serving the flight's slot (its room and its gate) dies; its replica takes over.
-    let kill = async |flight: &pb::Flight| {
-        cluster.kill_master_of(&format!("{prefix}waiting-room:{{{}}}:state", flight.id)).await;
-    };
-    sell_out_through(&app, kill).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
