@@ -14,6 +14,8 @@ const KEYS: &[&str] = &[
     "DATABASE_URL",
     "AEROBOOK_DATABASE_SCHEMA",
     "AEROBOOK_DATABASE_MAX_CONNECTIONS",
+    "AEROBOOK_DATABASE_READ_URL",
+    "AEROBOOK_REPLICA_MAX_LAG_MS",
     "REDIS_URL",
     "AEROBOOK_REDIS_KEY_PREFIX",
     "AEROBOOK_SEED_DEMO_DATA",
@@ -208,6 +210,39 @@ mod tests {
 
     fn pairs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Every setting name the configuration's code reads is in [`KEYS`]: a name missing there is dropped
+    /// from the environment as a typo, so its setting would silently never apply (as
+    /// `AEROBOOK_DATABASE_READ_URL` once did).
+    #[test]
+    fn every_setting_the_configuration_reads_is_a_known_key() {
+        let readers = [
+            include_str!("mod.rs"),
+            include_str!("mail.rs"),
+            include_str!("payments.rs"),
+            include_str!("read.rs"),
+            include_str!("replicas.rs"),
+            include_str!("values.rs"),
+        ];
+        let mut names = Vec::new();
+        for reader in readers {
+            let production = reader.split("#[cfg(test)]").next().unwrap_or(reader);
+            // Setting names are the string literals of capitals, digits and underscores, with one underscore
+            // at least ("DATABASE_URL", "AEROBOOK_...").
+            for literal in production.split('"').skip(1).step_by(2) {
+                let is_name = literal.contains('_')
+                    && literal.starts_with(|c: char| c.is_ascii_uppercase())
+                    && literal.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if is_name {
+                    names.push(literal);
+                }
+            }
+        }
+        assert!(names.contains(&"AEROBOOK_DATABASE_READ_URL") && names.len() > 40, "{names:?}");
+        let unknown: Vec<_> =
+            names.into_iter().filter(|name| !is_known(name) && !TOOL_VARIABLES.contains(name)).collect();
+        assert!(unknown.is_empty(), "read but not in KEYS: {unknown:?}");
     }
 
     #[test]
