@@ -55,7 +55,8 @@ impl Drop for Replicas {
 
 impl Replicas {
     /// Connects to each replica (with the primary's schema and pool size) and starts measuring their lag.
-    /// A replica that cannot be reached at start is not an error: it serves once it answers.
+    /// A replica that cannot be reached at start is not an error: it serves once it answers (start-up waits
+    /// for its first answer at most one probe's timeout).
     pub(super) async fn connect(primary: &DatabaseConfig, config: &ReplicaConfig) -> Result<Arc<Self>, StoreError> {
         let mut replicas = Vec::with_capacity(config.urls.len());
         for url in &config.urls {
@@ -65,6 +66,8 @@ impl Replicas {
             replicas.push(Replica { db: Database::connect(options).await?, fresh: AtomicBool::new(false) });
         }
         let replicas = Arc::new(Self { replicas, next: AtomicUsize::new(0), monitor: std::sync::OnceLock::new() });
+        // Measured once before the first call, so a fresh replica serves from the start.
+        probe(&replicas, config.max_lag).await;
         let monitor = tokio::spawn(monitor(Arc::downgrade(&replicas), config.max_lag));
         let _ = replicas.monitor.set(monitor);
         Ok(replicas)
@@ -83,32 +86,38 @@ impl Replicas {
 
 /// Measures every replica's lag until the replicas are dropped.
 async fn monitor(replicas: std::sync::Weak<Replicas>, max_lag: Duration) {
-    let max_lag_ms = i64::try_from(max_lag.as_millis()).unwrap_or(i64::MAX);
     let mut ticks = tokio::time::interval(PROBE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is at once, and `connect` has just probed
     loop {
         ticks.tick().await;
         let Some(replicas) = replicas.upgrade() else { return };
-        for (index, replica) in replicas.replicas.iter().enumerate() {
-            let lag = tokio::time::timeout(PROBE_INTERVAL.max(max_lag), lag_ms(&replica.db)).await;
-            let fresh = matches!(lag, Ok(Ok(Some(lag))) if lag <= max_lag_ms);
-            if replica.fresh.swap(fresh, Ordering::AcqRel) != fresh {
-                match lag {
-                    Ok(Ok(Some(lag))) if fresh => {
-                        tracing::info!(replica = index, lag_ms = lag, "replica fresh: it serves reads")
-                    }
-                    Ok(Ok(Some(lag))) => {
-                        tracing::warn!(replica = index, lag_ms = lag, "replica behind: the primary serves its reads")
-                    }
-                    Ok(Ok(None)) => tracing::warn!(
-                        replica = index,
-                        "replica is not a standby (promoted?): the primary serves its reads"
-                    ),
-                    Ok(Err(error)) => {
-                        tracing::warn!(replica = index, %error, "replica away: the primary serves its reads")
-                    }
-                    Err(_) => tracing::warn!(replica = index, "replica does not answer: the primary serves its reads"),
+        probe(&replicas, max_lag).await;
+    }
+}
+
+/// Measures each replica's lag once: within `max_lag` it serves reads, otherwise not until it is again.
+async fn probe(replicas: &Replicas, max_lag: Duration) {
+    let max_lag_ms = i64::try_from(max_lag.as_millis()).unwrap_or(i64::MAX);
+    for (index, replica) in replicas.replicas.iter().enumerate() {
+        let lag = tokio::time::timeout(PROBE_INTERVAL.max(max_lag), lag_ms(&replica.db)).await;
+        let fresh = matches!(lag, Ok(Ok(Some(lag))) if lag <= max_lag_ms);
+        if replica.fresh.swap(fresh, Ordering::AcqRel) != fresh {
+            match lag {
+                Ok(Ok(Some(lag))) if fresh => {
+                    tracing::info!(replica = index, lag_ms = lag, "replica fresh: it serves reads")
                 }
+                Ok(Ok(Some(lag))) => {
+                    tracing::warn!(replica = index, lag_ms = lag, "replica behind: the primary serves its reads")
+                }
+                Ok(Ok(None)) => tracing::warn!(
+                    replica = index,
+                    "replica is not a standby (promoted?): the primary serves its reads"
+                ),
+                Ok(Err(error)) => {
+                    tracing::warn!(replica = index, %error, "replica away: the primary serves its reads")
+                }
+                Err(_) => tracing::warn!(replica = index, "replica does not answer: the primary serves its reads"),
             }
         }
     }
