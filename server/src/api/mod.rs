@@ -120,11 +120,11 @@ impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {
             AppError::Invalid(invalid) => invalid.into(),
-            AppError::DocumentsRequired(missing) => {
-                let fields: Vec<&str> = missing.violations.iter().map(|v| v.field.as_str()).collect();
-                let message = format!("travel documents are required for this flight: check {}", fields.join(", "));
-                ApiError { violations: missing.violations, ..ApiError::new(ErrorCode::DocumentsRequired, message) }
-            }
+            AppError::DocumentsRequired(missing) => ApiError::naming_fields(
+                ErrorCode::DocumentsRequired,
+                "travel documents are required for this flight",
+                missing.violations,
+            ),
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Unauthorized(message) => ApiError::unauthorized(message),
             AppError::RateLimited(wait) => ApiError::rate_limited(wait),

@@ -43,9 +43,14 @@ impl ApiError {
     }
 
     pub fn validation(violations: Vec<FieldViolation>) -> Self {
+        Self::naming_fields(ErrorCode::ValidationError, "invalid request", violations)
+    }
+
+    /// A failure that names the fields to fix: in its `BadRequest` and, after `what`, in its message.
+    pub fn naming_fields(code: ErrorCode, what: &str, violations: Vec<FieldViolation>) -> Self {
         let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
-        let message = format!("invalid request: check {}", fields.join(", "));
-        Self { violations, ..Self::new(ErrorCode::ValidationError, message) }
+        let message = format!("{what}: check {}", fields.join(", "));
+        Self { violations, ..Self::new(code, message) }
     }
 
     pub fn not_found(what: &str) -> Self {
