@@ -8,14 +8,19 @@ use clap::{Parser, ValueEnum};
 #[command(about = "Aerobook load benchmark: throughput and latency as ratios to ceilings measured in the same run")]
 pub struct Args {
     /// A running server (http://host:port) on this machine; default: start an embedded one in this process.
-    #[arg(long)]
-    pub addr: Option<String>,
+    /// Several, comma-separated: instances of one deployment (the same database and Redis). Calls are spread
+    /// over all of them (`--connections` to each; flash-sale buyers take them in turn, each buyer's two taps
+    /// on one; a waiting-room waiter joins and watches on every instance, which must give one ticket and
+    /// admit it once, and books on its own). The first one is set up, probed and its memory sampled.
+    #[arg(long, value_delimiter = ',')]
+    pub addr: Vec<String>,
     /// The target's token signing key (`AEROBOOK_JWT_SECRET`); the embedded server uses a random one.
     #[arg(long, env = "AEROBOOK_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Process id of the server given by `--addr`, to sample its memory (`/proc/<pid>/status`).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Process ids of the `--addr` servers, comma-separated: the CPU time of all of them is measured, the
+    /// memory of the first (`/proc/<pid>/status`).
+    #[arg(long, value_delimiter = ',', requires = "addr")]
+    pub server_pid: Vec<u32>,
     /// The `--addr` server's PostgreSQL database, to check the flash sale's invariants in the tables too.
     /// Not read from `DATABASE_URL`: that may be set for other tools while this run uses the embedded server.
     #[arg(long, requires = "addr")]
@@ -36,7 +41,7 @@ pub struct Args {
     /// Open loop: calls that may be unanswered at once; a call due beyond that is counted as dropped.
     #[arg(long, default_value_t = 4096)]
     pub max_in_flight: usize,
-    /// HTTP/2 connections the callers share.
+    /// HTTP/2 connections the callers share, to each `--addr` instance.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
     /// Measured seconds per scenario.
@@ -99,11 +104,6 @@ pub struct Args {
     /// flash-sale-waiting-room: how long a pass stays valid, seconds (30..=3600).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(30..=3600))]
     pub pass_ttl_seconds: i32,
-    /// flash-sale-waiting-room: a second instance of the `--addr` server (same database and Redis). Waiters
-    /// alternate between the two: each joins on both (the same ticket), watches its ticket on both (one
-    /// admission) and books on its own. Only `--addr` is set up, probed and sampled.
-    #[arg(long, requires = "addr")]
-    pub addr_b: Option<String>,
 
     /// Ceiling from pgbench: the minimal hold transaction on one hot cabin (transactions/s).
     #[arg(long)]

@@ -1,21 +1,24 @@
-//! CPU time spent during a phase, from `/proc`: the server's process (all its threads) and PostgreSQL's
-//! processes on this machine (the backends serving the server, and the WAL writer and others working for
-//! them). Divided by the calls of the phase it is a cost per call, steadier than calls/s on a shared machine
-//! and what a capacity plan needs.
+//! CPU time spent during a phase, from `/proc`: the server's processes (every instance, all threads), and
+//! PostgreSQL's and Redis's processes on this machine (for PostgreSQL the backends serving the server and
+//! the WAL writer, walsenders and standbys working for them; for Redis every node of a cluster). Divided by
+//! the calls of the phase it is a cost per call, steadier than calls/s on a shared machine and what a
+//! capacity plan needs.
 //!
-//! PostgreSQL's share is read only where it runs on this machine (processes named `postgres`); a process
-//! that ends during the phase takes its time with it, which the server's pooled connections do not.
+//! PostgreSQL's and Redis's shares are read only where they run on this machine (processes named
+//! `postgres`, `redis-server`); a process that ends during the phase takes its time with it, which the
+//! server's pooled connections do not.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
 /// The CPU time of a phase, in microseconds per call of the phase; `null` where it could not be read (a
-/// server inside the load tool, whose time would include the tool's; no PostgreSQL on this machine).
+/// server inside the load tool, whose time would include the tool's; no PostgreSQL or Redis on this machine).
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct CpuCost {
     pub server_cpu_us_per_call: Option<f64>,
     pub postgres_cpu_us_per_call: Option<f64>,
+    pub redis_cpu_us_per_call: Option<f64>,
 }
 
 /// The CPU time of a phase in microseconds, where it could be read.
@@ -23,6 +26,7 @@ pub struct CpuCost {
 pub struct CpuSpent {
     pub server_us: Option<f64>,
     pub postgres_us: Option<f64>,
+    pub redis_us: Option<f64>,
 }
 
 impl CpuSpent {
@@ -30,6 +34,7 @@ impl CpuSpent {
         CpuCost {
             server_cpu_us_per_call: per(self.server_us, calls),
             postgres_cpu_us_per_call: per(self.postgres_us, calls),
+            redis_cpu_us_per_call: per(self.redis_us, calls),
         }
     }
 }
@@ -41,28 +46,34 @@ pub fn per(us: Option<f64>, count: u64) -> Option<f64> {
 
 /// CPU ticks at the start of a phase.
 pub struct CpuMeter {
-    server: Option<(u32, u64)>,
+    servers: HashMap<u32, u64>,
     postgres: HashMap<u32, u64>,
+    redis: HashMap<u32, u64>,
 }
 
 impl CpuMeter {
-    /// Starts measuring `server` (`None`: do not) and PostgreSQL.
-    pub fn start(server: Option<u32>) -> Self {
-        let server = server.and_then(|pid| Some((pid, ticks(pid)?)));
-        Self { server, postgres: postgres_ticks() }
+    /// Starts measuring the `servers` (none: do not), PostgreSQL and Redis.
+    pub fn start(servers: &[u32]) -> Self {
+        let servers = servers.iter().filter_map(|&pid| Some((pid, ticks(pid)?))).collect();
+        Self { servers, postgres: named_ticks("postgres"), redis: named_ticks("redis-server") }
     }
 
     /// The time spent since the start.
     pub fn stop(self) -> CpuSpent {
-        let us = |ticks: u64| ticks as f64 * 1e6 / ticks_per_second();
-        let server = self.server.and_then(|(pid, before)| Some(ticks(pid)?.saturating_sub(before)));
-        let now = postgres_ticks();
-        let postgres = (!now.is_empty()).then(|| {
-            // A process started during the phase spent all its time in it.
-            now.iter().map(|(pid, after)| after.saturating_sub(self.postgres.get(pid).copied().unwrap_or(0))).sum()
-        });
-        CpuSpent { server_us: server.map(us), postgres_us: postgres.map(us) }
+        let server_now = self.servers.keys().filter_map(|&pid| Some((pid, ticks(pid)?))).collect();
+        CpuSpent {
+            server_us: spent_since(&self.servers, &server_now),
+            postgres_us: spent_since(&self.postgres, &named_ticks("postgres")),
+            redis_us: spent_since(&self.redis, &named_ticks("redis-server")),
+        }
     }
+}
+
+/// Microseconds the processes of `now` spent since `before`; `None` when there are none.
+fn spent_since(before: &HashMap<u32, u64>, now: &HashMap<u32, u64>) -> Option<f64> {
+    // A process started during the phase spent all its time in it.
+    let ticks: u64 = now.iter().map(|(pid, after)| after.saturating_sub(before.get(pid).copied().unwrap_or(0))).sum();
+    (!now.is_empty()).then(|| ticks as f64 * 1e6 / ticks_per_second())
 }
 
 /// User plus system time of a process, all its threads, in clock ticks.
@@ -80,12 +91,12 @@ fn parse_stat(stat: &str) -> Option<u64> {
     Some(user + system)
 }
 
-/// Every process named `postgres`, with its ticks so far.
-fn postgres_ticks() -> HashMap<u32, u64> {
+/// Every process whose command is `name`, with its ticks so far.
+fn named_ticks(name: &str) -> HashMap<u32, u64> {
     let Ok(processes) = std::fs::read_dir("/proc") else { return HashMap::new() };
     processes
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|name| name.trim() == "postgres"))
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == name))
         .filter_map(|pid| Some((pid, ticks(pid)?)))
         .collect()
 }
@@ -109,7 +120,7 @@ mod tests {
 
     #[test]
     fn measures_this_process_s_own_work() {
-        let meter = CpuMeter::start(Some(std::process::id()));
+        let meter = CpuMeter::start(&[std::process::id()]);
         // Spins for 300 ms of this process's CPU time as the kernel's own clock counts it, however busy the
         // machine is.
         let spun_from = process_cpu_time();
@@ -120,9 +131,16 @@ mod tests {
         let spent = meter.stop().server_us.expect("Linux /proc");
         // Ticks are sampled (10 ms each): allow a few either side.
         assert!(spent >= 250_000.0, "{spent} us");
-        assert_eq!(CpuMeter::start(None).stop().server_us, None);
-        let spent = CpuSpent { server_us: Some(900.0), postgres_us: None };
-        assert_eq!(spent.per_call(3), CpuCost { server_cpu_us_per_call: Some(300.0), postgres_cpu_us_per_call: None });
+        assert_eq!(CpuMeter::start(&[]).stop().server_us, None);
+        let spent = CpuSpent { server_us: Some(900.0), postgres_us: None, redis_us: Some(30.0) };
+        assert_eq!(
+            spent.per_call(3),
+            CpuCost {
+                server_cpu_us_per_call: Some(300.0),
+                postgres_cpu_us_per_call: None,
+                redis_cpu_us_per_call: Some(10.0)
+            }
+        );
         assert_eq!(spent.per_call(0).server_cpu_us_per_call, None);
     }
 

@@ -43,7 +43,7 @@ pub async fn run(target: &Target, args: &Args) -> Result<FillingReport, Error> {
     let bounds = Bounds { duration: Duration::from_secs_f64(args.fill_seconds), max_calls: args.max_requests };
     let mut rounds = Vec::new();
     for round in 1..=args.fill_rounds {
-        let meter = CpuMeter::start(target.external_pid());
+        let meter = CpuMeter::start(&target.external_pids);
         let run = runner::run(&format!("{name} (round {round})"), &target.channels, &call, mode, bounds).await;
         let cost = meter.stop().per_call(run.summary.calls);
         rounds.push(Round { run, cost, rss_mb: target.pid.and_then(rss::current_mb) });

@@ -72,9 +72,10 @@ pub struct SaleReport {
     /// tap before seeing the first's answer): reported, not a violation, as neither tap took a second seat.
     pub split_answers: u64,
     /// The server's CPU time over the sale per buyer's answer (`null` when embedded: it would include
-    /// the buyers'), and PostgreSQL's per hold (`null` with no PostgreSQL on this machine).
+    /// the buyers'), PostgreSQL's and Redis's per hold (`null` with none on this machine).
     pub server_cpu_us_per_decision: Option<f64>,
     pub postgres_cpu_us_per_hold: Option<f64>,
+    pub redis_cpu_us_per_hold: Option<f64>,
     /// Peak resident set of the server while the sale ran (this process's when embedded), MiB.
     pub peak_rss_mb: Option<f64>,
     pub invariants: Invariants,
@@ -201,14 +202,14 @@ pub async fn run(
         None => args.sale_concurrency.max(1),
         Some(_) => args.max_in_flight.clamp(1, buyer_count.max(1)),
     };
-    let channels =
-        target::connect(&target.addr, (2 * concurrency).div_ceil(STREAMS_PER_CONNECTION).max(args.connections)).await?;
+    let connections = (2 * concurrency).div_ceil(STREAMS_PER_CONNECTION).max(args.connections * target.addrs.len());
+    let channels = target::connect_spread(&target.addrs, connections).await?;
     let watchers = match pace.is_none() && !trips && args.watched_sale() == Some(crate::args::Scenario::FlashSale) {
         true => Some(Watchers::open(target, &tokens, flight_ids, args.watchers).await?),
         false => None,
     };
     let rss = target.pid.map(RssSampler::start);
-    let meter = CpuMeter::start(target.external_pid());
+    let meter = CpuMeter::start(&target.external_pids);
 
     let started = Instant::now();
     let recorder = Arc::new(Recorder::new(started));
@@ -222,8 +223,11 @@ pub async fn run(
         .map(|worker| {
             let (buyers, requests, recorder, next, progress) =
                 (buyers.clone(), requests.clone(), recorder.clone(), next.clone(), progress.clone());
+            // A buyer's two taps go to one instance (a client's connection is to one instance), on two
+            // connections when there are more connections than instances; buyers take the instances in turn.
+            let instances = target.addrs.len();
             let taps =
-                (channels[(2 * worker) % channels.len()].clone(), channels[(2 * worker + 1) % channels.len()].clone());
+                (channels[worker % channels.len()].clone(), channels[(worker + instances) % channels.len()].clone());
             tokio::spawn(async move {
                 let (mut decisions, mut sold_out_calls) = (Vec::new(), Vec::new());
                 loop {
@@ -346,6 +350,7 @@ pub async fn run(
         split_answers,
         server_cpu_us_per_decision: cpu::per(spent.server_us, decisions.len() as u64),
         postgres_cpu_us_per_hold: cpu::per(spent.postgres_us, holds),
+        redis_cpu_us_per_hold: cpu::per(spent.redis_us, holds),
         peak_rss_mb,
         invariants: Invariants { api, database },
         trips: trips.then_some(TripFigures { held: trip_holds, refused: trips_refused }),

@@ -97,7 +97,7 @@ async fn run(args: Args) -> Result<bool, Error> {
     };
     let mode_name = if args.rate.is_some() { "open" } else { "closed" };
     let bounds = Bounds { duration: Duration::from_secs_f64(args.seconds), max_calls: args.max_requests };
-    println!("target: {} ({})", target.addr, if target.embedded { "embedded" } else { "external" });
+    println!("target: {} ({})", target.addrs.join(", "), if target.embedded { "embedded" } else { "external" });
 
     let mut scenarios = Scenarios::default();
     for scenario in Scenario::ALL.into_iter().filter(|s| s.is_call_loop() && args.runs(*s)) {
@@ -106,7 +106,7 @@ async fn run(args: Args) -> Result<bool, Error> {
             let warmup = Bounds { duration: Duration::from_secs_f64(args.warmup), ..bounds };
             runner::run(&format!("{scenario} (warm-up)"), &target.channels, &call, mode, warmup).await;
         }
-        let meter = cpu::CpuMeter::start(target.external_pid());
+        let meter = cpu::CpuMeter::start(&target.external_pids);
         let run = runner::run(scenario.name(), &target.channels, &call, mode, bounds).await;
         let cost = meter.stop().per_call(run.summary.calls);
         println!("{}", one_line(&format!("{scenario} ({mode_name})"), &run.summary, run.dropped));
@@ -133,6 +133,7 @@ async fn run(args: Args) -> Result<bool, Error> {
 
     let mut server = Server {
         embedded: target.embedded,
+        instances: target.addrs.len(),
         pid: target.pid,
         peak_rss_mb: None,
         lifetime_peak_rss_mb: None,
@@ -214,7 +215,7 @@ async fn run(args: Args) -> Result<bool, Error> {
     let mut report = Report {
         version: 1,
         started_at,
-        target: target.addr.clone(),
+        target: target.addrs.join(","),
         settings: Settings::of(&args),
         ceilings: Ceilings {
             ping_rps,

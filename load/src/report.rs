@@ -5,17 +5,17 @@
 //! - `ceilings.{ping_rps, pgbench_hold_hot_tps, pgbench_hold_spread_tps}`;
 //! - `scenarios.<name>.{calls_per_s, p50_ms, p99_ms, p999_ms, errors}`, and `scenarios.<name>.open_loop` for
 //!   the open-loop phase;
-//! - for the call-per-call scenarios also `server_cpu_us_per_call` and `postgres_cpu_us_per_call`, for
-//!   `hold-spread` also `to_pgbench_spread`;
+//! - for the call-per-call scenarios also `server_cpu_us_per_call`, `postgres_cpu_us_per_call` and
+//!   `redis_cpu_us_per_call`, for `hold-spread` also `to_pgbench_spread`;
 //! - for `flash-sale` also `holds_per_s`, `sold_out_per_s`, `decisions_per_s`, `oversold`,
-//!   `server_cpu_us_per_decision`, `postgres_cpu_us_per_hold`, and `open_loop` (the paced sale: the same keys
-//!   and its `rate` of buyers/s);
+//!   `server_cpu_us_per_decision`, `postgres_cpu_us_per_hold`, `redis_cpu_us_per_hold`, and `open_loop` (the
+//!   paced sale: the same keys and its `rate` of buyers/s);
 //! - for `hold-spread-filling` `rounds[].{calls_per_s, p50_ms, p99_ms, server_cpu_us_per_call,
-//!   postgres_cpu_us_per_call, rss_mb}` and `last_to_first`;
+//!   postgres_cpu_us_per_call, redis_cpu_us_per_call, rss_mb}` and `last_to_first`;
 //! - for `flash-sale-waiting-room` (its calls are the admitted waiters' holds) also
 //!   `admitted_per_s.{target, mean, min, max, steady}`, `join_p99_ms`, `sold_out_notice_ms`, `waiters`,
 //!   `admitted`, `told_sold_out`, `holds`, `oversold`, `passless_holds`, `double_admissions`;
-//! - `server.peak_rss_mb`.
+//! - `server.{instances, peak_rss_mb}`.
 //!
 //! Missing figures are `null`.
 
@@ -174,6 +174,9 @@ pub struct OpenLoop {
 pub struct Server {
     /// The server ran inside the load tool, so its memory figures include the tool's.
     pub embedded: bool,
+    /// Server instances the calls were spread over (`--addr`).
+    pub instances: usize,
+    /// The first instance's process, whose memory is sampled.
     pub pid: Option<u32>,
     /// Peak resident set sampled during the flash sale (and its watch streams).
     pub peak_rss_mb: Option<f64>,

@@ -28,12 +28,15 @@ pub const SEATS_PER_ROW: usize = SEAT_LETTERS.len();
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Target {
-    pub addr: String,
+    /// The instances of the server, the first one set up and probed.
+    pub addrs: Vec<String>,
     /// Whether the server runs inside this process (then its memory is this process's).
     pub embedded: bool,
-    /// The process whose memory is sampled: the server's, or this one when embedded.
+    /// The process whose memory is sampled: the first instance's, or this one when embedded.
     pub pid: Option<u32>,
-    /// Connections the call loops share.
+    /// The processes of every instance whose CPU time is measured (none when embedded).
+    pub external_pids: Vec<u32>,
+    /// Connections the call loops share, to the instances in turn.
     pub channels: Vec<Channel>,
     tokens: Option<Tokens>,
     /// Departure of the next flight the tool creates, in minutes since the epoch: each flight of the run
@@ -46,12 +49,8 @@ pub struct Target {
 impl Target {
     pub async fn start(args: &Args) -> Result<Self, Error> {
         let mut data_dir = None;
-        let (addr, secret, embedded) = match &args.addr {
-            Some(addr) => {
-                wait_until_serving(addr).await?;
-                (addr.clone(), args.jwt_secret.clone(), false)
-            }
-            None => {
+        let (addrs, secret, embedded) = match args.addr.as_slice() {
+            [] => {
                 let dir = tempfile::tempdir()?;
                 let secret = args.jwt_secret.clone().unwrap_or_else(|| format!("load-{}", uuid::Uuid::new_v4()));
                 let source = [
@@ -71,30 +70,32 @@ impl Target {
                 let addr = format!("http://{}", app.local_addr());
                 tokio::spawn(app.run_until_stopped(std::future::pending()));
                 data_dir = Some(dir);
-                (addr, Some(secret), true)
+                (vec![addr], Some(secret), true)
+            }
+            addrs => {
+                for addr in addrs {
+                    wait_until_serving(addr).await?;
+                }
+                (addrs.to_vec(), args.jwt_secret.clone(), false)
             }
         };
-        let pid = if embedded { Some(std::process::id()) } else { args.server_pid };
-        let channels = connect(&addr, args.connections.max(1)).await?;
+        let pid = if embedded { Some(std::process::id()) } else { args.server_pid.first().copied() };
+        let channels = connect_spread(&addrs, args.connections.max(1) * addrs.len()).await?;
         let tokens =
             secret.map(|secret| Tokens(AccessTokens::new(secret.as_bytes(), None, Duration::from_secs(6 * 3600))));
         // A random minute 30 to 330 days ahead, so runs against the same database do not meet either.
         let random_minutes = (uuid::Uuid::new_v4().as_u128() % (300 * 24 * 60)) as i64;
         let first_departure = (chrono::Utc::now().timestamp() / 60) + 30 * 24 * 60 + random_minutes;
         Ok(Self {
-            addr,
+            addrs,
             embedded,
             pid,
+            external_pids: if embedded { Vec::new() } else { args.server_pid.clone() },
             channels,
             tokens,
             next_departure_minute: AtomicI64::new(first_departure),
             _data_dir: data_dir,
         })
-    }
-
-    /// The server's process when it runs apart from this one: its CPU time is the server's alone.
-    pub fn external_pid(&self) -> Option<u32> {
-        self.pid.filter(|_| !self.embedded)
     }
 
     /// Minting tokens needs the server's signing key.
@@ -171,6 +172,16 @@ impl Tokens {
         let (token, _) = self.0.issue(Caller { user_id, role }, chrono::Utc::now());
         (user_id, format!("Bearer {token}"))
     }
+}
+
+/// `count` HTTP/2 connections (at least one to each instance), the `i`-th to instance `i % addrs.len()`: a
+/// caller taking connections in turn takes the instances in turn.
+pub async fn connect_spread(addrs: &[String], count: usize) -> Result<Vec<Channel>, Error> {
+    let mut channels = Vec::with_capacity(count.max(addrs.len()));
+    for index in 0..count.max(addrs.len()) {
+        channels.extend(connect(&addrs[index % addrs.len()], 1).await?);
+    }
+    Ok(channels)
 }
 
 /// `count` HTTP/2 connections to `addr`.

@@ -80,7 +80,7 @@ pub struct WatchReport {
 impl Watchers {
     /// Opens `count` streams spread over `flights` and waits until each has opened or been refused.
     pub async fn open(target: &Target, tokens: &Tokens, flights: &[String], count: usize) -> Result<Self, Error> {
-        let channels = target::connect(&target.addr, count.div_ceil(STREAMS_PER_CONNECTION).max(1)).await?;
+        let channels = target::connect_spread(&target.addrs, count.div_ceil(STREAMS_PER_CONNECTION)).await?;
         let shared =
             Arc::new(Shared { last_seen: (0..count).map(|_| AtomicI64::new(UNSEEN)).collect(), ..Default::default() });
         let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));

@@ -96,10 +96,12 @@ impl Report {
         if let Some(spread) = self.calls("hold-spread") {
             checks.push(cost("hold-spread server CPU us per call".into(), spread.cost.server_cpu_us_per_call));
             checks.push(cost("hold-spread PostgreSQL CPU us per call".into(), spread.cost.postgres_cpu_us_per_call));
+            checks.push(cost("hold-spread Redis CPU us per call".into(), spread.cost.redis_cpu_us_per_call));
         }
         if let Some(sale) = sale {
             checks.push(cost("flash-sale server CPU us per decision".into(), sale.server_cpu_us_per_decision));
             checks.push(cost("flash-sale PostgreSQL CPU us per hold".into(), sale.postgres_cpu_us_per_hold));
+            checks.push(cost("flash-sale Redis CPU us per hold".into(), sale.redis_cpu_us_per_hold));
         }
         if let Some(filling) = self.filling() {
             checks.push(TargetCheck {

@@ -35,7 +35,7 @@ pub(super) struct Waiter {
 pub(super) struct Outcome {
     /// How the stream on the waiter's first instance ended.
     pub(super) told: Told,
-    /// How the streams on the other instances (`--addr-b`) ended.
+    /// How the streams on the other instances (`--addr`) ended.
     pub(super) told_elsewhere: Vec<Told>,
     pub(super) booked: Option<Booked>,
     /// Joining on another instance gave another ticket.

@@ -13,9 +13,9 @@
 //! `--watchers` availability streams may be open on the flights meanwhile (the `watch` scenario); the
 //! server's memory is sampled.
 //!
-//! With `--addr-b`, a second instance sharing the first one's database and Redis, waiters alternate between
-//! the two. Each joins on both (joining again must give the same ticket), watches its ticket on both (one
-//! queue admits it once: both streams carry the same pass expiry) and books on its own.
+//! With several `--addr` instances sharing one database and Redis, waiters alternate between them. Each
+//! joins on every one (joining again must give the same ticket), watches its ticket on every one (one queue
+//! admits it once: all streams carry the same pass expiry) and books on its own.
 //!
 //! Here: setting the rooms up, running the waiters, checking. One waiter's queueing is `journey`, the sums
 //! over the waiters `tally`, the figures written `report`.
@@ -84,10 +84,9 @@ pub async fn run(
     // Each waiter keeps a stream open on every instance: on each, a connection serves at most
     // STREAMS_PER_CONNECTION waiters.
     let connections = waiter_count.div_ceil(STREAMS_PER_CONNECTION).max(args.connections);
-    let mut instances = vec![target::connect(&target.addr, connections).await?];
-    if let Some(addr_b) = &args.addr_b {
-        target::wait_until_serving(addr_b).await?;
-        instances.push(target::connect(addr_b, connections).await?);
+    let mut instances = Vec::with_capacity(target.addrs.len());
+    for addr in &target.addrs {
+        instances.push(target::connect(addr, connections).await?);
     }
     let watchers = match args.watched_sale() == Some(Scenario::FlashSaleWaitingRoom) {
         true => Some(Watchers::open(target, &tokens, &flight_ids, args.watchers).await?),

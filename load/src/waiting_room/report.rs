@@ -16,7 +16,7 @@ pub struct WaitingRoomReport {
     pub flights: usize,
     pub seats: u64,
     pub waiters: u64,
-    /// Server instances the waiters alternate between (`--addr-b`: 2).
+    /// Server instances the waiters alternate between (`--addr`).
     pub instances: usize,
     pub admit_per_minute: i32,
     pub pass_ttl_seconds: i32,
