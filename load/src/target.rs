@@ -174,11 +174,13 @@ impl Tokens {
     }
 }
 
-/// `count` HTTP/2 connections (at least one to each instance), the `i`-th to instance `i % addrs.len()`: a
-/// caller taking connections in turn takes the instances in turn.
+/// At least `count` HTTP/2 connections, the `i`-th to instance `i % addrs.len()`: a caller taking
+/// connections in turn takes the instances in turn. Their number is a multiple of the instances', so
+/// connections `i` and `i + addrs.len()` (wrapped) always go to the same instance.
 pub async fn connect_spread(addrs: &[String], count: usize) -> Result<Vec<Channel>, Error> {
-    let mut channels = Vec::with_capacity(count.max(addrs.len()));
-    for index in 0..count.max(addrs.len()) {
+    let count = count.max(1).div_ceil(addrs.len()) * addrs.len();
+    let mut channels = Vec::with_capacity(count);
+    for index in 0..count {
         channels.extend(connect(&addrs[index % addrs.len()], 1).await?);
     }
     Ok(channels)
