@@ -53,7 +53,8 @@ impl AirportDirectory {
 
     #[tracing::instrument(skip(self))]
     pub async fn get(&self, code: AirportCode) -> Result<Airport, AppError> {
-        airports::get(lagging_read(&self.store), code).await?.ok_or(AppError::NotFound("airport"))
+        // The primary: an operator reads an airport back right after putting it.
+        airports::get(self.store.conn(), code).await?.ok_or(AppError::NotFound("airport"))
     }
 
     /// Adds or replaces an airport (a keyed call). A new time zone moves the local departure dates of the
